@@ -1,0 +1,3 @@
+"""neuralcodec: learned image and video compression."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from neuralcodec.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""The `neuralcodec` command line.
+
+Subcommands live in modules named ``cmd_<name>.py`` in this package; each defines
+``register(subparsers)`` which adds its parser and sets ``func`` to a callable
+taking the parsed namespace and returning an exit code. Modules import heavy
+dependencies (torch, codecs) inside ``func`` so that ``--help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+
+from neuralcodec import __version__
+from neuralcodec.errors import NeuralCodecError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neuralcodec",
+        description="Learned image and video compression.",
+    )
+    parser.add_argument("--version", action="version", version=f"neuralcodec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("cmd_"))
+    for name in names:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except NeuralCodecError as exc:
+        print(f"neuralcodec: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("neuralcodec: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, MemoryError) as exc:
+        print(f"neuralcodec: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: still one line, traceback on request
+        if os.environ.get("NEURALCODEC_DEBUG"):
+            raise
+        print(f"neuralcodec: internal error: {type(exc).__name__}: {_one_line(exc)} "
+              "(set NEURALCODEC_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 3
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())

@@ -1,0 +1,48 @@
+"""File helpers shared by the subcommands: atomic writes and input protection."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from neuralcodec.errors import InputError
+
+
+def check_output_path(output: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
+    """Refuse an output path that is one of the inputs (never overwrite an input)."""
+    out = Path(output)
+    for item in inputs:
+        src = Path(item)
+        if out.exists() and src.exists() and os.path.samefile(out, src):
+            raise InputError(f"output {out} would overwrite the input {src}")
+        if out.resolve() == src.resolve():
+            raise InputError(f"output {out} would overwrite the input {src}")
+    if out.is_dir():
+        raise InputError(f"output {out} is a directory")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"output folder {parent} does not exist")
+    return out
+
+
+@contextlib.contextmanager
+def atomic_path(output: str | os.PathLike, suffix: str | None = None):
+    """Yield a temporary path beside ``output``; rename it over ``output`` on success."""
+    out = Path(output)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=suffix or out.suffix + ".tmp",
+                               dir=out.parent if str(out.parent) else ".")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes_atomic(output: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``output`` atomically."""
+    with atomic_path(output) as tmp:
+        tmp.write_bytes(data)
