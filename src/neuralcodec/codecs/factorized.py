@@ -1,0 +1,40 @@
+"""`factorized`: Ballé et al. 2017-style codec, a learned per-channel prior on the latent."""
+from __future__ import annotations
+
+import torch
+
+from neuralcodec.codecs.base import Compressed
+from neuralcodec.codecs.gained import GainedCodec
+from neuralcodec.entropy.factorized import FactorizedPrior
+
+
+class FactorizedCodec(GainedCodec):
+    name = "factorized"
+    stride = 16
+
+    def __init__(self, n: int = 128, m: int = 192):
+        super().__init__(n, m)
+        self.y_prior = FactorizedPrior(m)
+
+    def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict:
+        y_hat, y_lik = self.y_prior(self.analyse(x, quality))
+        return {"x_hat": self.synthesise(y_hat, quality), "likelihoods": {"y": y_lik}}
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.y_prior.aux_loss()
+
+    def update(self) -> None:
+        self.y_prior.update()
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor, quality: float) -> Compressed:
+        y = self.analyse(x, quality)
+        data, _ = self.y_prior.compress(y)
+        return Compressed({"y": data}, {"y_shape": list(y.shape)})
+
+    @torch.no_grad()
+    def decompress(self, compressed: Compressed, quality: float) -> torch.Tensor:
+        device = next(self.parameters()).device
+        shape = [int(v) for v in compressed.params["y_shape"]]
+        y_hat = self.y_prior.decompress(compressed.streams["y"], shape, device)
+        return self.synthesise(y_hat, quality).clamp(0, 1)

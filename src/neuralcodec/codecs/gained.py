@@ -1,0 +1,87 @@
+"""Shared skeletons: a gained analysis/synthesis transform pair, and the hyperprior
+structure (hyper-analysis, factorized hyper-latent, integer-exact hyper-synthesis)."""
+from __future__ import annotations
+
+import torch
+
+from neuralcodec.codecs.base import Compressed, ImageCodec, QualityGain
+from neuralcodec.codecs.transforms import analysis, hyper_analysis, hyper_synthesis, synthesis
+from neuralcodec.entropy.exact import to_fixed
+from neuralcodec.entropy.factorized import FactorizedPrior
+
+
+def quality_tensor(quality, x: torch.Tensor) -> torch.Tensor:
+    q = torch.as_tensor(quality, dtype=torch.float32, device=x.device)
+    return q.expand(x.shape[0]) if q.dim() == 0 else q
+
+
+class GainedCodec(ImageCodec):
+    """Analysis/synthesis transforms with per-quality channel gains on the latent."""
+
+    def __init__(self, n: int, m: int):
+        super().__init__()
+        self.config = {"n": n, "m": m}
+        self.g_a = analysis(n, m)
+        self.g_s = synthesis(n, m)
+        self.gain = QualityGain(m, init_low=0.5, init_high=2.0)
+        self.inv_gain = QualityGain(m, init_low=2.0, init_high=0.5)
+
+    def analyse(self, x: torch.Tensor, quality) -> torch.Tensor:
+        return self.g_a(x) * self.gain(quality_tensor(quality, x))
+
+    def synthesise(self, y_hat: torch.Tensor, quality) -> torch.Tensor:
+        return self.g_s(y_hat * self.inv_gain(quality_tensor(quality, y_hat)))
+
+
+class HyperpriorCodec(GainedCodec):
+    """Adds a hyper-latent z with a factorized prior; subclasses model y given the
+    hyper-synthesis output (``_y_forward``, ``_y_compress``, ``_y_decompress``)."""
+
+    hyper_out: int  # channels of the hyper-synthesis output
+
+    def __init__(self, n: int, m: int, hyper_out: int):
+        super().__init__(n, m)
+        self.h_a = hyper_analysis(m, n)
+        self.h_s = hyper_synthesis(n, m, hyper_out)
+        self.z_prior = FactorizedPrior(n)
+
+    def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict:
+        y = self.analyse(x, quality)
+        z_hat, z_lik = self.z_prior(self.h_a(y))
+        y_hat, y_lik = self._y_forward(y, self.h_s(z_hat))
+        return {"x_hat": self.synthesise(y_hat, quality), "likelihoods": {"y": y_lik, "z": z_lik}}
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.z_prior.aux_loss()
+
+    def update(self) -> None:
+        self.z_prior.update()
+        for module in self.modules():
+            if hasattr(module, "freeze"):
+                module.freeze()
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor, quality: float) -> Compressed:
+        y = self.analyse(x, quality)
+        z_stream, z_hat = self.z_prior.compress(self.h_a(y))
+        hyper = self.h_s.exact(to_fixed(z_hat))
+        y_stream = self._y_compress(y, hyper)
+        return Compressed({"z": z_stream, "y": y_stream}, {"z_shape": list(z_hat.shape)})
+
+    @torch.no_grad()
+    def decompress(self, compressed: Compressed, quality: float) -> torch.Tensor:
+        device = next(self.parameters()).device
+        shape = [int(v) for v in compressed.params["z_shape"]]
+        z_hat = self.z_prior.decompress(compressed.streams["z"], shape, device)
+        hyper = self.h_s.exact(to_fixed(z_hat))
+        y_hat = self._y_decompress(compressed.streams["y"], hyper)
+        return self.synthesise(y_hat, quality).clamp(0, 1)
+
+    def _y_forward(self, y, hyper):
+        raise NotImplementedError
+
+    def _y_compress(self, y, hyper_fixed) -> bytes:
+        raise NotImplementedError
+
+    def _y_decompress(self, data: bytes, hyper_fixed) -> torch.Tensor:
+        raise NotImplementedError

@@ -1,0 +1,112 @@
+"""Integer-exact convolution networks for everything that feeds the entropy coder.
+
+Training runs the float network. After :meth:`ExactNet.freeze`, :meth:`ExactNet.exact`
+evaluates a fixed-point version of it whose result is the same on every device,
+thread count and BLAS: weights are integers (per-output-channel power-of-two scales,
+``WEIGHT_BITS`` bits), activations are integers with ``ACT_FRAC`` fractional bits,
+and every convolution is computed in float64 on integer values whose partial sums
+stay below 2**53, so every summation order gives the same exact integer. The
+accumulator is rounded to the nearest integer once (which also absorbs the tiny
+errors of transform-based convolution algorithms), then shifted back to
+``ACT_FRAC`` bits with round-half-even: both are exact, deterministic operations.
+
+Supported layers: ``nn.Conv2d``, ``nn.ConvTranspose2d`` (groups=1) and ``nn.ReLU``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+ACT_FRAC = 10          # fractional bits of activations
+ACT_LIMIT = 2 ** 21    # activations are clamped to +-ACT_LIMIT (fixed point units)
+WEIGHT_BITS = 14       # magnitude bits of integer weights (per output channel)
+
+
+def to_fixed(x: torch.Tensor) -> torch.Tensor:
+    """Float tensor -> fixed point (float64 holding integers). Exact for values on a
+    grid of 2**-ACT_FRAC or coarser (e.g. decoded latents)."""
+    return torch.round(x.double() * (1 << ACT_FRAC))
+
+
+def from_fixed(x: torch.Tensor) -> torch.Tensor:
+    """Fixed point -> real value (float64, exact)."""
+    return x * (1.0 / (1 << ACT_FRAC))
+
+
+def _pow2(exponents: list[int]) -> torch.Tensor:
+    """Exact powers of two as float64 (no libm involved)."""
+    return torch.tensor([math.ldexp(1.0, e) for e in exponents], dtype=torch.float64)
+
+
+def _weight_shifts(weight: torch.Tensor, out_dim: int) -> list[int]:
+    """Per-output-channel exponents s with max|w| * 2**s < 2**WEIGHT_BITS (via frexp: exact)."""
+    w = weight.transpose(0, out_dim) if out_dim else weight
+    peak = w.abs().flatten(1).amax(1).double().clamp_min(2.0 ** -60)
+    _, exponent = torch.frexp(peak)          # peak = m * 2**e, m in [0.5, 1)
+    return [min(max(WEIGHT_BITS - int(e), -8), 24) for e in exponent]
+
+
+class ExactNet(nn.Module):
+    """A sequence of Conv2d / ConvTranspose2d / ReLU with a bit-exact inference path."""
+
+    def __init__(self, *layers: nn.Module):
+        super().__init__()
+        for layer in layers:
+            ok = isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.ReLU))
+            if not ok or getattr(layer, "groups", 1) != 1:
+                raise TypeError(f"ExactNet cannot make {type(layer).__name__} exact")
+        self.layers = nn.Sequential(*layers)
+        self._frozen: list[tuple] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Float (training) path."""
+        return self.layers(x)
+
+    @torch.no_grad()
+    def freeze(self) -> None:
+        """Build integer weights from the current float weights."""
+        frozen = []
+        for layer in self.layers:
+            if isinstance(layer, nn.ReLU):
+                frozen.append(("relu",))
+                continue
+            transposed = isinstance(layer, nn.ConvTranspose2d)
+            w = layer.weight.detach().double().cpu()
+            shifts = _weight_shifts(w, 1 if transposed else 0)
+            view = (1, -1, 1, 1) if transposed else (-1, 1, 1, 1)
+            w_int = torch.round(w * _pow2(shifts).view(view))
+            b = (layer.bias.detach().double().cpu() if layer.bias is not None
+                 else torch.zeros(len(shifts), dtype=torch.float64))
+            b_int = torch.round(b * _pow2([s + ACT_FRAC for s in shifts]))
+            unscale = _pow2([-s for s in shifts]).view(1, -1, 1, 1)
+            frozen.append(("convT" if transposed else "conv", w_int, b_int, unscale, layer))
+        self._frozen = frozen
+
+    @torch.no_grad()
+    def exact(self, x_fixed: torch.Tensor) -> torch.Tensor:
+        """Fixed-point inference. ``x_fixed``: float64 integers with ACT_FRAC fractional bits."""
+        if self._frozen is None:
+            self.freeze()
+        x = x_fixed.double()
+        for item in self._frozen:
+            if item[0] == "relu":
+                x = x.clamp_min(0)
+                continue
+            kind, w_int, b_int, unscale, layer = item
+            w_int, b_int, unscale = (t.to(x.device) for t in (w_int, b_int, unscale))
+            if kind == "conv":
+                acc = F.conv2d(x, w_int, None, layer.stride, layer.padding, layer.dilation)
+            else:
+                acc = F.conv_transpose2d(x, w_int, None, layer.stride, layer.padding,
+                                         layer.output_padding, 1, layer.dilation)
+            acc = torch.round(acc) + b_int.view(1, -1, 1, 1)
+            x = torch.round(acc * unscale).clamp(-ACT_LIMIT, ACT_LIMIT)
+        return x
+
+    def train(self, mode: bool = True):
+        if mode:
+            self._frozen = None
+        return super().train(mode)

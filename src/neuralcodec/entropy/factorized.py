@@ -1,0 +1,85 @@
+"""Factorized (fully learned, per-channel) prior, built on CompressAI's EntropyBottleneck.
+
+Training uses the bottleneck as is. For coding, :meth:`update` freezes its CDF tables
+(integers, stored as buffers and shipped with the weights, so encoder and decoder never
+recompute them in floating point) and a median snapped to the 2**-8 grid, so decoded
+values are exact fixed-point numbers.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from compressai.entropy_models import EntropyBottleneck
+from torch import nn
+
+from neuralcodec.entropy import coder
+
+_TABLE_BUFFERS = ("_quantized_cdf", "_cdf_length", "_offset")
+
+
+class FactorizedPrior(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.bottleneck = EntropyBottleneck(channels)
+        self.register_buffer("median_q", torch.zeros(channels))
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z_hat, likelihoods): noisy in training, rounded around the medians otherwise."""
+        return self.bottleneck(z)
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.bottleneck.loss()
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.bottleneck.update(force=True)
+        medians = self.bottleneck.quantiles[:, 0, 1].detach()
+        self.median_q.copy_(torch.round(medians * 256) / 256)
+
+    def _medians(self, z: torch.Tensor) -> torch.Tensor:
+        return self.median_q.to(z.device).view(1, -1, 1, 1)
+
+    @torch.no_grad()
+    def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(symbols int32, z_hat exact on the 2**-8 grid)."""
+        symbols = torch.round(z - self._medians(z))
+        return symbols.int(), symbols + self._medians(z)
+
+    def _tables(self):
+        eb = self.bottleneck
+        if eb._offset.numel() == 0:
+            raise RuntimeError("FactorizedPrior.update() must run before coding")
+        return (eb._quantized_cdf.cpu().numpy().astype(np.int32),
+                eb._cdf_length.cpu().numpy().astype(np.int32),
+                eb._offset.cpu().numpy().astype(np.int32))
+
+    @staticmethod
+    def _indexes(shape) -> np.ndarray:
+        b, c, h, w = shape
+        return np.broadcast_to(np.arange(c, dtype=np.int32)[None, :, None, None], (b, c, h, w)).ravel()
+
+    @torch.no_grad()
+    def compress(self, z: torch.Tensor) -> tuple[bytes, torch.Tensor]:
+        """Code z; returns (stream, z_hat)."""
+        symbols, z_hat = self.quantize(z)
+        cdfs, lengths, offsets = self._tables()
+        data = coder.encode_indexed(symbols.cpu().numpy().ravel(), self._indexes(z.shape),
+                                    cdfs, lengths, offsets)
+        return data, z_hat
+
+    @torch.no_grad()
+    def decompress(self, data: bytes, shape, device="cpu") -> torch.Tensor:
+        cdfs, lengths, offsets = self._tables()
+        symbols = coder.decode_indexed(data, self._indexes(shape), cdfs, lengths, offsets)
+        z = torch.from_numpy(symbols.astype(np.float32)).view(*shape).to(device)
+        return z + self._medians(z)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # The coding tables are empty until update(); take the shapes of the stored ones.
+        for name in _TABLE_BUFFERS:
+            key = f"{prefix}bottleneck.{name}"
+            if key in state_dict:
+                buf = getattr(self.bottleneck, name)
+                self.bottleneck.register_buffer(name, torch.zeros_like(state_dict[key], dtype=buf.dtype,
+                                                                       device=buf.device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

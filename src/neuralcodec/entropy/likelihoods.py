@@ -1,0 +1,56 @@
+"""Differentiable likelihoods of integer-quantised latents (training path)."""
+from __future__ import annotations
+
+import math
+
+import torch
+from compressai.ops import LowerBound
+
+from neuralcodec.entropy.param_grid import LOG2_SCALE_MIN, SCALE_MAX
+
+LIKELIHOOD_BOUND = 1e-9
+_LOG2_SCALE_LOW = math.log2(0.11)   # training lower bound of scales (coder grid reaches 2**-4)
+_lower_log2_scale = LowerBound(_LOG2_SCALE_LOW)
+
+
+def scale_from_log2(log2_scale: torch.Tensor) -> torch.Tensor:
+    """Scales from predicted log2-scales, bounded like the coder's grid."""
+    return torch.exp2(_lower_log2_scale(log2_scale).clamp(max=math.log2(SCALE_MAX)))
+
+
+def _std_normal_cdf(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * torch.erfc(x * (-1.0 / math.sqrt(2.0)))
+
+
+def gaussian_likelihood(values: torch.Tensor, means: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """P(round(v) = v) for v ~ N(mean, scale) integrated over [v-1/2, v+1/2]."""
+    dist = (values - means).abs()
+    upper = _std_normal_cdf((0.5 - dist) / scales)
+    lower = _std_normal_cdf((-0.5 - dist) / scales)
+    return (upper - lower).clamp_min(LIKELIHOOD_BOUND)
+
+
+def gmm_likelihood(values: torch.Tensor, weights: torch.Tensor, means: torch.Tensor,
+                   scales: torch.Tensor) -> torch.Tensor:
+    """Mixture likelihood; mixture parameters have an extra trailing dimension K."""
+    per_component = gaussian_likelihood(values.unsqueeze(-1), means, scales)
+    return (per_component * weights).sum(-1).clamp_min(LIKELIHOOD_BOUND)
+
+
+def mixture_weights(logits_base2: torch.Tensor) -> torch.Tensor:
+    """Softmax in base 2, matching the coder's integer weight table."""
+    return torch.softmax(logits_base2 * math.log(2.0), dim=-1)
+
+
+def noisy(x: torch.Tensor) -> torch.Tensor:
+    """Additive uniform noise, the training proxy of rounding."""
+    return x + torch.empty_like(x).uniform_(-0.5, 0.5)
+
+
+def ste_round(x: torch.Tensor) -> torch.Tensor:
+    """Rounding with a straight-through gradient."""
+    return x + (torch.round(x) - x).detach()
+
+
+__all__ = ["gaussian_likelihood", "gmm_likelihood", "mixture_weights", "noisy", "ste_round",
+           "scale_from_log2", "LOG2_SCALE_MIN"]
