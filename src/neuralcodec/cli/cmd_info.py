@@ -1,0 +1,76 @@
+"""`neuralcodec info FILE.ncb [--json]`: show a container's header and substreams."""
+from __future__ import annotations
+
+import json
+import os
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("info", help="show the header and substreams of a .ncb file",
+                              description="Validate a .ncb bitstream and print its header "
+                                          "and substreams (truncated progressive files are "
+                                          "shown as such).")
+    p.add_argument("file", help="bitstream file (.ncb)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def _scan(path: str) -> dict:
+    """Read the whole container with bounded memory; return a JSON-ready summary."""
+    from neuralcodec.container import ContainerReader
+    from neuralcodec.errors import InputError
+
+    try:
+        size = os.path.getsize(path)
+        reader = ContainerReader(path, allow_truncated=True)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    with reader:
+        streams = [{"name": s.name, "bytes": len(s.data), "declared_bytes": s.declared_length,
+                    "truncatable": s.truncatable, "truncated": s.truncated,
+                    "crc_checked": len(s.data) == s.declared_length} for s in reader]
+    h = reader.header
+    header = {"codec": h.codec, "weights_hash": h.weights_hash.hex(), "kind": h.kind,
+              "width": h.width, "height": h.height, "frames": h.frames, "fps": list(h.fps),
+              "pixel_format": h.pixel_format, "quality": h.quality, "params": h.params}
+    return {"file": path, "file_bytes": size, "format_version": "%d.%d" % reader.version,
+            "complete": reader.complete, "header": header, "substreams": streams}
+
+
+def _flags(s: dict) -> str:
+    words = ["truncatable"] if s["truncatable"] else []
+    if s["bytes"] < s["declared_bytes"]:
+        words.append(f"truncated: {s['bytes']} of {s['declared_bytes']} bytes, CRC not checked")
+    elif s["truncated"]:
+        words.append("truncated")
+    return ", ".join(words) or "-"
+
+
+def _text(info: dict) -> str:
+    h = info["header"]
+    lines = [f"file:       {info['file']} ({info['file_bytes']} bytes)",
+             f"format:     {info['format_version']}" +
+             ("" if info["complete"] else " (file truncated, end record missing)"),
+             f"codec:      {h['codec']}",
+             f"weights:    {h['weights_hash'][:12]} (sha256 prefix)",
+             f"kind:       {h['kind']}",
+             f"size:       {h['width']}x{h['height']} {h['pixel_format']}"]
+    if h["kind"] == "video":
+        num, den = h["fps"]
+        frames = h["frames"] or "unknown"
+        rate = f"{num}/{den} fps ({num / den:.3f})" if num else "fps unspecified"
+        lines.append(f"frames:     {frames} @ {rate}")
+    lines.append(f"quality:    {h['quality']}")
+    lines.append(f"params:     {json.dumps(h['params'], sort_keys=True)}")
+    subs = info["substreams"]
+    lines.append(f"substreams: {len(subs)}")
+    width = max([len(s["name"]) for s in subs] + [4])
+    for i, s in enumerate(subs):
+        lines.append(f"  {i:>4}  {s['name']:<{width}}  {s['bytes']:>10} bytes  {_flags(s)}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    info = _scan(args.file)
+    print(json.dumps(info, indent=2) if args.json else _text(info))
+    return 0
