@@ -28,12 +28,12 @@ class SliceContext(nn.Module):
     def __init__(self, hyper: int, prev: int, channels: int, mixture: MixtureModel):
         super().__init__()
         self.channels = channels
-        self.ctx_width = 2 * channels
-        self.channel_ctx = (ExactNet(conv(prev, 96, 3, 1), nn.ReLU(), conv(96, self.ctx_width, 3, 1))
+        self.ctx_width = channels
+        self.channel_ctx = (ExactNet(conv(prev, 64, 3, 1), nn.ReLU(), conv(64, self.ctx_width, 3, 1))
                             if prev else None)
         self.spatial_ctx = ExactNet(conv(channels, self.ctx_width, 5, 1))
         cin = hyper + self.ctx_width * (2 if prev else 1)
-        self.params = pointwise_net(cin, (320, 256), mixture.param_channels)
+        self.params = pointwise_net(cin, (224, 160), mixture.param_channels)
 
     def _inputs(self, hyper, prev, spatial, exact: bool):
         parts = [hyper]
@@ -56,7 +56,7 @@ class SliceContext(nn.Module):
 class GMMContextCodec(HyperpriorCodec):
     name = "gmm-ctx"
 
-    def __init__(self, n: int = 192, m: int = 256, groups: tuple[int, ...] = (16, 16, 32, 64, 128),
+    def __init__(self, n: int = 128, m: int = 192, groups: tuple[int, ...] = (16, 16, 32, 64, 64),
                  components: int = 3):
         if sum(groups) != m:
             raise ValueError("channel groups must sum to m")

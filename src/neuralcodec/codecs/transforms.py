@@ -34,8 +34,8 @@ def hyper_analysis(m: int, n: int) -> nn.Sequential:
 
 def hyper_synthesis(n: int, hidden: int, out: int) -> ExactNet:
     """Hyper-latent -> entropy parameters/features at latent resolution (integer-exact)."""
-    return ExactNet(deconv(n, hidden), nn.ReLU(), deconv(hidden, hidden * 3 // 2), nn.ReLU(),
-                    conv(hidden * 3 // 2, out, 3, 1))
+    return ExactNet(deconv(n, hidden, 3), nn.ReLU(), deconv(hidden, hidden * 3 // 2, 3), nn.ReLU(),
+                    nn.Conv2d(hidden * 3 // 2, out, 1))
 
 
 def pointwise_net(cin: int, hidden: tuple[int, ...], cout: int) -> ExactNet:

@@ -1,0 +1,42 @@
+"""`neuralcodec encode`: image -> .ncb bitstream."""
+from __future__ import annotations
+
+import time
+
+from neuralcodec.cli.runtime import add_runtime_options, apply_runtime
+
+
+def register(sub) -> None:
+    p = sub.add_parser("encode", help="compress an image (PNG/JPEG/WebP/TIFF/BMP) to a .ncb file")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--model", default=None, help="codec name (default: the default codec)")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--quality", type=float, default=None, help="real number in [1, 8] (default 4)")
+    target.add_argument("--target-bpp", type=float, default=None, metavar="X",
+                        help="highest quality whose size is at most X bits per pixel")
+    target.add_argument("--target-psnr", type=float, default=None, metavar="Y",
+                        help="lowest quality whose PSNR is at least Y dB")
+    add_runtime_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from neuralcodec.cli.images import read_image
+    from neuralcodec.cli.io_utils import check_output_path, write_bytes_atomic
+    from neuralcodec.codecs.api import get_model
+    from neuralcodec.codecs.quality_search import choose_quality
+    from neuralcodec.codecs.registry import DEFAULT_CODEC
+
+    device = apply_runtime(args)
+    output = check_output_path(args.output, args.input)
+    pixels = read_image(args.input)
+    model = get_model(args.model or DEFAULT_CODEC, args.weights, device)
+    start = time.perf_counter()
+    quality, data = choose_quality(model, pixels, args.quality, args.target_bpp, args.target_psnr, device)
+    elapsed = time.perf_counter() - start
+    write_bytes_atomic(output, data)
+    h, w = pixels.shape[:2]
+    print(f"{output}: {len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp, {w}x{h}, "
+          f"codec {model.name}, quality {quality:.3f}, {elapsed:.2f} s on {device}")
+    return 0

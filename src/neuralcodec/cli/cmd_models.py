@@ -1,0 +1,30 @@
+"""`neuralcodec models`: codecs, their weights, size and measured Kodak RD."""
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="list codecs with their weights, parameter count and Kodak RD")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import json
+
+    from neuralcodec.codecs.registry import (DEFAULT_CODEC, available, create, parameter_count,
+                                             read_metadata, shipped_weights)
+
+    print(f"{'codec':<12} {'params':>9}  {'weights':<34} Kodak RD (quality: bpp / PSNR-RGB dB)")
+    for name in available():
+        path = shipped_weights(name)
+        if path is None:
+            params, weights, rd = parameter_count(create(name)), "none shipped (train your own)", ""
+        else:
+            meta = read_metadata(path)
+            params = parameter_count(create(name, **json.loads(meta["config"])))
+            info = json.loads(meta.get("info", "{}"))
+            weights = f"{path.name} ({path.stat().st_size / 2**20:.1f} MiB)"
+            rd = "  ".join(f"q{p['quality']:g}: {p['bpp']:.3f}/{p['psnr']:.2f}" for p in info.get("kodak", []))
+        mark = " *" if name == DEFAULT_CODEC else ""
+        print(f"{name + mark:<12} {params / 1e6:>8.2f}M  {weights:<34} {rd}")
+    print("* default codec")
+    return 0

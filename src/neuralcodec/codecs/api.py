@@ -1,0 +1,118 @@
+"""Image encode/decode on numpy pixels: padding, the model, and the container.
+
+``encode_image``/``decode_image`` work from codec names (shipped weights);
+``encode_with_model``/``decode_with_model`` take a model in memory (training,
+evaluation of checkpoints).
+"""
+from __future__ import annotations
+
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from neuralcodec.codecs.base import Compressed, ImageCodec, check_quality
+from neuralcodec.codecs.registry import available, load_model, model_hash
+from neuralcodec.errors import BitstreamError, InputError, ModelError
+
+MAX_PIXELS = 8192 * 8192 * 4   # refuse absurd sizes before allocating
+
+
+def list_codecs() -> list[str]:
+    return available()
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _check_pixels(pixels: np.ndarray) -> np.ndarray:
+    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise InputError("pixels must be a uint8 array of shape (H, W, 3)")
+    h, w = pixels.shape[:2]
+    if h < 1 or w < 1 or h * w > MAX_PIXELS:
+        raise InputError(f"unsupported image size {w}x{h}")
+    return pixels
+
+
+def to_tensor(pixels: np.ndarray, device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(pixels)).to(device).permute(2, 0, 1)[None].float() / 255
+
+
+def to_pixels(x: torch.Tensor) -> np.ndarray:
+    return (x[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two uint8 images (RGB, peak 255)."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def _pad(x: torch.Tensor, stride: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % stride, (-w) % stride
+    if not (ph or pw):
+        return x
+    # replicate padding works for any size, 1x1 included
+    return F.pad(x, (0, pw, 0, ph), mode="replicate")
+
+
+@torch.no_grad()
+def encode_with_model(model: ImageCodec, pixels: np.ndarray, quality: float, device=None) -> bytes:
+    """Encode pixels (H, W, 3) uint8 with a model in memory; returns a container bitstream."""
+    from neuralcodec.container import Header, Substream, pack
+
+    pixels = _check_pixels(pixels)
+    quality = check_quality(quality)
+    device = device or next(model.parameters()).device
+    h, w = pixels.shape[:2]
+    compressed = model.compress(_pad(to_tensor(pixels, device), model.stride), quality)
+    header = Header(codec=model.name, weights_hash=model_hash(model), kind="image", width=w, height=h,
+                    quality=quality, params=compressed.params)
+    return pack(header, [Substream(name, data) for name, data in compressed.streams.items()])
+
+
+@torch.no_grad()
+def decode_with_model(model: ImageCodec, data: bytes, device=None) -> np.ndarray:
+    """Decode a container bitstream with a model in memory (its hash must match)."""
+    from neuralcodec.container import check_weights, unpack
+
+    header, streams = unpack(data)
+    check_weights(header, model.name, model_hash(model))
+    if header.kind != "image":
+        raise BitstreamError(f"this bitstream holds a {header.kind}, not an image")
+    compressed = Compressed({s.name: s.data for s in streams}, dict(header.params))
+    x_hat = model.decompress(compressed, header.quality)
+    return to_pixels(x_hat[..., :header.height, :header.width])
+
+
+def encode_image(pixels: np.ndarray, codec: str, quality: float, device: str | None = None,
+                 weights=None) -> bytes:
+    """Encode with a named codec and its shipped (or given) weights."""
+    device = device or default_device()
+    return encode_with_model(get_model(codec, weights, device), pixels, quality, device)
+
+
+def decode_image(data: bytes, device: str | None = None, weights=None) -> np.ndarray:
+    """Decode any image bitstream; the codec is read from its header."""
+    from neuralcodec.container import read_header
+
+    device = device or default_device()
+    header = read_header(data)
+    return decode_with_model(get_model(header.codec, weights, device), data, device)
+
+
+_MODELS: dict[tuple, ImageCodec] = {}
+
+
+def get_model(codec: str, weights=None, device: str = "cpu") -> ImageCodec:
+    """Load (and cache) a codec with weights on a device."""
+    key = (codec, str(weights) if weights else None, str(device))
+    if key not in _MODELS:
+        _MODELS[key] = load_model(codec, weights, device)
+    return _MODELS[key]
+
+
+__all__ = ["list_codecs", "encode_image", "decode_image", "encode_with_model", "decode_with_model",
+           "get_model", "default_device", "ModelError"]
