@@ -121,6 +121,38 @@ def test_duplicate_names_and_bytes_like_data():
     assert [s.data for s in C.unpack(C.pack(make_header(), streams))[1]] == [b"a", b"bc"]
 
 
+def test_numpy_numbers_are_accepted():
+    np = pytest.importorskip("numpy")
+    header = make_header(width=np.int64(7), height=np.uint16(5), quality=np.float32(0.5),
+                         kind="video", frames=np.int32(3), fps=(np.int64(25), 1))
+    got = C.unpack(C.pack(header, []))[0]
+    assert (got.width, got.height, got.quality, got.frames, got.fps) == (7, 5, 0.5, 3, (25, 1))
+    assert type(got.width) is int and type(got.quality) is float
+
+
+def test_layout_matches_docs():
+    """Offsets documented in docs/bitstream.md."""
+    header = make_header(kind="video", frames=9, fps=(30000, 1001), pixel_format="yuv420p",
+                         width=640, height=360, quality=2.5, params={"k": 1})
+    data = C.pack(header, [C.Substream("frame", b"DATA", truncatable=True)])
+    u32 = lambda off: struct.unpack_from("<I", data, off)[0]  # noqa: E731
+    assert data[:8] == C.MAGIC and data[8:10] == b"\x01\x00"
+    body = u32(10)
+    assert data[14:46] == HASH and data[46] == 1 and data[47] == 4
+    assert [u32(o) for o in (48, 52, 56, 60, 64)] == [640, 360, 9, 30000, 1001]
+    assert struct.unpack_from("<d", data, 68)[0] == 2.5
+    n, p = data[76], struct.unpack_from("<H", data, 77)[0]
+    assert data[79:79 + n] == b"hyperprior" and data[79 + n:79 + n + p] == b'{"k":1}'
+    assert body == 65 + n + p and u32(14 + body) == L.crc32(data[:14 + body])
+    r = 18 + body
+    assert r == 83 + n + p and data[r:r + 3] == b"S\x01\x05" and data[r + 3:r + 8] == b"frame"
+    assert struct.unpack_from("<Q", data, r + 8)[0] == 4 and u32(r + 16) == L.crc32(b"DATA")
+    assert u32(r + 20) == L.crc32(data[r:r + 20]) and data[r + 24:r + 28] == b"DATA"
+    e = r + 19 + 5 + 4
+    assert len(data) == e + 9 and data[e:e + 1] == b"E" and u32(e + 1) == 1
+    assert u32(e + 5) == L.crc32(data[:e + 5])
+
+
 def test_constants():
     assert C.MAGIC == b"\x89NCB\r\n\x1a\n" and C.FORMAT_VERSION == (1, 0)
     assert C.pack(make_header(), []).startswith(C.MAGIC + b"\x01\x00")
@@ -321,6 +353,8 @@ def _body(params: bytes = b"{}", patch: tuple[int, bytes] | None = None) -> byte
     (_body() + b"x", "field lengths"),
     (_body(b"[1, 2]"), "not a JSON object"),
     (_body(b'{"a": NaN'), "not valid UTF-8 JSON"),
+    (_body(b'{"a":NaN}'), "not valid UTF-8 JSON"),
+    (_body(b'{"a":-Infinity}'), "not valid UTF-8 JSON"),
     (_body(b'{"\xff": 1}'), "not valid UTF-8 JSON"),
     (_body(b"[" * 2000 + b"]" * 2000), "not valid UTF-8 JSON"),  # RecursionError inside
     (_body(b'{"a":' + b" " * 4100 + b"1}"), "limit"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import re
 import struct
 import zlib
@@ -85,7 +86,8 @@ def check_name(name, what: str) -> bytes:
 
 
 def _check_int(value, lo: int, hi: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or not lo <= value <= hi:
         raise BitstreamError(f"header {what} must be an integer in [{lo}, {hi}], got {value!r}")
     return value
 
@@ -108,9 +110,13 @@ def _encode_params(params) -> bytes:
     return raw
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not allowed")
+
+
 def _decode_params(raw: bytes) -> dict:
     try:
-        params = json.loads(raw.decode("utf-8"))
+        params = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise BitstreamError("header params are not valid UTF-8 JSON") from None
     if not isinstance(params, dict):
@@ -139,7 +145,7 @@ def validate_header(h: Header) -> None:
         raise BitstreamError(f"header fps must be a (numerator, denominator) pair, got {h.fps!r}")
     _check_int(h.fps[0], 0, MAX_U32, "fps numerator")
     _check_int(h.fps[1], 1, MAX_U32, "fps denominator")
-    if isinstance(h.quality, bool) or not isinstance(h.quality, (int, float)) \
+    if isinstance(h.quality, bool) or not isinstance(h.quality, numbers.Real) \
             or not math.isfinite(h.quality):
         raise BitstreamError(f"header quality must be a finite number, got {h.quality!r}")
 
@@ -150,8 +156,9 @@ def encode_header(h: Header) -> bytes:
     codec = check_name(h.codec, "codec")
     params = _encode_params(h.params)
     body = FIXED_BODY.pack(h.weights_hash, KINDS.index(h.kind),
-                           PIXEL_FORMATS.index(h.pixel_format), h.width, h.height, h.frames,
-                           h.fps[0], h.fps[1], float(h.quality), len(codec), len(params))
+                           PIXEL_FORMATS.index(h.pixel_format), int(h.width), int(h.height),
+                           int(h.frames), int(h.fps[0]), int(h.fps[1]), float(h.quality),
+                           len(codec), len(params))
     body += codec + params
     record = PREFIX.pack(MAGIC, *FORMAT_VERSION, len(body)) + body
     return record + CRC.pack(crc32(record))
