@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-ACT_FRAC = 10          # fractional bits of activations
-ACT_LIMIT = 2 ** 21    # activations are clamped to +-ACT_LIMIT (fixed point units)
+ACT_FRAC = 12          # fractional bits of activations
+ACT_LIMIT = 2 ** 23    # activations are clamped to +-ACT_LIMIT (fixed point units)
 WEIGHT_BITS = 14       # magnitude bits of integer weights (per output channel)
 
 
