@@ -1,0 +1,246 @@
+// rANS core shared by every model: 32-bit state, 16-bit renormalisation words, precision 16,
+// escape payload coding, and the per-chunk encode/decode loops (templates over a model).
+//
+// A model is any class with `Dist dist(size_t i)` returning the coding distribution of
+// symbol i. A Dist has
+//     int64_t lo;      value of position 0
+//     uint32_t n;      number of real positions (values lo .. lo + n - 1)
+//     bool escape;     whether position n is an escape for values outside [lo, lo + n)
+//     uint32_t cdf(uint32_t pos) const;   strictly increasing, cdf(0) == 0, for pos < n + escape
+// and the cumulative at n + escape is implicitly 2^16.
+#pragma once
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace nc {
+
+static_assert(sizeof(uint16_t) == 2 && sizeof(uint32_t) == 4 && sizeof(uint64_t) == 8 &&
+                  sizeof(int64_t) == 8 && sizeof(int32_t) == 4,
+              "fixed-width integers required");
+static_assert((-1 >> 1) == -1 && (int64_t(-3) >> 1) == -2, "arithmetic right shift required");
+static_assert(std::numeric_limits<float>::is_iec559 && std::numeric_limits<double>::is_iec559,
+              "IEEE-754 float and double required");
+
+constexpr int kPrecision = 16;
+constexpr uint32_t kTotal = 1u << kPrecision;  // M = 65536
+constexpr uint32_t kStateLow = 1u << 16;       // state lives in [2^16, 2^32)
+constexpr int kMaxOps = 4;                     // symbol/escape + side&length + 2 payload pieces
+constexpr int kMaxEscapeLength = 33;           // bit length of (distance + 1) <= 2^32
+
+/// Every invalid input or stream ends up as this; the binding maps it to CoderError.
+struct CoderErr : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Interval [start, start + freq) of [0, 2^16).
+struct Op {
+  uint32_t start, freq;
+};
+
+inline Op raw_op(uint32_t value, int bits) {
+  return {value << (kPrecision - bits), 1u << (kPrecision - bits)};
+}
+
+inline int bit_length(uint64_t v) {
+  int n = 0;
+  while (v) {
+    ++n;
+    v >>= 1;
+  }
+  return n;
+}
+
+/// Escape payload for position p (= value - lo) outside [0, n): one 7-bit op (side, length L of
+/// d + 1 where d is the distance past the support), then the low L - 1 bits of d + 1, high
+/// piece first, in pieces of at most 16 bits. Returns the number of ops written.
+inline int escape_ops(int64_t p, uint32_t n, Op* ops) {
+  const uint32_t side = p >= 0;
+  const uint64_t v = (side ? uint64_t(p - int64_t(n)) : uint64_t(-(p + 1))) + 1;
+  const int len = bit_length(v);
+  int k = 0;
+  ops[k++] = raw_op((side << 6) | uint32_t(len), 7);
+  int rem = len - 1;
+  while (rem > 0) {
+    const int b = rem % 16 ? rem % 16 : 16;
+    rem -= b;
+    ops[k++] = raw_op(uint32_t(v >> rem) & ((1u << b) - 1), b);
+  }
+  return k;
+}
+
+/// Ops (forward order) coding value x under distribution d; returns their count.
+template <class Dist>
+inline int symbol_ops(const Dist& d, int32_t x, size_t i, Op* ops) {
+  const int64_t p = int64_t(x) - d.lo;
+  const uint32_t total = d.n + (d.escape ? 1 : 0);
+  if (p >= 0 && p < int64_t(d.n)) {
+    const uint32_t c0 = d.cdf(uint32_t(p));
+    const uint32_t c1 = uint32_t(p) + 1 == total ? kTotal : d.cdf(uint32_t(p) + 1);
+    ops[0] = {c0, c1 - c0};
+    return 1;
+  }
+  if (!d.escape)
+    throw CoderErr("symbols[" + std::to_string(i) + "] = " + std::to_string(x) +
+                   " is outside the alphabet [0, " + std::to_string(d.n) + ")");
+  const uint32_t c0 = d.cdf(d.n);
+  ops[0] = {c0, kTotal - c0};
+  return 1 + escape_ops(p, d.n, ops + 1);
+}
+
+/// Encoder of one chunk. Words are collected in reverse order.
+class RansEncoder {
+ public:
+  explicit RansEncoder(size_t expected_words) { words_.reserve(expected_words); }
+
+  void put(Op op) {
+    if (uint64_t(x_) >= (uint64_t(op.freq) << 16)) {
+      words_.push_back(uint16_t(x_ & 0xFFFF));
+      x_ >>= 16;
+    }
+    x_ = ((x_ / op.freq) << kPrecision) + (x_ % op.freq) + op.start;
+  }
+
+  /// Chunk payload: final state (4 bytes LE) then the words in decoding order (2 bytes LE each).
+  std::vector<uint8_t> finish() const {
+    std::vector<uint8_t> out(4 + 2 * words_.size());
+    for (int b = 0; b < 4; ++b) out[b] = uint8_t(x_ >> (8 * b));
+    uint8_t* q = out.data() + 4;
+    for (size_t k = words_.size(); k-- > 0; q += 2) {
+      q[0] = uint8_t(words_[k]);
+      q[1] = uint8_t(words_[k] >> 8);
+    }
+    return out;
+  }
+
+ private:
+  uint32_t x_ = kStateLow;
+  std::vector<uint16_t> words_;
+};
+
+/// Decoder of one chunk; every read is bounds-checked.
+class RansDecoder {
+ public:
+  RansDecoder(const uint8_t* data, size_t len) : p_(data), end_(data + len) {
+    if (len < 4) throw CoderErr("corrupt stream: chunk shorter than its rANS state");
+    x_ = uint32_t(p_[0]) | uint32_t(p_[1]) << 8 | uint32_t(p_[2]) << 16 | uint32_t(p_[3]) << 24;
+    p_ += 4;
+    if (x_ < kStateLow) throw CoderErr("corrupt stream: invalid rANS state");
+  }
+
+  uint32_t peek() const { return x_ & (kTotal - 1); }
+
+  void advance(Op op) {
+    x_ = op.freq * (x_ >> kPrecision) + (x_ & (kTotal - 1)) - op.start;
+    if (x_ < kStateLow) {
+      if (end_ - p_ < 2) throw CoderErr("corrupt stream: read past the end of a chunk");
+      x_ = (x_ << 16) | uint32_t(p_[0]) | uint32_t(p_[1]) << 8;
+      p_ += 2;
+    }
+  }
+
+  uint32_t raw(int bits) {
+    const uint32_t v = peek() >> (kPrecision - bits);
+    advance(raw_op(v, bits));
+    return v;
+  }
+
+  void finish() const {
+    if (x_ != kStateLow || p_ != end_)
+      throw CoderErr("corrupt stream: chunk does not end in the initial rANS state");
+  }
+
+ private:
+  const uint8_t* p_;
+  const uint8_t* end_;
+  uint32_t x_;
+};
+
+/// Largest position pos in [0, total) with d.cdf(pos) <= cf (binary search on the monotone
+/// cdf, no table); writes cdf(pos) to c0.
+template <class Dist>
+inline uint32_t search(const Dist& d, uint32_t total, uint32_t cf, uint32_t& c0) {
+  uint32_t pos = 0, step = 1;
+  uint32_t lo_c = 0;
+  while (step * 2 < total) step *= 2;
+  for (; step; step >>= 1) {
+    const uint32_t q = pos + step;
+    if (q < total) {
+      const uint32_t c = d.cdf(q);
+      if (c <= cf) {
+        pos = q;
+        lo_c = c;
+      }
+    }
+  }
+  c0 = lo_c;
+  return pos;
+}
+
+/// Decode one value under distribution d.
+template <class Dist>
+inline int32_t decode_symbol(const Dist& d, RansDecoder& dec) {
+  const uint32_t total = d.n + (d.escape ? 1 : 0);
+  const uint32_t cf = dec.peek();
+  uint32_t c0;
+  const uint32_t pos = search(d, total, cf, c0);
+  const uint32_t c1 = pos + 1 == total ? kTotal : d.cdf(pos + 1);
+  dec.advance({c0, c1 - c0});
+  int64_t p = pos;
+  if (pos == d.n) {  // escape
+    const uint32_t head = dec.raw(7);
+    const int len = int(head & 63);
+    if (len < 1 || len > kMaxEscapeLength) throw CoderErr("corrupt stream: bad escape length");
+    uint64_t v = 1;
+    for (int rem = len - 1; rem > 0;) {
+      const int b = rem % 16 ? rem % 16 : 16;
+      rem -= b;
+      v = (v << b) | dec.raw(b);
+    }
+    p = (head >> 6) ? int64_t(d.n) + int64_t(v - 1) : -int64_t(v);
+  }
+  const int64_t x = d.lo + p;
+  if (x < std::numeric_limits<int32_t>::min() || x > std::numeric_limits<int32_t>::max())
+    throw CoderErr("corrupt stream: decoded value outside int32");
+  return int32_t(x);
+}
+
+/// Encode symbols [begin, end) of a chunk into its payload.
+template <class Model>
+std::vector<uint8_t> encode_chunk(Model& model, const int32_t* symbols, size_t begin, size_t end) {
+  RansEncoder enc((end - begin) / 2 + 16);
+  Op ops[kMaxOps];
+  for (size_t i = end; i-- > begin;) {
+    const auto d = model.dist(i);
+    for (int k = symbol_ops(d, symbols[i], i, ops); k-- > 0;) enc.put(ops[k]);
+  }
+  return enc.finish();
+}
+
+/// Decode symbols [begin, end) of a chunk from its payload.
+template <class Model>
+void decode_chunk(Model& model, const uint8_t* data, size_t len, int32_t* out, size_t begin,
+                  size_t end) {
+  RansDecoder dec(data, len);
+  for (size_t i = begin; i < end; ++i) out[i] = decode_symbol(model.dist(i), dec);
+  dec.finish();
+}
+
+/// -sum log2 p of the ops that code symbols [0, n) (exact model frequencies / 2^16).
+template <class Model>
+double ideal_bits(Model& model, const int32_t* symbols, size_t n) {
+  Op ops[kMaxOps];
+  double bits = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const int k = symbol_ops(model.dist(i), symbols[i], i, ops);
+    for (int j = 0; j < k; ++j) bits += kPrecision - std::log2(double(ops[j].freq));
+  }
+  return bits;
+}
+
+}  // namespace nc

@@ -1,0 +1,303 @@
+// Probability models: parameter quantisation to the documented integer grids and the per-symbol
+// distributions the rANS core codes with (see core.h for the Dist contract, docs/coder.md).
+// Everything here is integer arithmetic on committed tables, plus exactly rounded float ops
+// (comparisons, scaling by 2^8, one division and nearbyint), so results are bit-identical on
+// every IEEE-754 platform.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include "core.h"
+#include "tables.h"
+
+namespace nc {
+
+constexpr int64_t kMeanLimit = int64_t(1) << 24;    // |mu_q| <= 2^24, i.e. |mean| <= 65536
+constexpr uint32_t kMaxWidth = 8191;                 // max support positions (M - n - 1 > 0)
+constexpr int kMaxComponents = 8;
+constexpr uint32_t kWeightTotal = 1u << 16;          // quantised mixture weights sum to 2^16
+constexpr uint32_t kMaxAlphabet = 4096;
+constexpr uint64_t kDistanceClamp = uint64_t(1) << 26;  // |u - mu| clamp (2^-8 units), t >> 24
+
+inline std::string item(const char* name, size_t i) {
+  return std::string(name) + "[" + std::to_string(i) + "]";
+}
+
+inline std::string item(const char* name, size_t i, size_t j) {
+  return std::string(name) + "[" + std::to_string(i) + ", " + std::to_string(j) + "]";
+}
+
+/// floor(a / 256) for any sign.
+inline int64_t floor_div256(int64_t a) { return a >= 0 ? a / 256 : -((255 - a) / 256); }
+
+/// mu_q = round-half-even(mean * 2^8), clamped to [-2^24, 2^24].
+inline int64_t quantize_mean(float mean, const std::string& where) {
+  if (!std::isfinite(mean)) throw CoderErr(where + " = " + std::to_string(mean) + " is not finite");
+  const double v = std::nearbyint(double(mean) * 256.0);
+  return int64_t(std::min(std::max(v, -double(kMeanLimit)), double(kMeanLimit)));
+}
+
+/// Index k of the scale grid sigma_k = 2^(k/16 - 4): the number of committed float32
+/// boundaries <= scale (comparisons only). Zero and tiny scales clamp to 0, huge ones to 192.
+inline int scale_index(float scale, const char* name, size_t i) {
+  if (!(scale >= 0.0f) || scale == std::numeric_limits<float>::infinity())
+    throw CoderErr(item(name, i) + " = " + std::to_string(scale) +
+                   ": scales must be finite and >= 0");
+  uint32_t bits;
+  std::memcpy(&bits, &scale, 4);
+  int k = (int(bits >> 23) - 127 + 4) * 16 + int((bits >> 19) & 15);  // guess from exponent
+  k = std::min(std::max(k, 0), kNumScales - 1);
+  while (k < kNumScales - 1 && kScaleBounds[k] <= scale) ++k;
+  while (k > 0 && kScaleBounds[k - 1] > scale) --k;
+  return k;
+}
+
+/// Integer weights summing to 2^16: r_j = nearbyint(w_j / max_w * 2^16),
+/// q_j = floor(r_j * 2^16 / sum r), remainder to the largest r_j (first on ties).
+inline void quantize_weights(const float* w, int k, uint32_t* q, size_t i) {
+  float top = 0.0f;
+  for (int j = 0; j < k; ++j) {
+    if (!(w[j] >= 0.0f) || w[j] == std::numeric_limits<float>::infinity())
+      throw CoderErr(item("weights", i, j) + " = " + std::to_string(w[j]) +
+                     ": weights must be finite and >= 0");
+    top = std::max(top, w[j]);
+  }
+  if (top == 0.0f) throw CoderErr(item("weights", i) + " are all zero");
+  uint64_t r[kMaxComponents], sum_r = 0;
+  int big = 0;
+  for (int j = 0; j < k; ++j) {
+    r[j] = uint64_t(std::nearbyint(double(w[j]) / double(top) * double(kWeightTotal)));
+    sum_r += r[j];
+    if (r[j] > r[big]) big = j;
+  }
+  uint32_t sum_q = 0;
+  for (int j = 0; j < k; ++j) sum_q += q[j] = uint32_t(r[j] * kWeightTotal / sum_r);
+  q[big] += kWeightTotal - sum_q;
+}
+
+/// F(mu + d/2^8 in units of sigma) in 2^-30 fixed point, from a table of F(t), t = j/256 >= 0,
+/// by integer linear interpolation; F(-t) = 2^30 - F(t). Monotone in d.
+inline uint32_t eval_cdf(const uint32_t* table, uint32_t last, int64_t d, uint64_t inv_sigma) {
+  uint64_t a = d < 0 ? uint64_t(-d) : uint64_t(d);
+  if (a > kDistanceClamp) a = kDistanceClamp;
+  // a * inv = t * 2^(8 + kInvSigmaBits); keep t in 2^-(kTableStepBits + 16) units.
+  const uint64_t t = (a * inv_sigma) >> (8 + kInvSigmaBits - kTableStepBits - 16);
+  const uint64_t j = t >> 16;
+  uint32_t f = table[last];
+  if (j < last) f = table[j] + uint32_t((uint64_t(table[j + 1] - table[j]) * (t & 0xFFFF)) >> 16);
+  return d < 0 ? (1u << kCdfBits) - f : f;
+}
+
+/// One quantised continuous component: mu_q (2^-8 units), 2^28/sigma, support centre/half.
+struct Component {
+  int64_t mu;
+  uint64_t inv;
+  int64_t center;
+  int32_t half;
+};
+
+inline Component quantize_component(float mean, float scale, const int32_t* half_widths,
+                                    const char* mean_name, const char* scale_name, size_t i,
+                                    size_t j, bool two_d) {
+  const int64_t mu = quantize_mean(mean, two_d ? item(mean_name, i, j) : item(mean_name, i));
+  const int k = scale_index(scale, scale_name, i);
+  return {mu, kInvSigma[k], floor_div256(mu + 128), half_widths[k]};
+}
+
+/// CDF of one component at boundary u (2^-8 units).
+struct SingleCdf {
+  const uint32_t* table;
+  uint32_t last;
+  int64_t mu;
+  uint64_t inv;
+  uint32_t operator()(int64_t u) const { return eval_cdf(table, last, u - mu, inv); }
+};
+
+/// CDF of a mixture: sum_j w_j F_j(u) >> 16 with sum_j w_j = 2^16.
+struct MixtureCdf {
+  const uint32_t* table;
+  uint32_t last;
+  int k = 0;
+  int64_t mu[kMaxComponents];
+  uint64_t inv[kMaxComponents];
+  uint32_t w[kMaxComponents];
+  uint32_t operator()(int64_t u) const {
+    uint64_t s = 0;
+    for (int j = 0; j < k; ++j) s += uint64_t(w[j]) * eval_cdf(table, last, u - mu[j], inv[j]);
+    return uint32_t(s >> 16);
+  }
+};
+
+/// Discretised continuous distribution on [lo, lo + n) plus escape:
+/// cdf(i) = floor((F(b_i) - F(b_0)) * (M - n - 1) / 2^30) + i, b_i = lo - 1/2 + i.
+template <class F>
+struct ContinuousDist {
+  static constexpr bool escape = true;
+  F cdf_fn;
+  int64_t lo;
+  uint32_t n;
+  uint32_t f0;
+  uint64_t span;
+
+  ContinuousDist(const F& f, int64_t lo_, uint32_t n_)
+      : cdf_fn(f), lo(lo_), n(n_), f0(f(boundary(0))), span(kTotal - n_ - 1) {}
+  int64_t boundary(uint32_t pos) const { return (lo + int64_t(pos)) * 256 - 128; }
+  uint32_t cdf(uint32_t pos) const {
+    return uint32_t((uint64_t(cdf_fn(boundary(pos)) - f0) * span) >> kCdfBits) + pos;
+  }
+};
+
+/// Gaussian or Laplace: one component per symbol.
+struct ParametricModel {
+  const float* means;
+  const float* scales;
+  const uint32_t* table;
+  uint32_t last;
+  const int32_t* half_widths;
+
+  ContinuousDist<SingleCdf> dist(size_t i) const {
+    const Component c =
+        quantize_component(means[i], scales[i], half_widths, "means", "scales", i, 0, false);
+    return {SingleCdf{table, last, c.mu, c.inv}, c.center - c.half, uint32_t(2 * c.half + 1)};
+  }
+};
+
+/// Gaussian mixture with K components per symbol; support = union of the components'
+/// supports, clamped to kMaxWidth positions around the heaviest component.
+struct GmmModel {
+  const float* weights;
+  const float* means;
+  const float* scales;
+  int k;
+
+  ContinuousDist<MixtureCdf> dist(size_t i) const {
+    uint32_t q[kMaxComponents];
+    MixtureCdf f;
+    f.table = kGaussCdf;
+    f.last = uint32_t(sizeof(kGaussCdf) / sizeof(kGaussCdf[0]) - 1);
+    int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
+    int64_t heavy_center = 0;
+    uint32_t heavy_w = 0;
+    for (int j = 0; j < k; ++j) {
+      const size_t at = i * size_t(k) + size_t(j);
+      const Component c = quantize_component(means[at], scales[at], kHalfWidthGauss, "means",
+                                              "scales", i, j, true);
+      f.mu[j] = c.mu;
+      f.inv[j] = c.inv;
+      lo = std::min(lo, c.center - c.half);
+      hi = std::max(hi, c.center + c.half);
+      if (j == 0) quantize_weights(weights + i * size_t(k), k, q, i);
+      if (q[j] > heavy_w) {
+        heavy_w = q[j];
+        heavy_center = c.center;
+      }
+    }
+    // Drop zero-weight components (their support was included; harmless and simpler).
+    for (int j = 0; j < k; ++j) {
+      if (q[j] == 0) continue;
+      f.mu[f.k] = f.mu[j];
+      f.inv[f.k] = f.inv[j];
+      f.w[f.k++] = q[j];
+    }
+    if (hi - lo + 1 > int64_t(kMaxWidth)) {
+      lo = std::min(std::max(heavy_center - int64_t(kMaxWidth / 2), lo), hi - int64_t(kMaxWidth) + 1);
+      hi = lo + kMaxWidth - 1;
+    }
+    return {f, lo, uint32_t(hi - lo + 1)};
+  }
+};
+
+/// Explicit cumulative table (categorical and indexed models).
+struct TableDist {
+  const int32_t* c;
+  int64_t lo;
+  uint32_t n;
+  bool escape;
+  uint32_t cdf(uint32_t pos) const { return uint32_t(c[pos]); }
+};
+
+/// Normalise non-negative integer frequencies to exactly 2^16 with every symbol >= 1:
+/// q_a = 1 + floor(f_a (M - A) / T), remainder to the largest f_a (first on ties).
+/// Writes the cumulative table cum[0..A].
+inline void normalize_freqs(const int32_t* f, uint32_t a_size, int32_t* cum, const std::string& where) {
+  uint64_t total = 0;
+  uint32_t big = 0;
+  for (uint32_t a = 0; a < a_size; ++a) {
+    if (f[a] < 0)
+      throw CoderErr(where + "[" + std::to_string(a) + "] = " + std::to_string(f[a]) +
+                     ": frequencies must be >= 0");
+    total += uint64_t(f[a]);
+    if (f[a] > f[big]) big = a;
+  }
+  if (total == 0) throw CoderErr(where + " are all zero");
+  const uint64_t room = kTotal - a_size;
+  uint32_t sum = 0;
+  cum[0] = 0;
+  for (uint32_t a = 0; a < a_size; ++a)
+    sum += uint32_t(cum[a + 1] = int32_t(1 + uint64_t(f[a]) * room / total));
+  cum[big + 1] += int32_t(kTotal - sum);
+  for (uint32_t a = 0; a < a_size; ++a) cum[a + 1] += cum[a];
+}
+
+/// Categorical over [0, A): one shared frequency row, or one row per symbol (normalised
+/// lazily into a per-worker buffer; the model is copied per chunk).
+class CategoricalModel {
+ public:
+  CategoricalModel(const int32_t* freqs, uint32_t a_size, bool per_symbol)
+      : freqs_(freqs), a_(a_size), per_symbol_(per_symbol), cum_(a_size + 1) {
+    if (!per_symbol_) normalize_freqs(freqs_, a_, cum_.data(), "freqs");
+  }
+  TableDist dist(size_t i) {
+    if (per_symbol_) normalize_freqs(freqs_ + i * a_, a_, cum_.data(), item("freqs", i));
+    return {cum_.data(), 0, a_, false};
+  }
+
+ private:
+  const int32_t* freqs_;
+  uint32_t a_;
+  bool per_symbol_;
+  std::vector<int32_t> cum_;
+};
+
+/// CompressAI's indexed tables: value = symbol - offset[t]; positions 0 .. len-3 are real,
+/// position len-2 is the escape (overflow); cdf[len-1] == 2^16.
+class IndexedModel {
+ public:
+  IndexedModel(const int32_t* indexes, const int32_t* cdfs, size_t n_tables, size_t stride,
+               const int32_t* lengths, const int32_t* offsets)
+      : indexes_(indexes), cdfs_(cdfs), n_tables_(n_tables), stride_(stride), lengths_(lengths),
+        offsets_(offsets) {
+    for (size_t t = 0; t < n_tables; ++t) validate_table(t);
+  }
+  TableDist dist(size_t i) const {
+    const int32_t t = indexes_[i];
+    if (t < 0 || size_t(t) >= n_tables_)
+      throw CoderErr(item("indexes", i) + " = " + std::to_string(t) + " is outside [0, " +
+                     std::to_string(n_tables_) + ")");
+    return {cdfs_ + size_t(t) * stride_, offsets_[t], uint32_t(lengths_[t] - 2), true};
+  }
+
+ private:
+  void validate_table(size_t t) const {
+    const int32_t len = lengths_[t];
+    if (len < 2 || size_t(len) > stride_)
+      throw CoderErr(item("cdf_lengths", t) + " = " + std::to_string(len) + " is outside [2, " +
+                     std::to_string(stride_) + "]");
+    const int32_t* c = cdfs_ + t * stride_;
+    if (c[0] != 0 || c[len - 1] != int32_t(kTotal))
+      throw CoderErr("cdfs[" + std::to_string(t) + "] must start at 0 and end at 65536");
+    for (int32_t j = 1; j < len; ++j)
+      if (c[j] <= c[j - 1])
+        throw CoderErr("cdfs[" + std::to_string(t) + "] is not strictly increasing at " +
+                       std::to_string(j));
+  }
+
+  const int32_t* indexes_;
+  const int32_t* cdfs_;
+  size_t n_tables_, stride_;
+  const int32_t* lengths_;
+  const int32_t* offsets_;
+};
+
+}  // namespace nc
