@@ -511,3 +511,18 @@ def test_check_weights():
                                f" got hyperprior with weights {other.hex()[:12]}")
     with pytest.raises(ModelError, match="needs codec hyperprior .* got factorized"):
         C.check_weights(header, "factorized", HASH)
+
+
+def test_count_and_size_limits(monkeypatch):
+    data = C.pack(make_header(), [C.Substream(f"s{i}", b"abcd") for i in range(4)])
+    monkeypatch.setattr(L, "MAX_SUBSTREAMS", 3)
+    with pytest.raises(BitstreamError, match="more than 3 substreams"):
+        C.unpack(data)
+    with pytest.raises(BitstreamError, match="more than 3 substreams"):
+        C.pack(make_header(), [C.Substream(f"s{i}", b"") for i in range(4)])
+    monkeypatch.setattr(L, "MAX_SUBSTREAMS", 1 << 24)
+    monkeypatch.setattr(L, "MAX_SUBSTREAM_BYTES", 3)
+    with pytest.raises(BitstreamError, match="limit 3"):
+        C.unpack(data)
+    with pytest.raises(BitstreamError, match="limit 3"):
+        C.pack(make_header(), [C.Substream("big", b"abcd")])
