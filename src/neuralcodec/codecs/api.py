@@ -36,7 +36,7 @@ def _check_pixels(pixels: np.ndarray) -> np.ndarray:
 
 
 def to_tensor(pixels: np.ndarray, device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(pixels)).to(device).permute(2, 0, 1)[None].float() / 255
+    return torch.tensor(pixels).to(device).permute(2, 0, 1)[None].float() / 255
 
 
 def to_pixels(x: torch.Tensor) -> np.ndarray:

@@ -59,6 +59,8 @@ class Compressed:
     """What a codec's ``compress`` returns: named coder streams and the latent geometry."""
     streams: dict[str, bytes]
     params: dict = field(default_factory=dict)
+    #: the decoded latents the encoder expects the decoder to reproduce (not serialised)
+    latents: "torch.Tensor | None" = None
 
 
 class ImageCodec(nn.Module):
@@ -90,5 +92,11 @@ class ImageCodec(nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
-    def decompress(self, compressed: Compressed, quality: float) -> torch.Tensor:
+    def decode_latents(self, compressed: Compressed) -> torch.Tensor:
+        """Entropy-decode the latents (bit-exact on every device)."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def decompress(self, compressed: Compressed, quality: float) -> torch.Tensor:
+        """Decode to an image in [0, 1] (float synthesis: may differ slightly across devices)."""
+        return self.synthesise(self.decode_latents(compressed), quality).clamp(0, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from neuralcodec.codecs.base import Compressed
-from neuralcodec.codecs.gained import GainedCodec
+from neuralcodec.codecs.gained import GainedCodec, latent_shape
 from neuralcodec.entropy.factorized import FactorizedPrior
 
 
@@ -29,12 +29,11 @@ class FactorizedCodec(GainedCodec):
     @torch.no_grad()
     def compress(self, x: torch.Tensor, quality: float) -> Compressed:
         y = self.analyse(x, quality)
-        data, _ = self.y_prior.compress(y)
-        return Compressed({"y": data}, {"y_shape": list(y.shape)})
+        data, y_hat = self.y_prior.compress(y)
+        return Compressed({"y": data}, {"y_shape": list(y.shape)}, y_hat)
 
     @torch.no_grad()
-    def decompress(self, compressed: Compressed, quality: float) -> torch.Tensor:
+    def decode_latents(self, compressed: Compressed) -> torch.Tensor:
         device = next(self.parameters()).device
-        shape = [int(v) for v in compressed.params["y_shape"]]
-        y_hat = self.y_prior.decompress(compressed.streams["y"], shape, device)
-        return self.synthesise(y_hat, quality).clamp(0, 1)
+        shape = latent_shape(compressed.params, "y_shape")
+        return self.y_prior.decompress(compressed.streams["y"], shape, device)

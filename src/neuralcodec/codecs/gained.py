@@ -10,6 +10,18 @@ from neuralcodec.entropy.exact import to_fixed
 from neuralcodec.entropy.factorized import FactorizedPrior
 
 
+def latent_shape(params: dict, key: str) -> list[int]:
+    """A latent shape from bitstream parameters, validated before anything is allocated."""
+    from neuralcodec.errors import BitstreamError
+
+    shape = params.get(key)
+    if (not isinstance(shape, list) or len(shape) != 4
+            or not all(isinstance(v, int) and 0 < v <= 1 << 16 for v in shape)
+            or shape[0] * shape[1] * shape[2] * shape[3] > 1 << 31):
+        raise BitstreamError(f"bad latent shape in bitstream: {shape!r}")
+    return shape
+
+
 def quality_tensor(quality, x: torch.Tensor) -> torch.Tensor:
     q = torch.as_tensor(quality, dtype=torch.float32, device=x.device)
     return q.expand(x.shape[0]) if q.dim() == 0 else q
@@ -65,22 +77,21 @@ class HyperpriorCodec(GainedCodec):
         y = self.analyse(x, quality)
         z_stream, z_hat = self.z_prior.compress(self.h_a(y))
         hyper = self.h_s.exact(to_fixed(z_hat))
-        y_stream = self._y_compress(y, hyper)
-        return Compressed({"z": z_stream, "y": y_stream}, {"z_shape": list(z_hat.shape)})
+        y_stream, y_hat = self._y_compress(y, hyper)
+        return Compressed({"z": z_stream, "y": y_stream}, {"z_shape": list(z_hat.shape)}, y_hat)
 
     @torch.no_grad()
-    def decompress(self, compressed: Compressed, quality: float) -> torch.Tensor:
+    def decode_latents(self, compressed: Compressed) -> torch.Tensor:
         device = next(self.parameters()).device
-        shape = [int(v) for v in compressed.params["z_shape"]]
+        shape = latent_shape(compressed.params, "z_shape")
         z_hat = self.z_prior.decompress(compressed.streams["z"], shape, device)
         hyper = self.h_s.exact(to_fixed(z_hat))
-        y_hat = self._y_decompress(compressed.streams["y"], hyper)
-        return self.synthesise(y_hat, quality).clamp(0, 1)
+        return self._y_decompress(compressed.streams["y"], hyper)
 
     def _y_forward(self, y, hyper):
         raise NotImplementedError
 
-    def _y_compress(self, y, hyper_fixed) -> bytes:
+    def _y_compress(self, y, hyper_fixed) -> tuple[bytes, torch.Tensor]:
         raise NotImplementedError
 
     def _y_decompress(self, data: bytes, hyper_fixed) -> torch.Tensor:

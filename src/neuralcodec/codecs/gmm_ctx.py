@@ -116,8 +116,8 @@ class GMMContextCodec(HyperpriorCodec):
             streams.append(data)
             return values
 
-        self._passes(hyper_fx, encode)
-        return pack_streams(streams)
+        y_hat = self._passes(hyper_fx, encode)
+        return pack_streams(streams), y_hat
 
     def _y_decompress(self, data, hyper_fx):
         streams = unpack_streams(data, 2 * len(self.groups))

@@ -24,8 +24,8 @@ class MeanScaleHyperprior(HyperpriorCodec):
 
     def _y_compress(self, y, params_fixed) -> bytes:
         means, scales = self.gaussian.split_exact(params_fixed)
-        data, _ = self.gaussian.encode(y.flatten(), means.flatten(), scales.flatten())
-        return data
+        data, y_hat = self.gaussian.encode(y.flatten(), means.flatten(), scales.flatten())
+        return data, y_hat.view(means.shape)
 
     def _y_decompress(self, data, params_fixed):
         means, scales = self.gaussian.split_exact(params_fixed)
