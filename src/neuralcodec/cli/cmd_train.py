@@ -1,0 +1,123 @@
+"""`neuralcodec train` and `neuralcodec train-export`."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _kv(text: str) -> tuple[str, object]:
+    key, sep, val = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(val)
+    except json.JSONDecodeError:
+        return key, val
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a codec (one GPU, or many via torchrun)",
+                       description="Train a learned image codec with a variable-rate RD loss. "
+                                   "Multi-GPU: torchrun --nproc-per-node N -m neuralcodec train ... "
+                                   "(see docs/training.md).")
+    a = p.add_argument
+    a("--codec", required=True, help="codec name in the registry")
+    a("--codec-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+      help="keyword argument for the codec constructor (VALUE parsed as JSON when it can be)")
+    a("--codec-factory", default="", metavar="MODULE:FUNC",
+      help="build the model with this function instead of the registry (experiments, tests)")
+    a("--data", nargs="+", required=True, metavar="DIR", help="folders of training images (recursive)")
+    a("--out", required=True, metavar="RUN_DIR", help="run folder (config, logs, checkpoints)")
+    a("--steps", type=int, default=100_000, help="total optimizer steps (default 100000)")
+    a("--batch-size", type=int, default=8, help="crops per step and per GPU (default 8)")
+    a("--crop", type=int, default=256, help="crop size (default 256)")
+    a("--small-images", choices=["pad", "skip"], default="pad",
+      help="images smaller than the crop: reflect-pad (default) or skip")
+    a("--jpeg-downsample", type=float, default=1.0, metavar="F",
+      help="downsample JPEG sources by F before cropping, hiding their artefacts (default 1: off)")
+    a("--weighting", choices=["image", "area"], default="image",
+      help="pick crops uniformly per image (default) or in proportion to image area")
+    a("--workers", type=int, default=4, help="threads decoding the images at start (default 4)")
+    a("--lr", type=float, default=1e-4, help="main learning rate (default 1e-4)")
+    a("--aux-lr", type=float, default=1e-3, help="learning rate of the *quantiles parameters (default 1e-3)")
+    a("--lr-schedule", choices=["step", "cosine", "constant"], default="step",
+      help="step: constant, then x--lr-drop-factor at each --lr-drops fraction; cosine: to 1%% of --lr")
+    a("--lr-drops", type=float, nargs="*", default=[0.8, 0.95], metavar="FRAC",
+      help="fractions of --steps where the step schedule drops (default 0.8 0.95)")
+    a("--lr-drop-factor", type=float, default=0.1, help="step schedule factor (default 0.1)")
+    a("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up steps")
+    a("--clip", type=float, default=1.0, help="gradient-norm clip of the main parameters (0: off)")
+    a("--distortion", choices=["mse", "ms-ssim"], default="mse", help="distortion term (default mse)")
+    a("--bf16", action="store_true", help="bf16 autocast for the forward pass")
+    a("--no-tf32", dest="tf32", action="store_false", help="disable TF32 matmuls/convolutions on CUDA")
+    a("--deterministic", action="store_true", help="deterministic kernels (slower on CUDA)")
+    a("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: cuda when available")
+    a("--seed", type=int, default=0)
+    a("--val", nargs="*", default=[], metavar="DIR", help="validation image folders")
+    a("--val-every", type=int, default=5000, help="validate every N steps and at the end")
+    a("--val-qualities", type=float, nargs="+", default=[1.0, 4.0, 8.0], metavar="Q")
+    a("--val-max-images", type=int, default=8, help="use at most N validation images (default 8)")
+    a("--ckpt-every", type=int, default=5000, help="checkpoint every N steps (and at the end / time limit)")
+    a("--keep", type=int, default=3, help="checkpoints kept in RUN_DIR/checkpoints (default 3)")
+    a("--log-every", type=int, default=100, help="log interval in steps (default 100)")
+    a("--max-minutes", type=float, default=0.0,
+      help="save and exit cleanly before this wall time; rerun the same command (with --resume) to go on")
+    a("--resume", action="store_true", help="continue from the latest checkpoint in RUN_DIR (if any)")
+    a("--export", default="", metavar="PATH", help="after the last step write shipping weights (safetensors)")
+    a("--export-dtype", choices=["fp16", "bf16", "fp32"], default="fp16")
+    a("--find-unused-parameters", action="store_true", help="DDP find_unused_parameters")
+    a("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(func=run_train)
+
+    e = sub.add_parser("train-export", help="write shipping weights from a training run",
+                       description="Load a run's latest (or given) checkpoint, call model.update() and "
+                                   "write the weights and buffers as a standalone safetensors file.")
+    e.add_argument("run_dir", metavar="RUN_DIR")
+    e.add_argument("-o", "--output", required=True, metavar="PATH")
+    e.add_argument("--checkpoint", default="", help="checkpoint file (default: the latest in RUN_DIR)")
+    e.add_argument("--dtype", choices=["fp16", "bf16", "fp32"], default="fp16")
+    e.add_argument("--codec-factory", default="", metavar="MODULE:FUNC")
+    e.set_defaults(func=run_export)
+
+
+def run_train(args) -> int:
+    from neuralcodec.train.loop import TrainConfig, import_factory, train
+    cfg = TrainConfig(
+        data=args.data, out=args.out, codec=args.codec, codec_kwargs=dict(args.codec_arg),
+        steps=args.steps, batch_size=args.batch_size, crop=args.crop, small_images=args.small_images,
+        jpeg_downsample=args.jpeg_downsample, weighting=args.weighting, workers=args.workers,
+        lr=args.lr, aux_lr=args.aux_lr, lr_schedule=args.lr_schedule, lr_drops=list(args.lr_drops),
+        lr_drop_factor=args.lr_drop_factor, warmup_steps=args.warmup_steps, clip=args.clip,
+        distortion=args.distortion, bf16=args.bf16, tf32=args.tf32, deterministic=args.deterministic,
+        device=args.device, seed=args.seed, val=args.val, val_every=args.val_every,
+        val_qualities=list(args.val_qualities), val_max_images=args.val_max_images,
+        ckpt_every=args.ckpt_every, keep=args.keep, log_every=args.log_every,
+        max_minutes=args.max_minutes, resume=args.resume, export=args.export,
+        export_dtype=args.export_dtype, find_unused_parameters=args.find_unused_parameters,
+        progress=args.progress)
+    factory = import_factory(args.codec_factory, cfg.codec_kwargs) if args.codec_factory else None
+    train(cfg, factory)
+    return 0
+
+
+def run_export(args) -> int:
+    from pathlib import Path
+
+    from neuralcodec.errors import InputError
+    from neuralcodec.train import checkpoint as ckpt
+    from neuralcodec.train.loop import export_weights, import_factory, registry_factory
+    path = Path(args.checkpoint) if args.checkpoint else ckpt.latest_checkpoint(args.run_dir)
+    if path is None or not path.is_file():
+        raise InputError(f"no checkpoint found in {args.run_dir}/checkpoints"
+                         if not args.checkpoint else f"checkpoint {path} does not exist")
+    tensors, meta = ckpt.load(path)
+    cfg = meta["config"]
+    kwargs = cfg.get("codec_kwargs", {})
+    factory = import_factory(args.codec_factory, kwargs) if args.codec_factory \
+        else registry_factory(cfg["codec"], kwargs)
+    model = factory()
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    info = {"step": meta["step"], "run": str(Path(args.run_dir).resolve()), "source": "neuralcodec train"}
+    out = export_weights(model, args.output, info, args.dtype, cfg["codec"], kwargs)
+    print(f"exported step {meta['step']} of {args.run_dir} to {out}")
+    return 0

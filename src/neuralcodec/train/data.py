@@ -1,0 +1,146 @@
+"""Training data: decoded images held in memory (on the GPU when training there)
+and a counter-based crop sampler whose whole state is ``(seed, step)``."""
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuralcodec.errors import InputError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+
+
+def find_images(dirs: list[str | os.PathLike]) -> list[Path]:
+    """All images under ``dirs`` (recursively), in a deterministic order."""
+    found: list[Path] = []
+    for d in dirs:
+        root = Path(d)
+        if not root.exists():
+            raise InputError(f"data folder {root} does not exist")
+        if not root.is_dir():
+            raise InputError(f"data path {root} is not a folder")
+        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise InputError(f"data folder {root} holds no images (*.png *.jpg *.jpeg *.webp)")
+        found.extend(files)
+    return found
+
+
+def load_image(path: Path, jpeg_downsample: float = 1.0) -> np.ndarray:
+    """Decode one image to uint8 HxWx3, downsampling JPEG sources by ``jpeg_downsample``."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            if path.suffix.lower() in JPEG_SUFFIXES and jpeg_downsample > 1.0:
+                w, h = im.size
+                size = (max(1, round(w / jpeg_downsample)), max(1, round(h / jpeg_downsample)))
+                im = im.resize(size, Image.LANCZOS)
+            return np.asarray(im, dtype=np.uint8).copy()
+    except OSError as exc:
+        raise InputError(f"cannot read image {path}: {exc}") from None
+
+
+def fit_to_crop(img: np.ndarray, crop: int, small: str) -> np.ndarray | None:
+    """Pad an image smaller than the crop by symmetric reflection, or return None to skip it."""
+    h, w = img.shape[:2]
+    if h >= crop and w >= crop:
+        return img
+    if small == "skip":
+        return None
+    ph, pw = max(0, crop - h), max(0, crop - w)
+    return np.pad(img, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode="symmetric")
+
+
+@dataclass
+class Batch:
+    x: torch.Tensor        # (B,3,C,C) float in [0,1]
+    quality: torch.Tensor  # (B,) float in [1,8]
+
+
+class ImageBank:
+    """Decoded uint8 images (3,H,W) on one device, and per-step random crops.
+
+    The crops of step ``s`` come from a generator seeded with ``(seed, s)``: the
+    global batch (``batch_size * world_size`` crops) is drawn identically on every
+    rank and each rank takes its own slice, so resuming needs only the step.
+    """
+
+    def __init__(self, images: list[np.ndarray], names: list[str], crop: int, device: torch.device,
+                 weighting: str = "image"):
+        if not images:
+            raise InputError("no usable training images (all smaller than the crop size?)")
+        self.crop = crop
+        self.names = names
+        self.device = torch.device(device)
+        self.images = [torch.from_numpy(im).permute(2, 0, 1).contiguous().to(self.device) for im in images]
+        sizes = torch.tensor([float(im.shape[1] * im.shape[2]) for im in self.images], dtype=torch.float64)
+        self.weights = sizes / sizes.sum() if weighting == "area" else torch.full_like(sizes, 1.0 / len(sizes))
+        self.shapes = [(im.shape[1], im.shape[2]) for im in self.images]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def num_pixels(self) -> int:
+        return sum(h * w for h, w in self.shapes)
+
+    def plan(self, seed: int, step: int, batch_size: int, world_size: int = 1, rank: int = 0):
+        """The crop plan (image index, y, x, hflip, vflip, quality) of one rank at one step."""
+        g = torch.Generator().manual_seed((seed * 1_000_003 + step) % (2**63 - 1))
+        n = batch_size * world_size
+        idx = torch.multinomial(self.weights, n, replacement=True, generator=g)
+        u = torch.rand(n, 2, generator=g, dtype=torch.float64)
+        flips = torch.rand(n, 2, generator=g) < 0.5
+        quality = 1.0 + 7.0 * torch.rand(n, generator=g)
+        sl = slice(rank * batch_size, (rank + 1) * batch_size)
+        plan = []
+        for i in range(sl.start, sl.stop):
+            h, w = self.shapes[int(idx[i])]
+            y = min(int(u[i, 0] * (h - self.crop + 1)), h - self.crop)
+            x = min(int(u[i, 1] * (w - self.crop + 1)), w - self.crop)
+            plan.append((int(idx[i]), y, x, bool(flips[i, 0]), bool(flips[i, 1])))
+        return plan, quality[sl]
+
+    def batch(self, seed: int, step: int, batch_size: int, world_size: int = 1, rank: int = 0) -> Batch:
+        """Crops of one rank at one step, on the bank's device."""
+        plan, quality = self.plan(seed, step, batch_size, world_size, rank)
+        c = self.crop
+        crops = []
+        for i, y, x, hf, vf in plan:
+            t = self.images[i][:, y:y + c, x:x + c]
+            dims = [d for d, f in ((2, hf), (1, vf)) if f]
+            crops.append(t.flip(dims) if dims else t)
+        x = torch.stack(crops).float().div_(255.0)
+        return Batch(x=x, quality=quality.to(self.device))
+
+
+def build_bank(dirs: list[str], crop: int, device: torch.device, jpeg_downsample: float = 1.0,
+               small: str = "pad", workers: int = 4, weighting: str = "image", log=print) -> ImageBank:
+    """Find, decode and (if needed) pad the training images into an :class:`ImageBank`."""
+    if jpeg_downsample < 1.0:
+        raise InputError(f"--jpeg-downsample must be >= 1, got {jpeg_downsample:g}")
+    paths = find_images(dirs)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        decoded = list(pool.map(lambda p: load_image(p, jpeg_downsample), paths))
+    images, names, skipped = [], [], 0
+    for p, im in zip(paths, decoded):
+        im = fit_to_crop(im, crop, small)
+        if im is None:
+            skipped += 1
+            continue
+        images.append(im)
+        names.append(str(p))
+    if skipped:
+        log(f"skipped {skipped} image(s) smaller than the {crop}px crop")
+    bank = ImageBank(images, names, crop, device, weighting)
+    log(f"training data: {len(bank)} images, {bank.num_pixels / 1e6:.1f} Mpixel "
+        f"({math.fsum(im.nbytes for im in images) / 2**20:.0f} MiB on {bank.device})")
+    return bank

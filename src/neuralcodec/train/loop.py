@@ -1,0 +1,425 @@
+"""The training loop: one process, or one rank of a torchrun/DDP job."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from neuralcodec.errors import InputError, ModelError
+from neuralcodec.train import checkpoint as ckpt
+from neuralcodec.train import distributed as D
+from neuralcodec.train.data import build_bank, find_images, load_image
+from neuralcodec.train.loss import RateDistortionLoss, lr_at
+from neuralcodec.train.validate import validate
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run (``config.json`` in the run folder holds a copy)."""
+    data: list[str]
+    out: str
+    codec: str = ""
+    codec_kwargs: dict = field(default_factory=dict)
+    steps: int = 100_000
+    batch_size: int = 8                 # per process (per GPU)
+    crop: int = 256
+    small_images: str = "pad"           # pad | skip
+    jpeg_downsample: float = 1.0
+    weighting: str = "image"            # image | area
+    workers: int = 4
+    lr: float = 1e-4
+    aux_lr: float = 1e-3
+    lr_schedule: str = "step"           # step | cosine | constant
+    lr_drops: list[float] = field(default_factory=lambda: [0.8, 0.95])
+    lr_drop_factor: float = 0.1
+    warmup_steps: int = 0
+    clip: float = 1.0                   # 0 disables
+    distortion: str = "mse"             # mse | ms-ssim
+    bf16: bool = False
+    tf32: bool = True
+    deterministic: bool = False
+    device: str = "auto"                # auto | cpu | cuda
+    seed: int = 0
+    val: list[str] = field(default_factory=list)
+    val_every: int = 5000
+    val_qualities: list[float] = field(default_factory=lambda: [1.0, 4.0, 8.0])
+    val_max_images: int = 8
+    ckpt_every: int = 5000
+    keep: int = 3
+    log_every: int = 100
+    max_minutes: float = 0.0            # 0: no limit
+    resume: bool = False
+    export: str = ""
+    export_dtype: str = "fp16"
+    find_unused_parameters: bool = False
+    progress: bool = True
+
+    # fields that must match when resuming
+    FIXED = ("codec", "codec_kwargs", "batch_size", "crop", "seed", "distortion")
+
+
+def registry_factory(name: str, kwargs: dict) -> Callable[[], torch.nn.Module]:
+    """A factory that builds ``name`` through ``neuralcodec.codecs.registry``."""
+    def make():
+        try:
+            from neuralcodec.codecs import registry
+        except ImportError as exc:
+            raise ModelError(f"codec registry is not available ({exc})") from None
+        try:
+            return registry.create(name, **kwargs)
+        except (KeyError, ValueError, TypeError) as exc:
+            msg = str(exc).strip("'\"") or type(exc).__name__
+            raise ModelError(f"cannot create codec {name!r}: {msg}") from None
+    return make
+
+
+def import_factory(spec: str, kwargs: dict) -> Callable[[], torch.nn.Module]:
+    """A factory from ``module:function`` (the function gets the codec kwargs)."""
+    import importlib
+    mod, _, fn = spec.partition(":")
+    try:
+        func = getattr(importlib.import_module(mod), fn)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ModelError(f"cannot import codec factory {spec!r}: {exc}") from None
+    return lambda: func(**kwargs)
+
+
+class _Log:
+    """Rank-0 console lines (through tqdm), a JSON-lines log and optional TensorBoard."""
+
+    def __init__(self, run_dir: Path, main: bool, start_step: int):
+        self.main, self.bar, self.tb = main, None, None
+        self.path = run_dir / "train_log.jsonl"
+        if not main:
+            return
+        _truncate_jsonl(self.path, start_step)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
+        except Exception:  # tensorboard not installed (the module import fails)
+            self.info("warning: tensorboard is not installed; TensorBoard logging is off")
+
+    def info(self, msg: str) -> None:
+        if not self.main:
+            return
+        if self.bar is not None:
+            self.bar.write(msg, file=sys.stderr)
+        else:
+            print(msg, file=sys.stderr, flush=True)
+
+    def record(self, step: int, values: dict, prefix: str = "train") -> None:
+        if not self.main:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"step": step, **{f"{prefix}/{k}": v for k, v in values.items()}}) + "\n")
+        if self.tb is not None:
+            for k, v in values.items():
+                self.tb.add_scalar(f"{prefix}/{k}", v, step)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _truncate_jsonl(path: Path, step: int) -> None:
+    """Drop log lines past ``step`` (left by a run that stopped before its next checkpoint)."""
+    if not path.exists():
+        return
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+    path.write_text("".join(ln + "\n" for ln in keep))
+
+
+def _pick_device(kind: str) -> str:
+    if kind == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available")
+    if kind not in ("cpu", "cuda"):
+        raise InputError(f"unknown device {kind!r} (auto, cpu or cuda)")
+    return kind
+
+
+def _check_config(cfg: TrainConfig) -> None:
+    if cfg.steps < 1 or cfg.batch_size < 1 or cfg.crop < 8:
+        raise InputError("--steps and --batch-size must be >= 1 and --crop >= 8")
+    if cfg.lr_schedule not in ("step", "cosine", "constant"):
+        raise InputError(f"unknown --lr-schedule {cfg.lr_schedule!r} (step, cosine, constant)")
+    if cfg.small_images not in ("pad", "skip"):
+        raise InputError(f"unknown --small-images {cfg.small_images!r} (pad, skip)")
+    if cfg.distortion == "ms-ssim" and cfg.crop <= 160:
+        raise InputError("--distortion ms-ssim needs --crop > 160 (five MS-SSIM scales)")
+    if cfg.export_dtype not in ("fp16", "bf16", "fp32"):
+        raise InputError(f"unknown --export-dtype {cfg.export_dtype!r} (fp16, bf16, fp32)")
+    for d in [*cfg.data, *cfg.val]:
+        find_images([d])  # missing or empty folders fail here, before any work
+
+
+# the registry's weights format (neuralcodec.codecs.registry.WEIGHTS_FORMAT), written here
+# without importing the codecs so that export works wherever training does
+WEIGHTS_FORMAT = "neuralcodec-weights-1"
+
+
+def export_weights(model: torch.nn.Module, path: str | Path, info: dict, dtype: str = "fp16",
+                   codec: str = "", config: dict | None = None) -> Path:
+    """``model.update()``, then write every parameter and buffer (floating ones cast to
+    ``dtype``) to a standalone safetensors file that ``registry.load_model`` reads."""
+    from safetensors.torch import save_file
+
+    from neuralcodec.cli.io_utils import atomic_path
+    target = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
+    model.update()
+    tensors = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().to("cpu", copy=True)
+        tensors[k] = (v.to(target) if v.is_floating_point() else v).contiguous()
+    header = {"format": WEIGHTS_FORMAT, "codec": getattr(model, "name", "") or codec,
+              "config": json.dumps(getattr(model, "config", None) or config or {}, sort_keys=True),
+              "info": json.dumps({**info, "dtype": dtype}, sort_keys=True)}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
+    return path
+
+
+def train(cfg: TrainConfig, model_factory: Callable[[], torch.nn.Module] | None = None,
+          stop_after: int | None = None) -> dict:
+    """Run (or continue) training. ``model_factory`` builds the codec (default: the registry);
+    ``stop_after`` stops this call after that many steps (tests, chunking).
+    Returns ``{"step", "done", "checkpoint"}``."""
+    t_start = time.monotonic()
+    _check_config(cfg)
+    run_dir = Path(cfg.out)
+    latest = ckpt.latest_checkpoint(run_dir)
+    if latest is not None and not cfg.resume:
+        raise InputError(f"{run_dir} already holds checkpoints; pass --resume to continue it "
+                         "or choose another --out")
+    kind = _pick_device(cfg.device)
+    info, device = D.init(kind)
+    try:
+        return _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_start)
+    finally:
+        D.shutdown()
+
+
+def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_start):
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
+        torch.backends.cudnn.allow_tf32 = cfg.tf32
+        torch.backends.cudnn.benchmark = not cfg.deterministic
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+
+    # model: identical initialisation on every rank, then per-rank generator streams
+    random.seed(cfg.seed + info.rank)
+    np.random.seed(cfg.seed + info.rank)
+    torch.manual_seed(cfg.seed)
+    factory = model_factory or registry_factory(cfg.codec, cfg.codec_kwargs)
+    model = factory()
+    if not isinstance(model, torch.nn.Module):
+        raise ModelError(f"codec factory returned {type(model).__name__}, not a torch module")
+    model.to(device)
+    torch.manual_seed(cfg.seed + 1 + info.rank)
+
+    aux_names = [n for n, _ in model.named_parameters() if n.endswith("quantiles")]
+    named = dict(model.named_parameters())
+    main_params = [p for n, p in named.items() if n not in aux_names and p.requires_grad]
+    aux_params = [named[n] for n in aux_names]
+    opt = torch.optim.Adam(main_params, lr=cfg.lr)
+    aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr) if aux_params else None
+
+    step = 0
+    if latest is not None:
+        step = _restore(latest, cfg, model, opt, aux_opt, info, device)
+    elif info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1, sort_keys=True) + "\n")
+    D.barrier(info)
+    log = _Log(run_dir, info.is_main, step)
+    if latest is not None:
+        log.info(f"resuming {latest} at step {step}")
+    if step >= cfg.steps:
+        log.info(f"run already complete ({step}/{cfg.steps} steps)")
+        if cfg.export and info.is_main:
+            _export(cfg, model, step, log)
+        log.close()
+        return {"step": step, "done": True, "checkpoint": str(latest)}
+
+    bank = build_bank(cfg.data, cfg.crop, device, cfg.jpeg_downsample, cfg.small_images, cfg.workers,
+                      cfg.weighting, log=log.info)
+    val_images = []
+    if cfg.val and info.is_main:
+        val_paths = find_images(cfg.val)[:max(1, cfg.val_max_images)]
+        val_images = [load_image(p) for p in val_paths]
+    loss_fn = RateDistortionLoss(cfg.distortion)
+    from neuralcodec.codecs.base import rd_lambda
+
+    net = model
+    if info.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        DDP._set_params_and_buffers_to_ignore_for_model(model, aux_names)
+        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
+                  find_unused_parameters=cfg.find_unused_parameters)
+
+    if info.is_main and cfg.progress:
+        from tqdm import tqdm
+        log.bar = tqdm(total=cfg.steps, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr)
+    limit_s = cfg.max_minutes * 60.0 if cfg.max_minutes > 0 else math.inf
+    sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, bpp, psnr, count
+    t_log, step_times, save_s = time.monotonic(), [], 5.0
+    first_step = step
+    path = latest
+    stopped_early = False
+    while step < cfg.steps:
+        t0 = time.monotonic()
+        lr = lr_at(step, cfg.steps, cfg.lr, cfg.lr_schedule, cfg.lr_drops, cfg.lr_drop_factor, cfg.warmup_steps)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        batch = bank.batch(cfg.seed, step, cfg.batch_size, info.world_size, info.rank)
+        model.train()
+        opt.zero_grad(set_to_none=True)
+        if aux_opt is not None:
+            aux_opt.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            out = net(batch.x, batch.quality)
+        m = loss_fn(out, batch.x, rd_lambda(batch.quality).to(device))
+        m["loss"].backward()
+        if cfg.clip > 0:
+            torch.nn.utils.clip_grad_norm_(main_params, cfg.clip)
+        opt.step()
+        if aux_opt is not None:
+            aux = model.aux_loss()
+            aux.backward()
+            D.average_grads(info, aux_params)
+            aux_opt.step()
+        step += 1
+        sums += torch.stack([m["loss"].detach().double(), m["bpp"].double(), m["psnr"].double(),
+                             torch.ones((), dtype=torch.float64, device=device)])
+        step_times = step_times[-19:] + [time.monotonic() - t0]
+
+        if step % cfg.log_every == 0 or step == cfg.steps or (log.bar is not None and step % 10 == 0):
+            loss, bpp, psnr, n = (sums / sums[3].clamp_min(1)).tolist()[:3] + [sums[3].item()]
+            if not math.isfinite(loss):
+                raise ModelError(f"training diverged: loss is {loss} at step {step}")
+            if log.bar is not None:
+                log.bar.set_postfix(loss=f"{loss:.3f}", bpp=f"{bpp:.3f}", psnr=f"{psnr:.2f}", refresh=False)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                its = n / max(1e-9, time.monotonic() - t_log)
+                values = {"loss": loss, "bpp": bpp, "psnr": psnr, "lr": lr, "it_per_s": its}
+                if aux_opt is not None:
+                    values["aux_loss"] = float(aux.detach())
+                log.record(step, values)
+                sums.zero_()
+                t_log = time.monotonic()
+        if log.bar is not None:
+            log.bar.update(1)
+
+        if val_images and (step % cfg.val_every == 0 or step == cfg.steps):
+            _run_validation(model, val_images, cfg, device, run_dir, step, log)
+        if cfg.val and info.enabled and (step % cfg.val_every == 0 or step == cfg.steps):
+            D.barrier(info)
+
+        recent = sorted(step_times)[len(step_times) // 2]
+        out_of_time = time.monotonic() - t_start + 3 * recent + 2 * save_s + 5 > limit_s
+        stop = D.broadcast_flag(info, out_of_time or (stop_after is not None and step - first_step >= stop_after),
+                                device)
+        if stop or step % cfg.ckpt_every == 0 or step == cfg.steps:
+            t_save = time.monotonic()
+            path = _save(run_dir, cfg, model, opt, aux_opt, step, info, device)
+            save_s = max(save_s, time.monotonic() - t_save)
+        if stop and step < cfg.steps:
+            stopped_early = True
+            break
+    log.close()
+    done = step >= cfg.steps
+    if info.is_main:
+        if done:
+            (run_dir / "COMPLETE").write_text(f"{step}\n")
+            if cfg.export:
+                _export(cfg, model, step, log)
+        elif stopped_early:
+            print(f"stopped at step {step}/{cfg.steps}; checkpoint {path}; run the same command with "
+                  "--resume to continue", file=sys.stderr)
+    return {"step": step, "done": done, "checkpoint": str(path) if path else None}
+
+
+def _export(cfg, model, step, log) -> None:
+    info = {"step": step, "run": str(Path(cfg.out).resolve()), "source": "neuralcodec train"}
+    path = export_weights(model, cfg.export, info, cfg.export_dtype, cfg.codec, cfg.codec_kwargs)
+    log.info(f"exported {cfg.export_dtype} weights to {path}")
+
+
+def _run_validation(model, images, cfg, device, run_dir, step, log) -> None:
+    res = validate(model, images, cfg.val_qualities, device, warn=lambda m: log.info("warning: " + m))
+    entry = {"step": step, **res}
+    path = run_dir / "validation.json"
+    history = json.loads(path.read_text()) if path.exists() else []
+    history = [e for e in history if e["step"] < step] + [entry]
+    from neuralcodec.cli.io_utils import write_bytes_atomic
+    write_bytes_atomic(path, (json.dumps(history, indent=1) + "\n").encode())
+    text = "  ".join(f"q{q}: {r['bpp']:.3f} bpp {r['psnr']:.2f} dB" for q, r in res["results"].items())
+    log.info(f"validation at step {step} ({res['mode']}, {res['images']} images): {text}")
+    for q, r in res["results"].items():
+        log.record(step, {f"q{q}/bpp": r["bpp"], f"q{q}/psnr": r["psnr"]}, prefix="val")
+
+
+def _save(run_dir, cfg, model, opt, aux_opt, step, info, device) -> Path:
+    """Gather every rank's RNG state; rank 0 writes the checkpoint and prunes old ones."""
+    rngs = D.gather_tensors(info, ckpt.rng_capture(device), device)
+    path = run_dir / "checkpoints" / ckpt.checkpoint_name(step)
+    if info.is_main:
+        tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+        t_main, m_main = ckpt.optimizer_flatten(opt, "optim.main")
+        tensors.update(t_main)
+        meta = {"step": step, "world_size": info.world_size, "config": asdict(cfg),
+                "optim.main": m_main, "sampler": {"kind": "counter", "seed": cfg.seed, "step": step},
+                "schedule": {"kind": cfg.lr_schedule, "base_lr": cfg.lr, "drops": cfg.lr_drops,
+                             "factor": cfg.lr_drop_factor, "warmup": cfg.warmup_steps,
+                             "total": cfg.steps, "last_step": step}}
+        if aux_opt is not None:
+            t_aux, meta["optim.aux"] = ckpt.optimizer_flatten(aux_opt, "optim.aux")
+            tensors.update(t_aux)
+        for r, st in enumerate(rngs):
+            tensors.update({f"rng.{r}.{k}": v for k, v in st.items()})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ckpt.save(path, tensors, meta)
+        ckpt.prune(run_dir, cfg.keep)
+    D.barrier(info)
+    return path
+
+
+def _restore(path, cfg, model, opt, aux_opt, info, device) -> int:
+    """Load model, optimizers and this rank's RNG state; return the step."""
+    tensors, meta = ckpt.load(path)
+    old = meta.get("config", {})
+    for key in TrainConfig.FIXED:
+        if key in old and old[key] != getattr(cfg, key):
+            raise InputError(f"--resume: {key} was {old[key]!r} in {path}, now {getattr(cfg, key)!r}")
+    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"checkpoint {path} does not fit the model: {' '.join(str(exc).split())[:300]}") from None
+    opt.load_state_dict(ckpt.optimizer_unflatten(tensors, meta["optim.main"], "optim.main"))
+    if aux_opt is not None and "optim.aux" in meta:
+        aux_opt.load_state_dict(ckpt.optimizer_unflatten(tensors, meta["optim.aux"], "optim.aux"))
+    prefix = f"rng.{info.rank}."
+    rng = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    if meta.get("world_size") == info.world_size and rng:
+        ckpt.rng_restore(rng, device)
+    elif info.is_main:
+        print(f"warning: {path} was written by {meta.get('world_size')} processes, not "
+              f"{info.world_size}: random streams restart (not an exact resume)", file=sys.stderr)
+    return int(meta["step"])

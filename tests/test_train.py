@@ -1,0 +1,233 @@
+"""Training subsystem tests on CPU with a tiny codec defined here."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from neuralcodec.codecs.base import ImageCodec, QualityGain
+from neuralcodec.train import checkpoint as ckpt
+from neuralcodec.train.loop import TrainConfig, train
+
+
+class TinyCodec(ImageCodec):
+    """Two-conv analysis/synthesis, uniform-noise quantisation, per-channel Gaussian prior."""
+    name = "tiny"
+    stride = 4
+
+    def __init__(self, ch: int = 6):
+        super().__init__()
+        self.enc = nn.Sequential(nn.Conv2d(3, ch, 3, 2, 1), nn.ReLU(), nn.Conv2d(ch, ch, 3, 2, 1))
+        self.dec = nn.Sequential(nn.ConvTranspose2d(ch, ch, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(ch, 3, 4, 2, 1))
+        self.gain = QualityGain(ch)
+        self.log_scale = nn.Parameter(torch.zeros(ch))
+        self.quantiles = nn.Parameter(torch.tensor([-1.0, 0.0, 1.0]).repeat(ch, 1))
+        self.register_buffer("table", torch.zeros(4, dtype=torch.int32))
+        self.updated = 0
+
+    def forward(self, x, quality):
+        g = self.gain(quality)
+        y = self.enc(x) * g
+        y = y + torch.empty_like(y).uniform_(-0.5, 0.5) if self.training else torch.round(y)
+        s = self.log_scale.exp()[None, :, None, None]
+        cdf = lambda v: 0.5 * (1 + torch.erf(v / (s * math.sqrt(2))))  # noqa: E731
+        lik = (cdf(y + 0.5) - cdf(y - 0.5)).clamp_min(1e-9)
+        return {"x_hat": self.dec(y / g), "likelihoods": {"y": lik}}
+
+    def aux_loss(self):
+        target = torch.tensor([-3.0, 0.0, 3.0]) * self.log_scale.detach().exp()[:, None]
+        return (self.quantiles - target).abs().sum()
+
+    def update(self):
+        self.updated += 1
+        self.table += 1
+
+
+def make_tiny(**kwargs):
+    return TinyCodec(**kwargs)
+
+
+def make_images(folder, n=4, size=(48, 40), seed=0, ext="png"):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        h, w = size[1] + 8 * i, size[0]
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = np.stack([np.sin(xx / (3 + i + c)) + np.cos(yy / (4 + c)) for c in range(3)], -1)
+        img = np.clip(127 + 60 * base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"im{i}.{ext}")
+    return folder
+
+
+def cfg_for(tmp_path, out="run", **kw):
+    data = tmp_path / "data"
+    if not data.exists():
+        make_images(data)
+    base = dict(data=[str(data)], out=str(tmp_path / out), codec="tiny", steps=8, batch_size=2, crop=32,
+                lr=1e-3, ckpt_every=1000, log_every=1, progress=False, device="cpu", workers=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def final_tensors(run):
+    tensors, meta = ckpt.load(ckpt.latest_checkpoint(run))
+    return tensors, meta
+
+
+def test_loss_decreases(tmp_path):
+    cfg = cfg_for(tmp_path, steps=30, batch_size=4, lr=3e-3)
+    res = train(cfg, make_tiny)
+    assert res["done"] and res["step"] == 30
+    losses = [json.loads(ln)["train/loss"] for ln in open(tmp_path / "run" / "train_log.jsonl")]
+    assert len(losses) == 30
+    assert np.mean(losses[-8:]) < 0.7 * np.mean(losses[:8])
+    assert (tmp_path / "run" / "COMPLETE").exists()
+
+
+def test_resume_is_bit_identical(tmp_path):
+    train(cfg_for(tmp_path, "straight"), make_tiny)
+    res = train(cfg_for(tmp_path, "chunked"), make_tiny, stop_after=3)
+    assert res == {"step": 3, "done": False, "checkpoint": str(tmp_path / "chunked/checkpoints/step_000000003.safetensors")}
+    # disturb every generator: the checkpoint must restore them
+    torch.manual_seed(999), np.random.seed(999)
+    import random
+    random.seed(999)
+    assert train(cfg_for(tmp_path, "chunked", resume=True), make_tiny)["step"] == 8
+    a, ma = final_tensors(tmp_path / "straight")
+    b, mb = final_tensors(tmp_path / "chunked")
+    assert a.keys() == b.keys()
+    assert any(k.startswith("optim.aux.") for k in a) and any(k.startswith("rng.0.") for k in a)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert ma["step"] == mb["step"] == 8
+    assert ma["optim.main"] == mb["optim.main"]
+    # the train log of the chunked run has each step once
+    steps = [json.loads(ln)["step"] for ln in open(tmp_path / "chunked" / "train_log.jsonl")]
+    assert steps == list(range(1, 9))
+
+
+def test_existing_run_needs_resume_and_max_minutes(tmp_path):
+    cfg = cfg_for(tmp_path, steps=5, max_minutes=1e-4, resume=True)
+    res = train(cfg, make_tiny)  # the limit stops it after the first step
+    assert res["step"] == 1 and not res["done"]
+    from neuralcodec.errors import InputError
+    with pytest.raises(InputError, match="--resume"):
+        train(cfg_for(tmp_path, steps=5), make_tiny)
+    cfg.max_minutes = 0
+    assert train(cfg, make_tiny) == {"step": 5, "done": True,
+                                     "checkpoint": str(tmp_path / "run/checkpoints/step_000000005.safetensors")}
+    assert train(cfg, make_tiny)["done"]  # already complete: nothing to do
+
+
+def test_checkpoint_format_and_export(tmp_path):
+    from safetensors import safe_open
+    out = tmp_path / "w.safetensors"
+    train(cfg_for(tmp_path, steps=3, keep=2, ckpt_every=1, export=str(out)), make_tiny)
+    found = ckpt.list_checkpoints(tmp_path / "run")
+    assert [p.name for p in found] == ["step_000000002.safetensors", "step_000000003.safetensors"]
+    with safe_open(str(found[-1]), "pt") as f:
+        meta = f.metadata()
+        state = json.loads(meta["state"])
+        assert meta["format"] == ckpt.FORMAT and state["step"] == 3 and state["sampler"]["step"] == 3
+    with safe_open(str(out), "pt") as f:
+        assert f.metadata()["codec"] == "tiny" and json.loads(f.metadata()["info"])["step"] == 3
+        assert f.get_tensor("enc.0.weight").dtype == torch.float16
+        assert f.get_tensor("table").dtype == torch.int32 and f.get_tensor("table")[0] == 1  # after update()
+
+
+def test_train_export_command(tmp_path, capsys, monkeypatch):
+    from neuralcodec.cli import main
+    monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).parent))
+    train(cfg_for(tmp_path, steps=2), make_tiny)
+    out = tmp_path / "e.safetensors"
+    assert main(["train-export", str(tmp_path / "run"), "-o", str(out), "--codec-factory", "test_train:make_tiny"]) == 0
+    from safetensors.torch import load_file
+    assert load_file(str(out))["dec.2.weight"].dtype == torch.float16
+
+
+def test_validation_estimate_fallback(tmp_path, monkeypatch):
+    import neuralcodec.codecs as codecs
+    monkeypatch.setitem(sys.modules, "neuralcodec.codecs.api", None)  # import fails
+    monkeypatch.delattr(codecs, "api", raising=False)
+    val = make_images(tmp_path / "val", n=2, size=(36, 28), seed=3)
+    train(cfg_for(tmp_path, steps=4, val=[str(val)], val_every=2, val_qualities=[1, 8]), make_tiny)
+    log = json.loads((tmp_path / "run" / "validation.json").read_text())
+    assert [e["step"] for e in log] == [2, 4]
+    assert log[0]["mode"] == "estimate" and set(log[0]["results"]) == {"1", "8"}
+    r = log[-1]["results"]
+    assert r["8"]["bpp"] > r["1"]["bpp"] > 0 and r["1"]["psnr"] > 0
+
+
+def test_validation_real_bitstreams(tmp_path, monkeypatch):
+    calls = []
+
+    def encode_with_model(model, pixels, quality, device):
+        assert pixels.dtype == np.uint8 and pixels.ndim == 3 and model.updated >= 1
+        calls.append(quality)
+        return bytes(pixels.shape[:2]) + bytes(int(quality) * 10)
+
+    def decode_with_model(model, data, device):
+        return np.full((data[0], data[1], 3), 128, np.uint8)
+
+    fake = types.ModuleType("neuralcodec.codecs.api")
+    fake.encode_with_model, fake.decode_with_model = encode_with_model, decode_with_model
+    monkeypatch.setitem(sys.modules, "neuralcodec.codecs.api", fake)
+    import neuralcodec.codecs as codecs
+    monkeypatch.setattr(codecs, "api", fake, raising=False)
+    val = make_images(tmp_path / "val", n=2, size=(36, 28), seed=3)
+    model_holder = []
+
+    def factory():
+        model_holder.append(TinyCodec())
+        return model_holder[-1]
+    train(cfg_for(tmp_path, steps=2, val=[str(val)], val_every=2, val_qualities=[2, 5]), factory)
+    entry = json.loads((tmp_path / "run" / "validation.json").read_text())[-1]
+    assert entry["mode"] == "bitstream" and entry["images"] == 2
+    assert entry["results"]["2"]["bpp"] == pytest.approx(np.mean([8 * 22 / (h * 36) for h in (28, 36)]))
+    assert calls == [2, 2, 5, 5]
+    assert model_holder[0].updated == 0  # validation ran on a copy
+
+
+def test_msssim_loss_runs():
+    from neuralcodec.train.loss import MSSSIM_FACTOR, RateDistortionLoss
+    x = torch.rand(2, 3, 176, 176)
+    lik = {"y": torch.full((2, 4, 11, 11), 0.5)}
+    m = RateDistortionLoss("ms-ssim")({"x_hat": x, "likelihoods": lik}, x, torch.tensor([0.1, 0.1]))
+    assert m["bpp"].item() == pytest.approx(4 * 121 / 176**2)
+    assert m["loss"].item() == pytest.approx(m["bpp"].item(), abs=1e-4) and MSSSIM_FACTOR > 0
+
+
+def test_bank_crops_pad_flip_and_determinism(tmp_path):
+    from neuralcodec.train.data import build_bank
+    d = make_images(tmp_path / "d", n=3, size=(20, 24))
+    make_images(tmp_path / "d" / "sub", n=1, size=(64, 64), ext="jpg")
+    bank = build_bank([str(d)], crop=32, device="cpu", workers=1, log=lambda m: None)
+    assert len(bank) == 4 and all(h >= 32 and w >= 32 for h, w in bank.shapes)
+    b1, b2 = bank.batch(5, 7, 4, 2, 1), bank.batch(5, 7, 4, 2, 1)
+    assert b1.x.shape == (4, 3, 32, 32) and torch.equal(b1.x, b2.x) and torch.equal(b1.quality, b2.quality)
+    assert not torch.equal(bank.batch(5, 7, 4, 2, 0).x, b1.x)
+    assert ((b1.quality >= 1) & (b1.quality <= 8)).all()
+    skipping = build_bank([str(d)], crop=32, device="cpu", small="skip", workers=1, log=lambda m: None)
+    assert len(skipping) == 1
+    half = build_bank([str(d / "sub")], crop=16, device="cpu", jpeg_downsample=2, workers=1, log=lambda m: None)
+    assert half.shapes == [(32, 32)]
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "codec"])
+def test_cli_errors_are_one_line(tmp_path, capsys, case):
+    from neuralcodec.cli import main
+    data = make_images(tmp_path / "ok", n=1)
+    (tmp_path / "empty").mkdir()
+    folder = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "codec": data}[case]
+    rc = main(["train", "--codec", "no-such-codec", "--data", str(folder), "--out", str(tmp_path / "r"),
+               "--device", "cpu", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and len(err.splitlines()) == 1 and err.startswith("neuralcodec: error:")
+    assert {"missing": "does not exist", "empty": "holds no images", "codec": "no-such-codec"}[case] in err
