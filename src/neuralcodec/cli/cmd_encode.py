@@ -31,7 +31,7 @@ def run(args) -> int:
     device = apply_runtime(args)
     output = check_output_path(args.output, args.input)
     pixels = read_image(args.input)
-    model = get_model(args.model or DEFAULT_CODEC, args.weights, device)
+    model = get_model(args.model or (None if args.weights else DEFAULT_CODEC), args.weights, device)
     start = time.perf_counter()
     quality, data = choose_quality(model, pixels, args.quality, args.target_bpp, args.target_psnr, device)
     elapsed = time.perf_counter() - start

@@ -106,7 +106,7 @@ def decode_image(data: bytes, device: str | None = None, weights=None) -> np.nda
 _MODELS: dict[tuple, ImageCodec] = {}
 
 
-def get_model(codec: str, weights=None, device: str = "cpu") -> ImageCodec:
+def get_model(codec: str | None, weights=None, device: str = "cpu") -> ImageCodec:
     """Load (and cache) a codec with weights on a device."""
     key = (codec, str(weights) if weights else None, str(device))
     if key not in _MODELS:
