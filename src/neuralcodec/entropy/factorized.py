@@ -24,8 +24,10 @@ class FactorizedPrior(nn.Module):
         self.register_buffer("median_q", torch.zeros(channels))
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(z_hat, likelihoods): noisy in training, rounded around the medians otherwise."""
-        return self.bottleneck(z)
+        """(z_hat, likelihoods): noisy in training, rounded around the medians otherwise.
+        Always computed in float32, also under autocast."""
+        with torch.autocast(z.device.type, enabled=False):
+            return self.bottleneck(z.float())
 
     def aux_loss(self) -> torch.Tensor:
         return self.bottleneck.loss()

@@ -23,8 +23,9 @@ def _std_normal_cdf(x: torch.Tensor) -> torch.Tensor:
 
 
 def gaussian_likelihood(values: torch.Tensor, means: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
-    """P(round(v) = v) for v ~ N(mean, scale) integrated over [v-1/2, v+1/2]."""
-    dist = (values - means).abs()
+    """P(round(v) = v) for v ~ N(mean, scale) integrated over [v-1/2, v+1/2] (float32 math)."""
+    dist = (values.float() - means.float()).abs()
+    scales = scales.float()
     upper = _std_normal_cdf((0.5 - dist) / scales)
     lower = _std_normal_cdf((-0.5 - dist) / scales)
     return (upper - lower).clamp_min(LIKELIHOOD_BOUND)
@@ -34,12 +35,12 @@ def gmm_likelihood(values: torch.Tensor, weights: torch.Tensor, means: torch.Ten
                    scales: torch.Tensor) -> torch.Tensor:
     """Mixture likelihood; mixture parameters have an extra trailing dimension K."""
     per_component = gaussian_likelihood(values.unsqueeze(-1), means, scales)
-    return (per_component * weights).sum(-1).clamp_min(LIKELIHOOD_BOUND)
+    return (per_component * weights.float()).sum(-1).clamp_min(LIKELIHOOD_BOUND)
 
 
 def mixture_weights(logits_base2: torch.Tensor) -> torch.Tensor:
     """Softmax in base 2, matching the coder's integer weight table."""
-    return torch.softmax(logits_base2 * math.log(2.0), dim=-1)
+    return torch.softmax(logits_base2.float() * math.log(2.0), dim=-1)
 
 
 def noisy(x: torch.Tensor) -> torch.Tensor:
