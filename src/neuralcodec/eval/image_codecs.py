@@ -1,0 +1,202 @@
+"""Image codecs under evaluation: classical ones (Pillow, imagecodecs) and neuralcodec's own.
+
+Every codec turns RGB uint8 pixels into the bytes of a real file and back; the size that is
+scored is ``len(bytes)``. Each codec carries a default quality sweep and the settings that
+are recorded in the results (library versions, speed/effort, subsampling).
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neuralcodec.errors import ModelError
+
+CLASSICAL = ("jpeg", "webp", "avif", "jpeg2000", "jpegxl")
+# Names neuralcodec's codecs are expected to have; used only to word the error when
+# neuralcodec.codecs.api cannot be imported.
+EXPECTED_NEURAL = ("factorized", "hyperprior", "gmm-ctx")
+
+
+class CodecUnavailable(ModelError):
+    """A codec name that does not exist, or whose library/encoder is missing."""
+
+
+@dataclass
+class ImageCodec:
+    """Base: ``encode``/``decode`` plus the default sweep and recorded settings."""
+
+    name: str
+    qualities: tuple[float, ...]
+    quality_param: str
+    settings: dict = field(default_factory=dict)
+
+    def encode(self, pixels: np.ndarray, quality: float) -> bytes:
+        raise NotImplementedError
+
+    def decode(self, data: bytes) -> np.ndarray:
+        return _pil_decode(data)
+
+    def describe(self) -> str:
+        opts = ", ".join(f"{k}={v}" for k, v in self.settings.items())
+        return f"{self.name} ({self.quality_param} sweep; {opts})"
+
+
+def _pil_decode(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+class PillowCodec(ImageCodec):
+    """A Pillow format; ``params(quality)`` gives the save() keyword arguments."""
+
+    def __init__(self, name, fmt, qualities, quality_param, params, settings):
+        super().__init__(name, tuple(qualities), quality_param, settings)
+        self.fmt, self.params = fmt, params
+
+    def encode(self, pixels, quality):
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(pixels, "RGB").save(buf, self.fmt, **self.params(quality))
+        return buf.getvalue()
+
+
+class JpegXLCodec(ImageCodec):
+    """JPEG XL through imagecodecs (libjxl); quality is the Butteraugli distance."""
+
+    def encode(self, pixels, quality):
+        import imagecodecs
+
+        return imagecodecs.jpegxl_encode(np.ascontiguousarray(pixels), distance=float(quality),
+                                         effort=self.settings["effort"], numthreads=1)
+
+    def decode(self, data):
+        import imagecodecs
+
+        return np.asarray(imagecodecs.jpegxl_decode(data, numthreads=1))[..., :3]
+
+
+class NeuralImageCodec(ImageCodec):
+    """A neuralcodec codec through ``neuralcodec.codecs.api`` (full container bitstreams)."""
+
+    def __init__(self, name, api, device="cpu"):
+        super().__init__(name, (1, 2, 3, 4, 5, 6, 7, 8), "quality (1-8)",
+                         {"library": "neuralcodec", "device": device})
+        self.api, self.device = api, device
+
+    def encode(self, pixels, quality):
+        return bytes(self.api.encode_image(pixels, self.name, float(quality), device=self.device))
+
+    def decode(self, data):
+        return np.asarray(self.api.decode_image(data, device=self.device), dtype=np.uint8)
+
+
+def _pillow_version() -> str:
+    import PIL
+
+    return PIL.__version__
+
+
+def _make_jpeg():
+    return PillowCodec("jpeg", "JPEG", (10, 25, 40, 60, 75, 90), "quality",
+                       lambda q: {"quality": int(q), "optimize": True, "subsampling": "4:2:0"},
+                       {"library": f"Pillow {_pillow_version()} (libjpeg)", "subsampling": "4:2:0",
+                        "optimize": True})
+
+
+def _make_webp():
+    from PIL import features
+
+    if not features.check("webp"):
+        raise CodecUnavailable("codec 'webp' not available: this Pillow has no WebP support")
+    return PillowCodec("webp", "WEBP", (5, 20, 40, 60, 80, 95), "quality",
+                       lambda q: {"quality": int(q), "method": 4},
+                       {"library": f"Pillow {_pillow_version()} (libwebp {features.version('webp')})",
+                        "method": 4})
+
+
+def _make_avif():
+    from PIL import features
+
+    if not features.check("avif"):
+        raise CodecUnavailable("codec 'avif' not available: this Pillow has no AVIF support")
+    from PIL import _avif
+
+    if not _avif.encoder_codec_available("aom"):
+        raise CodecUnavailable("codec 'avif' not available: Pillow's libavif has no libaom encoder")
+    speed = 6
+    return PillowCodec("avif", "AVIF", (20, 35, 50, 65, 75, 85), "quality",
+                       lambda q: {"quality": int(q), "speed": speed, "codec": "aom",
+                                  "subsampling": "4:2:0", "max_threads": 1},
+                       {"library": f"Pillow {_pillow_version()} (libavif {features.version('avif')}, "
+                                   f"{_avif.codec_versions()})",
+                        "encoder": "aom", "speed": speed, "subsampling": "4:2:0"})
+
+
+def _make_jpeg2000():
+    from PIL import features
+
+    if not features.check("jpg_2000"):
+        raise CodecUnavailable("codec 'jpeg2000' not available: this Pillow has no OpenJPEG")
+    return PillowCodec("jpeg2000", "JPEG2000", (192, 96, 48, 24, 12, 6), "compression ratio",
+                       lambda q: {"quality_mode": "rates", "quality_layers": [float(q)],
+                                  "irreversible": True, "mct": 1},
+                       {"library": f"Pillow {_pillow_version()} (OpenJPEG "
+                                   f"{features.version('jpg_2000')})",
+                        "wavelet": "9/7 irreversible", "mct": 1})
+
+
+def _make_jpegxl():
+    try:
+        import imagecodecs
+    except ImportError as exc:
+        raise CodecUnavailable(f"codec 'jpegxl' not available: {exc}") from None
+    if not getattr(imagecodecs, "JPEGXL", None) or not imagecodecs.JPEGXL.available:
+        raise CodecUnavailable("codec 'jpegxl' not available: imagecodecs was built without libjxl")
+    return JpegXLCodec("jpegxl", (8, 5, 3, 2, 1.25, 0.75), "distance",
+                       {"library": f"imagecodecs {imagecodecs.__version__} (libjxl "
+                                   f"{imagecodecs.jpegxl_version().replace('libjxl ', '')})", "effort": 7})
+
+
+_FACTORIES = {"jpeg": _make_jpeg, "webp": _make_webp, "avif": _make_avif,
+              "jpeg2000": _make_jpeg2000, "jpegxl": _make_jpegxl}
+
+
+def _neural_api():
+    """The neuralcodec codec API module, or raise CodecUnavailable with the reason."""
+    try:
+        from neuralcodec.codecs import api
+    except Exception as exc:  # ImportError, or a broken module
+        raise CodecUnavailable(f"neuralcodec codecs are not available "
+                               f"(neuralcodec.codecs.api: {type(exc).__name__}: {exc})") from None
+    return api
+
+
+def neural_codec_names() -> list[str]:
+    """Names of neuralcodec's image codecs, or [] when the API is missing."""
+    try:
+        return list(_neural_api().list_codecs())
+    except CodecUnavailable:
+        return []
+
+
+def get_image_codec(name: str, device: str = "cpu") -> ImageCodec:
+    """The codec called ``name``; CodecUnavailable with one clear line otherwise."""
+    if name in _FACTORIES:
+        return _FACTORIES[name]()
+    try:
+        api = _neural_api()
+    except CodecUnavailable as exc:
+        if name in EXPECTED_NEURAL:
+            raise CodecUnavailable(f"codec {name!r} not available: {exc}") from None
+        raise CodecUnavailable(f"unknown codec {name!r}; available: {', '.join(CLASSICAL)} "
+                               f"({exc})") from None
+    names = list(api.list_codecs())
+    if name not in names:
+        raise CodecUnavailable(f"unknown codec {name!r}; available: "
+                               f"{', '.join(list(CLASSICAL) + names)}")
+    return NeuralImageCodec(name, api, device)

@@ -1,0 +1,270 @@
+"""`neuralcodec eval images|videos` end to end: validate, run, aggregate, write outputs."""
+from __future__ import annotations
+
+import io
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neuralcodec.errors import InputError
+
+METRICS = ("psnr", "ms-ssim")
+
+
+@dataclass
+class EvalOptions:
+    """What the CLI passes in (see ``neuralcodec eval images --help``)."""
+
+    kind: str
+    inputs: list
+    codecs: list
+    out: str
+    metrics: list = field(default_factory=lambda: list(METRICS))
+    anchor: str | None = None
+    workers: int = 1
+    include: list = field(default_factory=list)
+    qualities: dict = field(default_factory=dict)
+    device: str = "cpu"
+    crop_image: str | None = None
+    max_frames: int = 0
+    fps: float | None = None
+    command: str = ""
+
+
+def parse_qualities(specs) -> dict:
+    """['jpeg=10,50,90', ...] -> {'jpeg': [10.0, 50.0, 90.0]}."""
+    out = {}
+    for spec in specs or []:
+        name, sep, vals = spec.partition("=")
+        try:
+            qs = [float(v) for v in vals.split(",") if v.strip()]
+        except ValueError:
+            qs = []
+        if not sep or not name or not qs:
+            raise InputError(f"--qualities expects CODEC=Q1,Q2,..., got {spec!r}")
+        out[name.strip()] = qs
+    return out
+
+
+def _validate(opt: EvalOptions):
+    from neuralcodec.eval.image_codecs import get_image_codec
+    from neuralcodec.eval.results import load_results
+    from neuralcodec.eval.video_codecs import get_video_codec
+
+    bad = [m for m in opt.metrics if m not in METRICS]
+    if bad or not opt.metrics:
+        raise InputError(f"unknown metric(s) {', '.join(bad) or '(none)'}; use {', '.join(METRICS)}")
+    if not opt.codecs:
+        raise InputError("no codecs given (--codecs jpeg,webp,...)")
+    if len(set(opt.codecs)) != len(opt.codecs):
+        raise InputError("a codec is listed twice in --codecs")
+    if opt.workers < 1:
+        raise InputError("--workers must be at least 1")
+    unknown = set(opt.qualities) - set(opt.codecs)
+    if unknown:
+        raise InputError(f"--qualities names codec(s) not in --codecs: {', '.join(sorted(unknown))}")
+    get = get_image_codec if opt.kind == "images" else (lambda n, d=None: get_video_codec(n))
+    codecs = {}
+    for name in opt.codecs:
+        c = get(name, opt.device)
+        codecs[name] = (c, [float(q) for q in opt.qualities.get(name, c.qualities)])
+    included = [load_results(p) for p in opt.include]
+    names = list(codecs) + [c.name for c in included]
+    anchor = opt.anchor or opt.codecs[0]
+    if anchor not in names:
+        match = [c.name for c in included if c.meta["file"].endswith(anchor) or
+                 c.name.startswith(anchor + " [")]
+        if len(match) != 1:
+            raise InputError(f"--anchor {anchor!r} is neither a codec of this run nor an included "
+                             f"curve ({', '.join(names)})")
+        anchor = match[0]
+    out = Path(opt.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a folder")
+    return codecs, included, anchor
+
+
+def run_eval(opt: EvalOptions) -> Path:
+    """Run one evaluation and write every output into ``opt.out``; return report.html."""
+    from neuralcodec.eval import inputs, results
+    from neuralcodec.eval.runner import evaluate
+
+    t0 = time.perf_counter()
+    codecs, included, anchor = _validate(opt)
+    if opt.kind == "images":
+        sources, skipped = inputs.scan_images(opt.inputs)
+        extra, runtime = {}, {"device": opt.device}
+    else:
+        sources, skipped = inputs.scan_videos(opt.inputs, opt.fps, opt.max_frames)
+        extra = {"max_frames": opt.max_frames, "fps": opt.fps}
+        runtime = {"threads": max(1, _cpus() // opt.workers) if opt.workers > 1 else 0}
+    for path, why in skipped:
+        print(f"neuralcodec: warning: skipping {path}: {why}", file=sys.stderr)
+    out = Path(opt.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = evaluate(opt.kind, sources, codecs, opt.metrics, out / "cache", opt.workers,
+                    extra, runtime)
+    label = "image" if opt.kind == "images" else "video"
+    results.write_csv(out / "rows.csv", rows, label)
+    sweeps = {n: q for n, (_, q) in codecs.items()}
+    full, partial = results.complete_sources(rows, sweeps)
+    if not full:
+        raise InputError(f"no {label} was evaluated with every codec and quality "
+                         f"(see {out / 'rows.csv'} for the errors)")
+    failed = [r for r in rows if r.get("error")]
+    if partial:
+        print(f"neuralcodec: warning: {len(partial)} {label}(s) left out of the averages because "
+              f"a codec failed on them: {', '.join(partial[:5])}{' ...' if len(partial) > 5 else ''}",
+              file=sys.stderr)
+    groups = _write_curves(opt, codecs, rows, full, included, out)
+    crops, note = _crops(opt, codecs, rows, full, sources) if opt.kind == "images" else ([], "")
+    html = _render(opt, groups, rows, full, anchor, codecs, skipped, failed, crops, note,
+                   time.perf_counter() - t0)
+    from neuralcodec.eval.files import write_text
+
+    write_text(out / "report.html", html)
+    _summary(groups, anchor, opt, out)
+    return out / "report.html"
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _plot_metrics(opt: EvalOptions) -> list[str]:
+    keys = []
+    if "psnr" in opt.metrics:
+        keys += ["psnr-yuv", "psnr-rgb"] if opt.kind == "videos" else ["psnr-rgb"]
+    if "ms-ssim" in opt.metrics:
+        keys.append("ms-ssim-db-rgb")
+    return keys
+
+
+def _write_curves(opt, codecs, rows, full, included, out: Path):
+    """results/<codec>.json (mean over all inputs), per-video files, plots; return groups."""
+    from neuralcodec.eval import results
+    from neuralcodec.eval.plots import rd_figure, save_rd_plot
+    from neuralcodec.eval.report import Group
+
+    dataset = ", ".join(str(p) for p in opt.inputs)
+    metrics = _plot_metrics(opt)
+
+    def curves_for(srcs, tag):
+        cs = []
+        for name, (codec, _) in codecs.items():
+            meta = {"dataset": dataset, "sources": list(srcs), "settings": codec.settings,
+                    "quality_param": codec.quality_param, "generator": "neuralcodec eval"}
+            c = results.aggregate(rows, name, srcs, codec.describe(), meta)
+            results.write_json(out / "results" / tag / f"{name}.json" if tag else
+                               out / "results" / f"{name}.json", results.to_compressai(c))
+            cs.append(c)
+        return cs
+
+    (out / "results").mkdir(exist_ok=True)
+    groups = []
+    if opt.kind == "images":
+        g = Group(f"All images ({len(full)})", curves_for(full, "") + included, "bpp")
+        groups.append(g)
+    else:
+        curves_for(full, "")  # dataset mean, rate as bpp
+        for src in full:
+            (out / "results" / _safe(src)).mkdir(exist_ok=True)
+            groups.append(Group(f"Video {src}", curves_for([src], _safe(src)), "bitrate_kbps"))
+    for i, g in enumerate(groups):
+        plot_dir = out / "plots" / (_safe(g.title) if len(groups) > 1 else "")
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        for m in metrics:
+            save_rd_plot(g.curves, m, plot_dir, g.rate, g.title)
+            buf = io.BytesIO()
+            rd_figure(g.curves, m, g.rate, g.title).savefig(buf, format="png")
+            g.plots[m] = buf.getvalue()
+    return groups
+
+
+def _safe(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:80]
+
+
+def _crops(opt, codecs, rows, full, sources, size: int = 256):
+    """Centre crops of one image, each codec at the quality nearest a common bpp."""
+    from neuralcodec.eval.inputs import load_image
+
+    name = opt.crop_image or full[0]
+    src = next((s for s in sources if s.name == name or s.path == name), None)
+    if src is None or src.name not in full:
+        print(f"neuralcodec: warning: --crop-image {name} is not among the evaluated images; "
+              f"no crops", file=sys.stderr)
+        return [], ""
+    mine = [r for r in rows if r["source"] == src.name and not r.get("error")]
+    ranges = [[r["bpp"] for r in mine if r["codec"] == c] for c in codecs]
+    lo, hi = max(min(b) for b in ranges), min(max(b) for b in ranges)
+    target = math.sqrt(lo * hi) if lo < hi else float(np.median([b for rs in ranges for b in rs]))
+    ref = load_image(src.path)
+    h, w = ref.shape[:2]
+    s = min(size, h, w)
+    y0, x0 = (h - s) // 2, (w - s) // 2
+    crops = [(f"original ({src.name})", _png(ref[y0:y0 + s, x0:x0 + s]))]
+    for c, (codec, _) in codecs.items():
+        best = min((r for r in mine if r["codec"] == c),
+                   key=lambda r: abs(math.log(r["bpp"] / target)))
+        try:
+            rec = codec.decode(codec.encode(ref, best["quality"]))
+        except Exception as exc:
+            print(f"neuralcodec: warning: crop for {c} failed: {exc}", file=sys.stderr)
+            continue
+        crops.append((f"{c} q={best['quality']:g}: {best['bpp']:.3f} bpp, "
+                      f"{best.get('psnr-rgb', float('nan')):.2f} dB",
+                      _png(rec[y0:y0 + s, x0:x0 + s])))
+    note = (f"{s}x{s} centre crop of {src.name}; each codec at the quality whose bpp on this image "
+            f"is nearest {target:.3f} bpp (shown at 1:1 pixels, enlarged without smoothing).")
+    return crops, note
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _render(opt, groups, rows, full, anchor, codecs, skipped, failed, crops, note, elapsed):
+    import neuralcodec
+    from neuralcodec.eval.report import render
+
+    metric_keys = [k for k in ("psnr-y", "psnr-u", "psnr-v", "psnr-yuv", "psnr-rgb", "ms-ssim-rgb")
+                   if (k.startswith("psnr") and "psnr" in opt.metrics and
+                       (opt.kind == "videos" or k == "psnr-rgb"))
+                   or (k == "ms-ssim-rgb" and "ms-ssim" in opt.metrics)]
+    env = (f"neuralcodec {neuralcodec.__version__}, Python {platform.python_version()}, "
+           f"{platform.machine()}, {_cpus()} CPU(s), {opt.workers} worker(s); "
+           f"{len(full)} {'image' if opt.kind == 'images' else 'video'}(s) in the averages")
+    info = {n: c.describe() for n, (c, _) in codecs.items()}
+    info.update({c.name: f"included: {c.meta.get('file')} ({c.description})"
+                 for c in groups[0].curves if c.included})
+    return render(title=f"neuralcodec eval {opt.kind}", kind=opt.kind, groups=groups,
+                  rows=rows,
+                  anchor=anchor, metrics=metric_keys, bd_metrics=_plot_metrics(opt),
+                  codec_info=info, command=opt.command, skipped=skipped, failed=failed,
+                  crops=crops, crop_note=note, elapsed_s=elapsed, environment=env)
+
+
+def _summary(groups, anchor, opt, out: Path) -> None:
+    from neuralcodec.eval.report import bd_rows
+
+    metric = _plot_metrics(opt)[0]
+    for g in groups:
+        for name, cells in bd_rows(g.curves, anchor, metric, g.rate):
+            v = cells["BD-rate pchip [%]"]
+            txt = f"{v:+.2f} %" if isinstance(v, float) else f"n/a ({v})"
+            print(f"{g.title}: BD-rate ({metric}, pchip) of {name} vs {anchor}: {txt}")
+    print(f"report: {out / 'report.html'}")

@@ -1,0 +1,227 @@
+"""Video codecs through PyAV (libx264, libx265, libsvtav1, libvpx-vp9) and their evaluation.
+
+Frames are converted to 8-bit 4:2:0 BT.709 limited range (for PNG frames) or kept in their
+coded 4:2:0 form (for video files), encoded at a CRF sweep with a recorded preset, decoded
+from the coded packets, and scored: PSNR per Y/U/V plane, PSNR-YUV weighted 6:1:1, PSNR-RGB
+and MS-SSIM on RGB (the reconstruction converted back with BT.709). The rate is the sum of
+the coded packet sizes.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from neuralcodec.eval.image_codecs import CodecUnavailable
+
+CODECS = ("x264", "x265", "svtav1", "vp9")
+
+
+@dataclass
+class VideoCodec:
+    """A PyAV encoder/decoder pair, its CRF sweep and fixed options."""
+
+    name: str
+    encoder: str
+    decoder: str
+    qualities: tuple[float, ...]
+    options: dict
+    quality_param: str = "crf"
+    settings: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        opts = ", ".join(f"{k}={v}" for k, v in self.settings.items())
+        return f"{self.name} ({self.quality_param} sweep; {opts})"
+
+    def encoder_options(self, quality: float) -> dict:
+        return {**self.options, self.quality_param: str(int(quality))}
+
+
+_SPECS = {
+    "x264": ("libx264", ("h264",), (22, 27, 32, 37), {"preset": "medium"}),
+    "x265": ("libx265", ("hevc",), (22, 27, 32, 37),
+             {"preset": "medium", "x265-params": "log-level=error"}),
+    "svtav1": ("libsvtav1", ("libdav1d", "av1"), (27, 35, 43, 51), {"preset": "8"}),
+    "vp9": ("libvpx-vp9", ("vp9", "libvpx-vp9"), (27, 35, 43, 51),
+            {"deadline": "good", "cpu-used": "4", "row-mt": "1", "b": "0"}),
+}
+
+
+def _available(name: str, mode: str) -> bool:
+    import av
+
+    try:
+        av.codec.Codec(name, mode)
+        return True
+    except Exception:
+        return False
+
+
+def get_video_codec(name: str) -> VideoCodec:
+    """The video codec called ``name``; CodecUnavailable with one clear line otherwise."""
+    if name not in _SPECS:
+        raise CodecUnavailable(f"unknown video codec {name!r}; available: {', '.join(CODECS)}")
+    import av
+
+    encoder, decoders, qualities, options = _SPECS[name]
+    if not _available(encoder, "w"):
+        raise CodecUnavailable(f"codec {name!r}: encoder {encoder} not available in this PyAV build")
+    decoder = next((d for d in decoders if _available(d, "r")), None)
+    if decoder is None:
+        raise CodecUnavailable(f"codec {name!r}: no decoder ({', '.join(decoders)}) in this PyAV build")
+    lib = av.library_versions.get("libavcodec", ())
+    settings = {"encoder": encoder, "decoder": decoder, **options, "pix_fmt": "yuv420p",
+                "library": f"PyAV {av.__version__} (libavcodec {'.'.join(map(str, lib))})"}
+    return VideoCodec(name, encoder, decoder, qualities, options, settings=settings)
+
+
+def _even(a: np.ndarray) -> np.ndarray:
+    return a[: a.shape[0] // 2 * 2, : a.shape[1] // 2 * 2]
+
+
+def rgb_to_yuv_frame(rgb: np.ndarray):
+    """RGB uint8 -> yuv420p VideoFrame, BT.709 limited range."""
+    import av
+
+    f = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    return f.reformat(format="yuv420p", src_colorspace="ITU709", dst_colorspace="ITU709",
+                      dst_color_range="MPEG")
+
+
+def yuv_frame_to_rgb(frame) -> np.ndarray:
+    """yuv420p VideoFrame (BT.709 limited range) -> RGB uint8."""
+    return frame.reformat(format="rgb24", src_colorspace="ITU709", dst_colorspace="ITU709",
+                          src_color_range="MPEG").to_ndarray()
+
+
+def yuv_planes(frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Y, U, V planes of a yuv420p frame as arrays."""
+    h, w = frame.height, frame.width
+    a = frame.to_ndarray()
+    q = h // 4
+    return a[:h], a[h:h + q].reshape(h // 2, w // 2), a[h + q:h + 2 * q].reshape(h // 2, w // 2)
+
+
+def iter_source_frames(path: str, max_frames: int):
+    """Yield (RGB array, yuv420p frame) pairs of a video file or PNG-frame folder."""
+    from neuralcodec.eval.inputs import frame_files, load_image
+
+    if os.path.isdir(path):
+        files = frame_files(path)
+        for f in files[:max_frames] if max_frames > 0 else files:
+            rgb = _even(load_image(f))
+            yield rgb, rgb_to_yuv_frame(rgb)
+        return
+    import av
+
+    with av.open(path) as c:
+        for i, frame in enumerate(c.decode(video=0)):
+            if 0 < max_frames <= i:
+                break
+            if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+                yuv = av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
+                yield yuv_frame_to_rgb(yuv), yuv
+            else:
+                rgb = _even(frame.to_ndarray(format="rgb24"))
+                yield rgb, rgb_to_yuv_frame(rgb)
+
+
+def frame_scores(ref_rgb, ref_yuv, rec_yuv, metrics) -> dict:
+    """Per-frame PSNR-Y/U/V, 6:1:1 PSNR-YUV, PSNR-RGB and MS-SSIM."""
+    from neuralcodec.eval.metrics import ms_ssim, psnr
+
+    out = {}
+    rec_rgb = yuv_frame_to_rgb(rec_yuv)
+    if "psnr" in metrics:
+        y, u, v = (psnr(a, b) for a, b in zip(yuv_planes(ref_yuv), yuv_planes(rec_yuv)))
+        out.update({"psnr-y": y, "psnr-u": u, "psnr-v": v, "psnr-yuv": (6 * y + u + v) / 8,
+                    "psnr-rgb": psnr(ref_rgb, rec_rgb)})
+    if "ms-ssim" in metrics:
+        out["ms-ssim-rgb"] = ms_ssim(ref_rgb, rec_rgb)
+    return out
+
+
+def encode_and_score(codec: VideoCodec, quality: float, path: str, fps: float,
+                     max_frames: int, metrics, threads: int = 0) -> dict:
+    """Encode a source at one quality, decode its packets and score every frame."""
+    import av
+
+    from neuralcodec.eval.metrics import ms_ssim_db
+
+    rate = Fraction(fps).limit_denominator(1001)
+    enc = dec = None
+    pending: deque = deque()
+    scores: list[dict] = []
+    size = n = 0
+    t_enc = t_dec = 0.0
+
+    def consume(packets):
+        nonlocal size, t_dec
+        for pkt in packets:
+            size += pkt.size
+            t0 = time.perf_counter()
+            frames = dec.decode(pkt)
+            t_dec += time.perf_counter() - t0
+            for fr in frames:
+                ref_rgb, ref_yuv = pending.popleft()
+                scores.append(frame_scores(ref_rgb, ref_yuv, fr, metrics))
+
+    for rgb, yuv in iter_source_frames(path, max_frames):
+        if enc is None:
+            enc = av.CodecContext.create(codec.encoder, "w")
+            enc.width, enc.height, enc.pix_fmt = yuv.width, yuv.height, "yuv420p"
+            enc.time_base, enc.framerate = 1 / rate, rate
+            enc.thread_count = threads
+            enc.options = codec.encoder_options(quality)
+            dec = av.CodecContext.create(codec.decoder, "r")
+            dec.thread_count = threads
+        yuv.pts = n
+        n += 1
+        pending.append((rgb, yuv))
+        t0 = time.perf_counter()
+        packets = enc.encode(yuv)
+        t_enc += time.perf_counter() - t0
+        consume(packets)
+    t0 = time.perf_counter()
+    packets = enc.encode(None)
+    t_enc += time.perf_counter() - t0
+    consume(packets)
+    t0 = time.perf_counter()
+    tail = dec.decode(None)
+    t_dec += time.perf_counter() - t0
+    for fr in tail:
+        ref_rgb, ref_yuv = pending.popleft()
+        scores.append(frame_scores(ref_rgb, ref_yuv, fr, metrics))
+    if len(scores) != n:
+        raise RuntimeError(f"decoder returned {len(scores)} frames for {n} encoded")
+    w, h = enc.width, enc.height
+    row = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
+    if "ms-ssim-rgb" in row:
+        row["ms-ssim-db-rgb"] = ms_ssim_db(row["ms-ssim-rgb"])
+    row.update(width=w, height=h, frames=n, fps=float(fps), bytes=size,
+               bpp=8.0 * size / (n * w * h), bitrate_kbps=8.0 * size * float(fps) / n / 1000,
+               encode_s=t_enc, decode_s=t_dec, encode_fps=n / t_enc if t_enc else None,
+               decode_fps=n / t_dec if t_dec else None)
+    return row
+
+
+def evaluate_video_job(job: dict) -> list[dict]:
+    """Worker: one video through one codec at one quality (errors become rows)."""
+    os.environ.setdefault("SVT_LOG", "1")
+    src, name, (q,) = job["source"], job["codec"], job["qualities"]
+    row = {"source": src.name, "codec": name, "quality": q}
+    try:
+        codec = get_video_codec(name)
+        row.update(encode_and_score(codec, q, src.path, src.fps, job["max_frames"],
+                                    job["metrics"], job.get("threads", 0)))
+        row["preset"] = codec.options.get("preset", codec.options.get("cpu-used", ""))
+        row["error"] = None
+    except Exception as exc:
+        from neuralcodec.eval.runner import _err
+
+        row["error"] = _err(exc)
+    return [row]
