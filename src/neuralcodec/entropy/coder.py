@@ -132,9 +132,12 @@ def _same_length(n: int, **arrays: np.ndarray) -> None:
 def _data(data) -> bytes:
     if isinstance(data, bytes):
         return data
-    if isinstance(data, (bytearray, memoryview)):
-        return bytes(data)
-    raise CoderError(f"data must be bytes, got {type(data).__name__}")
+    if isinstance(data, str):
+        raise CoderError("data must be bytes, got str")
+    try:
+        return memoryview(data).tobytes()
+    except TypeError:
+        raise CoderError(f"data must be bytes, got {type(data).__name__}") from None
 
 
 # ---------------------------------------------------------------- gaussian / laplace
@@ -257,6 +260,8 @@ def _stream_count(data: bytes) -> int:
         count |= (b & 0x7F) << shift
         shift += 7
         if not b & 0x80:
+            if count > 2**48:
+                break
             return count
     raise CoderError("corrupt stream: bad symbol count")
 

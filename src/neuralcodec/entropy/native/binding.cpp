@@ -118,8 +118,8 @@ py::tuple quantize_gaussian_params(const Arr<float>& means, const Arr<float>& sc
   {
     py::gil_scoped_release release;
     for (size_t i = 0; i < n; ++i) {
-      om[i] = float(quantize_mean(m[i], item("means", i))) / 256.0f;
-      os[i] = kScaleGrid[scale_index(s[i], "scales", i)];
+      om[i] = float(quantize_mean(m[i], [&] { return item("means", i); })) / 256.0f;
+      os[i] = kScaleGrid[scale_index(s[i], [&] { return item("scales", i); })];
     }
   }
   return py::make_tuple(mq, sq);

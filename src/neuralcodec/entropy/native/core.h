@@ -161,25 +161,21 @@ class RansDecoder {
   uint32_t x_;
 };
 
-/// Largest position pos in [0, total) with d.cdf(pos) <= cf (binary search on the monotone
-/// cdf, no table); writes cdf(pos) to c0.
+/// Largest position pos in [0, total) with d.cdf(pos) <= cf: branch-free binary search on the
+/// monotone cdf (no table is built); writes cdf(pos) to c0.
 template <class Dist>
 inline uint32_t search(const Dist& d, uint32_t total, uint32_t cf, uint32_t& c0) {
-  uint32_t pos = 0, step = 1;
-  uint32_t lo_c = 0;
-  while (step * 2 < total) step *= 2;
-  for (; step; step >>= 1) {
-    const uint32_t q = pos + step;
-    if (q < total) {
-      const uint32_t c = d.cdf(q);
-      if (c <= cf) {
-        pos = q;
-        lo_c = c;
-      }
-    }
+  uint32_t base = 0, len = total, c_base = 0;
+  while (len > 1) {  // answer in [base, base + len)
+    const uint32_t half = len / 2;
+    const uint32_t c = d.cdf(base + half);
+    const bool right = c <= cf;
+    base = right ? base + half : base;
+    c_base = right ? c : c_base;
+    len -= half;
   }
-  c0 = lo_c;
-  return pos;
+  c0 = c_base;
+  return base;
 }
 
 /// Decode one value under distribution d.

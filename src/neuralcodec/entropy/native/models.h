@@ -5,6 +5,7 @@
 // every IEEE-754 platform.
 #pragma once
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <memory>
 
@@ -12,6 +13,8 @@
 #include "tables.h"
 
 namespace nc {
+
+static_assert(FLT_EVAL_METHOD == 0, "float/double must be evaluated in their own precision");
 
 constexpr int64_t kMeanLimit = int64_t(1) << 24;    // |mu_q| <= 2^24, i.e. |mean| <= 65536
 constexpr uint32_t kMaxWidth = 8191;                 // max support positions (M - n - 1 > 0)
@@ -31,26 +34,56 @@ inline std::string item(const char* name, size_t i, size_t j) {
 /// floor(a / 256) for any sign.
 inline int64_t floor_div256(int64_t a) { return a >= 0 ? a / 256 : -((255 - a) / 256); }
 
-/// mu_q = round-half-even(mean * 2^8), clamped to [-2^24, 2^24].
-inline int64_t quantize_mean(float mean, const std::string& where) {
-  if (!std::isfinite(mean)) throw CoderErr(where + " = " + std::to_string(mean) + " is not finite");
-  const double v = std::nearbyint(double(mean) * 256.0);
-  return int64_t(std::min(std::max(v, -double(kMeanLimit)), double(kMeanLimit)));
+/// Round-half-even of |v| <= 2^51 by the IEEE-754 add/subtract of 1.5 * 2^52 (exact,
+/// default rounding mode; no library call). -ffp-contract=off keeps it two operations.
+inline double round_even(double v) {
+  const double magic = 6755399441055744.0;  // 1.5 * 2^52
+  return (v + magic) - magic;  // not re-associated without -ffast-math (FLT_EVAL_METHOD 0)
 }
+
+/// mu_q = round-half-even(mean * 2^8), clamped to [-2^24, 2^24]. `where` names the
+/// parameter in the error message (only built on error).
+template <class Where>
+inline int64_t quantize_mean(float mean, const Where& where) {
+  if (!std::isfinite(mean))
+    throw CoderErr(where() + " = " + std::to_string(mean) + " is not finite");
+  const double v = std::min(std::max(double(mean) * 256.0, -double(kMeanLimit)), double(kMeanLimit));
+  return int64_t(round_even(v));
+}
+
+/// Lookup accelerating scale_index: for each float32 cell of 1/64 octave (exponent + top 6
+/// mantissa bits) in [2^-4, 2^8), the number of boundaries <= the cell's start; a cell
+/// holds at most one boundary (1/64 octave < 1/16 octave grid step), so one comparison
+/// finishes the search. Built once from kScaleBounds by comparisons only.
+struct ScaleCells {
+  static constexpr uint32_t kFirstExp = 123, kLastExp = 134;  // 2^-4 .. 2^8 (exclusive 2^8)
+  uint8_t first[(kLastExp - kFirstExp + 1) << 6];
+  ScaleCells() {
+    for (uint32_t c = 0; c < sizeof(first); ++c) {
+      const uint32_t bits = (kFirstExp << 23) + (c << 17);
+      float lo;
+      std::memcpy(&lo, &bits, 4);
+      first[c] = uint8_t(std::upper_bound(kScaleBounds, kScaleBounds + kNumScales - 1, lo) -
+                         kScaleBounds);
+    }
+  }
+};
 
 /// Index k of the scale grid sigma_k = 2^(k/16 - 4): the number of committed float32
 /// boundaries <= scale (comparisons only). Zero and tiny scales clamp to 0, huge ones to 192.
-inline int scale_index(float scale, const char* name, size_t i) {
+template <class Where>
+inline int scale_index(float scale, const Where& where) {
   if (!(scale >= 0.0f) || scale == std::numeric_limits<float>::infinity())
-    throw CoderErr(item(name, i) + " = " + std::to_string(scale) +
+    throw CoderErr(where() + " = " + std::to_string(scale) +
                    ": scales must be finite and >= 0");
+  static const ScaleCells cells;
   uint32_t bits;
   std::memcpy(&bits, &scale, 4);
-  int k = (int(bits >> 23) - 127 + 4) * 16 + int((bits >> 19) & 15);  // guess from exponent
-  k = std::min(std::max(k, 0), kNumScales - 1);
-  while (k < kNumScales - 1 && kScaleBounds[k] <= scale) ++k;
-  while (k > 0 && kScaleBounds[k - 1] > scale) --k;
-  return k;
+  const uint32_t e = bits >> 23;
+  if (e < ScaleCells::kFirstExp) return 0;                // < 2^-4 < kScaleBounds[0]
+  if (e > ScaleCells::kLastExp) return kNumScales - 1;    // >= 2^8 > kScaleBounds[191]
+  const int k = cells.first[(bits >> 17) - (ScaleCells::kFirstExp << 6)];
+  return k + (k < kNumScales - 1 && kScaleBounds[k] <= scale);
 }
 
 /// Integer weights summing to 2^16: r_j = nearbyint(w_j / max_w * 2^16),
@@ -67,7 +100,7 @@ inline void quantize_weights(const float* w, int k, uint32_t* q, size_t i) {
   uint64_t r[kMaxComponents], sum_r = 0;
   int big = 0;
   for (int j = 0; j < k; ++j) {
-    r[j] = uint64_t(std::nearbyint(double(w[j]) / double(top) * double(kWeightTotal)));
+    r[j] = uint64_t(round_even(double(w[j]) / double(top) * double(kWeightTotal)));
     sum_r += r[j];
     if (r[j] > r[big]) big = j;
   }
@@ -100,8 +133,11 @@ struct Component {
 inline Component quantize_component(float mean, float scale, const int32_t* half_widths,
                                     const char* mean_name, const char* scale_name, size_t i,
                                     size_t j, bool two_d) {
-  const int64_t mu = quantize_mean(mean, two_d ? item(mean_name, i, j) : item(mean_name, i));
-  const int k = scale_index(scale, scale_name, i);
+  auto where = [&](const char* name) {
+    return [=] { return two_d ? item(name, i, j) : item(name, i); };
+  };
+  const int64_t mu = quantize_mean(mean, where(mean_name));
+  const int k = scale_index(scale, where(scale_name));
   return {mu, kInvSigma[k], floor_div256(mu + 128), half_widths[k]};
 }
 
@@ -163,8 +199,9 @@ struct ParametricModel {
   }
 };
 
-/// Gaussian mixture with K components per symbol; support = union of the components'
-/// supports, clamped to kMaxWidth positions around the heaviest component.
+/// Gaussian mixture with K components per symbol; support = union of the supports of the
+/// components with non-zero quantised weight, clamped to kMaxWidth positions around the
+/// heaviest one.
 struct GmmModel {
   const float* weights;
   const float* means;
@@ -173,6 +210,7 @@ struct GmmModel {
 
   ContinuousDist<MixtureCdf> dist(size_t i) const {
     uint32_t q[kMaxComponents];
+    quantize_weights(weights + i * size_t(k), k, q, i);
     MixtureCdf f;
     f.table = kGaussCdf;
     f.last = uint32_t(sizeof(kGaussCdf) / sizeof(kGaussCdf[0]) - 1);
@@ -183,22 +221,16 @@ struct GmmModel {
       const size_t at = i * size_t(k) + size_t(j);
       const Component c = quantize_component(means[at], scales[at], kHalfWidthGauss, "means",
                                               "scales", i, j, true);
-      f.mu[j] = c.mu;
-      f.inv[j] = c.inv;
+      if (q[j] == 0) continue;  // validated, but a zero weight drops the component
+      f.mu[f.k] = c.mu;
+      f.inv[f.k] = c.inv;
+      f.w[f.k++] = q[j];
       lo = std::min(lo, c.center - c.half);
       hi = std::max(hi, c.center + c.half);
-      if (j == 0) quantize_weights(weights + i * size_t(k), k, q, i);
       if (q[j] > heavy_w) {
         heavy_w = q[j];
         heavy_center = c.center;
       }
-    }
-    // Drop zero-weight components (their support was included; harmless and simpler).
-    for (int j = 0; j < k; ++j) {
-      if (q[j] == 0) continue;
-      f.mu[f.k] = f.mu[j];
-      f.inv[f.k] = f.inv[j];
-      f.w[f.k++] = q[j];
     }
     if (hi - lo + 1 > int64_t(kMaxWidth)) {
       lo = std::min(std::max(heavy_center - int64_t(kMaxWidth / 2), lo), hi - int64_t(kMaxWidth) + 1);

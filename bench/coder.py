@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Entropy-coder benchmark: neuralcodec vs CompressAI 1.2.8 vs constriction 0.5.0.
+
+    python bench/coder.py [--n 2000000] [--reps 3] [--threads T]
+
+Realistic learned-codec statistics: scales log-uniform in [0.1, 20], means ~ N(0, 1),
+symbols drawn from the matching discretised Gaussian. Prints symbols/s (median of --reps
+runs, wall clock), stream bytes, ideal bits and the ratios the coder is held to.
+"""
+import argparse
+import math
+import statistics
+import time
+import warnings
+
+import numpy as np
+
+warnings.filterwarnings("ignore")
+
+from neuralcodec.entropy import coder as nc  # noqa: E402
+
+
+def timed(fn, reps):
+    """Median wall time of `reps` calls and the last result."""
+    times, out = [], None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def make_data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    scales = np.exp(rng.uniform(math.log(0.1), math.log(20), n)).astype(np.float32)
+    means = rng.normal(0, 1, n).astype(np.float32)
+    y = rng.normal(means, scales).astype(np.float32)
+    # GMM, K = 3: symbols drawn from the mixture
+    k = 3
+    w = rng.dirichlet(np.ones(k), n).astype(np.float32)
+    gm = (means[:, None] + rng.normal(0, 2, (n, k))).astype(np.float32)
+    gs = (scales[:, None] * np.exp(rng.uniform(-0.5, 0.5, (n, k)))).astype(np.float32)
+    comp = (w.cumsum(1) < rng.random((n, 1))).sum(1).clip(0, k - 1)
+    rows = np.arange(n)
+    gx = np.round(rng.normal(gm[rows, comp], gs[rows, comp])).astype(np.int32)
+    cat = rng.choice(3, n, p=[0.7, 0.2, 0.1]).astype(np.int32)
+    return dict(scales=scales, means=means, y=y, w=w, gm=gm, gs=gs, gx=gx, cat=cat)
+
+
+class Report:
+    def __init__(self, n):
+        self.n, self.rows = n, {}
+
+    def add(self, name, t_enc, t_dec, nbytes, ideal=None, ok=True):
+        self.rows[name] = (t_enc, t_dec, nbytes, ideal)
+        ideal_s = f"{ideal / 8:12.0f}" if ideal is not None else " " * 12
+        over = f"{100 * (nbytes * 8 / ideal - 1):+6.3f}%" if ideal else ""
+        print(f"{name:34s} {self.n / t_enc / 1e6:8.2f} {self.n / t_dec / 1e6:8.2f} "
+              f"{nbytes:11d} {ideal_s} {over:>8s} {'ok' if ok else 'MISMATCH'}")
+
+
+def bench_compressai(d, reps, rep):
+    import torch
+    from compressai.ans import RansDecoder, RansEncoder
+    from compressai.entropy_models import GaussianConditional
+
+    t0 = time.perf_counter()
+    gc = GaussianConditional(None)
+    gc.update_scale_table(torch.exp(torch.linspace(math.log(0.11), math.log(256), 64)))
+    gc.update()
+    cdfs = gc._quantized_cdf.tolist()
+    lengths = gc._cdf_length.reshape(-1).int().tolist()
+    offsets = gc._offset.reshape(-1).int().tolist()
+    print(f"  (CompressAI scale-table setup, once: {time.perf_counter() - t0:.3f} s)")
+    y, means, scales = (torch.from_numpy(d[k]) for k in ("y", "means", "scales"))
+
+    def enc():
+        idx = gc.build_indexes(scales)
+        sym = torch.round(y - means).int()
+        return RansEncoder().encode_with_indexes(
+            sym.tolist(), idx.int().tolist(), cdfs, lengths, offsets)
+
+    def dec(data):
+        idx = gc.build_indexes(scales)
+        out = RansDecoder().decode_with_indexes(data, idx.int().tolist(), cdfs, lengths, offsets)
+        return torch.tensor(out, dtype=torch.int32).numpy()
+
+    t_enc, data = timed(enc, reps)
+    t_dec, out = timed(lambda: dec(data), reps)
+    sym = np.round(d["y"] - d["means"]).astype(np.int32)
+    idx = gc.build_indexes(scales).int().numpy()
+    tables = (idx, gc._quantized_cdf.numpy(), gc._cdf_length.numpy().astype(np.int32),
+              gc._offset.numpy().astype(np.int32))
+    rep.add("compressai gaussian (indexed)", t_enc, t_dec, len(data), ok=(out == sym).all())
+    return sym, tables
+
+
+def bench_constriction(d, reps, rep, sym):
+    import constriction
+
+    model = constriction.stream.model.QuantizedGaussian(-512, 512)
+    means = d["means"].astype(np.float64)
+    stds = d["scales"].astype(np.float64)
+    x = np.round(d["y"]).astype(np.int32).clip(-512, 512)
+
+    def enc():
+        coder = constriction.stream.stack.AnsCoder()
+        coder.encode_reverse(x, model, means, stds)
+        return coder.get_compressed()
+
+    def dec(words):
+        return constriction.stream.stack.AnsCoder(words).decode(model, means, stds)
+
+    t_enc, words = timed(enc, reps)
+    t_dec, out = timed(lambda: dec(words), reps)
+    rep.add("constriction QuantizedGaussian", t_enc, t_dec, words.nbytes, ok=(out == x).all())
+
+
+def bench_ours(name, rep, reps, enc, dec, ideal, truth):
+    t_enc, data = timed(enc, reps)
+    t_dec, out = timed(lambda: dec(data), reps)
+    rep.add(name, t_enc, t_dec, len(data), ideal(), ok=np.array_equal(out, truth))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=2_000_000)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if args.threads:
+        nc.set_num_threads(args.threads)
+    n, reps = args.n, args.reps
+    d = make_data(n)
+    print(f"n = {n} symbols, median of {reps} runs, neuralcodec threads = {nc.get_num_threads()}")
+    print(f"{'coder':34s} {'enc Ms/s':>8s} {'dec Ms/s':>8s} {'bytes':>11s} {'ideal bytes':>12s} "
+          f"{'vs ideal':>8s}")
+    rep = Report(n)
+    sym, tables = bench_compressai(d, reps, rep)
+    bench_constriction(d, reps, rep, sym)
+
+    mu, sc, zero = d["means"], d["scales"], np.zeros(n, np.float32)
+    x = np.round(d["y"]).astype(np.int32)
+    bench_ours("ours gaussian (means)", rep, reps, lambda: nc.encode_gaussian(x, mu, sc),
+               lambda b: nc.decode_gaussian(b, mu, sc), lambda: nc.ideal_bits_gaussian(x, mu, sc), x)
+    bench_ours("ours gaussian (zero mean, CAI syms)", rep, reps,
+               lambda: nc.encode_gaussian(sym, zero, sc), lambda b: nc.decode_gaussian(b, zero, sc),
+               lambda: nc.ideal_bits_gaussian(sym, zero, sc), sym)
+    w, gm, gs, gx = d["w"], d["gm"], d["gs"], d["gx"]
+    bench_ours("ours gmm K=3", rep, reps, lambda: nc.encode_gmm(gx, w, gm, gs),
+               lambda b: nc.decode_gmm(b, w, gm, gs), lambda: nc.ideal_bits_gmm(gx, w, gm, gs), gx)
+    f = np.array([7000, 2000, 1000], np.int32)
+    bench_ours("ours categorical A=3", rep, reps, lambda: nc.encode_categorical(d["cat"], f),
+               lambda b: nc.decode_categorical(b, f), lambda: nc.ideal_bits_categorical(d["cat"], f),
+               d["cat"])
+    bench_ours("ours indexed (CompressAI tables)", rep, reps, lambda: nc.encode_indexed(sym, *tables),
+               lambda b: nc.decode_indexed(b, *tables), lambda: nc.ideal_bits_indexed(sym, *tables),
+               sym)
+
+    r = rep.rows
+    cai = r["compressai gaussian (indexed)"]
+    ours = r["ours gaussian (means)"]
+    ours0 = r["ours gaussian (zero mean, CAI syms)"]
+    g = r["ours gmm K=3"]
+    ind = r["ours indexed (CompressAI tables)"]
+    print("\nratios (speed: higher is better)")
+    print(f"  gaussian encode  ours/CompressAI  {cai[0] / ours[0]:6.2f}x  (zero mean: "
+          f"{cai[0] / ours0[0]:.2f}x)   target >= 3")
+    print(f"  gaussian decode  ours/CompressAI  {cai[1] / ours[1]:6.2f}x  (zero mean: "
+          f"{cai[1] / ours0[1]:.2f}x)   target >= 3")
+    print(f"  gmm K=3 encode   vs CAI gaussian  {cai[0] / g[0]:6.2f}x   target >= 1")
+    print(f"  gmm K=3 decode   vs CAI gaussian  {cai[1] / g[1]:6.2f}x   target >= 1")
+    for name, row in (("gaussian", ours), ("gaussian zero-mean", ours0), ("gmm", g),
+                      ("indexed", ind)):
+        print(f"  size vs ideal  {name:20s} {100 * (row[2] * 8 / row[3] - 1):+.3f}%   target <= +0.5%")
+    print(f"  size vs CompressAI (same symbols): gaussian zero-mean "
+          f"{100 * (ours0[2] / cai[2] - 1):+.3f}%, indexed {100 * (ind[2] / cai[2] - 1):+.3f}%"
+          f"   target within 1%")
+
+
+if __name__ == "__main__":
+    main()
