@@ -154,6 +154,9 @@ void parallel_for(size_t n, int threads, const std::function<void(size_t)>& fn) 
       } catch (const std::bad_alloc&) {
         errors[c] = "out of memory";
         lower_to(failed, c);
+      } catch (...) {  // never let an exception escape a worker thread
+        errors[c] = "internal error in the entropy coder";
+        lower_to(failed, c);
       }
     }
   };
