@@ -90,7 +90,7 @@ def _chunk(chunk_size) -> int:
 def _array(x, name: str) -> np.ndarray:
     try:
         return np.asarray(x)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RuntimeError) as exc:  # ragged lists, grad tensors, ...
         raise CoderError(f"{name} is not a numeric array: {exc}") from None
 
 
