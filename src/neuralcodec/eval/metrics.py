@@ -68,11 +68,12 @@ def _ssim_cs(x: np.ndarray, y: np.ndarray, win: np.ndarray, peak: float):
             cs_map.mean(axis=(-2, -1), dtype=np.float64))
 
 
-def _pool2(x: np.ndarray) -> np.ndarray:
-    """2x2 average pooling, zero-padding one sample each side of an odd dimension."""
+def _pool2(x: np.ndarray, zero: float = 0.0) -> np.ndarray:
+    """2x2 average pooling, padding one sample of value ``zero`` (0 before centring) each
+    side of an odd dimension."""
     pad = [(0, 0)] + [(s % 2, s % 2) for s in x.shape[1:]]
     if any(p[0] for p in pad):
-        x = np.pad(x, pad)
+        x = np.pad(x, pad, constant_values=zero)
     h, w = x.shape[1] // 2 * 2, x.shape[2] // 2 * 2
     x = x[:, :h, :w]
     return 0.25 * (x[:, 0::2, 0::2] + x[:, 1::2, 0::2] + x[:, 0::2, 1::2] + x[:, 1::2, 1::2])
@@ -92,7 +93,7 @@ def ms_ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
         ssim_c, cs_c = _ssim_cs(x, y, win, peak)
         if level < len(MS_SSIM_WEIGHTS) - 1:
             terms.append(np.maximum(cs_c, 0))
-            x, y = _pool2(x), _pool2(y)
+            x, y = _pool2(x, -peak / 2), _pool2(y, -peak / 2)
     terms.append(np.maximum(ssim_c, 0))
     w = np.asarray(MS_SSIM_WEIGHTS)[:, None]
     return float(np.prod(np.stack(terms) ** w, axis=0).mean())

@@ -40,7 +40,7 @@ class ResultCache:
             return None
         if row.get("error") or any(k not in row for k in needed):
             return None
-        return {k: (math.nan if v is None else v) for k, v in row.items()}
+        return {k: (math.nan if v is None and k != "error" else v) for k, v in row.items()}
 
     def put(self, path: Path, row: dict) -> None:
         from neuralcodec.cli.io_utils import atomic_path
