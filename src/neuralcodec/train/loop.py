@@ -19,7 +19,7 @@ from neuralcodec.train import checkpoint as ckpt
 from neuralcodec.train import distributed as D
 from neuralcodec.train.data import build_bank, find_images, load_image
 from neuralcodec.train.loss import RateDistortionLoss, lr_at
-from neuralcodec.train.validate import validate
+from neuralcodec.train.validate import set_tf32, validate
 
 
 @dataclass
@@ -215,8 +215,7 @@ def train(cfg: TrainConfig, model_factory: Callable[[], torch.nn.Module] | None 
 
 def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_start):
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
-        torch.backends.cudnn.allow_tf32 = cfg.tf32
+        set_tf32(cfg.tf32)
         torch.backends.cudnn.benchmark = not cfg.deterministic
     if cfg.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

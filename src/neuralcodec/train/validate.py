@@ -12,6 +12,18 @@ import torch
 from neuralcodec.train.loss import bpp_per_sample
 
 
+def set_tf32(enabled: bool) -> bool:
+    """Switch TF32 matmuls/convolutions on or off; returns the previous matmul setting."""
+    m = torch.backends.cuda.matmul
+    if hasattr(m, "fp32_precision"):  # torch >= 2.9: only the new API (mixing both raises)
+        before = m.fp32_precision == "tf32"
+        m.fp32_precision = torch.backends.cudnn.conv.fp32_precision = "tf32" if enabled else "ieee"
+    else:
+        before = m.allow_tf32
+        m.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    return before
+
+
 def _load_api():
     try:
         from neuralcodec.codecs import api
@@ -55,8 +67,17 @@ def validate(model: torch.nn.Module, images: list[np.ndarray], qualities: list[f
     if api is None:
         say("neuralcodec.codecs.api is not available: validation uses the differentiable rate "
             "estimate, not real bitstreams")
-    devices = [device] if torch.device(device).type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    cuda = torch.device(device).type == "cuda"
+    tf32_before = set_tf32(False) if cuda else False  # validate at full fp32 precision
+    try:
+        return _validate(model, images, qualities, device, api, say, cuda)
+    finally:
+        if cuda:
+            set_tf32(tf32_before)
+
+
+def _validate(model, images, qualities, device, api, say, cuda) -> dict:
+    with torch.random.fork_rng(devices=[device] if cuda else []):
         m = copy.deepcopy(model).eval()
         if api is not None:
             try:
