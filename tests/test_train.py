@@ -231,3 +231,21 @@ def test_cli_errors_are_one_line(tmp_path, capsys, case):
     err = capsys.readouterr().err.strip()
     assert rc == 1 and len(err.splitlines()) == 1 and err.startswith("neuralcodec: error:")
     assert {"missing": "does not exist", "empty": "holds no images", "codec": "no-such-codec"}[case] in err
+
+
+def test_sigterm_saves_and_stops(tmp_path):
+    import os
+    import signal
+
+    class Stopper(TinyCodec):
+        calls = 0
+
+        def forward(self, x, quality):
+            Stopper.calls += 1
+            if Stopper.calls == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return super().forward(x, quality)
+    before = signal.getsignal(signal.SIGTERM)
+    res = train(cfg_for(tmp_path, steps=6), Stopper)
+    assert res["step"] == 2 and not res["done"] and res["checkpoint"].endswith("step_000000002.safetensors")
+    assert signal.getsignal(signal.SIGTERM) == before

@@ -6,6 +6,7 @@ import math
 import os
 import random
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -281,66 +282,70 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
     first_step = step
     path = latest
     stopped_early = False
-    while step < cfg.steps:
-        t0 = time.monotonic()
-        lr = lr_at(step, cfg.steps, cfg.lr, cfg.lr_schedule, cfg.lr_drops, cfg.lr_drop_factor, cfg.warmup_steps)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        batch = bank.batch(cfg.seed, step, cfg.batch_size, info.world_size, info.rank)
-        model.train()
-        opt.zero_grad(set_to_none=True)
-        if aux_opt is not None:
-            aux_opt.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            out = net(batch.x, batch.quality)
-        m = loss_fn(out, batch.x, rd_lambda(batch.quality).to(device))
-        m["loss"].backward()
-        if cfg.clip > 0:
-            torch.nn.utils.clip_grad_norm_(main_params, cfg.clip)
-        opt.step()
-        if aux_opt is not None:
-            aux = model.aux_loss()
-            aux.backward()
-            D.average_grads(info, aux_params)
-            aux_opt.step()
-        step += 1
-        sums += torch.stack([m["loss"].detach().double(), m["bpp"].double(), m["psnr"].double(),
-                             torch.ones((), dtype=torch.float64, device=device)])
-        step_times = step_times[-19:] + [time.monotonic() - t0]
+    signals = _StopSignals(log)
+    try:
+        while step < cfg.steps:
+            t0 = time.monotonic()
+            lr = lr_at(step, cfg.steps, cfg.lr, cfg.lr_schedule, cfg.lr_drops, cfg.lr_drop_factor, cfg.warmup_steps)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            batch = bank.batch(cfg.seed, step, cfg.batch_size, info.world_size, info.rank)
+            model.train()
+            opt.zero_grad(set_to_none=True)
+            if aux_opt is not None:
+                aux_opt.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                out = net(batch.x, batch.quality)
+            m = loss_fn(out, batch.x, rd_lambda(batch.quality).to(device))
+            m["loss"].backward()
+            if cfg.clip > 0:
+                torch.nn.utils.clip_grad_norm_(main_params, cfg.clip)
+            opt.step()
+            if aux_opt is not None:
+                aux = model.aux_loss()
+                aux.backward()
+                D.average_grads(info, aux_params)
+                aux_opt.step()
+            step += 1
+            sums += torch.stack([m["loss"].detach().double(), m["bpp"].double(), m["psnr"].double(),
+                                 torch.ones((), dtype=torch.float64, device=device)])
+            step_times = step_times[-19:] + [time.monotonic() - t0]
 
-        if step % cfg.log_every == 0 or step == cfg.steps or (log.bar is not None and step % 10 == 0):
-            loss, bpp, psnr, n = (sums / sums[3].clamp_min(1)).tolist()[:3] + [sums[3].item()]
-            if not math.isfinite(loss):
-                raise ModelError(f"training diverged: loss is {loss} at step {step}")
+            if step % cfg.log_every == 0 or step == cfg.steps or (log.bar is not None and step % 10 == 0):
+                loss, bpp, psnr, n = (sums / sums[3].clamp_min(1)).tolist()[:3] + [sums[3].item()]
+                if not math.isfinite(loss):
+                    raise ModelError(f"training diverged: loss is {loss} at step {step}")
+                if log.bar is not None:
+                    log.bar.set_postfix(loss=f"{loss:.3f}", bpp=f"{bpp:.3f}", psnr=f"{psnr:.2f}", refresh=False)
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    its = n / max(1e-9, time.monotonic() - t_log)
+                    values = {"loss": loss, "bpp": bpp, "psnr": psnr, "lr": lr, "it_per_s": its}
+                    if aux_opt is not None:
+                        values["aux_loss"] = float(aux.detach())
+                    log.record(step, values)
+                    sums.zero_()
+                    t_log = time.monotonic()
             if log.bar is not None:
-                log.bar.set_postfix(loss=f"{loss:.3f}", bpp=f"{bpp:.3f}", psnr=f"{psnr:.2f}", refresh=False)
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                its = n / max(1e-9, time.monotonic() - t_log)
-                values = {"loss": loss, "bpp": bpp, "psnr": psnr, "lr": lr, "it_per_s": its}
-                if aux_opt is not None:
-                    values["aux_loss"] = float(aux.detach())
-                log.record(step, values)
-                sums.zero_()
-                t_log = time.monotonic()
-        if log.bar is not None:
-            log.bar.update(1)
+                log.bar.update(1)
 
-        if val_images and (step % cfg.val_every == 0 or step == cfg.steps):
-            _run_validation(model, val_images, cfg, device, run_dir, step, log)
-        if cfg.val and info.enabled and (step % cfg.val_every == 0 or step == cfg.steps):
-            D.barrier(info)
+            if val_images and (step % cfg.val_every == 0 or step == cfg.steps):
+                _run_validation(model, val_images, cfg, device, run_dir, step, log)
+            if cfg.val and info.enabled and (step % cfg.val_every == 0 or step == cfg.steps):
+                D.barrier(info)
 
-        recent = sorted(step_times)[len(step_times) // 2]
-        out_of_time = time.monotonic() - t_start + 3 * recent + 2 * save_s + 5 > limit_s
-        stop = D.broadcast_flag(info, out_of_time or (stop_after is not None and step - first_step >= stop_after),
-                                device)
-        if stop or step % cfg.ckpt_every == 0 or step == cfg.steps:
-            t_save = time.monotonic()
-            path = _save(run_dir, cfg, model, opt, aux_opt, step, info, device)
-            save_s = max(save_s, time.monotonic() - t_save)
-        if stop and step < cfg.steps:
-            stopped_early = True
-            break
+            recent = sorted(step_times)[len(step_times) // 2]
+            out_of_time = info.is_main and time.monotonic() - t_start + 3 * recent + 2 * save_s + 5 > limit_s
+            stop = D.any_flag(info, out_of_time or signals.requested
+                              or (stop_after is not None and step - first_step >= stop_after), device)
+            if stop or step % cfg.ckpt_every == 0 or step == cfg.steps:
+                t_save = time.monotonic()
+                path = _save(run_dir, cfg, model, opt, aux_opt, step, info, device)
+                save_s = max(save_s, time.monotonic() - t_save)
+            if stop and step < cfg.steps:
+                stopped_early = True
+                break
+    finally:
+        signals.restore()
     log.close()
     done = step >= cfg.steps
     if info.is_main:
@@ -352,6 +357,31 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
             print(f"stopped at step {step}/{cfg.steps}; checkpoint {path}; run the same command with "
                   "--resume to continue", file=sys.stderr)
     return {"step": step, "done": done, "checkpoint": str(path) if path else None}
+
+
+class _StopSignals:
+    """SIGINT/SIGTERM ask for a checkpoint and a clean exit at the end of the current step;
+    a second SIGINT interrupts at once."""
+
+    def __init__(self, log):
+        import signal
+        self.requested, self.log, self.old = False, log, {}
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        import signal
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.log.info("stop requested: saving a checkpoint after this step (Ctrl-C again to abort)")
+
+    def restore(self) -> None:
+        import signal
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)
 
 
 def _export(cfg, model, step, log) -> None:
