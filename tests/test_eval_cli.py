@@ -153,3 +153,26 @@ def test_real_cli_exit_status(tmp_path):
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "no images found" in proc.stderr
+
+
+def test_interrupted_parallel_run_resumes(image_dir, tmp_path, capsys, monkeypatch):
+    from neuralcodec.eval import runner
+
+    out = tmp_path / "out"
+    args = ["eval", "images", str(image_dir), "--codecs", "jpeg,webp", "--out", str(out),
+            "--metrics", "psnr", "--workers", "2", "--qualities", "jpeg=20,60", "--qualities", "webp=20,60"]
+    real_put = runner.ResultCache.put
+    seen = []
+
+    def put_then_interrupt(self, path, row):
+        real_put(self, path, row)
+        seen.append(path)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(runner.ResultCache, "put", put_then_interrupt)
+    assert main(args) == 130  # the CLI's "interrupted"
+    assert len(list((out / "cache").rglob("*.json"))) == 3
+    monkeypatch.undo()
+    rc, _, err = run(args, capsys)
+    assert rc == 0, err
+    assert len(list((out / "cache").rglob("*.json"))) == 3 * 4

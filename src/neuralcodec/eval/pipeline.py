@@ -194,7 +194,7 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:80]
 
 
-def _crops(opt, codecs, rows, full, sources, size: int = 256):
+def _crops(opt, codecs, rows, full, sources, size: int = 192):
     """Centre crops of one image, each codec at the quality nearest a common bpp."""
     from neuralcodec.eval.inputs import load_image
 
@@ -225,7 +225,7 @@ def _crops(opt, codecs, rows, full, sources, size: int = 256):
                       f"{best.get('psnr-rgb', float('nan')):.2f} dB",
                       _png(rec[y0:y0 + s, x0:x0 + s])))
     note = (f"{s}x{s} centre crop of {src.name}; each codec at the quality whose bpp on this image "
-            f"is nearest {target:.3f} bpp (shown at 1:1 pixels, enlarged without smoothing).")
+            f"is nearest {target:.3f} bpp (enlarged 2x without smoothing).")
     return crops, note
 
 

@@ -22,7 +22,7 @@ table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px soli
 th{background:#f2f2f2}td.l,th.l{text-align:left}.neg{color:#0a7a2f}.pos{color:#b02020}.na{color:#888}
 .plots{display:flex;flex-wrap:wrap;gap:12px}.plots figure{margin:0}.plots img{max-width:640px;border:1px solid #ddd}
 .crops{display:flex;flex-wrap:wrap;gap:10px}.crops figure{margin:0;text-align:center;font-size:12px}
-.crops img{width:256px;height:256px;image-rendering:pixelated;border:1px solid #bbb}
+.crops img{width:384px;height:384px;image-rendering:pixelated;border:1px solid #bbb}
 .small{font-size:12px;color:#555}code{background:#f4f4f4;padding:1px 3px}
 """
 
@@ -144,15 +144,33 @@ def _times_table(rows: list[dict], video: bool) -> str:
             f'{"".join(body)}</table>')
 
 
+def _source_bd(rows: list[dict], src: str, codec: str, anchor: str, rate: str, metric: str) -> str:
+    """pchip BD-rate of one codec against the anchor on one image/video, as a table cell."""
+    def pts(c):
+        rs = [r for r in rows if r["source"] == src and r["codec"] == c and not r.get("error")]
+        return [r[rate] for r in rs], [r.get(metric, math.nan) for r in rs]
+    try:
+        v = bd_rate(*pts(anchor), *pts(codec), "pchip")
+    except BDError as exc:
+        return f'<td class="na" title="{_e(exc)}">n/a</td>'
+    return f'<td class="{"neg" if v < 0 else "pos"}">{v:+.2f}</td>'
+
+
 def _per_source_tables(rows: list[dict], metrics, anchor: str, video: bool) -> str:
-    """Per codec: one line per image/video with every quality's rate and metrics."""
+    """Per codec: one line per image/video with every quality's rate and metrics, and its
+    BD-rate against the anchor on that input."""
     parts = []
     rate = "bitrate_kbps" if video else "bpp"
-    for codec in sorted({r["codec"] for r in rows}):
+    bd_metric = next((m for m in ("psnr-yuv", "psnr-rgb", "ms-ssim-rgb") if m in metrics), None)
+    codecs = {r["codec"] for r in rows}
+    for codec in sorted(codecs):
         mine = [r for r in rows if r["codec"] == codec]
         quals = sorted({r["quality"] for r in mine})
+        with_bd = bd_metric and codec != anchor and anchor in codecs
         head = "".join(f"<th>q={q:g}<br>{_e(rate)} / " + " / ".join(_e(m) for m in metrics) + "</th>"
                        for q in quals)
+        if with_bd:
+            head += f"<th>BD-rate vs {_e(anchor)}<br>(pchip, {_e(bd_metric)}) [%]</th>"
         body = []
         for src in sorted({r["source"] for r in mine}):
             cells = []
@@ -166,6 +184,8 @@ def _per_source_tables(rows: list[dict], metrics, anchor: str, video: bool) -> s
                     vals = [_fmt(r.get(rate), 3)] + [_fmt(r.get(m), 4 if "ms-ssim-rgb" == m else 2)
                                                       for m in metrics]
                     cells.append(f"<td>{' / '.join(vals)}</td>")
+            if with_bd:
+                cells.append(_source_bd(rows, src, codec, anchor, rate, bd_metric))
             body.append(f'<tr><td class="l">{_e(src)}</td>{"".join(cells)}</tr>')
         parts.append(f'<details{" open" if codec == anchor else ""}><summary>{_e(codec)}</summary>'
                      f'<table class="per-image" data-codec="{_e(codec)}"><tr><th class="l">'

@@ -8,7 +8,7 @@ import os
 import re
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from neuralcodec.errors import NeuralCodecError
@@ -51,6 +51,9 @@ class ResultCache:
 
 
 def _init_worker(threads: int) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the parent
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
 
@@ -72,22 +75,24 @@ def run_jobs(fn, jobs: list, workers: int, total: int, done: int, desc: str, on_
         import multiprocessing as mp
 
         threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
-                                 initializer=_init_worker, initargs=(threads,)) as pool:
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(threads,))
+        try:
             futures = [pool.submit(fn, job) for job in jobs]
-            try:
-                for fut in as_completed(futures):
-                    rows = fut.result()
-                    on_rows(rows)
-                    bar.update(len(rows))
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-    except (BrokenPipeError, OSError) as exc:
-        if isinstance(exc, BrokenPipeError) or "process pool" in str(exc).lower():
-            raise NeuralCodecError(f"a worker process died: {exc}") from None
-        raise
+            for fut in as_completed(futures):
+                rows = fut.result()
+                on_rows(rows)
+                bar.update(len(rows))
+        except BaseException:
+            # interrupted or failed: stop now; finished results are already cached
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+    except BrokenExecutor as exc:
+        raise NeuralCodecError(f"a worker process died ({exc or 'killed'}); results so far are "
+                               "cached, rerun to resume") from None
     finally:
         bar.close()
 
