@@ -7,6 +7,8 @@
 //     uint32_t n;      number of real positions (values lo .. lo + n - 1)
 //     bool escape;     whether position n is an escape for values outside [lo, lo + n)
 //     uint32_t cdf(uint32_t pos) const;   strictly increasing, cdf(0) == 0, for pos < n + escape
+//     static constexpr bool kHasGuess;    if true, also
+//     uint32_t guess(uint32_t cf, uint32_t total) const;  a start for the decoder's search
 // and the cumulative at n + escape is implicitly 2^16.
 #pragma once
 #include <cmath>
@@ -178,14 +180,69 @@ inline uint32_t search(const Dist& d, uint32_t total, uint32_t cf, uint32_t& c0)
   return base;
 }
 
-/// Decode one value under distribution d.
+/// Same answer as search(), started from a guess g in [0, total): gallop away from g until
+/// cdf brackets cf, then bisect. Cheap when g is close; also returns c1 = cdf(pos + 1).
+template <class Dist>
+inline uint32_t search_from(const Dist& d, uint32_t total, uint32_t cf, uint32_t g, uint32_t& c0,
+                            uint32_t& c1) {
+  uint32_t lo = g, hi = g, c_lo = 0, c_hi = d.cdf(g);
+  if (c_hi <= cf) {  // answer >= g: move hi up until cdf(hi) > cf (cdf(total) = M)
+    c_lo = c_hi;
+    for (uint32_t step = 1;; step *= 2) {
+      if (step >= total - lo) {
+        hi = total;
+        c_hi = kTotal;
+        break;
+      }
+      hi = lo + step;
+      c_hi = d.cdf(hi);
+      if (c_hi > cf) break;
+      lo = hi;
+      c_lo = c_hi;
+    }
+  } else {  // answer < g: move lo down until cdf(lo) <= cf (cdf(0) = 0)
+    for (uint32_t step = 1;; step *= 2) {
+      if (step >= hi) {
+        lo = 0;
+        c_lo = 0;
+        break;
+      }
+      lo = hi - step;
+      c_lo = d.cdf(lo);
+      if (c_lo <= cf) break;
+      hi = lo;
+      c_hi = c_lo;
+    }
+  }
+  while (hi - lo > 1) {  // cdf(lo) <= cf < cdf(hi)
+    const uint32_t mid = lo + (hi - lo) / 2;
+    const uint32_t c = d.cdf(mid);
+    if (c <= cf) {
+      lo = mid;
+      c_lo = c;
+    } else {
+      hi = mid;
+      c_hi = c;
+    }
+  }
+  c0 = c_lo;
+  c1 = c_hi;
+  return lo;
+}
+
+/// Decode one value under distribution d. Distributions with `kHasGuess` provide a starting
+/// position (an approximate quantile); the result is the same either way.
 template <class Dist>
 inline int32_t decode_symbol(const Dist& d, RansDecoder& dec) {
   const uint32_t total = d.n + (d.escape ? 1 : 0);
   const uint32_t cf = dec.peek();
-  uint32_t c0;
-  const uint32_t pos = search(d, total, cf, c0);
-  const uint32_t c1 = pos + 1 == total ? kTotal : d.cdf(pos + 1);
+  uint32_t c0, c1, pos;
+  if constexpr (Dist::kHasGuess) {
+    pos = search_from(d, total, cf, d.guess(cf, total), c0, c1);
+  } else {
+    pos = search(d, total, cf, c0);
+    c1 = pos + 1 == total ? kTotal : d.cdf(pos + 1);
+  }
   dec.advance({c0, c1 - c0});
   int64_t p = pos;
   if (pos == d.n) {  // escape

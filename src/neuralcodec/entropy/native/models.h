@@ -86,8 +86,9 @@ inline int scale_index(float scale, const Where& where) {
   return k + (k < kNumScales - 1 && kScaleBounds[k] <= scale);
 }
 
-/// Integer weights summing to 2^16: r_j = nearbyint(w_j / max_w * 2^16),
-/// q_j = floor(r_j * 2^16 / sum r), remainder to the largest r_j (first on ties).
+/// Integer weights summing to 2^16. With 2^e <= max_j w_j < 2^(e+1):
+/// r_j = round_half_even(w_j * 2^(16 - e)) (exact power-of-two scaling, r_max in [2^16, 2^17]),
+/// R = floor(2^48 / sum r), q_j = (r_j * R) >> 32, remainder to the largest r_j (first on ties).
 inline void quantize_weights(const float* w, int k, uint32_t* q, size_t i) {
   float top = 0.0f;
   for (int j = 0; j < k; ++j) {
@@ -97,15 +98,23 @@ inline void quantize_weights(const float* w, int k, uint32_t* q, size_t i) {
     top = std::max(top, w[j]);
   }
   if (top == 0.0f) throw CoderErr(item("weights", i) + " are all zero");
+  uint64_t bits;
+  const double top_d = top;  // exact; normal in double even for subnormal floats
+  std::memcpy(&bits, &top_d, 8);
+  const int e = int((bits >> 52) & 2047) - 1023;
+  const uint64_t scale_bits = uint64_t(1023 + 16 - e) << 52;  // 2^(16 - e), e in [-149, 127]
+  double scale;
+  std::memcpy(&scale, &scale_bits, 8);
   uint64_t r[kMaxComponents], sum_r = 0;
   int big = 0;
   for (int j = 0; j < k; ++j) {
-    r[j] = uint64_t(round_even(double(w[j]) / double(top) * double(kWeightTotal)));
+    r[j] = uint64_t(round_even(double(w[j]) * scale));
     sum_r += r[j];
     if (r[j] > r[big]) big = j;
   }
+  const uint64_t recip = (uint64_t(1) << 48) / sum_r;
   uint32_t sum_q = 0;
-  for (int j = 0; j < k; ++j) sum_q += q[j] = uint32_t(r[j] * kWeightTotal / sum_r);
+  for (int j = 0; j < k; ++j) sum_q += q[j] = uint32_t((r[j] * recip) >> 32);
   q[big] += kWeightTotal - sum_q;
 }
 
@@ -122,12 +131,16 @@ inline uint32_t eval_cdf(const uint32_t* table, uint32_t last, int64_t d, uint64
   return d < 0 ? (1u << kCdfBits) - f : f;
 }
 
+/// sigma_k * 2^16 (float grid value; only used for search starting points).
+inline uint32_t sigma_fixed(int k) { return uint32_t(kScaleGrid[k] * 65536.0f); }
+
 /// One quantised continuous component: mu_q (2^-8 units), 2^28/sigma, support centre/half.
 struct Component {
   int64_t mu;
   uint64_t inv;
   int64_t center;
   int32_t half;
+  uint32_t sigma;  // sigma * 2^16, for search starting points only
 };
 
 inline Component quantize_component(float mean, float scale, const int32_t* half_widths,
@@ -138,20 +151,47 @@ inline Component quantize_component(float mean, float scale, const int32_t* half
   };
   const int64_t mu = quantize_mean(mean, where(mean_name));
   const int k = scale_index(scale, where(scale_name));
-  return {mu, kInvSigma[k], floor_div256(mu + 128), half_widths[k]};
+  return {mu, kInvSigma[k], floor_div256(mu + 128), half_widths[k], sigma_fixed(k)};
 }
 
-/// CDF of one component at boundary u (2^-8 units).
+/// Coarse inverse of a CDF table (upper half, 4096 buckets of probability): the first table
+/// index whose value reaches each bucket. Only used to start the decoder's search, so its
+/// precision never affects results.
+struct InverseTable {
+  static constexpr int kBits = 12;
+  uint16_t j[(1 << kBits) + 1];
+  InverseTable(const uint32_t* table, uint32_t last) {
+    for (uint32_t k = 0; k <= (1u << kBits); ++k) {
+      const uint32_t f = (1u << (kCdfBits - 1)) + (k << (kCdfBits - 1 - kBits));
+      j[k] = uint16_t(std::lower_bound(table, table + last, f) - table);
+    }
+  }
+};
+
+/// CDF of one component at boundary u (2^-8 units), and an approximate quantile.
 struct SingleCdf {
+  static constexpr bool kHasQuantile = true;
   const uint32_t* table;
   uint32_t last;
+  const InverseTable* inverse;
   int64_t mu;
   uint64_t inv;
+  uint32_t sigma;  // sigma * 2^16
   uint32_t operator()(int64_t u) const { return eval_cdf(table, last, u - mu, inv); }
+  /// u (2^-8 units) with F(u) ~ f.
+  int64_t quantile(uint64_t f) const {
+    const uint64_t half = 1u << (kCdfBits - 1);
+    const bool upper = f >= half;
+    const uint64_t k = std::min<uint64_t>((upper ? f - half : half - f) >> (kCdfBits - 1 - InverseTable::kBits),
+                                          1u << InverseTable::kBits);
+    const int64_t du = int64_t((uint64_t(inverse->j[k]) * sigma) >> 16);
+    return upper ? mu + du : mu - du;
+  }
 };
 
 /// CDF of a mixture: sum_j w_j F_j(u) >> 16 with sum_j w_j = 2^16.
 struct MixtureCdf {
+  static constexpr bool kHasQuantile = false;
   const uint32_t* table;
   uint32_t last;
   int k = 0;
@@ -170,6 +210,7 @@ struct MixtureCdf {
 template <class F>
 struct ContinuousDist {
   static constexpr bool escape = true;
+  static constexpr bool kHasGuess = F::kHasQuantile;
   F cdf_fn;
   int64_t lo;
   uint32_t n;
@@ -182,6 +223,19 @@ struct ContinuousDist {
   uint32_t cdf(uint32_t pos) const {
     return uint32_t((uint64_t(cdf_fn(boundary(pos)) - f0) * span) >> kCdfBits) + pos;
   }
+  /// Start for the decoder's search: cdf(i) = cf means F(u_i) - f0 ~ (cf - i) 2^14 M / span,
+  /// solved with one fixed-point step (i from the guess that ignores i), M / span ~ 1 + (n+1)/M.
+  uint32_t guess(uint32_t cf, uint32_t total) const {
+    const int64_t g0 = position_at(uint64_t(cf) << (kCdfBits - kPrecision), total);
+    const uint64_t x = uint64_t(std::max<int64_t>(int64_t(cf) - g0, 0));
+    return uint32_t(position_at((x << (kCdfBits - kPrecision)) + ((x * (n + 1)) >> 2), total));
+  }
+  /// Position (clamped to [0, total)) whose lower boundary is near F^-1(f0 + df).
+  int64_t position_at(uint64_t df, uint32_t total) const {
+    const uint64_t f = std::min<uint64_t>(f0 + df, uint64_t(1) << kCdfBits);
+    const int64_t pos = floor_div256(cdf_fn.quantile(f) + 128) - lo;
+    return std::min<int64_t>(std::max<int64_t>(pos, 0), total - 1);
+  }
 };
 
 /// Gaussian or Laplace: one component per symbol.
@@ -191,11 +245,13 @@ struct ParametricModel {
   const uint32_t* table;
   uint32_t last;
   const int32_t* half_widths;
+  const InverseTable* inverse;
 
   ContinuousDist<SingleCdf> dist(size_t i) const {
     const Component c =
         quantize_component(means[i], scales[i], half_widths, "means", "scales", i, 0, false);
-    return {SingleCdf{table, last, c.mu, c.inv}, c.center - c.half, uint32_t(2 * c.half + 1)};
+    return {SingleCdf{table, last, inverse, c.mu, c.inv, c.sigma}, c.center - c.half,
+            uint32_t(2 * c.half + 1)};
   }
 };
 
@@ -242,6 +298,7 @@ struct GmmModel {
 
 /// Explicit cumulative table (categorical and indexed models).
 struct TableDist {
+  static constexpr bool kHasGuess = false;
   const int32_t* c;
   int64_t lo;
   uint32_t n;
