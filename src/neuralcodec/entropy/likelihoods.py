@@ -4,18 +4,31 @@ from __future__ import annotations
 import math
 
 import torch
-from compressai.ops import LowerBound
-
 from neuralcodec.entropy.param_grid import LOG2_SCALE_MIN, SCALE_MAX
 
 LIKELIHOOD_BOUND = 1e-9
 _LOG2_SCALE_LOW = math.log2(0.11)   # training lower bound of scales (coder grid reaches 2**-4)
-_lower_log2_scale = LowerBound(_LOG2_SCALE_LOW)
+
+
+class _LowerBound(torch.autograd.Function):
+    """max(x, bound) whose gradient still flows where it would push x back above the bound."""
+
+    @staticmethod
+    def forward(ctx, x, bound: float):
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return x.clamp_min(bound)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * ((x >= ctx.bound) | (grad < 0)).to(grad.dtype), None
 
 
 def scale_from_log2(log2_scale: torch.Tensor) -> torch.Tensor:
     """Scales from predicted log2-scales, bounded like the coder's grid."""
-    return torch.exp2(_lower_log2_scale(log2_scale).clamp(max=math.log2(SCALE_MAX)))
+    bounded = _LowerBound.apply(log2_scale.float(), _LOG2_SCALE_LOW)
+    return torch.exp2(bounded.clamp(max=math.log2(SCALE_MAX)))
 
 
 def _std_normal_cdf(x: torch.Tensor) -> torch.Tensor:
