@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neuralcodec.errors import InputError
-from neuralcodec.train.data import JPEG_SUFFIXES, find_images
+from neuralcodec.train.files import JPEG_SUFFIXES, find_images
 
 MANIFEST_FORMAT = "neuralcodec-packed-data-1"
 NOTE_SUFFIXES = (".md", ".txt")
@@ -200,7 +200,8 @@ def pack(sources: list[str], out: str, max_mib: float = 40.0, min_side: int = 25
             kept = [items[i] for i in keep]
         scales = _scales_for(kept, cap)
         sizes = [out_size(it.size, s, min_side) for it, s in zip(kept, scales)]
-        log(f"encoding {len(kept)} images (pixel cap {cap / 1e6:.3f} Mpx) ...")
+        log(f"encoding {len(kept)} images " + (f"(pixel cap {cap / 1e6:.3f} Mpx) ..." if cap > 0 else
+                                                "(all at --min-side; the rest are dropped) ..."))
         datas = run([(str(it.path), s, fmt) for it, s in zip(kept, sizes)])
         for it, s, (w, h), data in zip(kept, scales, sizes, datas):
             it.scale, it.nbytes, it.bpp = min(w / it.size[0], h / it.size[1]), len(data), 8.0 * len(data) / (w * h)
