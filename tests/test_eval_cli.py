@@ -91,7 +91,11 @@ def test_resume_uses_the_cache(image_dir, tmp_path, capsys, monkeypatch):
     assert len(cached) == 6
     from neuralcodec.eval.image_codecs import PillowCodec
 
+    real_encode = PillowCodec.encode
+
     def boom(self, pixels, quality):
+        if pixels.shape[:2] == (64, 64):  # the codec probe before the run
+            return real_encode(self, pixels, quality)
         raise AssertionError("encoder called although the result is cached")
     monkeypatch.setattr(PillowCodec, "encode", boom)
     cached[0].unlink()  # as if interrupted before the last result: only that one reruns

@@ -117,3 +117,21 @@ def test_neural_names_without_api_give_codec_not_available(monkeypatch):
     with pytest.raises(CodecUnavailable, match="unknown codec 'foo'"):
         get_image_codec("foo")
     assert get_image_codec("jpeg").name == "jpeg"  # classical codecs do not need the API
+
+
+def test_codec_that_cannot_work_stops_before_the_run(monkeypatch, tmp_path, capsys):
+    from neuralcodec.errors import ModelError
+
+    api = fake_api()
+
+    def no_weights(pixels, codec, quality, device="cpu"):
+        raise ModelError(f"codec {codec!r} has no shipped weights")
+    api.encode_image = no_weights
+    monkeypatch.setitem(sys.modules, "neuralcodec.codecs.api", api)
+    monkeypatch.setattr(neuralcodec.codecs, "api", api, raising=False)
+    src = write_pngs(tmp_path / "imgs", [(64, 64)])
+    rc = main(["eval", "images", str(src), "--codecs", "jpeg,fakeprior", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and "\n" not in err
+    assert "codec 'fakeprior' does not work here" in err and "no shipped weights" in err
+    assert not (tmp_path / "o").exists()  # nothing was started

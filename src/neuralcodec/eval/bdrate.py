@@ -19,20 +19,20 @@ class BDError(NeuralCodecError, ValueError):
     """The curves do not allow a Bjøntegaard delta (too few points, no overlap, ...)."""
 
 
-def _prepare(x, y, what: str, method: str) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(x, y, what: str, method: str, axis: str) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1:
-        raise BDError(f"{what}: rate and quality lists differ in length")
+        raise BDError(f"{what} curve: rate and quality lists differ in length")
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     need = 4 if method == "cubic" else 2
     if len(x) < need:
-        raise BDError(f"{what}: {method} BD needs at least {need} finite points, got {len(x)}")
+        raise BDError(f"{what} curve: {method} BD needs at least {need} finite points, got {len(x)}")
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
     if np.any(np.diff(x) <= 0):
-        raise BDError(f"{what}: repeated values on the integration axis")
+        raise BDError(f"{what} curve has two points with the same {axis}; BD needs distinct points")
     return x, y
 
 
@@ -49,8 +49,8 @@ def _bd(xa, ya, xt, yt, method: str, axis_name: str) -> float:
     """Mean of (test - anchor) of y over the overlap of the x ranges."""
     if method not in METHODS:
         raise BDError(f"unknown BD interpolation {method!r}; use one of {', '.join(METHODS)}")
-    xa, ya = _prepare(xa, ya, "anchor", method)
-    xt, yt = _prepare(xt, yt, "test", method)
+    xa, ya = _prepare(xa, ya, "anchor", method, axis_name)
+    xt, yt = _prepare(xt, yt, "test", method, axis_name)
     lo, hi = max(xa[0], xt[0]), min(xa[-1], xt[-1])
     if hi <= lo:
         raise BDError(

@@ -42,6 +42,19 @@ class ImageCodec:
         opts = ", ".join(f"{k}={v}" for k, v in self.settings.items())
         return f"{self.name} ({self.quality_param} sweep; {opts})"
 
+    def probe(self, quality: float) -> None:
+        """Round-trip a small image once, so a codec that cannot work at all (no weights,
+        broken library) fails before the run with one clear line."""
+        yy, xx = np.mgrid[0:64, 0:64]
+        img = np.stack([xx * 4, yy * 4, (xx + yy) * 2], -1).astype(np.uint8)
+        try:
+            rec = self.decode(self.encode(img, quality))
+        except Exception as exc:
+            raise CodecUnavailable(f"codec {self.name!r} does not work here: "
+                                   f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None
+        if rec.shape != img.shape:
+            raise CodecUnavailable(f"codec {self.name!r} decodes {img.shape} to {rec.shape}")
+
 
 def _pil_decode(data: bytes) -> np.ndarray:
     from PIL import Image
@@ -168,8 +181,13 @@ _FACTORIES = {"jpeg": _make_jpeg, "webp": _make_webp, "avif": _make_avif,
 
 def _neural_api():
     """The neuralcodec codec API module, or raise CodecUnavailable with the reason."""
+    import warnings
+
     try:
-        from neuralcodec.codecs import api
+        with warnings.catch_warnings():  # torch's import-time deprecation notices
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from neuralcodec.codecs import api
     except Exception as exc:  # ImportError, or a broken module
         raise CodecUnavailable(f"neuralcodec codecs are not available "
                                f"(neuralcodec.codecs.api: {type(exc).__name__}: {exc})") from None

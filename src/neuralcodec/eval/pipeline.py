@@ -73,6 +73,8 @@ def _validate(opt: EvalOptions):
     for name in opt.codecs:
         c = get(name, opt.device)
         codecs[name] = (c, [float(q) for q in opt.qualities.get(name, c.qualities)])
+        if opt.kind == "images":
+            c.probe(codecs[name][1][0])
     included = [load_results(p) for p in opt.include]
     names = list(codecs) + [c.name for c in included]
     anchor = opt.anchor or opt.codecs[0]
