@@ -74,7 +74,7 @@ def registry_factory(name: str, kwargs: dict) -> Callable[[], torch.nn.Module]:
         try:
             from neuralcodec.codecs import registry
         except ImportError as exc:
-            raise ModelError(f"codec registry is not available ({exc})") from None
+            raise ModelError(f"cannot create codec {name!r}: the codec registry is not available ({exc})") from None
         try:
             return registry.create(name, **kwargs)
         except (KeyError, ValueError, TypeError) as exc:
@@ -98,7 +98,7 @@ class _Log:
     """Rank-0 console lines (through tqdm), a JSON-lines log and optional TensorBoard."""
 
     def __init__(self, run_dir: Path, main: bool, start_step: int):
-        self.main, self.bar, self.tb = main, None, None
+        self.main, self.bar, self.tb, self.warned = main, None, None, set()
         self.path = run_dir / "train_log.jsonl"
         if not main:
             return
@@ -108,6 +108,11 @@ class _Log:
             self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
         except Exception:  # tensorboard not installed (the module import fails)
             self.info("warning: tensorboard is not installed; TensorBoard logging is off")
+
+    def warn_once(self, msg: str) -> None:
+        if msg not in self.warned:
+            self.warned.add(msg)
+            self.info("warning: " + msg)
 
     def info(self, msg: str) -> None:
         if not self.main:
@@ -275,7 +280,8 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
 
     if info.is_main and cfg.progress:
         from tqdm import tqdm
-        log.bar = tqdm(total=cfg.steps, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr)
+        log.bar = tqdm(total=cfg.steps, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr,
+                       mininterval=0.5 if sys.stderr.isatty() else 30.0)
     limit_s = cfg.max_minutes * 60.0 if cfg.max_minutes > 0 else math.inf
     sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, bpp, psnr, count
     t_log, step_times, save_s = time.monotonic(), [], 5.0
@@ -391,7 +397,7 @@ def _export(cfg, model, step, log) -> None:
 
 
 def _run_validation(model, images, cfg, device, run_dir, step, log) -> None:
-    res = validate(model, images, cfg.val_qualities, device, warn=lambda m: log.info("warning: " + m))
+    res = validate(model, images, cfg.val_qualities, device, warn=log.warn_once)
     entry = {"step": step, **res}
     path = run_dir / "validation.json"
     history = json.loads(path.read_text()) if path.exists() else []

@@ -17,7 +17,9 @@ def set_tf32(enabled: bool) -> bool:
     m = torch.backends.cuda.matmul
     if hasattr(m, "fp32_precision"):  # torch >= 2.9: only the new API (mixing both raises)
         before = m.fp32_precision == "tf32"
-        m.fp32_precision = torch.backends.cudnn.conv.fp32_precision = "tf32" if enabled else "ieee"
+        m.fp32_precision = "tf32" if enabled else "ieee"
+        if hasattr(torch.backends.cudnn, "conv"):
+            torch.backends.cudnn.conv.fp32_precision = "tf32" if enabled else "ieee"
     else:
         before = m.allow_tf32
         m.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
