@@ -286,13 +286,11 @@ def _tables():
     return out
 
 
-def _ref_op_freqs(x, mean, scale, laplace, t):
-    """Independent Python transcription of the model in docs/coder.md (one symbol)."""
+def _ref_component(mean, scale, t, table):
+    """(mu_q, F(u)) of one quantised component, as documented."""
     mu = int(np.round(np.float64(np.float32(mean)) * 256))  # numpy rounds half to even
     mu = max(-(2**24), min(2**24, mu))
     k = sum(b <= np.float32(scale) for b in t["kScaleBounds"])
-    table = t["kLaplaceCdf" if laplace else "kGaussCdf"]
-    half = t["kHalfWidthLaplace" if laplace else "kHalfWidthGauss"][k]
     inv, last = t["kInvSigma"][k], len(table) - 1
 
     def F(u):
@@ -303,8 +301,11 @@ def _ref_op_freqs(x, mean, scale, laplace, t):
         f = table[last] if j >= last else table[j] + (((table[j + 1] - table[j]) * (tt & 0xFFFF)) >> 16)
         return 2**30 - f if d < 0 else f
 
-    lo = (mu + 128) // 256 - half
-    n = 2 * half + 1
+    return mu, k, F
+
+
+def _ref_freqs(x, lo, n, F):
+    """Op frequencies of value x: cdf(i) = floor((F(u_i) - F(u_0)) (M - n - 1) / 2^30) + i."""
     span = 65536 - n - 1
 
     def cdf(i):
@@ -314,14 +315,47 @@ def _ref_op_freqs(x, mean, scale, laplace, t):
     if 0 <= p < n:
         return [cdf(p + 1) - cdf(p)]
     v = (p - n if p >= 0 else -p - 1) + 1
-    length = v.bit_length()
-    freqs = [65536 - cdf(n), 2 ** 9]
-    rem = length - 1
+    freqs = [65536 - cdf(n), 2**9]
+    rem = v.bit_length() - 1
     while rem > 0:
         b = rem % 16 or 16
         rem -= b
         freqs.append(2 ** (16 - b))
     return freqs
+
+
+def _ref_op_freqs(x, mean, scale, laplace, t):
+    """Independent Python transcription of docs/coder.md (one Gaussian/Laplace symbol)."""
+    table = t["kLaplaceCdf" if laplace else "kGaussCdf"]
+    mu, k, F = _ref_component(mean, scale, t, table)
+    half = t["kHalfWidthLaplace" if laplace else "kHalfWidthGauss"][k]
+    return _ref_freqs(x, (mu + 128) // 256 - half, 2 * half + 1, F)
+
+
+def _ref_mixture_op_freqs(x, weights, means, scales, t):
+    """docs/coder.md for one mixture symbol: weights, union support (clamped), F_mix."""
+    w = np.float32(weights).astype(np.float64)
+    e = math.frexp(w.max())[1] - 1  # 2^e <= max < 2^(e+1)
+    r = [int(np.round(v * 2.0 ** (16 - e))) for v in w]
+    recip = 2**48 // sum(r)
+    q = [(v * recip) >> 32 for v in r]
+    q[int(np.argmax(r))] += 65536 - sum(q)
+    comps = []
+    for qj, m, s in zip(q, means, scales):
+        mu, k, F = _ref_component(m, s, t, t["kGaussCdf"])
+        if qj:
+            c, h = (mu + 128) // 256, t["kHalfWidthGauss"][k]
+            comps.append((qj, F, c - h, c + h, c))
+    lo, hi = min(c[2] for c in comps), max(c[3] for c in comps)
+    if hi - lo + 1 > 8191:
+        heavy = max(comps, key=lambda c: c[0])  # first on ties
+        lo = min(max(heavy[4] - 4095, lo), hi - 8190)
+        hi = lo + 8190
+
+    def F_mix(u):
+        return sum(qj * F(u) for qj, F, *_ in comps) >> 16
+
+    return _ref_freqs(x, lo, hi - lo + 1, F_mix)
 
 
 def test_reference_model_matches_coder():
@@ -337,6 +371,23 @@ def test_reference_model_matches_coder():
             want = sum(16 - math.log2(f) for f in _ref_op_freqs(x, m, s, laplace, t))
             got = fn([x], [m], [s])
             assert got == pytest.approx(want, abs=1e-9), (x, m, s, laplace)
+
+
+def test_reference_mixture_matches_coder():
+    t = _tables()
+    rng = np.random.default_rng(8)
+    for trial in range(60):
+        k = int(rng.integers(1, 9))
+        w = rng.random(k) * (rng.random(k) < 0.7)
+        w[rng.integers(0, k)] += 1e-3
+        if trial % 7 == 0:
+            w *= 1e-30
+        m = rng.normal(0, 30 if trial % 5 else 3000, k)
+        s = np.exp(rng.uniform(-4, 6, k))
+        x = int(rng.normal(m[0], s[0] * 3))
+        want = sum(16 - math.log2(f) for f in _ref_mixture_op_freqs(x, w, m, s, t))
+        got = C.ideal_bits_gmm([x], w[None], m[None], s[None])
+        assert got == pytest.approx(want, abs=1e-9), (x, w, m, s)
 
 
 def test_tables_header_is_generated():
