@@ -270,6 +270,8 @@ def test_quantize_gaussian_params_grid():
     assert all(np.array_equal(a, b) for a, b in zip(C.quantize_gaussian_params(mq, sq), (mq, sq)))
     order = np.argsort(s.astype(np.float32), kind="stable")
     assert np.all(np.diff(sq[order]) >= 0)
+    mq2, sq2 = C.quantize_gaussian_params(m.reshape(50, 10, 10), s.reshape(50, 10, 10))
+    assert mq2.shape == (50, 10, 10) and np.array_equal(sq2.ravel(), sq)
     # quantised parameters code identically to the raw ones
     x = np.round(rng.normal(m, s)).astype(np.int32)
     assert C.encode_gaussian(x, m, s) == C.encode_gaussian(x, mq, sq)

@@ -191,15 +191,17 @@ def ideal_bits_laplace(symbols, means, scales) -> float:
 
 
 def quantize_gaussian_params(means, scales):
-    """The grid values the Gaussian/Laplace/GMM models actually use, as float32:
-    means -> round-half-even(mean * 256) / 256 clamped to [-65536, 65536];
-    scales -> sigma_k = 2^(k/16 - 4), k = 0..192, nearest on a log scale (clamped to
-    [0.0625, 256]). NaN/inf means and NaN/inf/negative scales raise CoderError."""
-    mu = _floats(means, "means")
-    sc = _floats(scales, "scales")
+    """The grid values the Gaussian/Laplace/GMM models actually use, as float32 arrays of the
+    input shape (any shape, both the same): means -> round-half-even(mean * 256) / 256
+    clamped to [-65536, 65536]; scales -> sigma_k = 2^(k/16 - 4), k = 0..192, nearest on a
+    log scale (clamped to [0.0625, 256]). NaN/inf means and NaN/inf/negative scales raise
+    CoderError. Coding with the outputs gives the same stream as with the inputs."""
+    mu, sc = _array(means, "means"), _array(scales, "scales")
     if mu.shape != sc.shape:
         raise CoderError(f"means {mu.shape} and scales {sc.shape} must have the same shape")
-    return _rans.quantize_gaussian_params(mu, sc)
+    mu_q, sc_q = _rans.quantize_gaussian_params(_floats(mu.reshape(-1), "means"),
+                                                _floats(sc.reshape(-1), "scales"))
+    return mu_q.reshape(mu.shape), sc_q.reshape(sc.shape)
 
 
 # ---------------------------------------------------------------- gaussian mixture
