@@ -72,6 +72,12 @@ def broadcast_flag(info: DistInfo, flag: bool, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
+def all_reduce_sum(info: DistInfo, t: torch.Tensor) -> None:
+    """In-place sum over ranks."""
+    if info.enabled:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+
+
 def gather_tensors(info: DistInfo, tensors: dict[str, torch.Tensor], device: torch.device) -> list[dict]:
     """Every rank's ``tensors`` (same names and shapes on all ranks), on the CPU."""
     if not info.enabled:

@@ -317,13 +317,16 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
                                  torch.ones((), dtype=torch.float64, device=device)])
             step_times = step_times[-19:] + [time.monotonic() - t0]
 
-            if step % cfg.log_every == 0 or step == cfg.steps or (log.bar is not None and step % 10 == 0):
-                loss, bpp, psnr, n = (sums / sums[3].clamp_min(1)).tolist()[:3] + [sums[3].item()]
+            log_now = step % cfg.log_every == 0 or step == cfg.steps
+            if log_now or (log.bar is not None and step % 10 == 0):
+                if log_now:  # the same steps on every rank: log the mean over all ranks
+                    D.all_reduce_sum(info, sums)
+                loss, bpp, psnr, n = (sums / sums[3].clamp_min(1)).tolist()[:3] + [sums[3].item() / info.world_size]
                 if not math.isfinite(loss):
                     raise ModelError(f"training diverged: loss is {loss} at step {step}")
                 if log.bar is not None:
                     log.bar.set_postfix(loss=f"{loss:.3f}", bpp=f"{bpp:.3f}", psnr=f"{psnr:.2f}", refresh=False)
-                if step % cfg.log_every == 0 or step == cfg.steps:
+                if log_now:
                     its = n / max(1e-9, time.monotonic() - t_log)
                     values = {"loss": loss, "bpp": bpp, "psnr": psnr, "lr": lr, "it_per_s": its}
                     if aux_opt is not None:
