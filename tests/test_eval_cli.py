@@ -180,3 +180,14 @@ def test_interrupted_parallel_run_resumes(image_dir, tmp_path, capsys, monkeypat
     rc, _, err = run(args, capsys)
     assert rc == 0, err
     assert len(list((out / "cache").rglob("*.json"))) == 3 * 4
+
+
+def test_results_files_are_read_by_compressai_plot(image_dir, tmp_path, capsys):
+    plot = pytest.importorskip("compressai.utils.plot.__main__")
+    out = tmp_path / "out"
+    assert main(["eval", "images", str(image_dir / "im0.png"), "--codecs", "jpeg", "--out", str(out),
+                 "--qualities", "jpeg=20,50,80"]) == 0
+    ours = json.loads((out / "results" / "jpeg.json").read_text())["results"]
+    for metric in ("psnr-rgb", "ms-ssim-rgb"):
+        parsed = plot.parse_json_file(str(out / "results" / "jpeg.json"), metric)
+        assert list(parsed["xs"]) == ours["bpp"] and len(parsed["ys"]) == 3

@@ -135,3 +135,19 @@ def test_codec_that_cannot_work_stops_before_the_run(monkeypatch, tmp_path, caps
     assert rc == 1 and "\n" not in err
     assert "codec 'fakeprior' does not work here" in err and "no shipped weights" in err
     assert not (tmp_path / "o").exists()  # nothing was started
+
+
+def test_neuralcodec_shorthand_expands_to_every_codec(with_fake_api, tmp_path, capsys):
+    api = with_fake_api()
+    api.list_codecs = lambda: ["fakeprior", "fakehyper"]
+    src = write_pngs(tmp_path / "imgs", [(64, 72)])
+    out = tmp_path / "out"
+    rc = main(["eval", "images", str(src), "--codecs", "jpeg,neuralcodec", "--out", str(out),
+               "--qualities", "jpeg=30,80"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "MS-SSIM needs at least 161 pixels" in err
+    assert sorted(p.name for p in (out / "results").glob("*.json")) == [
+        "fakehyper.json", "fakeprior.json", "jpeg.json"]
+    res = json.loads((out / "results" / "fakehyper.json").read_text())["results"]
+    assert res["quality"] == [1, 2, 3, 4, 5, 6, 7, 8]

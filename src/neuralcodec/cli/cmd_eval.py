@@ -5,7 +5,8 @@ import argparse
 import shlex
 import sys
 
-_IMAGE_CODECS = "jpeg, webp, avif, jpeg2000, jpegxl and neuralcodec's codecs"
+_IMAGE_CODECS = ("jpeg, webp, avif, jpeg2000, jpegxl and neuralcodec's codecs "
+                 "(factorized, hyperprior, ...; 'neuralcodec' = all of them)")
 _VIDEO_CODECS = "x264, x265, svtav1, vp9"
 
 

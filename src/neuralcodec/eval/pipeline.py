@@ -61,6 +61,11 @@ def _validate(opt: EvalOptions):
         raise InputError(f"unknown metric(s) {', '.join(bad) or '(none)'}; use {', '.join(METRICS)}")
     if not opt.codecs:
         raise InputError("no codecs given (--codecs jpeg,webp,...)")
+    if opt.kind == "images" and "neuralcodec" in opt.codecs:  # shorthand: all of ours
+        from neuralcodec.eval.image_codecs import _neural_api
+
+        i = opt.codecs.index("neuralcodec")
+        opt.codecs[i:i + 1] = [n for n in _neural_api().list_codecs() if n not in opt.codecs]
     if len(set(opt.codecs)) != len(opt.codecs):
         raise InputError("a codec is listed twice in --codecs")
     if opt.workers < 1:
@@ -107,6 +112,13 @@ def run_eval(opt: EvalOptions) -> Path:
         runtime = {"threads": max(1, _cpus() // opt.workers) if opt.workers > 1 else 0}
     for path, why in skipped:
         print(f"neuralcodec: warning: skipping {path}: {why}", file=sys.stderr)
+    from neuralcodec.eval.metrics import MS_SSIM_MIN_SIDE
+
+    small = [s.name for s in sources if min(s.width, s.height) < MS_SSIM_MIN_SIDE]
+    if "ms-ssim" in opt.metrics and small:
+        print(f"neuralcodec: warning: MS-SSIM needs at least {MS_SSIM_MIN_SIDE} pixels per side; "
+              f"it is NaN for {len(small)} input(s) ({', '.join(small[:3])}"
+              f"{' ...' if len(small) > 3 else ''})", file=sys.stderr)
     out = Path(opt.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = evaluate(opt.kind, sources, codecs, opt.metrics, out / "cache", opt.workers,
