@@ -260,9 +260,9 @@ def test_quantize_gaussian_params_grid():
     mu_q, sc_q = C.quantize_gaussian_params(np.zeros(193), sigma)
     assert np.array_equal(sc_q, sigma) and not mu_q.any()
     m = np.array([0.5 / 256, 1.5 / 256, -2.5 / 256, 1e9, -1e9, 0.1], np.float32)
-    mu_q, sc_q = C.quantize_gaussian_params(m, [0, 1e-20, 1e9, 0.0625, 256, 0.1])
+    mu_q, sc_q = C.quantize_gaussian_params(m, [0, 1e-20, 1e9, -0.0, 256, 0.1])
     assert mu_q.tolist() == [0.0, 2 / 256, -2 / 256, 65536.0, -65536.0, 26 / 256]
-    assert sc_q[:3].tolist() == [0.0625, 0.0625, 256.0]
+    assert sc_q[:4].tolist() == [0.0625, 0.0625, 256.0, 0.0625]
     # idempotent, monotone in the scale
     rng = np.random.default_rng(0)
     m, s = rng.normal(0, 100, 5000), np.exp(rng.uniform(-4, 7, 5000))

@@ -1,8 +1,8 @@
 // Probability models: parameter quantisation to the documented integer grids and the per-symbol
 // distributions the rANS core codes with (see core.h for the Dist contract, docs/coder.md).
-// Everything here is integer arithmetic on committed tables, plus exactly rounded float ops
-// (comparisons, scaling by 2^8, one division and nearbyint), so results are bit-identical on
-// every IEEE-754 platform.
+// Everything here is integer arithmetic on committed tables plus exact float operations
+// (comparisons, power-of-two scalings, round-half-even by adding 1.5 * 2^52), so results are
+// bit-identical on every IEEE-754 platform.
 #pragma once
 #include <algorithm>
 #include <cfloat>
@@ -79,6 +79,7 @@ inline int scale_index(float scale, const Where& where) {
   static const ScaleCells cells;
   uint32_t bits;
   std::memcpy(&bits, &scale, 4);
+  bits &= 0x7FFFFFFFu;  // -0.0 is zero
   const uint32_t e = bits >> 23;
   if (e < ScaleCells::kFirstExp) return 0;                // < 2^-4 < kScaleBounds[0]
   if (e > ScaleCells::kLastExp) return kNumScales - 1;    // >= 2^8 > kScaleBounds[191]
