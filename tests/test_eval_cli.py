@@ -141,8 +141,7 @@ def test_bad_input_is_one_clear_line(case, pattern, image_dir, tmp_path, capsys)
 
 
 def test_missing_codec_library_is_one_clear_line(image_dir, tmp_path, capsys, monkeypatch):
-    from PIL import _avif
-
+    _avif = pytest.importorskip("PIL._avif", reason="this Pillow has no AVIF module")
     monkeypatch.setattr(_avif, "encoder_codec_available", lambda name: False)
     rc, _, err = run(["eval", "images", str(image_dir / "im0.png"), "--codecs", "jpeg,avif",
                       "--out", str(tmp_path / "o")], capsys)

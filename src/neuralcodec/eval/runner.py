@@ -64,7 +64,7 @@ def run_jobs(fn, jobs: list, workers: int, total: int, done: int, desc: str, on_
     from tqdm import tqdm
 
     bar = tqdm(total=total, initial=done, desc=desc, unit="run", file=sys.stderr,
-               disable=None, dynamic_ncols=True)
+               disable=None)
     try:
         if workers <= 1 or len(jobs) <= 1:
             for job in jobs:
@@ -174,8 +174,10 @@ def evaluate(kind: str, sources, codecs: dict, metrics, cache_dir, workers: int,
                 src, skey = skeys[(row["source"], row["codec"])]
                 cache.put(cache.path(src, row["codec"], skey, row["quality"]), row)
             else:
-                print(f"neuralcodec: warning: {row['source']} / {row['codec']} q={row['quality']:g}: "
-                      f"{row['error']} (skipped)", file=sys.stderr)
+                from tqdm import tqdm
+
+                tqdm.write(f"neuralcodec: warning: {row['source']} / {row['codec']} "
+                           f"q={row['quality']:g}: {row['error']} (skipped)", file=sys.stderr)
 
     fn = evaluate_image_job if kind == "images" else evaluate_video_job
     run_jobs(fn, jobs, workers, total, total - sum(len(j["qualities"]) for j in jobs),
