@@ -70,10 +70,8 @@ ParametricModel parametric(int id, const Arr<float>& means, const Arr<float>& sc
   const bool g = id == kGaussian;
   const uint32_t last =
       g ? uint32_t(std::size(kGaussCdf) - 1) : uint32_t(std::size(kLaplaceCdf) - 1);
-  static const InverseTable gauss_inverse(kGaussCdf, uint32_t(std::size(kGaussCdf) - 1));
-  static const InverseTable laplace_inverse(kLaplaceCdf, uint32_t(std::size(kLaplaceCdf) - 1));
   return {means.data(), scales.data(), g ? kGaussCdf : kLaplaceCdf, last,
-          g ? kHalfWidthGauss : kHalfWidthLaplace, g ? &gauss_inverse : &laplace_inverse};
+          g ? kHalfWidthGauss : kHalfWidthLaplace, g ? &gauss_inverse() : &laplace_inverse()};
 }
 
 GmmModel gmm(const Arr<float>& w, const Arr<float>& m, const Arr<float>& s, size_t n) {

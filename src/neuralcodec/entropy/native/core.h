@@ -8,7 +8,8 @@
 //     bool escape;     whether position n is an escape for values outside [lo, lo + n)
 //     uint32_t cdf(uint32_t pos) const;   strictly increasing, cdf(0) == 0, for pos < n + escape
 //     static constexpr bool kHasGuess;    if true, also
-//     uint32_t guess(uint32_t cf, uint32_t total) const;  a start for the decoder's search
+//     void guess(uint32_t cf, uint32_t total, uint32_t& a, uint32_t& b) const;
+//                                         a bracket a <= b < total to start the decoder's search
 // and the cumulative at n + escape is implicitly 2^16.
 #pragma once
 #include <cmath>
@@ -180,27 +181,16 @@ inline uint32_t search(const Dist& d, uint32_t total, uint32_t cf, uint32_t& c0)
   return base;
 }
 
-/// Same answer as search(), started from a guess g in [0, total): gallop away from g until
-/// cdf brackets cf, then bisect. Cheap when g is close; also returns c1 = cdf(pos + 1).
+/// Same answer as search(), started from a guessed bracket a <= b < total (the answer is
+/// expected in [a, b]): gallop down from a or up from b + 1 until cdf brackets cf, then
+/// bisect. Cheap when the guess is right; also returns c1 = cdf(pos + 1).
 template <class Dist>
-inline uint32_t search_from(const Dist& d, uint32_t total, uint32_t cf, uint32_t g, uint32_t& c0,
-                            uint32_t& c1) {
-  uint32_t lo = g, hi = g, c_lo = 0, c_hi = d.cdf(g);
-  if (c_hi <= cf) {  // answer >= g: move hi up until cdf(hi) > cf (cdf(total) = M)
-    c_lo = c_hi;
-    for (uint32_t step = 1;; step *= 2) {
-      if (step >= total - lo) {
-        hi = total;
-        c_hi = kTotal;
-        break;
-      }
-      hi = lo + step;
-      c_hi = d.cdf(hi);
-      if (c_hi > cf) break;
-      lo = hi;
-      c_lo = c_hi;
-    }
-  } else {  // answer < g: move lo down until cdf(lo) <= cf (cdf(0) = 0)
+inline uint32_t search_between(const Dist& d, uint32_t total, uint32_t cf, uint32_t a,
+                               uint32_t b, uint32_t& c0, uint32_t& c1) {
+  uint32_t lo = a, c_lo = d.cdf(a), hi, c_hi;
+  if (c_lo > cf) {  // answer < a: move lo down until cdf(lo) <= cf (cdf(0) = 0)
+    hi = a;
+    c_hi = c_lo;
     for (uint32_t step = 1;; step *= 2) {
       if (step >= hi) {
         lo = 0;
@@ -212,6 +202,20 @@ inline uint32_t search_from(const Dist& d, uint32_t total, uint32_t cf, uint32_t
       if (c_lo <= cf) break;
       hi = lo;
       c_hi = c_lo;
+    }
+  } else {  // answer >= a: move hi up from b + 1 until cdf(hi) > cf (cdf(total) = M)
+    hi = b + 1;
+    for (uint32_t step = 1;; step *= 2) {
+      if (hi >= total) {
+        hi = total;
+        c_hi = kTotal;
+        break;
+      }
+      c_hi = d.cdf(hi);
+      if (c_hi > cf) break;
+      lo = hi;
+      c_lo = c_hi;
+      hi = lo + step;
     }
   }
   while (hi - lo > 1) {  // cdf(lo) <= cf < cdf(hi)
@@ -230,15 +234,17 @@ inline uint32_t search_from(const Dist& d, uint32_t total, uint32_t cf, uint32_t
   return lo;
 }
 
-/// Decode one value under distribution d. Distributions with `kHasGuess` provide a starting
-/// position (an approximate quantile); the result is the same either way.
+/// Decode one value under distribution d. Distributions with `kHasGuess` provide a bracket
+/// (from approximate quantiles) to start the search; the result is the same either way.
 template <class Dist>
 inline int32_t decode_symbol(const Dist& d, RansDecoder& dec) {
   const uint32_t total = d.n + (d.escape ? 1 : 0);
   const uint32_t cf = dec.peek();
   uint32_t c0, c1, pos;
   if constexpr (Dist::kHasGuess) {
-    pos = search_from(d, total, cf, d.guess(cf, total), c0, c1);
+    uint32_t a, b;
+    d.guess(cf, total, a, b);
+    pos = search_between(d, total, cf, a, b, c0, c1);
   } else {
     pos = search(d, total, cf, c0);
     c1 = pos + 1 == total ? kTotal : d.cdf(pos + 1);

@@ -167,11 +167,30 @@ struct InverseTable {
       j[k] = uint16_t(std::lower_bound(table, table + last, f) - table);
     }
   }
+  /// u (2^-8 units) with F(u) ~ f for a component (mu, sigma * 2^16).
+  int64_t quantile(int64_t mu, uint32_t sigma, uint64_t f) const {
+    const uint64_t half = uint64_t(1) << (kCdfBits - 1);
+    const bool upper = f >= half;
+    const uint64_t k = std::min<uint64_t>((upper ? f - half : half - f) >> (kCdfBits - 1 - kBits),
+                                          uint64_t(1) << kBits);
+    const int64_t du = int64_t((uint64_t(j[k]) * sigma) >> 16);
+    return upper ? mu + du : mu - du;
+  }
 };
 
-/// CDF of one component at boundary u (2^-8 units), and an approximate quantile.
+inline const InverseTable& gauss_inverse() {
+  static const InverseTable t(kGaussCdf, uint32_t(sizeof(kGaussCdf) / sizeof(kGaussCdf[0]) - 1));
+  return t;
+}
+
+inline const InverseTable& laplace_inverse() {
+  static const InverseTable t(kLaplaceCdf,
+                              uint32_t(sizeof(kLaplaceCdf) / sizeof(kLaplaceCdf[0]) - 1));
+  return t;
+}
+
+/// CDF of one component at boundary u (2^-8 units), and its approximate quantile range.
 struct SingleCdf {
-  static constexpr bool kHasQuantile = true;
   const uint32_t* table;
   uint32_t last;
   const InverseTable* inverse;
@@ -179,30 +198,34 @@ struct SingleCdf {
   uint64_t inv;
   uint32_t sigma;  // sigma * 2^16
   uint32_t operator()(int64_t u) const { return eval_cdf(table, last, u - mu, inv); }
-  /// u (2^-8 units) with F(u) ~ f.
-  int64_t quantile(uint64_t f) const {
-    const uint64_t half = 1u << (kCdfBits - 1);
-    const bool upper = f >= half;
-    const uint64_t k = std::min<uint64_t>((upper ? f - half : half - f) >> (kCdfBits - 1 - InverseTable::kBits),
-                                          1u << InverseTable::kBits);
-    const int64_t du = int64_t((uint64_t(inverse->j[k]) * sigma) >> 16);
-    return upper ? mu + du : mu - du;
+  void quantile_range(uint64_t f, int64_t& lo, int64_t& hi) const {
+    lo = hi = inverse->quantile(mu, sigma, f);
   }
 };
 
-/// CDF of a mixture: sum_j w_j F_j(u) >> 16 with sum_j w_j = 2^16.
+/// CDF of a mixture: sum_j w_j F_j(u) >> 16 with sum_j w_j = 2^16. F_mix(u) = f lies between
+/// the smallest and the largest component quantile of f, which bracket the decoder's search.
 struct MixtureCdf {
-  static constexpr bool kHasQuantile = false;
   const uint32_t* table;
   uint32_t last;
+  const InverseTable* inverse;
   int k = 0;
   int64_t mu[kMaxComponents];
   uint64_t inv[kMaxComponents];
   uint32_t w[kMaxComponents];
+  uint32_t sigma[kMaxComponents];
   uint32_t operator()(int64_t u) const {
     uint64_t s = 0;
     for (int j = 0; j < k; ++j) s += uint64_t(w[j]) * eval_cdf(table, last, u - mu[j], inv[j]);
     return uint32_t(s >> 16);
+  }
+  void quantile_range(uint64_t f, int64_t& lo, int64_t& hi) const {
+    lo = hi = inverse->quantile(mu[0], sigma[0], f);
+    for (int j = 1; j < k; ++j) {
+      const int64_t q = inverse->quantile(mu[j], sigma[j], f);
+      lo = std::min(lo, q);
+      hi = std::max(hi, q);
+    }
   }
 };
 
@@ -211,7 +234,7 @@ struct MixtureCdf {
 template <class F>
 struct ContinuousDist {
   static constexpr bool escape = true;
-  static constexpr bool kHasGuess = F::kHasQuantile;
+  static constexpr bool kHasGuess = true;
   F cdf_fn;
   int64_t lo;
   uint32_t n;
@@ -224,18 +247,22 @@ struct ContinuousDist {
   uint32_t cdf(uint32_t pos) const {
     return uint32_t((uint64_t(cdf_fn(boundary(pos)) - f0) * span) >> kCdfBits) + pos;
   }
-  /// Start for the decoder's search: cdf(i) = cf means F(u_i) - f0 ~ (cf - i) 2^14 M / span,
-  /// solved with one fixed-point step (i from the guess that ignores i), M / span ~ 1 + (n+1)/M.
-  uint32_t guess(uint32_t cf, uint32_t total) const {
-    const int64_t g0 = position_at(uint64_t(cf) << (kCdfBits - kPrecision), total);
-    const uint64_t x = uint64_t(std::max<int64_t>(int64_t(cf) - g0, 0));
-    return uint32_t(position_at((x << (kCdfBits - kPrecision)) + ((x * (n + 1)) >> 2), total));
+  /// Bracket for the decoder's search: cdf(i) = cf means F(u_i) - f0 ~ (cf - i) 2^14 M / span;
+  /// solved with one fixed-point step (i from the bracket that ignores i), M/span ~ 1 + (n+1)/M.
+  void guess(uint32_t cf, uint32_t total, uint32_t& a, uint32_t& b) const {
+    positions_at(uint64_t(cf) << (kCdfBits - kPrecision), total, a, b);
+    const uint64_t x = uint64_t(std::max<int64_t>(int64_t(cf) - int64_t(a + (b - a) / 2), 0));
+    positions_at((x << (kCdfBits - kPrecision)) + ((x * (n + 1)) >> 2), total, a, b);
   }
-  /// Position (clamped to [0, total)) whose lower boundary is near F^-1(f0 + df).
-  int64_t position_at(uint64_t df, uint32_t total) const {
-    const uint64_t f = std::min<uint64_t>(f0 + df, uint64_t(1) << kCdfBits);
-    const int64_t pos = floor_div256(cdf_fn.quantile(f) + 128) - lo;
-    return std::min<int64_t>(std::max<int64_t>(pos, 0), total - 1);
+  /// Positions (clamped to [0, total)) whose lower boundaries are near F^-1(f0 + df).
+  void positions_at(uint64_t df, uint32_t total, uint32_t& a, uint32_t& b) const {
+    int64_t u_lo, u_hi;
+    cdf_fn.quantile_range(std::min<uint64_t>(f0 + df, uint64_t(1) << kCdfBits), u_lo, u_hi);
+    a = clamp_position(floor_div256(u_lo + 128) - lo, total);
+    b = clamp_position(floor_div256(u_hi + 128) - lo, total);
+  }
+  static uint32_t clamp_position(int64_t pos, uint32_t total) {
+    return uint32_t(std::min<int64_t>(std::max<int64_t>(pos, 0), total - 1));
   }
 };
 
@@ -246,7 +273,7 @@ struct ParametricModel {
   const uint32_t* table;
   uint32_t last;
   const int32_t* half_widths;
-  const InverseTable* inverse;
+  const InverseTable* inverse;  // of `table`
 
   ContinuousDist<SingleCdf> dist(size_t i) const {
     const Component c =
@@ -271,6 +298,7 @@ struct GmmModel {
     MixtureCdf f;
     f.table = kGaussCdf;
     f.last = uint32_t(sizeof(kGaussCdf) / sizeof(kGaussCdf[0]) - 1);
+    f.inverse = &gauss_inverse();
     int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
     int64_t heavy_center = 0;
     uint32_t heavy_w = 0;
@@ -281,6 +309,7 @@ struct GmmModel {
       if (q[j] == 0) continue;  // validated, but a zero weight drops the component
       f.mu[f.k] = c.mu;
       f.inv[f.k] = c.inv;
+      f.sigma[f.k] = c.sigma;
       f.w[f.k++] = q[j];
       lo = std::min(lo, c.center - c.half);
       hi = std::max(hi, c.center + c.half);
