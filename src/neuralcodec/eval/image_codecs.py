@@ -157,10 +157,10 @@ def _make_jpeg2000():
         raise CodecUnavailable("codec 'jpeg2000' not available: this Pillow has no OpenJPEG")
     return PillowCodec("jpeg2000", "JPEG2000", (192, 96, 48, 24, 12, 6), "compression ratio",
                        lambda q: {"quality_mode": "rates", "quality_layers": [float(q)],
-                                  "irreversible": True, "mct": 1},
+                                  "irreversible": True, "mct": 1, "no_jp2": False},
                        {"library": f"Pillow {_pillow_version()} (OpenJPEG "
                                    f"{features.version('jpg_2000')})",
-                        "wavelet": "9/7 irreversible", "mct": 1})
+                        "wavelet": "9/7 irreversible", "mct": 1, "file": "JP2"})
 
 
 def _make_jpegxl():
