@@ -164,7 +164,7 @@ def _plot_metrics(opt: EvalOptions) -> list[str]:
 def _write_curves(opt, codecs, rows, full, included, out: Path):
     """results/<codec>.json (mean over all inputs), per-video files, plots; return groups."""
     from neuralcodec.eval import results
-    from neuralcodec.eval.plots import rd_figure, save_rd_plot
+    from neuralcodec.eval.plots import save_rd_plot
     from neuralcodec.eval.report import Group
 
     dataset = ", ".join(str(p) for p in opt.inputs)
@@ -191,14 +191,11 @@ def _write_curves(opt, codecs, rows, full, included, out: Path):
         for src in full:
             (out / "results" / _safe(src)).mkdir(exist_ok=True)
             groups.append(Group(f"Video {src}", curves_for([src], _safe(src)), "bitrate_kbps"))
-    for i, g in enumerate(groups):
+    for g in groups:
         plot_dir = out / "plots" / (_safe(g.title) if len(groups) > 1 else "")
         plot_dir.mkdir(parents=True, exist_ok=True)
         for m in metrics:
-            save_rd_plot(g.curves, m, plot_dir, g.rate, g.title)
-            buf = io.BytesIO()
-            rd_figure(g.curves, m, g.rate, g.title).savefig(buf, format="png")
-            g.plots[m] = buf.getvalue()
+            g.plots[m] = save_rd_plot(g.curves, m, plot_dir, g.rate, g.title)
     return groups
 
 

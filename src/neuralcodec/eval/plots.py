@@ -31,15 +31,12 @@ def rd_figure(curves: list[Curve], metric: str, rate: str = "bpp", title: str = 
     return fig
 
 
-def save_rd_plot(curves, metric, out_dir, rate: str = "bpp", title: str = "") -> tuple[Path, Path]:
-    """Write rd-<metric>.png and .svg into ``out_dir``; return both paths."""
+def save_rd_plot(curves, metric, out_dir, rate: str = "bpp", title: str = "") -> bytes:
+    """Write rd-<metric>.png and .svg into ``out_dir``; return the PNG's bytes (for the report)."""
     from neuralcodec.eval.files import output_path
 
     fig = rd_figure(curves, metric, rate, title)
-    paths = []
     for ext in ("png", "svg"):
-        path = Path(out_dir) / f"rd-{metric}.{ext}"
-        with output_path(path) as tmp:
+        with output_path(Path(out_dir) / f"rd-{metric}.{ext}") as tmp:
             fig.savefig(tmp, format=ext)
-        paths.append(path)
-    return paths[0], paths[1]
+    return (Path(out_dir) / f"rd-{metric}.png").read_bytes()
