@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from neuralcodec.codecs.base import Compressed, ImageCodec, check_quality
 from neuralcodec.codecs.registry import available, load_model, model_hash
+from neuralcodec.codecs.tiling import analyse_tiled, latent_tiles, synthesise_tiled
 from neuralcodec.errors import BitstreamError, InputError, ModelError
 
 MAX_PIXELS = 8192 * 8192 * 4   # refuse absurd sizes before allocating
@@ -67,10 +68,15 @@ def encode_with_model(model: ImageCodec, pixels: np.ndarray, quality: float, dev
     quality = check_quality(quality)
     device = device or next(model.parameters()).device
     h, w = pixels.shape[:2]
-    compressed = model.compress(_pad(to_tensor(pixels, device), model.stride), quality)
+    y = analyse_tiled(model, _pad(to_tensor(pixels, device), model.stride), quality)
+    tiles = latent_tiles(y.shape[-2], y.shape[-1], model)
+    streams = []
+    for i, (r, c, th, tw) in enumerate(tiles):
+        compressed = model.compress_latent(y[..., r:r + th, c:c + tw])
+        streams += [Substream(f"{name}.{i}", data) for name, data in compressed.streams.items()]
     header = Header(codec=model.name, weights_hash=model_hash(model), kind="image", width=w, height=h,
-                    quality=quality, params=compressed.params)
-    return pack(header, [Substream(name, data) for name, data in compressed.streams.items()])
+                    quality=quality, params={"tiles": len(tiles)})
+    return pack(header, streams)
 
 
 @torch.no_grad()
@@ -78,12 +84,34 @@ def decode_with_model(model: ImageCodec, data: bytes, device=None) -> np.ndarray
     """Decode a container bitstream with a model in memory (its hash must match)."""
     from neuralcodec.container import check_weights, unpack
 
-    header, streams = unpack(data)
+    header, substreams = unpack(data)
     check_weights(header, model.name, model_hash(model))
     if header.kind != "image":
         raise BitstreamError(f"this bitstream holds a {header.kind}, not an image")
-    compressed = Compressed({s.name: s.data for s in streams}, dict(header.params))
-    x_hat = model.decompress(compressed, header.quality)
+    if header.width * header.height > MAX_PIXELS:
+        raise BitstreamError(f"image size {header.width}x{header.height} is too large")
+    stride = model.stride
+    lh = (header.height + (-header.height) % stride) // model.latent_stride
+    lw = (header.width + (-header.width) % stride) // model.latent_stride
+    tiles = latent_tiles(lh, lw, model)
+    if header.params.get("tiles") != len(tiles):
+        raise BitstreamError("tile layout does not match the image size")
+    per_tile = [{} for _ in tiles]
+    for s in substreams:
+        name, _, index = s.name.rpartition(".")
+        if not index.isdigit() or int(index) >= len(tiles):
+            raise BitstreamError(f"unexpected substream {s.name!r}")
+        per_tile[int(index)][name] = s.data
+    y_hat = None
+    for (r, c, th, tw), streams in zip(tiles, per_tile):
+        try:
+            part = model.decode_latents(Compressed(streams, {"latent_hw": [th, tw]}))
+        except KeyError as exc:
+            raise BitstreamError(f"missing substream {exc} in the bitstream") from None
+        if y_hat is None:
+            y_hat = part.new_zeros(1, part.shape[1], lh, lw)
+        y_hat[..., r:r + th, c:c + tw] = part
+    x_hat = synthesise_tiled(model, y_hat, header.quality).clamp(0, 1)
     return to_pixels(x_hat[..., :header.height, :header.width])
 
 

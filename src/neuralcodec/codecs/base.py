@@ -87,14 +87,32 @@ class ImageCodec(nn.Module):
         """Build the coding tables and integer parameter path from the current weights."""
         raise NotImplementedError
 
+    #: spatial stride of the latent relative to the image
+    latent_stride: int = 16
+
+    def analyse(self, x: torch.Tensor, quality) -> torch.Tensor:
+        """Image (padded to ``stride``) -> latent."""
+        raise NotImplementedError
+
+    def synthesise(self, y_hat: torch.Tensor, quality) -> torch.Tensor:
+        """Decoded latent -> image (unclamped)."""
+        raise NotImplementedError
+
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, quality: float) -> Compressed:
+    def compress_latent(self, y: torch.Tensor) -> Compressed:
+        """Entropy-code a latent (or a tile of one; height and width multiples of
+        ``stride // latent_stride``). ``params["latent_hw"]`` records its size."""
         raise NotImplementedError
 
     @torch.no_grad()
     def decode_latents(self, compressed: Compressed) -> torch.Tensor:
-        """Entropy-decode the latents (bit-exact on every device)."""
+        """Entropy-decode the latents (bit-exact on every device); needs ``params["latent_hw"]``."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor, quality: float) -> Compressed:
+        """Whole-image convenience: analyse then code (no tiling)."""
+        return self.compress_latent(self.analyse(x, quality))
 
     @torch.no_grad()
     def decompress(self, compressed: Compressed, quality: float) -> torch.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from neuralcodec.codecs.base import Compressed
-from neuralcodec.codecs.gained import GainedCodec, latent_shape
+from neuralcodec.codecs.gained import GainedCodec, latent_hw
 from neuralcodec.entropy.factorized import FactorizedPrior
 
 
@@ -27,13 +27,13 @@ class FactorizedCodec(GainedCodec):
         self.y_prior.update()
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, quality: float) -> Compressed:
-        y = self.analyse(x, quality)
+    def compress_latent(self, y: torch.Tensor) -> Compressed:
         data, y_hat = self.y_prior.compress(y)
-        return Compressed({"y": data}, {"y_shape": list(y.shape)}, y_hat)
+        return Compressed({"y": data}, {"latent_hw": list(y.shape[-2:])}, y_hat)
 
     @torch.no_grad()
     def decode_latents(self, compressed: Compressed) -> torch.Tensor:
         device = next(self.parameters()).device
-        shape = latent_shape(compressed.params, "y_shape")
+        h, w = latent_hw(compressed.params)
+        shape = (1, self.y_prior.bottleneck.channels, h, w)
         return self.y_prior.decompress(compressed.streams["y"], shape, device)

@@ -10,16 +10,15 @@ from neuralcodec.entropy.exact import to_fixed
 from neuralcodec.entropy.factorized import FactorizedPrior
 
 
-def latent_shape(params: dict, key: str) -> list[int]:
-    """A latent shape from bitstream parameters, validated before anything is allocated."""
+def latent_hw(params: dict, multiple: int = 1) -> tuple[int, int]:
+    """The latent (tile) size recorded with coded streams, validated before any allocation."""
     from neuralcodec.errors import BitstreamError
 
-    shape = params.get(key)
-    if (not isinstance(shape, list) or len(shape) != 4
-            or not all(isinstance(v, int) and 0 < v <= 1 << 16 for v in shape)
-            or shape[0] * shape[1] * shape[2] * shape[3] > 1 << 31):
-        raise BitstreamError(f"bad latent shape in bitstream: {shape!r}")
-    return shape
+    hw = params.get("latent_hw")
+    if (not isinstance(hw, (list, tuple)) or len(hw) != 2
+            or not all(isinstance(v, int) and 0 < v <= 1 << 14 and v % multiple == 0 for v in hw)):
+        raise BitstreamError(f"bad latent size in bitstream: {hw!r}")
+    return int(hw[0]), int(hw[1])
 
 
 def quality_tensor(quality, x: torch.Tensor) -> torch.Tensor:
@@ -73,17 +72,17 @@ class HyperpriorCodec(GainedCodec):
                 module.freeze()
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, quality: float) -> Compressed:
-        y = self.analyse(x, quality)
+    def compress_latent(self, y: torch.Tensor) -> Compressed:
         z_stream, z_hat = self.z_prior.compress(self.h_a(y))
         hyper = self.h_s.exact(to_fixed(z_hat))
         y_stream, y_hat = self._y_compress(y, hyper)
-        return Compressed({"z": z_stream, "y": y_stream}, {"z_shape": list(z_hat.shape)}, y_hat)
+        return Compressed({"z": z_stream, "y": y_stream}, {"latent_hw": list(y.shape[-2:])}, y_hat)
 
     @torch.no_grad()
     def decode_latents(self, compressed: Compressed) -> torch.Tensor:
         device = next(self.parameters()).device
-        shape = latent_shape(compressed.params, "z_shape")
+        h, w = latent_hw(compressed.params, 4)
+        shape = (1, self.z_prior.bottleneck.channels, h // 4, w // 4)
         z_hat = self.z_prior.decompress(compressed.streams["z"], shape, device)
         hyper = self.h_s.exact(to_fixed(z_hat))
         return self._y_decompress(compressed.streams["y"], hyper)
