@@ -161,6 +161,7 @@ def test_validation_estimate_fallback(tmp_path, monkeypatch):
     log = json.loads((tmp_path / "run" / "validation.json").read_text())
     assert [e["step"] for e in log] == [2, 4]
     assert log[0]["mode"] == "estimate" and set(log[0]["results"]) == {"1", "8"}
+    assert "bitstream_error" not in log[0]
     r = log[-1]["results"]
     assert r["8"]["bpp"] > r["1"]["bpp"] > 0 and r["1"]["psnr"] > 0
 
@@ -193,6 +194,26 @@ def test_validation_real_bitstreams(tmp_path, monkeypatch):
     assert entry["results"]["2"]["bpp"] == pytest.approx(np.mean([8 * 22 / (h * 36) for h in (28, 36)]))
     assert calls == [2, 2, 5, 5]
     assert model_holder[0].updated == 0  # validation ran on a copy
+
+
+def test_validation_survives_a_failing_coder(tmp_path):
+    # TinyCodec has no compress(): the real API fails, training goes on with the estimate
+    from neuralcodec.train.validate import validate
+    img = np.zeros((20, 24, 3), np.uint8)
+    fake = types.ModuleType("api")
+
+    def broken(*a):
+        raise NotImplementedError("no coder")
+    fake.encode_with_model = fake.decode_with_model = broken
+    import neuralcodec.train.validate as V
+    orig, V._load_api = V._load_api, lambda: fake
+    try:
+        said = []
+        res = validate(TinyCodec(), [img], [3.0], torch.device("cpu"), warn=said.append)
+    finally:
+        V._load_api = orig
+    assert res["mode"] == "estimate" and "NotImplementedError: no coder" in res["bitstream_error"]
+    assert len(said) == 1 and res["results"]["3"]["bpp"] > 0
 
 
 def test_msssim_loss_runs():

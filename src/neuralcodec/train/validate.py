@@ -63,7 +63,9 @@ def estimate_image(model, img: np.ndarray, quality: float, device) -> tuple[floa
 def validate(model: torch.nn.Module, images: list[np.ndarray], qualities: list[float],
              device: torch.device, warn=None) -> dict:
     """Mean bpp and PSNR per quality over ``images``. Runs on a copy of the model (after
-    ``update()`` for the real coder) and leaves every random generator untouched."""
+    ``update()`` for the real coder) and leaves every random generator untouched. When the
+    real coder fails (a model without ``compress``, or an error), the differentiable estimate
+    is used and the error is reported in ``bitstream_error``."""
     api = _load_api()
     say = warn or warnings.warn
     if api is None:
@@ -81,18 +83,23 @@ def validate(model: torch.nn.Module, images: list[np.ndarray], qualities: list[f
 def _validate(model, images, qualities, device, api, say, cuda) -> dict:
     with torch.random.fork_rng(devices=[device] if cuda else []):
         m = copy.deepcopy(model).eval()
+        error = None
         if api is not None:
             try:
                 m.update()
                 results = _run(m, images, qualities, device, api)
-            except NotImplementedError:
-                say(f"{type(model).__name__} has no real coder (NotImplementedError): validation "
-                    "uses the differentiable rate estimate")
+            except Exception as exc:  # no coder yet (NotImplementedError) or a coder bug: keep training
+                error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+                say(f"real-bitstream validation of {type(model).__name__} failed ({error}); "
+                    "validation uses the differentiable rate estimate")
                 api = None
         if api is None:
             results = _run(m, images, qualities, device, None)
     del m
-    return {"mode": "bitstream" if api is not None else "estimate", "images": len(images), "results": results}
+    res = {"mode": "bitstream" if api is not None else "estimate", "images": len(images), "results": results}
+    if error:
+        res["bitstream_error"] = error
+    return res
 
 
 def _run(m, images, qualities, device, api) -> dict:
