@@ -81,6 +81,9 @@ def register(sub) -> None:
 
 
 def run_train(args) -> int:
+    import time
+    t_start = time.monotonic()  # --max-minutes counts the torch import too
+
     from neuralcodec.train.loop import TrainConfig, import_factory, train
     cfg = TrainConfig(
         data=args.data, out=args.out, codec=args.codec, codec_kwargs=dict(args.codec_arg),
@@ -96,7 +99,7 @@ def run_train(args) -> int:
         export_dtype=args.export_dtype, find_unused_parameters=args.find_unused_parameters,
         progress=args.progress)
     factory = import_factory(args.codec_factory, cfg.codec_kwargs) if args.codec_factory else None
-    train(cfg, factory)
+    train(cfg, factory, t_start=t_start)
     return 0
 
 

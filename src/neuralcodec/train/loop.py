@@ -200,11 +200,12 @@ def export_weights(model: torch.nn.Module, path: str | Path, info: dict, dtype: 
 
 
 def train(cfg: TrainConfig, model_factory: Callable[[], torch.nn.Module] | None = None,
-          stop_after: int | None = None) -> dict:
+          stop_after: int | None = None, t_start: float | None = None) -> dict:
     """Run (or continue) training. ``model_factory`` builds the codec (default: the registry);
-    ``stop_after`` stops this call after that many steps (tests, chunking).
+    ``stop_after`` stops this call after that many steps (tests, chunking); ``t_start``
+    (``time.monotonic()``) is when ``--max-minutes`` starts counting (default: now).
     Returns ``{"step", "done", "checkpoint"}``."""
-    t_start = time.monotonic()
+    t_start = time.monotonic() if t_start is None else t_start
     _check_config(cfg)
     run_dir = Path(cfg.out)
     latest = ckpt.latest_checkpoint(run_dir)
