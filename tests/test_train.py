@@ -270,3 +270,30 @@ def test_sigterm_saves_and_stops(tmp_path):
     res = train(cfg_for(tmp_path, steps=6), Stopper)
     assert res["step"] == 2 and not res["done"] and res["checkpoint"].endswith("step_000000002.safetensors")
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_init_weights_start_from_a_weights_file(tmp_path):
+    """--init loads a weights file before the first step (fine-tuning)."""
+    import torch
+
+    from neuralcodec.codecs.registry import create, save_weights
+    from neuralcodec.train.loop import TrainConfig, train
+
+    data = tmp_path / "data"
+    data.mkdir()
+    from PIL import Image
+    import numpy as np
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(data / "a.png")
+    torch.manual_seed(7)
+    source = create("factorized").eval()
+    source.update()
+    weights = tmp_path / "w.safetensors"
+    save_weights(source, weights, half=False)
+    cfg = TrainConfig(data=[str(data)], out=str(tmp_path / "run"), codec="factorized", init=str(weights),
+                      steps=1, lr=0.0, batch_size=1, crop=32, device="cpu", progress=False,
+                      export=str(tmp_path / "e.safetensors"))
+    train(cfg)
+    from safetensors.torch import load_file
+    exported = load_file(str(tmp_path / "e.safetensors"))
+    ref = source.state_dict()["g_a.0.weight"].half()
+    assert torch.equal(exported["g_a.0.weight"], ref)

@@ -26,6 +26,8 @@ def register(sub) -> None:
       help="keyword argument for the codec constructor (VALUE parsed as JSON when it can be)")
     a("--codec-factory", default="", metavar="MODULE:FUNC",
       help="build the model with this function instead of the registry (experiments, tests)")
+    a("--init", default="", metavar="FILE",
+      help="start from these weights (a safetensors weights file, e.g. shipped ones; fine-tuning)")
     a("--data", nargs="+", required=True, metavar="DIR", help="folders of training images (recursive)")
     a("--out", required=True, metavar="RUN_DIR", help="run folder (config, logs, checkpoints)")
     a("--steps", type=int, default=100_000, help="total optimizer steps (default 100000)")
@@ -86,7 +88,7 @@ def run_train(args) -> int:
 
     from neuralcodec.train.loop import TrainConfig, import_factory, train
     cfg = TrainConfig(
-        data=args.data, out=args.out, codec=args.codec, codec_kwargs=dict(args.codec_arg),
+        data=args.data, out=args.out, codec=args.codec, codec_kwargs=dict(args.codec_arg), init=args.init,
         steps=args.steps, batch_size=args.batch_size, crop=args.crop, small_images=args.small_images,
         jpeg_downsample=args.jpeg_downsample, weighting=args.weighting, workers=args.workers,
         lr=args.lr, aux_lr=args.aux_lr, lr_schedule=args.lr_schedule, lr_drops=list(args.lr_drops),

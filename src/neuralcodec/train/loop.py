@@ -30,6 +30,7 @@ class TrainConfig:
     out: str
     codec: str = ""
     codec_kwargs: dict = field(default_factory=dict)
+    init: str = ""                      # weights file to start from (fine-tuning)
     steps: int = 100_000
     batch_size: int = 8                 # per process (per GPU)
     crop: int = 256
@@ -247,6 +248,8 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
     aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr) if aux_params else None
 
     step = 0
+    if latest is None and cfg.init:
+        _load_init(model, cfg.init)
     if latest is not None:
         step = _restore(latest, cfg, model, opt, aux_opt, info, device)
     elif info.is_main:
@@ -392,6 +395,21 @@ class _StopSignals:
         import signal
         for sig, handler in self.old.items():
             signal.signal(sig, handler)
+
+
+def _load_init(model: torch.nn.Module, path: str) -> None:
+    """Start from the weights of a weights file (e.g. shipped weights, for fine-tuning)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(path)
+    except (OSError, SafetensorError) as exc:
+        raise InputError(f"cannot read --init weights {path}: {exc}") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelError(f"--init weights {path} do not fit the model: {str(exc).splitlines()[0]}") from None
 
 
 def _export(cfg, model, step, log) -> None:
