@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""GPU-encode -> CPU-decode check on Kodak: the latents decoded on the CPU must equal the
+ones the GPU encoder coded, for every image and quality; also times both sides.
+
+    python bench/cross_device.py [--codecs hyperprior gmm-ctx] [--qualities 1 4 8] [--images 24]
+"""
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+warnings.filterwarnings("ignore")
+
+from neuralcodec.codecs.api import _pad, decode_with_model, encode_with_model, psnr, to_tensor  # noqa: E402
+from neuralcodec.codecs.base import Compressed  # noqa: E402
+from neuralcodec.codecs.registry import load_model  # noqa: E402
+
+KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--codecs", nargs="+", default=["hyperprior", "gmm-ctx"])
+    parser.add_argument("--qualities", nargs="+", type=float, default=[1.0, 4.0, 8.0])
+    parser.add_argument("--images", type=int, default=24)
+    parser.add_argument("--kodak", default=str(KODAK))
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("needs a CUDA device")
+    from PIL import Image
+
+    files = sorted(Path(args.kodak).glob("kodim*.png"))[:args.images]
+    images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    print(f"{len(images)} Kodak images on {torch.cuda.get_device_name()} -> CPU "
+          f"({torch.get_num_threads()} threads)")
+    for name in args.codecs:
+        gpu, cpu = load_model(name, device="cuda"), load_model(name, device="cpu")
+        same, total, t_enc, t_dec_gpu, t_dec_cpu, psnr_gap = 0, 0, [], [], [], []
+        for img in images:
+            for q in args.qualities:
+                x = _pad(to_tensor(img, "cuda"), gpu.stride)
+                comp = gpu.compress(x, q)
+                decoded = cpu.decode_latents(Compressed(comp.streams, comp.params))
+                total += 1
+                same += bool(torch.equal(decoded, comp.latents.cpu()))
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                data = encode_with_model(gpu, img, q, "cuda")
+                torch.cuda.synchronize()
+                t1 = time.perf_counter()
+                on_gpu = decode_with_model(gpu, data, "cuda")
+                torch.cuda.synchronize()
+                t2 = time.perf_counter()
+                on_cpu = decode_with_model(cpu, data, "cpu")
+                t3 = time.perf_counter()
+                t_enc.append(t1 - t0)
+                t_dec_gpu.append(t2 - t1)
+                t_dec_cpu.append(t3 - t2)
+                psnr_gap.append(abs(psnr(on_gpu, img) - psnr(on_cpu, img)))
+        print(f"{name}: identical latents GPU-encode -> CPU-decode in {same}/{total} (image, quality) pairs; "
+              f"median ms per image: GPU encode {1e3 * np.median(t_enc):.1f}, GPU decode "
+              f"{1e3 * np.median(t_dec_gpu):.1f}, CPU decode {1e3 * np.median(t_dec_cpu):.1f}; "
+              f"max |PSNR(GPU decode) - PSNR(CPU decode)| {max(psnr_gap):.4f} dB")
+
+
+if __name__ == "__main__":
+    main()
