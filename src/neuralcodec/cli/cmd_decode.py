@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from neuralcodec.cli.runtime import add_runtime_options, apply_runtime
+from neuralcodec.cli.runtime import add_backend_options, add_runtime_options, apply_backend, apply_runtime
 
 
 def register(sub) -> None:
@@ -11,6 +11,7 @@ def register(sub) -> None:
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
     add_runtime_options(p)
+    add_backend_options(p)
     p.set_defaults(func=run)
 
 
@@ -31,6 +32,7 @@ def run(args) -> int:
     data = path.read_bytes()
     header = read_header(data)
     model = get_model(header.codec, args.weights, device)
+    model, device = apply_backend(args, model, device)
     start = time.perf_counter()
     pixels = decode_with_model(model, data, device)
     elapsed = time.perf_counter() - start

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from neuralcodec.cli.runtime import add_runtime_options, apply_runtime
+from neuralcodec.cli.runtime import add_backend_options, add_runtime_options, apply_backend, apply_runtime
 
 
 def register(sub) -> None:
@@ -18,6 +18,7 @@ def register(sub) -> None:
     target.add_argument("--target-psnr", type=float, default=None, metavar="Y",
                         help="lowest quality whose PSNR is at least Y dB")
     add_runtime_options(p)
+    add_backend_options(p)
     p.set_defaults(func=run)
 
 
@@ -32,6 +33,7 @@ def run(args) -> int:
     output = check_output_path(args.output, args.input)
     pixels = read_image(args.input)
     model = get_model(args.model or (None if args.weights else DEFAULT_CODEC), args.weights, device)
+    model, device = apply_backend(args, model, device)
     start = time.perf_counter()
     quality, data = choose_quality(model, pixels, args.quality, args.target_bpp, args.target_psnr, device)
     elapsed = time.perf_counter() - start

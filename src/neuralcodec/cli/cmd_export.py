@@ -1,0 +1,48 @@
+"""`neuralcodec export onnx`: ONNX graphs (FP32, optionally INT8) of a codec's transforms."""
+from __future__ import annotations
+
+from neuralcodec.cli.runtime import add_runtime_options, apply_runtime
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="export a codec for other runtimes (ONNX)")
+    formats = p.add_subparsers(dest="format", metavar="FORMAT", required=True)
+    o = formats.add_parser("onnx", help="ONNX graphs of the transforms + integer entropy-parameter nets")
+    o.add_argument("--model", default=None, help="codec name (default: the default codec)")
+    o.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    o.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
+    o.add_argument("--int8", action="store_true",
+                   help="also write static INT8 (QDQ, per-channel) graphs, mixed precision")
+    o.add_argument("--calibration", default=None, metavar="DIR",
+                   help="--int8: folder of calibration images (keep the evaluation set out)")
+    o.add_argument("--calibration-images", type=int, default=12, metavar="N",
+                   help="--int8: number of calibration images (256x256 centre crops; default 12)")
+    add_runtime_options(o)
+    o.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from neuralcodec.codecs.api import get_model
+    from neuralcodec.codecs.registry import DEFAULT_CODEC
+    from neuralcodec.errors import InputError
+    from neuralcodec.export.onnx_export import OPSET, export_onnx
+
+    apply_runtime(args)
+    if args.calibration and not args.int8:
+        raise InputError("--calibration is used with --int8")
+    if args.int8 and not args.calibration:
+        raise InputError("--int8 needs --calibration DIR")
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder")
+    model = get_model(args.model or (None if args.weights else DEFAULT_CODEC), args.weights, "cpu")
+    manifest = export_onnx(model, out, opset=args.opset or OPSET, int8=args.int8,
+                           calibration=args.calibration,
+                           int8_options={"count": args.calibration_images})
+    graphs = ", ".join(f"{name} ({'+'.join(p for p in ('fp32', 'int8') if entry.get(p))})"
+                       for name, entry in manifest["graphs"].items())
+    print(f"{out}: codec {manifest['codec']}, weights {manifest['weights_hash'][:12]}, "
+          f"opset {manifest['opset']}, graphs {graphs}")
+    return 0
