@@ -64,6 +64,8 @@ def encode_with_model(model: ImageCodec, pixels: np.ndarray, quality: float, dev
     """Encode pixels (H, W, 3) uint8 with a model in memory; returns a container bitstream."""
     from neuralcodec.container import Header, Substream, pack
 
+    if hasattr(model, "encode_image"):      # codecs with their own stream layout (trit-plane)
+        return model.encode_image(pixels, quality, device)
     pixels = _check_pixels(pixels)
     quality = check_quality(quality)
     device = device or next(model.parameters()).device
@@ -84,6 +86,8 @@ def decode_with_model(model: ImageCodec, data: bytes, device=None) -> np.ndarray
     """Decode a container bitstream with a model in memory (its hash must match)."""
     from neuralcodec.container import check_weights, unpack
 
+    if hasattr(model, "decode_image"):      # codecs with their own stream layout (trit-plane)
+        return model.decode_image(data, device)
     header, substreams = unpack(data)
     check_weights(header, model.name, model_hash(model))
     if header.kind != "image":

@@ -1,0 +1,298 @@
+"""`trit-plane`: progressive (fine-granular scalable) coding of the `hyperprior` latents.
+
+The base codec's latents are quantised at its finest quality and written as trit-planes,
+most significant first; within a plane, elements go in rate-distortion priority order and
+are coded in small segments of one truncatable substream, so a stream cut after any byte
+still decodes (docs/progressive.md). Two small context modules sit on top of the shipped
+base model (their weights are the only ones this codec ships):
+
+* CRR (context-based rate reduction): an integer-exact per-element network refining the
+  trit probabilities from the already decoded planes and neighbours;
+* CDR (context-based distortion reduction): a float network refining partially decoded
+  latents (beyond the Gaussian conditional expectation) before synthesis.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from neuralcodec.codecs.base import ImageCodec
+from neuralcodec.entropy import tritplane as T
+from neuralcodec.entropy.exact import ExactNet, to_fixed
+from neuralcodec.entropy.param_grid import (SCALE_TABLE, mean_from_fixed, scale_index_from_fixed,
+                                            weights_from_fixed)
+from neuralcodec.errors import BitstreamError, InputError, ModelError
+
+MAX_PLANES = 12                  # |s| <= (3^12 - 1) / 2
+CRR_FEATURES = 9
+CERTAIN = T.TOTAL - 16           # Gaussian freq of the likeliest trit above which CRR is skipped
+MAX_LATENT_SIDE = 128            # one entropy tile (2048 pixels per side)
+
+
+def _interval_mean(lo: torch.Tensor, span: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """E[s | lo <= s <= lo + span - 1] for s = round(v), v ~ N(0, sigma) (continuous
+    approximation, float64, clamped to the interval; exact for single values)."""
+    a, b = (lo - 0.5) / sigma, (lo + span - 0.5) / sigma
+    flip = (a + b) < 0
+    a, b = torch.where(flip, -b, a), torch.where(flip, -a, b)           # now b >= |a|
+    r = torch.exp(-(b * b - a * a).clamp_min(0) / 2)
+    tail = a > 0
+    k = 1 / math.sqrt(2)
+    num = torch.where(tail, 1 - r, torch.exp(-a * a / 2) - torch.exp(-b * b / 2)) / math.sqrt(2 * math.pi)
+    den = torch.where(tail, 0.5 * (torch.special.erfcx(a * k) - torch.special.erfcx(b * k) * r),
+                      0.5 * (torch.erf(b * k) - torch.erf(a * k)))
+    mean = num / den * sigma
+    mid = lo + (span - 1) / 2
+    mean = torch.where(torch.isfinite(mean) & (den > 0), torch.where(flip, -mean, mean), mid)
+    return torch.minimum(torch.maximum(mean, lo), lo + span - 1)
+
+
+def crr_features(lo: np.ndarray, sub: int, k: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Integer CRR inputs (C*H*W, 9) at the start of a plane (fixed point, 2^12 = 1).
+    ``lo``, ``k``: (C, H, W) int64; ``g``: (C*H*W, 3) Gaussian log2-probabilities."""
+    one = T.ONE
+    span = 3 * sub
+    c = lo + (span - 1) // 2                                      # interval centres
+    cpos = np.clip(c * one // span, -4 * one, 4 * one)
+    z = np.minimum((np.abs(c) * T._INV[k]) >> 16, 16 * one)      # |centre| / sigma
+    zp = np.pad(z, ((0, 0), (1, 1), (1, 1)))
+    h, w = z.shape[1:]
+    nb = sum(zp[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+             for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx) // 8
+    ch = np.broadcast_to(z.sum(0, keepdims=True) // z.shape[0], z.shape)
+    rs = np.clip(k * 256 - 4 * one - (int(round(math.log(sub, 3))) * T.LOG2_3), -8 * one, 8 * one)
+    cols = [rs, cpos, np.abs(cpos), z, nb, ch]
+    return np.concatenate([g] + [v.reshape(-1, 1) for v in cols], 1)
+
+
+def plane_start(s: np.ndarray, planes: int, p: int) -> np.ndarray:
+    """Interval lows at the start of plane p (planes above decoded), from the symbols."""
+    half = (3 ** planes - 1) // 2
+    return (s + half) // 3 ** p * 3 ** p - half
+
+
+def planes_needed(s: np.ndarray) -> int:
+    peak = int(np.abs(s).max()) if s.size else 0
+    n = 1
+    while (3 ** n - 1) // 2 < peak:
+        n += 1
+    if n > MAX_PLANES:
+        raise InputError(f"latent value {peak} exceeds the trit-plane range")
+    return n
+
+
+class TritPlaneCodec(ImageCodec):
+    """Progressive codec over a mean-scale hyperprior base model (see module docstring)."""
+
+    name = "trit-plane"
+
+    def __init__(self, base: str = "hyperprior", base_sha256: str = "", quality: float = 8.0,
+                 m: int = 192, crr_hidden: int = 24, cdr_hidden: int = 64):
+        super().__init__()
+        self.config = {"base": base, "base_sha256": base_sha256, "quality": quality, "m": m,
+                       "crr_hidden": crr_hidden, "cdr_hidden": cdr_hidden}
+        self.crr = ExactNet(nn.Conv2d(CRR_FEATURES, crr_hidden, 1), nn.ReLU(),
+                            nn.Conv2d(crr_hidden, crr_hidden, 1), nn.ReLU(),
+                            nn.Conv2d(crr_hidden, 3, 1))
+        self.cdr = nn.Sequential(nn.Conv2d(3 * m, cdr_hidden, 1), nn.ReLU(),
+                                 nn.Conv2d(cdr_hidden, cdr_hidden, 3, padding=1), nn.ReLU(),
+                                 nn.Conv2d(cdr_hidden, cdr_hidden, 3, padding=1), nn.ReLU(),
+                                 nn.Conv2d(cdr_hidden, m, 1))
+        for last in (self.crr.layers[-1], self.cdr[-1]):       # start as the identity
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+        self.use_crr = True
+        self.use_cdr = True
+        self._base: ImageCodec | None = None
+
+    # ------------------------------------------------------------ base model and hash
+    def set_base(self, model: ImageCodec) -> "TritPlaneCodec":
+        from neuralcodec.codecs.hyperprior import MeanScaleHyperprior
+        if not isinstance(model, MeanScaleHyperprior) or model.config["m"] != self.config["m"]:
+            raise ModelError("trit-plane needs a mean-scale hyperprior base with "
+                             f"{self.config['m']} latent channels")
+        self.__dict__["_base"] = model.eval()      # not a submodule: its weights are not ours
+        return self
+
+    @property
+    def base(self) -> ImageCodec:
+        if self._base is None:
+            from neuralcodec.codecs.registry import load_model, shipped_weights
+            path = shipped_weights(self.config["base"])
+            if path is None:
+                raise ModelError(f"trit-plane needs the shipped {self.config['base']!r} weights")
+            want = self.config.get("base_sha256")
+            model = load_model(self.config["base"], path, self._device())
+            if want and model.weights_hash.hex() != want:
+                raise ModelError(f"trit-plane weights were trained on {self.config['base']} "
+                                 f"weights {want[:12]}, the shipped ones are "
+                                 f"{model.weights_hash.hex()[:12]}")
+            self.set_base(model)
+        return self._base
+
+    def _device(self):
+        return self.crr.layers[0].weight.device
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        if self._base is not None:
+            self._base._apply(fn, *args, **kwargs)
+        return self
+
+    @property
+    def weights_hash(self) -> bytes:
+        """SHA-256 over the base model's hash and this model's own weights hash."""
+        from neuralcodec.codecs.registry import model_hash
+        own = self.__dict__.get("_own_hash")
+        if own is None:
+            h = hashlib.sha256()
+            for key, value in sorted(self.state_dict().items()):
+                h.update(key.encode())
+                h.update(value.detach().cpu().contiguous().numpy().tobytes())
+            own = h.digest()
+        return hashlib.sha256(b"trit-plane" + model_hash(self.base) + own).digest()
+
+    @weights_hash.setter
+    def weights_hash(self, value: bytes) -> None:
+        self.__dict__["_own_hash"] = value
+
+    def update(self) -> None:
+        self.crr.freeze()
+
+    # ------------------------------------------------------------ probability model
+    def plane_model(self, lo: np.ndarray, sub: int, k: np.ndarray):
+        """Coder frequencies (N, 3) and the coding order of the next trit of every element.
+        ``lo``, ``k``: (C, H, W) int64 at the start of the plane whose trits have size sub."""
+        lo_f, k_f = lo.reshape(-1), k.reshape(-1)
+        masses = T.trit_masses(lo_f, sub, k_f)
+        gauss = masses + 1
+        order = T.priority_order(T.normalize_freqs(gauss))
+        freqs = gauss
+        if self.use_crr:
+            g = T.gauss_logits(masses)
+            active = np.flatnonzero(T.normalize_freqs(gauss).max(1) < CERTAIN)
+            if active.size:
+                feats = crr_features(lo, sub, k, g)[active]
+                x = torch.from_numpy(feats).double().to(self._device())[:, :, None, None]
+                delta = self.crr.exact(x)[:, :, 0, 0]
+                logits = torch.from_numpy(g[active]).double().to(delta.device) + delta
+                freqs = gauss.copy()
+                freqs[active] = weights_from_fixed(logits).cpu().numpy().astype(np.int64)
+        return freqs, order
+
+    # ------------------------------------------------------------ planes
+    def code_planes(self, s: np.ndarray, k: np.ndarray, planes: int) -> bytes:
+        """Encode all trit-planes of the symbols s (C, H, W)."""
+        out = bytearray()
+        for p in range(planes, 0, -1):
+            lo = plane_start(s, planes, p)
+            sub = 3 ** (p - 1)
+            freqs, order = self.plane_model(lo, sub, k)
+            trits = ((s - lo) // sub).reshape(-1)
+            out += T.encode_segments(trits[order], freqs[order])
+        return bytes(out)
+
+    def decode_planes(self, data: bytes, k: np.ndarray, planes: int):
+        """Decode the available trits; returns (lo, span) per element (int64, (C, H, W))."""
+        half = (3 ** planes - 1) // 2
+        lo = np.full(k.shape, -half, np.int64)
+        span = np.full(k.shape, 3 ** planes, np.int64)
+        reader = T.SegmentReader(data)
+        for p in range(planes, 0, -1):
+            sub = 3 ** (p - 1)
+            freqs, order = self.plane_model(lo, sub, k)
+            trits = reader.read_plane(freqs[order])
+            idx = order[:len(trits)]
+            lo.reshape(-1)[idx] += trits * sub
+            span.reshape(-1)[idx] = sub
+            if len(trits) < len(order):
+                return lo, span
+        if reader.pos != len(data):
+            raise BitstreamError("corrupt trit-plane stream: data after the last plane")
+        return lo, span
+
+    # ------------------------------------------------------------ reconstruction
+    def cdr_input(self, y_rec, span, sigma):
+        return torch.cat([y_rec / 4, torch.log2(span) / 4, torch.log2(sigma) / 4], 1).float()
+
+    def reconstruct(self, mu: torch.Tensor, sigma: torch.Tensor, lo: torch.Tensor,
+                    span: torch.Tensor) -> torch.Tensor:
+        """Latent estimate (B, C, H, W) from the decoded intervals of s = round(y - mu)."""
+        y_rec = mu + _interval_mean(lo, span, sigma)
+        if not self.use_cdr:
+            return y_rec.float()
+        delta = self.cdr(self.cdr_input(y_rec, span, sigma)).double()
+        gate = torch.minimum((span - 1) / 2, 2 * sigma)
+        return (y_rec + delta * gate).float()
+
+    # ------------------------------------------------------------ image I/O
+    def _params(self, hyper):
+        means, log2_scales = hyper.chunk(2, dim=1)
+        mu = mean_from_fixed(means).double()
+        k = scale_index_from_fixed(log2_scales)
+        return mu, k, SCALE_TABLE.to(k.device)[k].double()
+
+    @torch.no_grad()
+    def encode_image(self, pixels: np.ndarray, quality=None, device=None) -> bytes:
+        """Full-quality progressive stream of uint8 pixels (H, W, 3); the quality of the base
+        model is this codec's (``config["quality"]``), whatever ``quality`` says."""
+        from neuralcodec.codecs.api import _check_pixels, _pad, to_tensor
+        from neuralcodec.container import Header, Substream, pack
+
+        base, q = self.base, float(self.config["quality"])
+        pixels = _check_pixels(pixels)
+        h, w = pixels.shape[:2]
+        if max(h, w) > MAX_LATENT_SIDE * base.latent_stride:
+            raise InputError(f"trit-plane codes images up to {MAX_LATENT_SIDE * base.latent_stride}"
+                             f" pixels per side, got {w}x{h}")
+        y = base.analyse(_pad(to_tensor(pixels, self._device()), base.stride), q)
+        z_stream, z_hat = base.z_prior.compress(base.h_a(y))
+        mu, k, _ = self._params(base.h_s.exact(to_fixed(z_hat)))
+        s = torch.round(y - mu.float())[0].cpu().numpy().astype(np.int64)    # as hyperprior
+        kk = k[0].cpu().numpy()
+        planes = planes_needed(s)
+        data = self.code_planes(s, kk, planes)
+        header = Header(codec=self.name, weights_hash=self.weights_hash, kind="image", width=w,
+                        height=h, quality=q, params={"planes": planes})
+        return pack(header, [Substream("z", z_stream), Substream("planes", data, truncatable=True)])
+
+    @torch.no_grad()
+    def decode_latent(self, data: bytes):
+        """(latent estimate, header, planes bytes used) of a stream or a prefix of one."""
+        from neuralcodec.container import check_weights, unpack
+
+        header, subs = unpack(data, allow_truncated=True)
+        check_weights(header, self.name, self.weights_hash)
+        planes = header.params.get("planes")
+        if header.kind != "image" or not isinstance(planes, int) or not 1 <= planes <= MAX_PLANES:
+            raise BitstreamError("not a trit-plane image stream")
+        if [s.name for s in subs] != ["z", "planes"]:
+            raise BitstreamError("trit-plane stream needs substreams 'z' then 'planes'")
+        base = self.base
+        lh, lw = (-(-v // base.stride) * (base.stride // base.latent_stride)
+                  for v in (header.height, header.width))
+        if max(lh, lw) > MAX_LATENT_SIDE:
+            raise BitstreamError("image too large for a trit-plane stream")
+        shape = (1, base.z_prior.bottleneck.channels, lh // 4, lw // 4)
+        z_hat = base.z_prior.decompress(subs[0].data, shape, self._device())
+        mu, k, sigma = self._params(base.h_s.exact(to_fixed(z_hat)))
+        lo, span = self.decode_planes(subs[1].data, k[0].cpu().numpy(), planes)
+        lo_t, span_t = (torch.from_numpy(v)[None].double().to(mu.device) for v in (lo, span))
+        return self.reconstruct(mu, sigma, lo_t, span_t), header
+
+    @torch.no_grad()
+    def decode_image(self, data: bytes, device=None, max_bytes: int | None = None) -> np.ndarray:
+        """Decode a stream, a prefix of one, or (``max_bytes``) its best prefix of that size."""
+        from neuralcodec.codecs.api import to_pixels
+        from neuralcodec.container import truncate_container
+
+        if max_bytes is not None:
+            data = truncate_container(data, int(max_bytes))
+        y, header = self.decode_latent(data)
+        x = self.base.synthesise(y, header.quality).clamp(0, 1)
+        return to_pixels(x[..., :header.height, :header.width])

@@ -1,0 +1,227 @@
+"""trit-plane (progressive) codec: round trip, prefixes, CLI, determinism, errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from neuralcodec.codecs import api, registry
+from neuralcodec.codecs.tritplane import TritPlaneCodec, plane_start, planes_needed
+from neuralcodec.container import read_header, truncate_container, unpack
+from neuralcodec.entropy import tritplane as T
+from neuralcodec.errors import BitstreamError, ModelError, NeuralCodecError
+
+M = 48
+
+
+def _base(seed: int = 0):
+    torch.manual_seed(seed)
+    base = registry.create("hyperprior", n=32, m=M)
+    with torch.no_grad():                 # larger latents: several trit-planes even untrained
+        base.gain.log_gain += 3.5
+        base.inv_gain.log_gain -= 3.5
+    base.update()
+    return base.eval()
+
+
+def _model(seed: int = 0, base=None):
+    torch.manual_seed(100 + seed)
+    model = TritPlaneCodec(m=M).set_base(base or _base())
+    with torch.no_grad():                 # non-trivial context modules
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    model.update()
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return _model()
+
+
+@pytest.fixture(scope="module")
+def image():
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:64, 0:96]
+    img = np.stack([128 + 60 * np.sin(x / 7), 128 + 50 * np.cos(y / 5), (x + y) % 256], -1)
+    return np.clip(img + rng.normal(0, 10, img.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def stream(model, image):
+    return model.encode_image(image)
+
+
+def test_full_stream_decodes_the_finest_quantisation(model, image, stream):
+    base = model.base
+    x = api._pad(api.to_tensor(image, "cpu"), base.stride)
+    expected = base.compress(x, model.config["quality"]).latents
+    y, header = model.decode_latent(stream)
+    assert header.codec == "trit-plane" and header.params["planes"] >= 3
+    assert torch.equal(y, expected)
+    assert np.array_equal(model.decode_image(stream),
+                          api.to_pixels(base.synthesise(expected, 8.0).clamp(0, 1)[..., :64, :96]))
+
+
+def test_prefixes_improve_monotonically(model, image, stream):
+    full, _ = model.decode_latent(stream)
+    header_part = len(stream) - len(unpack(stream)[1][1].data)
+    cuts = np.linspace(header_part, len(stream), 24).astype(int)
+    errors = []
+    for n in cuts:
+        y, _ = model.decode_latent(truncate_container(stream, int(n)))
+        errors.append(float(((y - full) ** 2).mean()))
+    assert errors[-1] == 0
+    assert all(b <= a * (1 + 1e-9) for a, b in zip(errors, errors[1:])), errors
+    assert errors[0] > 2 * errors[len(errors) // 2] > 0
+
+
+def test_raw_prefix_is_a_valid_stream(model, stream):
+    data_start = len(stream) - len(unpack(stream)[1][1].data) - 9
+    for n in (data_start + 3, (data_start + len(stream)) // 2, len(stream) - 5):
+        y, _ = model.decode_latent(stream[:n])
+        assert torch.isfinite(y).all()
+    with pytest.raises(BitstreamError):
+        model.decode_latent(stream[:40])
+
+
+def test_partial_segment_decoding():
+    rng = np.random.default_rng(1)
+    f = rng.integers(0, 1 << 20, (6000, 3))
+    q = T.normalize_freqs(f)
+    trits = np.array([rng.choice(3, p=r / r.sum()) for r in q])
+    data = T.encode_segments(trits, f)
+    assert np.array_equal(T.SegmentReader(data).read_plane(f), trits)
+    got = [len(T.SegmentReader(data[:n]).read_plane(f)) for n in range(0, len(data), 97)]
+    assert got == sorted(got) and got[-1] > 0.9 * len(trits)
+    for n in range(0, len(data), 211):
+        part = T.SegmentReader(data[:n]).read_plane(f)
+        assert np.array_equal(part, trits[:len(part)])
+
+
+def test_integer_model_matches_the_gaussian():
+    from scipy.stats import norm
+    k = np.array([0, 40, 80, 120, 160, 192])
+    lo = np.array([-13, -40, -13, -121, -364, -1093])
+    for kk, low in zip(k, lo):
+        sub = (1 - 2 * low) // 3
+        got = T.trit_masses(np.array([low]), sub, np.array([kk]))[0] / 2 ** 30
+        sigma = 2 ** (kk / 16 - 4)
+        want = np.diff(norm.cdf((low + sub * np.arange(4) - 0.5) / sigma))
+        assert np.allclose(got, want, atol=2e-6)
+    x = np.arange(1, 5000)
+    assert np.abs(T.log2_fixed(x) / 4096 - np.log2(x)).max() < 0.006
+    s = np.array([[[-40, 0, 13]]])
+    assert planes_needed(s) == 4 and planes_needed(s - 1) == 5 and (plane_start(s, 4, 0) == s).all()
+
+
+def test_trit_probabilities_are_deterministic(model, stream):
+    from neuralcodec.codecs.tritplane import _interval_mean  # noqa: F401
+    rng = np.random.default_rng(2)
+    k = rng.integers(0, 193, (M, 4, 6))
+    lo = rng.integers(-40, 0, (M, 4, 6)) * 3
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        f1, o1 = model.plane_model(lo, 9, k)
+        torch.set_num_threads(2)
+        f2, o2 = model.plane_model(lo, 9, k)
+    finally:
+        torch.set_num_threads(threads)
+    other = _model().double()
+    f3, o3 = other.plane_model(lo, 9, k)
+    assert np.array_equal(f1, f2) and np.array_equal(o1, o2)
+    assert np.array_equal(f1, f3) and np.array_equal(o1, o3)
+    plain = _model()
+    plain.use_crr = False
+    assert not np.array_equal(plain.plane_model(lo, 9, k)[0], f1)     # CRR changes them
+    assert (f1 >= 0).all() and (T.normalize_freqs(f1) >= 1).all()
+
+
+def test_corrupt_streams_fail_cleanly(model, stream):
+    rng = np.random.default_rng(3)
+    cut = truncate_container(stream, len(stream) - 50)      # no data CRC on a cut substream
+    for data in (stream, cut):
+        for _ in range(15):
+            bad = bytearray(data)
+            pos = rng.integers(len(bad) - 60, len(bad))
+            bad[pos] ^= 1 << int(rng.integers(8))
+            try:
+                model.decode_latent(bytes(bad))
+            except NeuralCodecError:
+                pass
+    with pytest.raises(BitstreamError):
+        model.decode_latent(stream[:-1] + bytes([stream[-1] ^ 1]))
+
+
+def test_weights_mismatch(model, stream):
+    with pytest.raises(ModelError):
+        _model(seed=1, base=model.base).decode_latent(stream)     # other context modules
+    with pytest.raises(ModelError):
+        _model(seed=0, base=_base(seed=5)).decode_latent(stream)  # other base model
+
+
+@pytest.fixture()
+def shipped(tmp_path, monkeypatch, model):
+    """A weights folder with a small base and trit-plane model, as the CLI loads them."""
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    registry.save_weights(model.base, wdir / "hyperprior.safetensors")
+    base = registry.load_model("hyperprior", wdir / "hyperprior.safetensors")
+    mine = TritPlaneCodec(m=M, base_sha256=base.weights_hash.hex())
+    mine.load_state_dict(model.state_dict())
+    registry.save_weights(mine, wdir / "trit-plane.safetensors")
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", wdir)
+    monkeypatch.setattr(api, "_MODELS", {})
+    return wdir
+
+
+def test_cli_encode_truncate_decode(shipped, image, tmp_path, capsys):
+    from PIL import Image
+
+    from neuralcodec.cli import main
+
+    src, ncb = tmp_path / "in.png", tmp_path / "full.ncb"
+    Image.fromarray(image).save(src)
+    assert main(["encode", str(src), "-o", str(ncb), "--model", "trit-plane"]) == 0
+    data = ncb.read_bytes()
+    assert read_header(data).codec == "trit-plane"
+    small = tmp_path / "small.ncb"
+    assert main(["truncate", str(ncb), "-o", str(small), "--bytes", str(len(data) // 2)]) == 0
+    cut = small.read_bytes()
+    assert len(cut) <= len(data) // 2 and unpack(cut)[1][1].truncated
+    outs = {}
+    for opt in (["--bytes", str(len(data) // 2)], ["--fraction", "0.5"], ["--target-bpp", "1.2"], []):
+        out = tmp_path / f"x{len(outs)}.png"
+        assert main(["decode", str(ncb), "-o", str(out)] + opt) == 0
+        outs[tuple(opt)] = np.asarray(Image.open(out))
+    assert main(["decode", str(small), "-o", str(tmp_path / "s.png")]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "s.png")), outs[("--bytes", str(len(data) // 2))])
+    raw = tmp_path / "raw.ncb"                 # a plain prefix of the file decodes too
+    raw.write_bytes(data[:len(data) * 2 // 3])
+    assert main(["decode", str(raw), "-o", str(tmp_path / "r.png")]) == 0
+    assert main(["truncate", str(ncb), "-o", str(small), "--bytes", "30"]) == 1
+    assert "cannot truncate" in capsys.readouterr().err
+
+
+def test_cli_rejects_prefix_options_for_other_codecs(shipped, image, tmp_path, capsys):
+    from neuralcodec.cli import main
+
+    ncb = tmp_path / "hp.ncb"
+    ncb.write_bytes(api.encode_with_model(registry.load_model("hyperprior"), image, 4.0))
+    assert main(["decode", str(ncb), "-o", str(tmp_path / "x.png"), "--bytes", "100"]) == 1
+    assert "progressive" in capsys.readouterr().err
+    assert main(["truncate", str(ncb), "-o", str(tmp_path / "t.ncb"), "--bytes", "100"]) == 1
+    assert "not a progressive" in capsys.readouterr().err
+
+
+def test_loaded_model_hash_covers_base_and_own_weights(shipped):
+    model = registry.load_model("trit-plane")
+    base_hash = registry.model_hash(model.base)
+    import hashlib
+    own = hashlib.sha256((shipped / "trit-plane.safetensors").read_bytes()).digest()
+    assert model.weights_hash == hashlib.sha256(b"trit-plane" + base_hash + own).digest()
+    bad = TritPlaneCodec(m=M, base_sha256="00" * 32)
+    registry.save_weights(bad, shipped / "trit-plane.safetensors")
+    with pytest.raises(ModelError):
+        registry.load_model("trit-plane").base
