@@ -23,6 +23,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from neuralcodec.video.cli import decode_if_video
+    if (done := decode_if_video(args)) is not None:    # kind="video" bitstream
+        return done
     from pathlib import Path
 
     from neuralcodec.cli.images import write_image

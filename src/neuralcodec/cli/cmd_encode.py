@@ -7,7 +7,7 @@ from neuralcodec.cli.runtime import add_backend_options, add_runtime_options, ap
 
 
 def register(sub) -> None:
-    p = sub.add_parser("encode", help="compress an image (PNG/JPEG/WebP/TIFF/BMP) to a .ncb file")
+    p = sub.add_parser("encode", help="compress an image (PNG/JPEG/WebP/TIFF/BMP) to .ncb, or a video (mp4/mkv/mov/webm/y4m, PNG folder) to .ncv")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--model", default=None, help="codec name (default: the default codec)")
@@ -17,12 +17,18 @@ def register(sub) -> None:
                         help="highest quality whose size is at most X bits per pixel")
     target.add_argument("--target-psnr", type=float, default=None, metavar="Y",
                         help="lowest quality whose PSNR is at least Y dB")
+    p.add_argument("--intra-period", type=int, default=None, metavar="N",
+                   help="video: frames per GOP (I-frame every N frames; 0 = first only; default 32)")
+    p.add_argument("--frames", type=int, default=None, metavar="N", help="video: encode at most N frames")
     add_runtime_options(p)
     add_backend_options(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from neuralcodec.video.cli import encode_if_video
+    if (done := encode_if_video(args)) is not None:    # video input: folder or video file
+        return done
     from neuralcodec.cli.images import read_image
     from neuralcodec.cli.io_utils import check_output_path, write_bytes_atomic
     from neuralcodec.codecs.api import get_model

@@ -33,8 +33,12 @@ def _scan(path: str) -> dict:
     header = {"codec": h.codec, "weights_hash": h.weights_hash.hex(), "kind": h.kind,
               "width": h.width, "height": h.height, "frames": h.frames, "fps": list(h.fps),
               "pixel_format": h.pixel_format, "quality": h.quality, "params": h.params}
-    return {"file": path, "file_bytes": size, "format_version": "%d.%d" % reader.version,
+    info = {"file": path, "file_bytes": size, "format_version": "%d.%d" % reader.version,
             "complete": reader.complete, "header": header, "substreams": streams}
+    if h.kind == "video":
+        from neuralcodec.video.cli import video_summary
+        info["video"] = video_summary(streams, header)
+    return info
 
 
 def _flags(s: dict) -> str:
@@ -60,6 +64,9 @@ def _text(info: dict) -> str:
         frames = h["frames"] or "unknown"
         rate = f"{num}/{den} fps ({num / den:.3f})" if num else "fps unspecified"
         lines.append(f"frames:     {frames} @ {rate}")
+    if "video" in info:
+        from neuralcodec.video.cli import video_lines
+        lines += video_lines(info["video"])
     lines.append(f"quality:    {h['quality']}")
     lines.append(f"params:     {json.dumps(h['params'], sort_keys=True)}")
     subs = info["substreams"]

@@ -26,5 +26,8 @@ def run(args) -> int:
             rd = "  ".join(f"q{p['quality']:g}: {p['bpp']:.3f}/{p['psnr']:.2f}" for p in info.get("kodak", []))
         mark = " *" if name == DEFAULT_CODEC else ""
         print(f"{name + mark:<12} {params / 1e6:>8.2f}M  {weights:<34} {rd}")
+    from neuralcodec.video.weights import model_rows
+    for name, params, weights, note in model_rows():
+        print(f"{name:<12} {params / 1e6:>8.2f}M  {weights:<34} {note}")
     print("* default codec")
     return 0

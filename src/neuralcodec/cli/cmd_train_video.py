@@ -1,0 +1,48 @@
+"""`neuralcodec train-video`: train the `video-rt` P-frame networks (see docs/video.md)."""
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train-video", help="train the video-rt codec on clips and synthetic pans/zooms")
+    a = p.add_argument
+    a("--out", required=True, help="run folder (checkpoints, config.json, history.json)")
+    a("--video", nargs="*", default=[], help="frame folders / video files (searched recursively)")
+    a("--images", nargs="*", default=[], help="still images for synthetic camera motion")
+    a("--synthetic", type=float, default=0.5, help="fraction of synthetic clips (default 0.5)")
+    a("--steps", type=int, default=20000)
+    a("--batch-size", type=int, default=8)
+    a("--frames", type=int, default=4, help="frames per training clip: I + P... (default 4)")
+    a("--crop", type=int, default=256)
+    a("--lr", type=float, default=2e-4)
+    a("--warmup-steps", type=int, default=200)
+    a("--clip", type=float, default=1.0, help="gradient norm clip (0: off)")
+    a("--video-scale", type=float, default=1.0, help="downscale decoded video files by this factor")
+    a("--max-clip-frames", type=int, default=300)
+    a("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    a("--seed", type=int, default=0)
+    a("--max-minutes", type=float, default=0.0, help="stop after this many minutes (0: no limit)")
+    a("--ckpt-every", type=int, default=1000)
+    a("--log-every", type=int, default=100)
+    a("--resume", action="store_true")
+    a("--export", default="", metavar="PATH", help="write fp16 video-rt weights here at the end")
+    a("--init", default="", metavar="PATH", help="start from these video-rt weights")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from neuralcodec.errors import InputError
+    from neuralcodec.video.train import VideoTrainConfig, run as train
+
+    if args.frames < 2:
+        raise InputError("--frames must be at least 2 (an I-frame and a P-frame)")
+    if args.crop % 64:
+        raise InputError("--crop must be a multiple of 64")
+    cfg = VideoTrainConfig(out=args.out, video=args.video, images=args.images, synthetic=args.synthetic,
+                           steps=args.steps, batch_size=args.batch_size, frames=args.frames, crop=args.crop,
+                           lr=args.lr, warmup_steps=args.warmup_steps, clip=args.clip,
+                           video_scale=args.video_scale, max_clip_frames=args.max_clip_frames,
+                           device=args.device, seed=args.seed, max_minutes=args.max_minutes,
+                           ckpt_every=args.ckpt_every, log_every=args.log_every, resume=args.resume,
+                           export=args.export, init=args.init)
+    train(cfg, log=lambda s: print(s, flush=True))
+    return 0

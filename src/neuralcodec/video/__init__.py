@@ -1,0 +1,1 @@
+"""Learned video coding: the `video-rt` codec, streaming .ncv files, training."""

@@ -1,0 +1,148 @@
+"""Video branches of `neuralcodec encode/decode/info` (called from the image commands)."""
+from __future__ import annotations
+
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+from neuralcodec.errors import InputError, ModelError
+
+
+def is_video_input(path: str) -> bool:
+    from neuralcodec.video.io import VIDEO_INPUT_EXTS
+    p = Path(path)
+    return p.is_dir() or p.suffix.lower() in VIDEO_INPUT_EXTS
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+    return tqdm(total=total or None, desc=desc, unit="frame", file=sys.stderr, dynamic_ncols=True,
+                disable=None, leave=False)
+
+
+def encode_if_video(args) -> int | None:
+    """Handle `encode` for video inputs (a folder or a video extension); None otherwise."""
+    if not is_video_input(args.input):
+        return None
+    from neuralcodec.cli.io_utils import atomic_path
+    from neuralcodec.cli.runtime import apply_runtime
+    from neuralcodec.video import io as vio
+    from neuralcodec.video.codec import check_geometry, encode_frames
+    from neuralcodec.video.weights import available, load
+
+    if getattr(args, "target_bpp", None) is not None or getattr(args, "target_psnr", None) is not None:
+        raise InputError("--target-bpp/--target-psnr are for images; use --quality for video")
+    device = apply_runtime(args)
+    src = Path(args.input)
+    if not src.exists():
+        raise InputError(f"input {src} not found")
+    out = Path(args.output)
+    if out.resolve() == src.resolve():
+        raise InputError(f"output {out} would overwrite the input {src}")
+    from neuralcodec.cli.io_utils import check_output_path
+    check_output_path(out, src) if src.is_file() else check_output_path(out)
+    if src.is_dir() and out.exists() and out.resolve().is_relative_to(src.resolve()):
+        raise InputError(f"output {out} would overwrite a file of the input folder {src}")
+    name = args.model or "video-rt"
+    if name not in available():
+        raise ModelError(f"{name!r} is not a video codec (available: {', '.join(available())})")
+    limit = getattr(args, "frames", None) or 0
+    if limit < 0:
+        raise InputError("--frames must be >= 0")
+    info = vio.probe(src, limit)
+    check_geometry(info.width, info.height)
+    model = load(name, args.weights, device)
+    quality = 4.0 if args.quality is None else args.quality
+    period = 32 if getattr(args, "intra_period", None) is None else args.intra_period
+    fps = Fraction(info.fps)
+    half = device == "cuda" and not getattr(args, "fp32", False)
+    sizes = []
+    bar = _progress(info.frames, "encode")
+    start = time.perf_counter()
+
+    def on_frame(i, kind, nbytes):
+        sizes.append(nbytes)
+        bar.update(1)
+        bar.set_postfix_str(f"{kind} {8 * nbytes / 1000:.1f} kbit")
+
+    try:
+        with atomic_path(out) as tmp:
+            n = encode_frames(model, vio.iter_frames(src, limit), tmp, info.width, info.height,
+                              (fps.numerator, fps.denominator), quality, period, device, half,
+                              info.frames if src.is_dir() else 0, info.pix_fmt, on_frame)
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - start
+    total = out.stat().st_size
+    rate = float(fps) if fps else 25.0
+    print(f"{out}: {n} frames {info.width}x{info.height}, {total} bytes, "
+          f"{8 * total / (n * info.width * info.height):.4f} bpp, {8 * total * rate / n / 1000:.1f} kbit/s, "
+          f"codec {model.name}, quality {quality:g}, intra period {period}, "
+          f"{n / elapsed:.2f} fps on {device}")
+    return 0
+
+
+def decode_if_video(args) -> int | None:
+    """Handle `decode` for video bitstreams; None for anything else (images, unreadable)."""
+    from neuralcodec.container import read_header
+    from neuralcodec.errors import BitstreamError
+
+    src = Path(args.input)
+    if not src.is_file():
+        return None
+    try:
+        header = read_header(src)
+    except (BitstreamError, OSError):
+        return None
+    if header.kind != "video":
+        return None
+    from neuralcodec.cli.runtime import apply_runtime
+    from neuralcodec.video import io as vio
+    from neuralcodec.video.codec import decode_frames
+    from neuralcodec.video.weights import load
+
+    device = apply_runtime(args)
+    out = vio.check_video_output(args.output, src)
+    model = load(header.codec if header.codec != "" else None, args.weights, device)
+    fps = Fraction(header.fps[0], header.fps[1]) if header.fps[0] else vio.FOLDER_FPS
+    writer = vio.FrameWriter(out, header.width, header.height, fps)
+    bar = _progress(header.frames, "decode")
+    start = time.perf_counter()
+    try:
+        for rgb in decode_frames(model, src, device, device == "cuda"):
+            writer.write(rgb)
+            bar.update(1)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - start
+    print(f"{out}: {writer.count} frames {header.width}x{header.height} @ {float(fps):.3f} fps, "
+          f"codec {header.codec}, quality {header.quality:g}, {writer.count / elapsed:.2f} fps on {device}")
+    return 0
+
+
+def video_summary(substreams: list[dict], header: dict) -> dict:
+    """Frames, GOPs and bits per frame of a video container's substream list (for `info`)."""
+    frames = [s for s in substreams if s["name"] in ("I", "P")]
+    bits = [8 * s["bytes"] for s in frames]
+    w, h = header["width"], header["height"]
+    num, den = header["fps"]
+    gops = sum(1 for s in frames if s["name"] == "I")
+    return {"frames": len(frames), "gops": gops, "intra_period": header["params"].get("intra_period"),
+            "bits_per_frame": bits, "mean_bits_per_frame": sum(bits) / len(bits) if bits else 0.0,
+            "bpp": sum(bits) / (len(bits) * w * h) if bits else 0.0,
+            "kbps": (sum(bits) / len(bits) * num / den / 1000) if bits and num else None}
+
+
+def video_lines(summary: dict) -> list[str]:
+    bits = summary["bits_per_frame"]
+    lines = [f"video:      {summary['frames']} frames, {summary['gops']} GOPs "
+             f"(intra period {summary['intra_period']}), {summary['mean_bits_per_frame']:.0f} bits/frame mean, "
+             f"{summary['bpp']:.4f} bpp" + (f", {summary['kbps']:.1f} kbit/s" if summary["kbps"] else "")]
+    shown = bits[:64]
+    lines.append("bits/frame: " + " ".join(str(b) for b in shown) + (" ..." if len(bits) > len(shown) else ""))
+    return lines

@@ -1,0 +1,236 @@
+"""Streaming video coding with ``video-rt``: one container record per frame.
+
+A ``.ncv`` file is the repo's container (docs/bitstream.md) with ``kind="video"``; each
+frame is one substream named ``I`` (image codec streams of all latent tiles, packed) or
+``P`` (hyper-latent, anchor and non-anchor streams, packed). Encoder and decoder keep only
+the state of the last frame (reference frame, pixel context, exact latent buffer), so memory
+does not depend on the sequence length.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from neuralcodec.codecs.api import _pad, to_pixels, to_tensor
+from neuralcodec.codecs.base import Compressed, check_quality
+from neuralcodec.codecs.framing import pack_streams, unpack_streams
+from neuralcodec.codecs.tiling import analyse_tiled, latent_tiles, synthesise_tiled
+from neuralcodec.errors import BitstreamError, InputError
+from neuralcodec.video.model import I_OFFSET, P_OFFSETS, STRIDE, VideoRT, frame_quality
+
+MAX_VIDEO_PIXELS = 8192 * 4320
+
+
+def amp(device, enabled: bool, dtype=torch.float16):
+    """Autocast for the float (non-exact) networks on CUDA; a no-op elsewhere."""
+    if enabled and torch.device(device).type == "cuda":
+        return torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext()
+
+
+@dataclass
+class GopConfig:
+    intra_period: int = 32              # 0: only the first frame is an I-frame
+    p_offsets: list = field(default_factory=lambda: list(P_OFFSETS))
+    i_offset: float = I_OFFSET
+
+    def is_intra(self, index: int) -> bool:
+        return index == 0 or (self.intra_period > 0 and index % self.intra_period == 0)
+
+    def quality(self, base: float, index_in_gop: int) -> float:
+        return frame_quality(base, index_in_gop, self.p_offsets, self.i_offset)
+
+    def params(self) -> dict:
+        return {"intra_period": self.intra_period, "p_offsets": [float(v) for v in self.p_offsets],
+                "i_offset": float(self.i_offset)}
+
+    @classmethod
+    def from_params(cls, params: dict) -> "GopConfig":
+        try:
+            period = params["intra_period"]
+            offsets = [float(v) for v in params["p_offsets"]]
+            i_off = float(params["i_offset"])
+            if isinstance(period, bool) or not isinstance(period, int) or period < 0 or not offsets:
+                raise ValueError
+        except (KeyError, TypeError, ValueError):
+            raise BitstreamError("video header lacks a valid GOP description") from None
+        return cls(period, offsets, i_off)
+
+
+class _State:
+    """What both sides carry from frame to frame."""
+
+    def __init__(self, model: VideoRT, width: int, height: int, quality: float, gop: GopConfig,
+                 device, half: bool):
+        self.model, self.width, self.height, self.quality, self.gop = model, width, height, quality, gop
+        self.device, self.half = torch.device(device), half
+        self.index = 0          # frames coded so far
+        self.gop_index = 0      # position in the current GOP
+        self.x_ref = self.ctx = self.buf = None
+
+    def _frame_quality(self, intra: bool) -> float:
+        self.gop_index = 0 if intra else self.gop_index + 1
+        return self.gop.quality(self.quality, self.gop_index)
+
+    def _after_intra(self, y_hat, q):
+        intra, model = self.model.intra, self.model
+        with amp(self.device, self.half, torch.bfloat16):
+            x_hat = synthesise_tiled(intra, y_hat, q).float().clamp(0, 1)
+        with amp(self.device, self.half):
+            self.ctx = model.context_from_frame(x_hat)
+        self.buf = model.buffer_from_intra(y_hat)
+        self.x_ref = x_hat
+
+    def _after_p(self, y_hat, q):
+        with amp(self.device, self.half):
+            x_hat, self.ctx = self.model.synthesise(y_hat, self.x_ref, self.ctx, q)
+        self.x_ref = x_hat.float().clamp(0, 1)
+        self.buf = self.model.next_buffer(y_hat, self.buf)
+
+    def _latent_hw(self) -> tuple[int, int]:
+        s = self.model.intra.latent_stride
+        return ((self.height + (-self.height) % STRIDE) // s, (self.width + (-self.width) % STRIDE) // s)
+
+    def output(self) -> np.ndarray:
+        return to_pixels(self.x_ref[..., :self.height, :self.width])
+
+
+class VideoEncoder(_State):
+    """Encode frames one at a time; ``encode(rgb)`` returns (record name, payload, y_hat)."""
+
+    @torch.no_grad()
+    def encode(self, pixels: np.ndarray):
+        if pixels.shape != (self.height, self.width, 3) or pixels.dtype != np.uint8:
+            raise InputError(f"frame {self.index} is {pixels.shape[1]}x{pixels.shape[0]}, "
+                             f"expected {self.width}x{self.height}")
+        x = _pad(to_tensor(pixels, self.device), STRIDE)
+        intra = self.gop.is_intra(self.index)
+        q = self._frame_quality(intra)
+        if intra:
+            codec = self.model.intra
+            with amp(self.device, self.half, torch.bfloat16):
+                y = analyse_tiled(codec, x, q).float()
+            streams, y_hat = [], torch.zeros_like(y)
+            for r, c, th, tw in latent_tiles(y.shape[-2], y.shape[-1], codec):
+                comp = codec.compress_latent(y[..., r:r + th, c:c + tw])
+                streams += [comp.streams["z"], comp.streams["y"]]
+                y_hat[..., r:r + th, c:c + tw] = comp.latents
+            name, payload = "I", pack_streams(streams)
+            self._after_intra(y_hat, q)
+        else:
+            with amp(self.device, self.half):
+                y = self.model.analyse(x, self.x_ref, self.ctx, q).float()
+            payload, y_hat = self.model.compress_p(y, self.buf)
+            name = "P"
+            self._after_p(y_hat, q)
+        self.index += 1
+        return name, payload, y_hat
+
+
+class VideoDecoder(_State):
+    """Decode records one at a time; ``decode(name, payload)`` returns y_hat (exact)."""
+
+    @torch.no_grad()
+    def decode_latent(self, name: str, payload: bytes):
+        intra = name == "I"
+        if name not in ("I", "P"):
+            raise BitstreamError(f"unexpected record {name!r} in a video bitstream")
+        if intra != self.gop.is_intra(self.index):
+            raise BitstreamError(f"frame {self.index}: record {name} does not match the GOP structure")
+        q = self._frame_quality(intra)
+        lh, lw = self._latent_hw()
+        if intra:
+            codec = self.model.intra
+            tiles = latent_tiles(lh, lw, codec)
+            streams = unpack_streams(payload, 2 * len(tiles))
+            y_hat = None
+            for i, (r, c, th, tw) in enumerate(tiles):
+                part = codec.decode_latents(Compressed({"z": streams[2 * i], "y": streams[2 * i + 1]},
+                                                       {"latent_hw": [th, tw]}))
+                if y_hat is None:
+                    y_hat = part.new_zeros(1, part.shape[1], lh, lw)
+                y_hat[..., r:r + th, c:c + tw] = part
+        else:
+            y_hat = self.model.decompress_p(payload, self.buf)
+        return intra, y_hat, q
+
+    @torch.no_grad()
+    def decode(self, name: str, payload: bytes):
+        intra, y_hat, q = self.decode_latent(name, payload)
+        (self._after_intra if intra else self._after_p)(y_hat, q)
+        self.index += 1
+        return y_hat
+
+
+def check_geometry(width: int, height: int) -> None:
+    if width < 1 or height < 1 or width * height > MAX_VIDEO_PIXELS:
+        raise InputError(f"unsupported video size {width}x{height}")
+
+
+def make_header(model: VideoRT, width: int, height: int, fps, quality: float, gop: GopConfig,
+                frames: int = 0, source: str = ""):
+    from neuralcodec.container import Header
+    from neuralcodec.video.weights import video_hash
+    params = dict(gop.params(), intra=model.config["intra"])
+    if source:
+        params["source_pix_fmt"] = source
+    return Header(codec=model.name, weights_hash=video_hash(model), kind="video", width=width,
+                  height=height, frames=frames, fps=(int(fps[0]), int(fps[1])), pixel_format="rgb24",
+                  quality=check_quality(quality), params=params)
+
+
+def encode_frames(model: VideoRT, frames, fileobj, width: int, height: int, fps=(25, 1),
+                  quality: float = 4.0, intra_period: int = 32, device=None, half: bool = False,
+                  total: int = 0, source: str = "", on_frame=None) -> int:
+    """Encode an iterable of RGB frames into a container written record by record.
+    ``on_frame(index, name, nbytes)`` is called after each frame. Returns the frame count."""
+    from neuralcodec.container import ContainerWriter
+
+    check_geometry(width, height)
+    if intra_period < 0:
+        raise InputError("--intra-period must be >= 0")
+    device = device or next(model.parameters()).device
+    gop = GopConfig(intra_period)
+    header = make_header(model, width, height, fps, quality, gop, total, source)
+    enc = VideoEncoder(model, width, height, header.quality, gop, device, half)
+    with ContainerWriter(fileobj, header) as writer:
+        for pixels in frames:
+            name, payload, _ = enc.encode(pixels)
+            writer.add(name, payload)
+            if on_frame:
+                on_frame(enc.index - 1, name, len(payload))
+        if enc.index == 0:
+            raise InputError("the input holds no frames")
+    return enc.index
+
+
+def open_decoder(model: VideoRT, header, device=None, half: bool = False) -> VideoDecoder:
+    from neuralcodec.container import check_weights
+    from neuralcodec.video.weights import video_hash
+
+    check_weights(header, model.name, video_hash(model))
+    if header.kind != "video":
+        raise BitstreamError(f"this bitstream holds a {header.kind}, not a video")
+    check_geometry(header.width, header.height)
+    gop = GopConfig.from_params(header.params)
+    return VideoDecoder(model, header.width, header.height, header.quality, gop,
+                        device or next(model.parameters()).device, half)
+
+
+def decode_frames(model: VideoRT, fileobj, device=None, half: bool = False):
+    """Yield decoded RGB frames of a container, reading one record at a time."""
+    from neuralcodec.container import ContainerReader
+
+    reader = ContainerReader(fileobj)
+    try:
+        dec = open_decoder(model, reader.header, device, half)
+        for sub in reader:
+            dec.decode(sub.name, sub.data)
+            yield dec.output()
+        if reader.header.frames and dec.index != reader.header.frames:
+            raise BitstreamError(f"header says {reader.header.frames} frames, file has {dec.index}")
+    finally:
+        reader.close() if hasattr(reader, "close") else None

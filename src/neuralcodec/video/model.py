@@ -1,0 +1,211 @@
+"""`video-rt`: a small DCVC-RT-style learned video codec (P-frame part).
+
+* I-frames: the repo's ``hyperprior`` image codec (referenced by name + weights hash).
+* P-frames: conditional coding with implicit temporal modelling. A pixel-domain context
+  (features at 1/4 resolution: extracted from the decoded I-frame, then propagated from the
+  P-frame synthesis) and the previous decoded frame condition the analysis and synthesis
+  transforms; one latent at 1/16 resolution; hyperprior + checkerboard two-pass context.
+* Entropy parameters only ever see exactly reproducible data: the P hyper-latent, the
+  decoded latents and a latent-domain feature buffer updated with integer-exact networks
+  (:class:`~neuralcodec.entropy.exact.ExactNet`) — never the float reconstruction.
+* Variable rate through :class:`~neuralcodec.codecs.base.QualityGain` on the latent, with
+  per-frame quality offsets in a hierarchical pattern (see :func:`frame_quality`).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, QualityGain
+from neuralcodec.codecs.framing import pack_streams, unpack_streams
+from neuralcodec.codecs.gained import quality_tensor
+from neuralcodec.codecs.gmm_ctx import anchor_mask
+from neuralcodec.codecs.transforms import conv, pointwise_net
+from neuralcodec.entropy.conditional import GaussianModel
+from neuralcodec.entropy.exact import ExactNet, to_fixed
+from neuralcodec.entropy.factorized import FactorizedPrior
+from neuralcodec.entropy.likelihoods import noisy, ste_round
+
+NAME = "video-rt"
+STRIDE = 64            # frames are padded to a multiple of this (latent /16, hyper-latent /64)
+LATENT_STRIDE = 16
+# Quality offsets of P-frames by position in the GOP (cycle of 4, DCVC-RT-like hierarchy:
+# every 4th frame is coded better and limits error propagation), and of I-frames.
+P_OFFSETS = (0.0, -0.75, -0.4, -0.75)
+I_OFFSET = 0.5
+
+
+def frame_quality(base: float, index_in_gop: int, p_offsets=P_OFFSETS, i_offset: float = I_OFFSET) -> float:
+    """Quality of a frame at ``index_in_gop`` (0 = I-frame) for a base quality, clamped to [1, 8]."""
+    off = i_offset if index_in_gop == 0 else p_offsets[index_in_gop % len(p_offsets)]
+    return float(min(QUALITY_MAX, max(QUALITY_MIN, base + off)))
+
+
+def _act() -> nn.Module:
+    return nn.LeakyReLU(0.1, inplace=True)
+
+
+class Up2(nn.Sequential):
+    """x2 upsampling: 1x1 conv to 4x channels + pixel shuffle (cheap, DCVC-RT style)."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__(nn.Conv2d(cin, 4 * cout, 1), nn.PixelShuffle(2))
+
+
+class CheckerboardGaussian(nn.Module):
+    """Mean-scale Gaussian entropy model of one latent in two checkerboard passes (anchors,
+    then the rest with anchors as spatial context). Parameters come from integer-exact nets."""
+
+    def __init__(self, channels: int, prior: int, ctx: int = 64, hidden: tuple[int, ...] = (128, 128)):
+        super().__init__()
+        self.gaussian = GaussianModel(channels)
+        self.ctx_width = ctx
+        self.spatial = ExactNet(conv(channels, ctx, 3, 1))
+        self.params = pointwise_net(prior + ctx, hidden, self.gaussian.param_channels)
+
+    # -- training -------------------------------------------------------------
+    def forward(self, y: torch.Tensor, prior: torch.Tensor):
+        """(y_hat with STE, likelihoods); anchors are quantised around their own means."""
+        b, _, h, w = y.shape
+        anchors = anchor_mask(h, w, y.device).to(y.dtype)
+        zeros = prior.new_zeros(b, self.ctx_width, h, w)
+        m1, s1 = self.gaussian.split_float(self.params(torch.cat([prior, zeros], 1)))
+        y_anchor = (ste_round(y - m1) + m1) * anchors
+        spatial = self.spatial(y_anchor) * (1 - anchors)
+        m2, s2 = self.gaussian.split_float(self.params(torch.cat([prior, spatial], 1)))
+        means = m1 * anchors + m2 * (1 - anchors)
+        scales = s1 * anchors + s2 * (1 - anchors)
+        values = noisy(y) if self.training else torch.round(y - means) + means
+        y_hat = ste_round(y - means) + means
+        return y_hat, self.gaussian.likelihood(values, means, scales)
+
+    # -- coding ---------------------------------------------------------------
+    def code(self, prior_fx: torch.Tensor, coder) -> torch.Tensor:
+        """Run both passes; ``coder(pass, means, scales, mask)`` returns the decoded values
+        (1-D) of the masked elements. Returns y_hat (float32)."""
+        b, c = prior_fx.shape[0], self.gaussian.channels
+        h, w = prior_fx.shape[-2:]
+        mask = anchor_mask(h, w, prior_fx.device)
+        y_hat = prior_fx.new_zeros(b, c, h, w, dtype=torch.float32)
+        spatial = prior_fx.new_zeros(b, self.ctx_width, h, w)
+        for p, sel in enumerate((mask, ~mask)):
+            if p:
+                spatial = self.spatial.exact(to_fixed(y_hat))
+            means, scales = self.gaussian.split_exact(self.params.exact(torch.cat([prior_fx, spatial], 1)))
+            values = coder(p, means[:, :, sel].flatten(), scales[:, :, sel].flatten(), sel)
+            y_hat[:, :, sel] = values.view(b, c, -1).float()
+        return y_hat
+
+
+class VideoRT(nn.Module):
+    """P-frame networks of ``video-rt`` (the I-frame codec is attached as ``self.intra``)."""
+
+    name = NAME
+
+    def __init__(self, m: int = 64, f: int = 48, n: int = 64, nz: int = 48, buf: int = 32,
+                 intra_m: int = 192, intra: str = "hyperprior"):
+        super().__init__()
+        self.config = {"m": m, "f": f, "n": n, "nz": nz, "buf": buf, "intra_m": intra_m, "intra": intra}
+        self.intra = None              # the image codec of I-frames: see set_intra
+        u = 48                         # pixel-unshuffle(4) of RGB
+        # pixel-domain context: decoded I-frame -> features at 1/4 resolution
+        self.extract = nn.Sequential(nn.PixelUnshuffle(4), conv(u, f, 3, 1), _act(), conv(f, f, 3, 1))
+        self.g_a = nn.Sequential(
+            conv(2 * u + f, n, 3, 1), _act(),
+            conv(n, n, 3, 2), _act(),
+            conv(n, n, 3, 2), _act(),
+            nn.Conv2d(n, m, 1))
+        self.g_s = nn.Sequential(Up2(m, n), _act(), conv(n, n, 3, 1), _act(), Up2(n, n), _act())
+        self.g_s_ctx = nn.Sequential(conv(n + f, n, 3, 1), _act(), conv(n, f, 3, 1))
+        self.g_s_out = nn.Sequential(_act(), conv(f, u, 3, 1), nn.PixelShuffle(4))
+        self.gain = QualityGain(m, init_low=0.5, init_high=2.0)
+        self.inv_gain = QualityGain(m, init_low=2.0, init_high=0.5)
+        # entropy model (everything below feeds the coder: integer-exact)
+        self.h_a = nn.Sequential(conv(m, n, 3, 1), _act(), conv(n, nz, 3, 2), _act(), conv(nz, nz, 3, 2))
+        self.z_prior = FactorizedPrior(nz)
+        self.h_s = ExactNet(nn.ConvTranspose2d(nz, n, 3, 2, 1, 1), nn.ReLU(),
+                            nn.ConvTranspose2d(n, n, 3, 2, 1, 1), nn.ReLU(), nn.Conv2d(n, n, 1))
+        self.buf_init = ExactNet(nn.Conv2d(intra_m, n, 1), nn.ReLU(), conv(n, buf, 3, 1))
+        self.buf_update = ExactNet(conv(m + buf, n, 3, 1), nn.ReLU(), conv(n, buf, 3, 1))
+        self.entropy = CheckerboardGaussian(m, n + buf)
+
+    def set_intra(self, intra) -> None:
+        """Attach the I-frame image codec without making it part of this module's state."""
+        object.__setattr__(self, "intra", intra)
+
+    # -- shared pieces ----------------------------------------------------------
+    def context_from_frame(self, x_hat: torch.Tensor) -> torch.Tensor:
+        """Pixel-domain context features of a decoded (I-)frame (float)."""
+        return self.extract(x_hat)
+
+    def analyse(self, x, x_ref, ctx, quality):
+        inp = torch.cat([F.pixel_unshuffle(x, 4), F.pixel_unshuffle(x_ref, 4), ctx], 1)
+        return self.g_a(inp) * self.gain(quality_tensor(quality, x))
+
+    def synthesise(self, y_hat, x_ref, ctx, quality):
+        """(x_hat, next context features)."""
+        feat = self.g_s(y_hat * self.inv_gain(quality_tensor(quality, y_hat)))
+        new_ctx = self.g_s_ctx(torch.cat([feat, ctx], 1))
+        return x_ref + self.g_s_out(new_ctx), new_ctx
+
+    # -- training ---------------------------------------------------------------
+    def forward_p(self, x, x_ref, ctx, buf, quality) -> dict:
+        """One P-frame (training/float path). ``buf``: latent feature buffer (float)."""
+        y = self.analyse(x, x_ref, ctx, quality)
+        z_hat, z_lik = self.z_prior(self.h_a(y))
+        prior = torch.cat([self.h_s(z_hat), buf], 1)
+        y_hat, y_lik = self.entropy(y, prior)
+        x_hat, new_ctx = self.synthesise(y_hat, x_ref, ctx, quality)
+        new_buf = self.buf_update(torch.cat([y_hat, buf], 1))
+        return {"x_hat": x_hat, "ctx": new_ctx, "buf": new_buf, "likelihoods": {"y": y_lik, "z": z_lik}}
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.z_prior.aux_loss()
+
+    def update(self) -> None:
+        self.z_prior.update()
+        for module in self.modules():
+            if isinstance(module, ExactNet):
+                module.freeze()
+
+    # -- coding (exact entropy path) ---------------------------------------------
+    @torch.no_grad()
+    def buffer_from_intra(self, y_hat_intra: torch.Tensor) -> torch.Tensor:
+        """Latent feature buffer (fixed point) from a decoded I-frame latent."""
+        return self.buf_init.exact(to_fixed(y_hat_intra))
+
+    @torch.no_grad()
+    def next_buffer(self, y_hat: torch.Tensor, buf_fx: torch.Tensor) -> torch.Tensor:
+        return self.buf_update.exact(torch.cat([to_fixed(y_hat), buf_fx], 1))
+
+    @torch.no_grad()
+    def compress_p(self, y: torch.Tensor, buf_fx: torch.Tensor) -> tuple[bytes, torch.Tensor]:
+        """Code a P latent given the (exact) buffer; returns (record payload, y_hat)."""
+        z_stream, z_hat = self.z_prior.compress(self.h_a(y.float()))
+        prior = torch.cat([self.h_s.exact(to_fixed(z_hat)), buf_fx], 1)
+        streams = [z_stream]
+        y = y.float()
+
+        def enc(p, means, scales, sel):
+            data, values = self.entropy.gaussian.encode(y[:, :, sel].flatten(), means, scales)
+            streams.append(data)
+            return values
+
+        y_hat = self.entropy.code(prior, enc)
+        return pack_streams(streams), y_hat
+
+    @torch.no_grad()
+    def decompress_p(self, data: bytes, buf_fx: torch.Tensor) -> torch.Tensor:
+        """Decode a P latent (bit-exact on every device) given the buffer."""
+        streams = unpack_streams(data, 3)
+        b, _, h, w = buf_fx.shape
+        z_shape = (b, self.z_prior.bottleneck.channels, h // 4, w // 4)
+        z_hat = self.z_prior.decompress(streams[0], z_shape, buf_fx.device)
+        prior = torch.cat([self.h_s.exact(to_fixed(z_hat)), buf_fx], 1)
+        return self.entropy.code(prior, lambda p, means, scales, sel:
+                                 self.entropy.gaussian.decode(streams[1 + p], means, scales))
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,324 @@
+"""Training of ``video-rt`` P-frame networks on short clips.
+
+Clips come from real video (folders of frames, or video files decoded with PyAV) and from
+synthetic camera motion over still images (random pans and zooms rendered with bilinear
+resampling). Each training clip is coded as I P P ...: the I-frame with the frozen image
+codec (eval mode, rounding), the P-frames unrolled with the propagated context and buffer,
+the loss the mean over P-frames of lambda(q_t) * 255^2 * MSE + bpp, with q_t the base
+quality plus the frame's hierarchical offset.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, rd_lambda
+from neuralcodec.errors import InputError
+from neuralcodec.train import checkpoint as ckpt
+from neuralcodec.train.data import fit_to_crop, load_image
+from neuralcodec.train.files import IMAGE_SUFFIXES, find_images
+from neuralcodec.train.loss import bpp_per_sample, lr_at, psnr_from_mse
+from neuralcodec.video.model import I_OFFSET, P_OFFSETS
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm", ".y4m", ".avi")
+
+
+@dataclass
+class VideoTrainConfig:
+    out: str
+    video: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    synthetic: float = 0.5            # fraction of clips made from still images
+    steps: int = 20000
+    batch_size: int = 8
+    frames: int = 4                   # I + (frames-1) P-frames per clip
+    crop: int = 256
+    lr: float = 2e-4
+    warmup_steps: int = 200
+    clip: float = 1.0
+    video_scale: float = 1.0          # downscale factor of decoded video files
+    max_clip_frames: int = 300
+    device: str = "auto"
+    seed: int = 0
+    max_minutes: float = 0.0
+    ckpt_every: int = 1000
+    log_every: int = 100
+    resume: bool = False
+    export: str = ""
+    init: str = ""                    # start from these video-rt weights
+    codec_kwargs: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------- data
+def _read_video_file(path: Path, scale: float, max_frames: int) -> list[np.ndarray]:
+    import av
+
+    from neuralcodec.video.io import frame_to_rgb
+    out = []
+    try:
+        with av.open(str(path)) as c:
+            for frame in c.decode(video=0):
+                if len(out) >= max_frames:
+                    break
+                if scale > 1:
+                    frame = frame.reformat(width=round(frame.width / scale) // 2 * 2,
+                                           height=round(frame.height / scale) // 2 * 2)
+                out.append(frame_to_rgb(frame))
+    except av.error.FFmpegError as exc:
+        raise InputError(f"cannot read video {path}: {exc}") from None
+    return out
+
+
+def find_clips(dirs: list[str], scale: float, max_frames: int) -> list[tuple[str, list[np.ndarray]]]:
+    """(name, frames) of every frame folder (images directly inside) and video file under ``dirs``."""
+    clips = []
+    for d in dirs:
+        root = Path(d)
+        if not root.exists():
+            raise InputError(f"video data {root} does not exist")
+        candidates = [root] if root.is_file() else [root] + sorted(p for p in root.rglob("*"))
+        for p in candidates:
+            if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES:
+                clips.append((str(p), _read_video_file(p, scale, max_frames)))
+            elif p.is_dir():
+                files = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+                if len(files) >= 2:
+                    clips.append((str(p), [load_image(q) for q in files[:max_frames]]))
+    clips = [(n, f) for n, f in clips if len(f) >= 2]
+    if dirs and not clips:
+        raise InputError(f"no video clips (frame folders or video files) in {', '.join(dirs)}")
+    return clips
+
+
+class ClipSampler:
+    """Batches of clips (B, T, 3, C, C) in [0, 1] from real clips and synthetic motion over
+    stills; the draw of step ``s`` depends only on ``(seed, s)``."""
+
+    def __init__(self, clips, stills, crop: int, frames: int, synthetic: float, device):
+        self.crop, self.frames, self.device = crop, frames, torch.device(device)
+        self.clips = [torch.from_numpy(np.stack([fit_to_crop(f, crop, "pad") for f in fr]))
+                      .permute(0, 3, 1, 2).contiguous().to(self.device) for _, fr in clips]
+        self.clips = [c for c in self.clips if c.shape[0] >= 2]
+        self.stills = [torch.from_numpy(fit_to_crop(im, crop, "pad")).permute(2, 0, 1).contiguous()
+                       .to(self.device) for im in stills]
+        if not self.clips and not self.stills:
+            raise InputError("no training data: give --video and/or --images")
+        self.synthetic = synthetic if self.clips else 1.0
+        if not self.stills:
+            self.synthetic = 0.0
+
+    def _real(self, g):
+        clip = self.clips[int(torch.randint(len(self.clips), (1,), generator=g))]
+        n, _, h, w = clip.shape
+        step = 1 + int(torch.randint(2, (1,), generator=g)) if n >= 2 * self.frames else 1
+        span = min(n, (self.frames - 1) * step + 1)
+        t0 = int(torch.randint(n - span + 1, (1,), generator=g))
+        idx = [min(t0 + i * step, n - 1) for i in range(self.frames)]
+        y = int(torch.randint(h - self.crop + 1, (1,), generator=g))
+        x = int(torch.randint(w - self.crop + 1, (1,), generator=g))
+        out = clip[idx, :, y:y + self.crop, x:x + self.crop]
+        if torch.rand(1, generator=g) < 0.5:
+            out = out.flip(-1)
+        if torch.rand(1, generator=g) < 0.5:     # play backwards
+            out = out.flip(0)
+        return out.float() / 255
+
+    def _synthetic(self, g):
+        img = self.stills[int(torch.randint(len(self.stills), (1,), generator=g))]
+        _, h, w = img.shape
+        r = torch.rand(6, generator=g, dtype=torch.float64).tolist()
+        size0 = self.crop * (1.0 + 0.5 * r[0])                 # source window side (pixels)
+        zoom = 1.0 + 0.06 * (r[1] - 0.5)                        # window scale per frame
+        speed = 12.0 * r[2]                                     # pixels per frame
+        angle = 2 * math.pi * r[3]
+        vx, vy = speed * math.cos(angle), speed * math.sin(angle)
+        sizes = [min(size0 * zoom ** t, h, w) for t in range(self.frames)]
+        cx = [0.0] * self.frames
+        cy = [0.0] * self.frames
+        span_x = max(abs(vx) * self.frames + max(sizes), 1)
+        span_y = max(abs(vy) * self.frames + max(sizes), 1)
+        x0 = span_x / 2 + r[4] * max(0.0, w - span_x)
+        y0 = span_y / 2 + r[5] * max(0.0, h - span_y)
+        theta = []
+        for t in range(self.frames):
+            cx[t] = min(max(x0 + vx * (t - self.frames / 2), sizes[t] / 2), w - sizes[t] / 2)
+            cy[t] = min(max(y0 + vy * (t - self.frames / 2), sizes[t] / 2), h - sizes[t] / 2)
+            theta.append([[sizes[t] / w, 0, 2 * cx[t] / w - 1], [0, sizes[t] / h, 2 * cy[t] / h - 1]])
+        theta = torch.tensor(theta, dtype=torch.float32, device=self.device)
+        grid = F.affine_grid(theta, (self.frames, 3, self.crop, self.crop), align_corners=False)
+        src = img.float().div(255).expand(self.frames, -1, -1, -1)
+        return F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    def batch(self, seed: int, step: int, batch_size: int):
+        g = torch.Generator().manual_seed((seed * 1_000_003 + step) % (2**63 - 1))
+        clips = []
+        for _ in range(batch_size):
+            synth = float(torch.rand(1, generator=g)) < self.synthetic
+            clips.append(self._synthetic(g) if synth else self._real(g))
+        quality = QUALITY_MIN + (QUALITY_MAX - QUALITY_MIN) * torch.rand(batch_size, generator=g)
+        return torch.stack(clips), quality.to(self.device)
+
+
+# ----------------------------------------------------------------- model steps
+def frame_qualities(base: torch.Tensor, t: int) -> torch.Tensor:
+    off = I_OFFSET if t == 0 else P_OFFSETS[t % len(P_OFFSETS)]
+    return (base + off).clamp(QUALITY_MIN, QUALITY_MAX)
+
+
+@torch.no_grad()
+def intra_forward(intra, x: torch.Tensor, q: torch.Tensor):
+    """Decoded latent and reconstruction of the frozen image codec (rounding, no noise)."""
+    y = intra.analyse(x, q)
+    z_hat, _ = intra.z_prior(intra.h_a(y))
+    y_hat, _ = intra._y_forward(y, intra.h_s(z_hat))
+    return y_hat, intra.synthesise(y_hat, q).clamp(0, 1)
+
+
+def clip_loss(model, clips: torch.Tensor, quality: torch.Tensor) -> dict:
+    """RD loss of I P P ... over a batch of clips (B, T, 3, H, W)."""
+    b, t_len, _, h, w = clips.shape
+    y_i, x_ref = intra_forward(model.intra, clips[:, 0], frame_qualities(quality, 0))
+    ctx = model.context_from_frame(x_ref)
+    buf = model.buf_init(y_i)
+    loss, bpp_sum, mse_sum = 0.0, 0.0, 0.0
+    for t in range(1, t_len):
+        q = frame_qualities(quality, t)
+        x = clips[:, t]
+        out = model.forward_p(x, x_ref, ctx, buf, q)
+        x_hat = out["x_hat"].float()
+        bpp = bpp_per_sample(out["likelihoods"], h * w)
+        mse = (x_hat - x).pow(2).flatten(1).mean(1)
+        loss = loss + (rd_lambda(q).to(x.device) * 255.0 ** 2 * mse + bpp).mean()
+        bpp_sum = bpp_sum + bpp.mean().detach()
+        mse_sum = mse_sum + mse.mean().detach()
+        x_ref, ctx, buf = x_hat.clamp(0, 1), out["ctx"], out["buf"]
+    n = t_len - 1
+    return {"loss": loss / n, "bpp": bpp_sum / n, "psnr": psnr_from_mse(mse_sum / n)}
+
+
+# ----------------------------------------------------------------- loop
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available")
+    return torch.device(name)
+
+
+def _optimizers(model, lr: float):
+    aux = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
+    main = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+    return torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=1e-3)
+
+
+def export(model, path: str, info: dict) -> None:
+    from neuralcodec.video.weights import save_weights
+    model.eval()
+    model.update()
+    save_weights(model, path, info=info)
+    model.train()
+
+
+def run(cfg: VideoTrainConfig, log=print) -> dict:
+    from neuralcodec.train.validate import set_tf32
+    from neuralcodec.video.weights import create, load
+
+    device = _device(cfg.device)
+    if device.type == "cuda":
+        set_tf32(True)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out)
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    clips = find_clips(cfg.video, cfg.video_scale, cfg.max_clip_frames) if cfg.video else []
+    stills = [load_image(p) for p in find_images(cfg.images)] if cfg.images else []
+    sampler = ClipSampler(clips, stills, cfg.crop, cfg.frames, cfg.synthetic, device)
+    log(f"data: {len(sampler.clips)} clips ({sum(c.shape[0] for c in sampler.clips)} frames), "
+        f"{len(sampler.stills)} stills, synthetic fraction {sampler.synthetic:g}")
+    model = (load(None, cfg.init, device) if cfg.init else create(device=device, **cfg.codec_kwargs))
+    model.train()
+    model.intra.eval()
+    for p in model.intra.parameters():
+        p.requires_grad_(False)
+    opt, aux_opt = _optimizers(model, cfg.lr)
+    step = 0
+    latest = ckpt.latest_checkpoint(out) if cfg.resume else None
+    if latest is not None:
+        tensors, meta = ckpt.load(latest)
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        opt.load_state_dict(ckpt.optimizer_unflatten(tensors, meta["opt"], "opt"))
+        aux_opt.load_state_dict(ckpt.optimizer_unflatten(tensors, meta["aux_opt"], "aux"))
+        step = meta["step"]
+        log(f"resumed from {latest} at step {step}")
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    start = time.time()
+    history = []
+
+    def save_checkpoint():
+        t_opt, m_opt = ckpt.optimizer_flatten(opt, "opt")
+        t_aux, m_aux = ckpt.optimizer_flatten(aux_opt, "aux")
+        tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+        tensors.update(t_opt, **t_aux)
+        ckpt.save(out / "checkpoints" / ckpt.checkpoint_name(step), tensors,
+                  {"step": step, "opt": m_opt, "aux_opt": m_aux, "config": asdict(cfg)})
+        ckpt.prune(out, 2)
+
+    running = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
+    while step < cfg.steps:
+        elapsed = (time.time() - start) / 60
+        if cfg.max_minutes and elapsed >= cfg.max_minutes:
+            log(f"time limit reached after {elapsed:.1f} min")
+            break
+        progress = step / cfg.steps
+        if cfg.max_minutes:
+            progress = max(progress, elapsed / cfg.max_minutes)
+        lr = lr_at(int(progress * 100000), 100000, cfg.lr, "cosine", warmup=0, final=0.05)
+        if step < cfg.warmup_steps:
+            lr = cfg.lr * (step + 1) / cfg.warmup_steps
+        for group in opt.param_groups:
+            group["lr"] = lr
+        clips_b, quality = sampler.batch(cfg.seed, step, cfg.batch_size)
+        res = clip_loss(model, clips_b, quality)
+        opt.zero_grad(set_to_none=True)
+        res["loss"].backward()
+        if cfg.clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        opt.step()
+        aux_opt.zero_grad(set_to_none=True)
+        model.aux_loss().backward()
+        aux_opt.step()
+        step += 1
+        for k in ("loss", "bpp", "psnr"):
+            running[k] += float(res[k].detach())
+        running["n"] += 1
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            n = running["n"]
+            row = {"step": step, "loss": running["loss"] / n, "bpp": running["bpp"] / n,
+                   "psnr": running["psnr"] / n, "lr": lr, "minutes": (time.time() - start) / 60}
+            history.append(row)
+            log(f"step {step}: loss {row['loss']:.4f} bpp {row['bpp']:.4f} psnr {row['psnr']:.2f} "
+                f"lr {lr:.2e} ({row['minutes']:.1f} min)")
+            running = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
+        if step % cfg.ckpt_every == 0:
+            save_checkpoint()
+    save_checkpoint()
+    info = {"steps": step, "minutes": round((time.time() - start) / 60, 2),
+            "data": {"clips": [n for n, _ in clips], "stills": len(stills), "synthetic": sampler.synthetic},
+            "frames": cfg.frames, "crop": cfg.crop, "batch_size": cfg.batch_size,
+            "last": history[-1] if history else None}
+    if cfg.export:
+        export(model, cfg.export, info)
+        log(f"exported {cfg.export}")
+    (out / "history.json").write_text(json.dumps(history))
+    return {"step": step, "model": model, "history": history}
+
+
+def main(argv=None) -> int:
+    sys.exit("use `neuralcodec train-video`")
