@@ -63,16 +63,37 @@ class CoderClock:
         self._wrap(factorized.FactorizedPrior, "decompress")
 
 
+def _frame_folder():
+    """A folder of still frames to use when PyAV is missing (e.g. .carry/video on a bare GPU machine)."""
+    for root in (ROOT / ".carry/video", ROOT.parent / "shared/data/video"):
+        for d in sorted(root.glob("*")) if root.is_dir() else []:
+            files = sorted(f for f in d.glob("*") if f.suffix in (".png", ".webp"))
+            if len(files) >= 2:
+                return files
+    return []
+
+
 def load_frames(path, n, w, h):
     frames = []
-    if path and Path(path).exists():
+    try:
         import av
+    except ImportError:
+        av = None
+        from PIL import Image
+        files = _frame_folder()[:n]
+        for f in files:
+            frames.append(np.asarray(Image.open(f).convert("RGB").resize((w, h), Image.BICUBIC)))
+        if files:
+            print(f"frames: {files[0].parent} (no PyAV), resized to {w}x{h}")
+    if av is not None and path and Path(path).exists():
         with av.open(str(path)) as c:
             for frame in c.decode(video=0):
                 frames.append(frame.reformat(width=w, height=h, format="rgb24").to_ndarray())
                 if len(frames) >= n:
                     break
+        print(f"frames: {path}, resized to {w}x{h}")
     if not frames:
+        print("frames: synthetic pattern")
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         for t in range(n):
             r = 128 + 100 * np.sin((xx + 4 * t) / 37.0) * np.cos(yy / 23.0)
@@ -175,7 +196,7 @@ def main():
         coder.set_num_threads(args.threads)
         torch.set_num_threads(args.threads)
     src = args.input or next((str(p) for p in CANDIDATES if p.exists()), None)
-    print(f"torch {torch.__version__}, coder threads {coder.get_num_threads()}, input {src or 'synthetic'}")
+    print(f"torch {torch.__version__}, coder threads {coder.get_num_threads()}")
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True

@@ -88,6 +88,29 @@ def test_cli_round_trip_png_y4m_mkv(folder, weights, tmp_path, capsys):
         assert r.header.fps == (25, 1) and [s.name for s in r] == ["I"]
 
 
+def test_yuv420_video_file_input(tmp_path, weights):
+    """An 8-bit 4:2:0 H.264 (or FFV1) file at 30 fps: read with PyAV, rate kept."""
+    import av
+    path = tmp_path / "in.mkv"
+    with av.open(str(path), "w") as c:
+        codec = "libx264" if "libx264" in av.codecs_available else "ffv1"
+        s = c.add_stream(codec, rate=30)
+        s.width, s.height, s.pix_fmt = 70, 38, "yuv420p"
+        for f in _clip(3, 70, 38):
+            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p")):
+                c.mux(pkt)
+        for pkt in s.encode(None):
+            c.mux(pkt)
+    out = tmp_path / "v.ncv"
+    assert _run("encode", path, "-o", out, "--weights", weights) == 0
+    with ContainerReader(out) as r:
+        assert (r.header.width, r.header.height, r.header.fps) == (70, 38, (30, 1))
+        assert r.header.params["source_pix_fmt"] == "yuv420p" and len(list(r)) == 3
+    assert _run("decode", out, "-o", tmp_path / "o.mkv", "--weights", weights) == 0
+    with av.open(str(tmp_path / "o.mkv")) as c:
+        assert c.streams.video[0].average_rate == 30
+
+
 def test_odd_size_and_exactness(model):
     """70x38: decoded latents equal the encoder's whatever the threads, and whatever the
     float path does (bf16 autocast, perturbed reconstructions): the coder only sees exact data."""

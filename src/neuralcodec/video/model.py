@@ -119,6 +119,9 @@ class VideoRT(nn.Module):
         self.g_s = nn.Sequential(Up2(m, n), _act(), conv(n, n, 3, 1), _act(), Up2(n, n), _act())
         self.g_s_ctx = nn.Sequential(conv(n + f, n, 3, 1), _act(), conv(n, f, 3, 1))
         self.g_s_out = nn.Sequential(_act(), conv(f, u, 3, 1), nn.PixelShuffle(4))
+        with torch.no_grad():          # start close to "copy the reference frame"
+            self.g_s_out[1].weight.mul_(0.1)
+            self.g_s_out[1].bias.zero_()
         self.gain = QualityGain(m, init_low=0.5, init_high=2.0)
         self.inv_gain = QualityGain(m, init_low=2.0, init_high=0.5)
         # entropy model (everything below feeds the coder: integer-exact)

@@ -80,6 +80,11 @@ def _read_video_file(path: Path, scale: float, max_frames: int) -> list[np.ndarr
 def find_clips(dirs: list[str], scale: float, max_frames: int) -> list[tuple[str, list[np.ndarray]]]:
     """(name, frames) of every frame folder (images directly inside) and video file under ``dirs``."""
     clips = []
+    try:
+        import av  # noqa: F401
+        have_av = True
+    except ImportError:                 # e.g. a bare GPU machine: frame folders only
+        have_av = False
     for d in dirs:
         root = Path(d)
         if not root.exists():
@@ -87,7 +92,10 @@ def find_clips(dirs: list[str], scale: float, max_frames: int) -> list[tuple[str
         candidates = [root] if root.is_file() else [root] + sorted(p for p in root.rglob("*"))
         for p in candidates:
             if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES:
-                clips.append((str(p), _read_video_file(p, scale, max_frames)))
+                if have_av:
+                    clips.append((str(p), _read_video_file(p, scale, max_frames)))
+                else:
+                    print(f"skipping {p}: PyAV is not installed", file=sys.stderr)
             elif p.is_dir():
                 files = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
                 if len(files) >= 2:
@@ -231,6 +239,7 @@ def run(cfg: VideoTrainConfig, log=print) -> dict:
     from neuralcodec.train.validate import set_tf32
     from neuralcodec.video.weights import create, load
 
+    start = time.time()            # --max-minutes counts from here (data loading included)
     device = _device(cfg.device)
     if device.type == "cuda":
         set_tf32(True)
@@ -258,7 +267,6 @@ def run(cfg: VideoTrainConfig, log=print) -> dict:
         step = meta["step"]
         log(f"resumed from {latest} at step {step}")
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
-    start = time.time()
     history = []
 
     def save_checkpoint():
