@@ -33,15 +33,24 @@ PRECISIONS = ("auto", "fp32", "int8")
 class OrtTransform(nn.Module):
     """An ONNX Runtime session behind a module interface (float32 NCHW in and out)."""
 
-    def __init__(self, session, input_name: str, output_name: str, precision: str):
+    def __init__(self, session, input_name: str, output_name: str, precision: str,
+                 input_scale=None, output_scale=None):
         super().__init__()
         self.session, self.input_name, self.output_name = session, input_name, output_name
         self.precision = precision
+        # per-channel equalisation of INT8 graphs: input / input_scale, output * output_scale
+        self.input_scale = None if input_scale is None else torch.tensor(input_scale).view(1, -1, 1, 1)
+        self.output_scale = None if output_scale is None else torch.tensor(output_scale).view(1, -1, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feed = {self.input_name: x.detach().to("cpu", torch.float32).contiguous().numpy()}
-        out = self.session.run([self.output_name], feed)[0]
-        return torch.from_numpy(out).to(x.device)
+        device = x.device
+        x = x.detach().to("cpu", torch.float32)
+        if self.input_scale is not None:
+            x = x / self.input_scale
+        out = torch.from_numpy(self.session.run([self.output_name], {self.input_name: x.contiguous().numpy()})[0])
+        if self.output_scale is not None:
+            out = out * self.output_scale
+        return out.to(device)
 
 
 class IntegerModule(nn.Module):
@@ -104,11 +113,17 @@ def load_onnx_codec(model, folder, *, precision: str = "auto", device: str | Non
         raise ModelError(f"ONNX export {folder} is for codec {manifest['codec']} with weights "
                          f"{str(manifest['weights_hash'])[:12]}, but the model is {model.name} with weights "
                          f"{expected.hex()[:12]}: export the matching weights")
+    graphs = manifest["graphs"]
+    if not isinstance(graphs, dict):
+        raise ModelError(f"the manifest in {folder} is malformed (graphs)")
+    for name, entry in graphs.items():       # a broken export fails as a whole, whatever is used
+        for prec in ("fp32", "int8"):
+            if isinstance(entry, dict) and entry.get(prec):
+                checked_file(folder, entry[prec], f"ONNX graph {name} ({prec})")
     provider_list = providers(device)
     clone = copy.deepcopy(model).cpu().eval()
     clone.weights_hash = expected
     clone.onnx_info = {"folder": str(folder), "providers": provider_list, "precision": {}}
-    graphs = manifest["graphs"]
     for name in ("g_a", "g_s", "h_a"):
         if not hasattr(model, name):
             continue
@@ -118,7 +133,8 @@ def load_onnx_codec(model, folder, *, precision: str = "auto", device: str | Non
         chosen, file_entry = _pick(entry, precision, name)
         path = checked_file(folder, file_entry, f"ONNX graph {name}")
         session = _session(path, f"ONNX graph {name}", provider_list, threads)
-        setattr(clone, name, OrtTransform(session, entry["inputs"][0], entry["outputs"][0], chosen))
+        setattr(clone, name, OrtTransform(session, entry["inputs"][0], entry["outputs"][0], chosen,
+                                          file_entry.get("input_scale"), file_entry.get("output_scale")))
         clone.onnx_info["precision"][name] = chosen
     info = manifest["integer_path"]
     npz = checked_file(folder, info, "integer nets")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import io
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -99,15 +98,17 @@ class SubpixelDeconv(nn.Module):
         return self.shuffle(self.conv(x))
 
 
-def exportable(module: nn.Module, subpixel: bool = False) -> nn.Module:
+def exportable(module: nn.Module, subpixel: bool | set = False) -> nn.Module:
     """A float32 CPU copy of ``module`` with GDN layers replaced by :class:`ExportGDN`
-    (and, with ``subpixel``, transposed convolutions by :class:`SubpixelDeconv`)."""
+    (and, with ``subpixel``, transposed convolutions by :class:`SubpixelDeconv`: all of them,
+    or those whose module paths are in the set)."""
     module = copy.deepcopy(module).eval().cpu().float()
     for name, child in list(module.named_modules()):
         replacement = None
         if isinstance(child, GDN):
             replacement = ExportGDN(child)
-        elif subpixel and isinstance(child, nn.ConvTranspose2d):
+        elif isinstance(child, nn.ConvTranspose2d) and (name in subpixel if isinstance(subpixel, set)
+                                                        else subpixel):
             try:
                 replacement = SubpixelDeconv(child)
             except ValueError:
@@ -138,7 +139,7 @@ def unshare_initializers(proto) -> None:
 
 
 def export_graph(module: torch.nn.Module, path: Path, input_name: str, output_name: str,
-                 channels: int, opset: int = OPSET, subpixel: bool = False) -> None:
+                 channels: int, opset: int = OPSET, subpixel: bool | set = False) -> None:
     """One FP32 graph with dynamic batch, height and width (TorchScript-based exporter:
     the dynamo exporter needs onnxscript, which is not a dependency)."""
     import onnx
@@ -202,13 +203,7 @@ def export_onnx(model, folder, *, opset: int = OPSET, int8: bool = False, calibr
     if int8:
         from neuralcodec.export.int8 import quantize_codec
 
-        with tempfile.TemporaryDirectory(prefix="neuralcodec-export-") as tmp:
-            sources = {}   # graphs with transposed convs are quantised in their sub-pixel form
-            for name, (module, inp, out, channels) in graph_specs(model).items():
-                if any(isinstance(m, nn.ConvTranspose2d) for m in module.modules()):
-                    sources[name] = Path(tmp) / f"{name}.onnx"
-                    export_graph(module, sources[name], inp, out, channels, opset, subpixel=True)
-            manifest["quantization"] = quantize_codec(model, folder, graphs, calibration, sources=sources,
-                                                      log=log, **(int8_options or {}))
+        manifest["quantization"] = quantize_codec(model, folder, graphs, calibration, opset=opset, log=log,
+                                                  **(int8_options or {}))
     write_manifest(folder, manifest)
     return manifest
