@@ -53,7 +53,7 @@ class CoderClock:
                 return fn(*args, **kwargs)
             finally:
                 clock.seconds += time.perf_counter() - t0
-        self._patched.append((owner, name, fn))
+        self._patched.append((owner, name, owner.__dict__[name]))
         setattr(owner, name, staticmethod(timed) if isinstance(owner.__dict__.get(name), staticmethod) else timed)
 
     def install(self):

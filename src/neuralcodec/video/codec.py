@@ -18,6 +18,7 @@ from neuralcodec.codecs.api import _pad, to_pixels, to_tensor
 from neuralcodec.codecs.base import Compressed, check_quality
 from neuralcodec.codecs.framing import pack_streams, unpack_streams
 from neuralcodec.codecs.tiling import analyse_tiled, latent_tiles, synthesise_tiled
+from neuralcodec.entropy.exact import ExactNet
 from neuralcodec.errors import BitstreamError, InputError
 from neuralcodec.video.model import I_OFFSET, P_OFFSETS, STRIDE, VideoRT, frame_quality
 
@@ -60,6 +61,19 @@ class GopConfig:
         return cls(period, offsets, i_off)
 
 
+def prepare_exact(model, device) -> None:
+    """Freeze every integer-exact net of ``model`` (and of its I-frame codec) and keep the
+    frozen integer weights on ``device``, so that coding does not copy them every frame.
+    Values are unchanged (same float64 integers), so results are too."""
+    device = torch.device(device)
+    for net in list(model.modules()) + list(model.intra.modules()):
+        if isinstance(net, ExactNet):
+            if net._frozen is None:
+                net.freeze()
+            net._frozen = [item if item[0] == "relu" else
+                           (item[0], *(t.to(device) for t in item[1:4]), item[4]) for item in net._frozen]
+
+
 class _State:
     """What both sides carry from frame to frame."""
 
@@ -67,6 +81,7 @@ class _State:
                  device, half: bool):
         self.model, self.width, self.height, self.quality, self.gop = model, width, height, quality, gop
         self.device, self.half = torch.device(device), half
+        prepare_exact(model, self.device)
         self.index = 0          # frames coded so far
         self.gop_index = 0      # position in the current GOP
         self.x_ref = self.ctx = self.buf = None
