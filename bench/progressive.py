@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from neuralcodec.codecs import api, registry  # noqa: E402
 from neuralcodec.codecs.tritplane import TritPlaneCodec  # noqa: E402
-from neuralcodec.container import truncate_container  # noqa: E402
+from neuralcodec.container import truncate_container, unpack  # noqa: E402
 from neuralcodec.eval.bdrate import BDError, bd_rate  # noqa: E402
 
 QUALITIES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
@@ -42,11 +42,13 @@ def load(path: Path, crop) -> np.ndarray:
 
 
 def progressive_curve(model, img, fractions) -> tuple[list, list, bytes]:
+    """Cut one stream at the fractions of its plane data (after the header and z)."""
     data = model.encode_image(img)
+    fixed = len(truncate_container(data, len(data) - len(unpack(data)[1][1].data)))
     px = img.shape[0] * img.shape[1]
     bpp, psnr = [], []
     for f in fractions:
-        cut = truncate_container(data, max(int(f * len(data)), 1)) if f < 1 else data
+        cut = truncate_container(data, fixed + int(f * (len(data) - fixed))) if f < 1 else data
         bpp.append(8 * len(cut) / px)
         psnr.append(api.psnr(model.decode_image(cut), img))
     return bpp, psnr, data
@@ -74,7 +76,8 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--crop", default=None, help="centre crop WxH (default: whole images)")
     ap.add_argument("--cuts", type=int, default=24)
-    ap.add_argument("--min-fraction", type=float, default=0.04)
+    ap.add_argument("--min-fraction", type=float, default=0.02,
+                    help="smallest cut, as a fraction of the plane data")
     ap.add_argument("--weights", default=None, help="trit-plane weights (default: shipped)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2, help="timing repetitions (best of)")

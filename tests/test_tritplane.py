@@ -1,6 +1,8 @@
 """trit-plane (progressive) codec: round trip, prefixes, CLI, determinism, errors."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -225,3 +227,20 @@ def test_loaded_model_hash_covers_base_and_own_weights(shipped):
     registry.save_weights(bad, shipped / "trit-plane.safetensors")
     with pytest.raises(ModelError):
         registry.load_model("trit-plane").base
+
+
+@pytest.mark.skipif(registry.shipped_weights("hyperprior") is None, reason="no shipped hyperprior")
+def test_psnr_rises_with_bytes_on_a_kodak_crop():
+    from PIL import Image
+
+    path = Path(__file__).parent / "data" / "kodim05_crop.png"     # Kodak kodim05, 96x64 crop
+    img = np.asarray(Image.open(path).convert("RGB"))
+    base = registry.load_model("hyperprior")
+    weights = registry.shipped_weights("trit-plane")
+    model = registry.load_model("trit-plane") if weights else TritPlaneCodec().set_base(base)
+    data = model.encode_image(img)
+    start = len(data) - len(unpack(data)[1][1].data)
+    psnr = [api.psnr(model.decode_image(truncate_container(data, int(n))), img)
+            for n in np.linspace(start, len(data), 21)]
+    assert all(b >= a for a, b in zip(psnr, psnr[1:])), psnr
+    assert psnr[-1] > psnr[0] + 10

@@ -30,7 +30,7 @@ from neuralcodec.errors import BitstreamError, InputError, ModelError
 
 MAX_PLANES = 12                  # |s| <= (3^12 - 1) / 2
 CRR_FEATURES = 9
-CERTAIN = T.TOTAL - 16           # Gaussian freq of the likeliest trit above which CRR is skipped
+CERTAIN = T.TOTAL - T.TOTAL // 64  # CRR runs where the likeliest Gaussian trit is below 63/64
 MAX_LATENT_SIDE = 128            # one entropy tile (2048 pixels per side)
 
 
@@ -70,6 +70,16 @@ def crr_features(lo: np.ndarray, sub: int, k: np.ndarray, g: np.ndarray) -> np.n
     return np.concatenate([g] + [v.reshape(-1, 1) for v in cols], 1)
 
 
+def crr_apply(net: ExactNet, feats: torch.Tensor, exact: bool) -> torch.Tensor:
+    """Per-element CRR on (N, 9) features (fixed point) -> (N, 3) logit corrections (fixed
+    point when exact, else real). Elements are laid out along one spatial axis, where 1x1
+    convolutions are fast."""
+    x = feats.T[None, :, :, None]
+    if exact:
+        return net.exact(x.double())[0, :, :, 0].T
+    return net(x.float() / T.ONE)[0, :, :, 0].T
+
+
 def plane_start(s: np.ndarray, planes: int, p: int) -> np.ndarray:
     """Interval lows at the start of plane p (planes above decoded), from the symbols."""
     half = (3 ** planes - 1) // 2
@@ -92,7 +102,7 @@ class TritPlaneCodec(ImageCodec):
     name = "trit-plane"
 
     def __init__(self, base: str = "hyperprior", base_sha256: str = "", quality: float = 8.0,
-                 m: int = 192, crr_hidden: int = 24, cdr_hidden: int = 64):
+                 m: int = 192, crr_hidden: int = 8, cdr_hidden: int = 64):
         super().__init__()
         self.config = {"base": base, "base_sha256": base_sha256, "quality": quality, "m": m,
                        "crr_hidden": crr_hidden, "cdr_hidden": cdr_hidden}
@@ -171,19 +181,24 @@ class TritPlaneCodec(ImageCodec):
         lo_f, k_f = lo.reshape(-1), k.reshape(-1)
         masses = T.trit_masses(lo_f, sub, k_f)
         gauss = masses + 1
-        order = T.priority_order(T.normalize_freqs(gauss))
+        q_gauss = T.normalize_freqs(gauss)
+        order = self.plane_order(q_gauss)
         freqs = gauss
         if self.use_crr:
             g = T.gauss_logits(masses)
-            active = np.flatnonzero(T.normalize_freqs(gauss).max(1) < CERTAIN)
+            active = np.flatnonzero(q_gauss.max(1) < CERTAIN)
             if active.size:
                 feats = crr_features(lo, sub, k, g)[active]
-                x = torch.from_numpy(feats).double().to(self._device())[:, :, None, None]
-                delta = self.crr.exact(x)[:, :, 0, 0]
+                delta = crr_apply(self.crr, torch.from_numpy(feats).to(self._device()), exact=True)
                 logits = torch.from_numpy(g[active]).double().to(delta.device) + delta
                 freqs = gauss.copy()
                 freqs[active] = weights_from_fixed(logits).cpu().numpy().astype(np.int64)
         return freqs, order
+
+    @staticmethod
+    def plane_order(q_gauss: np.ndarray) -> np.ndarray:
+        """Coding order of a plane from its normalised Gaussian frequencies."""
+        return T.priority_order(q_gauss)
 
     # ------------------------------------------------------------ planes
     def code_planes(self, s: np.ndarray, k: np.ndarray, planes: int) -> bytes:

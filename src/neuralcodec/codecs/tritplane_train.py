@@ -6,15 +6,18 @@
 CRR: cross-entropy (bits) of the true trits of every plane under the refined probabilities,
 on the elements where the Gaussian is not already certain (the ones CRR is run on).
 CDR: MSE of the refined partial latent against the true latent (scaled like the synthesis
-input, by the base's inverse gains), at a random plane and a random fraction of it decoded
-in priority order. The base model stays frozen; only the small modules are written.
+input, by the base's inverse gains) relative to the MSE without CDR, per training state: a
+random plane (mostly one of the last three) and a random fraction of it decoded in priority
+order. The base model stays frozen; only the small modules are written.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -64,11 +67,12 @@ class LatentSampler:
         return out
 
 
-def crr_examples(item: dict):
-    """(features, gaussian logits, trits) of the active elements of every plane."""
+def crr_examples(item: dict, rng, planes_per_image: int = 2):
+    """(features, gaussian logits, trits) of the active elements of a few random planes."""
     s, k, planes = item["s"], item["k"], item["planes"]
     feats, gs, ts = [], [], []
-    for p in range(planes, 0, -1):
+    chosen = rng.permutation(np.arange(1, planes + 1))[:planes_per_image]
+    for p in sorted(chosen, reverse=True):
         lo, sub = TP.plane_start(s, planes, p), 3 ** (p - 1)
         masses = T.trit_masses(lo.reshape(-1), sub, k.reshape(-1))
         active = np.flatnonzero(T.normalize_freqs(masses + 1).max(1) < TP.CERTAIN)
@@ -86,11 +90,12 @@ def crr_examples(item: dict):
 def partial_state(model: TP.TritPlaneCodec, item: dict, rng) -> tuple[np.ndarray, np.ndarray]:
     """Intervals after a random number of planes and a random fraction of the next one."""
     s, k, planes = item["s"], item["k"], item["planes"]
-    p = int(rng.integers(1, planes + 1))
+    # mostly the last planes, where the useful rates are; sometimes any plane
+    p = int(rng.integers(1, min(3, planes) + 1) if rng.random() < 0.8 else rng.integers(1, planes + 1))
     lo, sub = TP.plane_start(s, planes, p), 3 ** (p - 1)
     span = np.full(s.shape, 3 * sub, np.int64)
     masses = T.trit_masses(lo.reshape(-1), sub, k.reshape(-1))
-    order = T.priority_order(T.normalize_freqs(masses + 1))
+    order = model.plane_order(T.normalize_freqs(masses + 1))
     n = int(rng.integers(0, len(order) + 1))
     idx = order[:n]
     trits = ((s - lo) // sub).reshape(-1)[idx]
@@ -104,41 +109,53 @@ def _bits(logits: torch.Tensor, trits: torch.Tensor) -> torch.Tensor:
 
 
 def train(model: TP.TritPlaneCodec, sampler: LatentSampler, steps: int, batch: int, lr: float = 1e-3,
-          log_every: int = 50, log=print) -> dict:
-    """Train CRR and CDR jointly (separate losses, one optimiser); returns final metrics."""
+          log_every: int = 50, log=print, minutes: float | None = None) -> dict:
+    """Train CRR (learning rate 5 lr) and CDR (lr) jointly: separate losses, one optimiser,
+    lr / 10 for the last 20% of the steps (or minutes); returns final metrics."""
     device = model._device()
     model.train()
-    opt = torch.optim.Adam(list(model.crr.parameters()) + list(model.cdr.parameters()), lr=lr)
+    opt = torch.optim.Adam([{"params": model.crr.parameters(), "base_lr": 5 * lr},
+                            {"params": model.cdr.parameters(), "base_lr": lr}], lr=lr)
     rng = np.random.default_rng(1)
     hist = {"crr_bits": [], "gauss_bits": [], "cdr_mse": [], "plain_mse": []}
     t0 = time.time()
+    pool = ThreadPoolExecutor(max(1, min(batch, (os.cpu_count() or 1))))
     for step in range(steps):
+        elapsed = (time.time() - t0) / 60
+        if minutes and elapsed > minutes:
+            log(f"time limit: stopping after {step} steps")
+            break
+        late = step >= 0.8 * steps or (minutes and elapsed > 0.8 * minutes)
         for g in opt.param_groups:
-            g["lr"] = lr * (0.1 if step >= 0.8 * steps else 1.0)
+            g["lr"] = g["base_lr"] * (0.1 if late else 1.0)
         items = sampler.batch(batch)
+        seeds = rng.integers(1 << 62, size=len(items))
+        prepared = list(pool.map(lambda a: (crr_examples(a[0], np.random.default_rng(a[1])),
+                                            partial_state(model, a[0], np.random.default_rng(a[1] + 1))),
+                                 zip(items, seeds)))
         loss = torch.zeros((), device=device)
-        ex = [e for e in (crr_examples(it) for it in items) if e is not None]
+        ex = [e for e, _ in prepared if e is not None]
         if ex:
             f, g, t = (torch.from_numpy(np.concatenate(v)).to(device) for v in zip(*ex))
             gl = g.float() / T.ONE
-            delta = model.crr((f.float() / T.ONE)[:, :, None, None])[:, :, 0, 0]
+            delta = TP.crr_apply(model.crr, f, exact=False)
             crr_bits = _bits(gl + delta, t).mean()
             hist["crr_bits"].append(float(crr_bits.detach()))
             hist["gauss_bits"].append(float(_bits(gl, t).mean()))
             loss = loss + crr_bits
-        mse, plain = 0.0, 0.0
-        for it in items:
-            lo, span = partial_state(model, it, rng)
-            lo_t, span_t = (torch.from_numpy(v)[None].double().to(device) for v in (lo, span))
-            y_rec = it["mu"] + TP._interval_mean(lo_t, span_t, it["sigma"])
-            delta = model.cdr(model.cdr_input(y_rec, span_t, it["sigma"]))
-            gate = torch.minimum((span_t - 1) / 2, 2 * it["sigma"]).float()
-            err = ((y_rec.float() + delta * gate - it["y"]) * it["inv_gain"]) ** 2
-            mse = mse + err.mean() / len(items)
-            plain += float((((y_rec.float() - it["y"]) * it["inv_gain"]) ** 2).mean()) / len(items)
+        lo_t, span_t = (torch.from_numpy(np.stack(v)).double().to(device)
+                        for v in zip(*(state for _, state in prepared)))
+        mu, sigma, y, inv_gain = (torch.cat([it[key] for it in items])
+                                  for key in ("mu", "sigma", "y", "inv_gain"))
+        y_rec = mu + TP._interval_mean(lo_t, span_t, sigma)
+        delta = model.cdr(model.cdr_input(y_rec, span_t, sigma))
+        gate = torch.minimum((span_t - 1) / 2, 2 * sigma).float()
+        mse_i = (((y_rec.float() + delta * gate - y) * inv_gain) ** 2).mean((1, 2, 3))
+        plain_i = (((y_rec.float() - y) * inv_gain) ** 2).mean((1, 2, 3)).detach()
+        mse, plain = mse_i.mean(), float(plain_i.mean())
         hist["cdr_mse"].append(float(mse.detach()))
         hist["plain_mse"].append(plain)
-        loss = loss + mse / max(plain, 1e-9)          # relative, so both losses have unit scale
+        loss = loss + (mse_i / plain_i.clamp_min(1e-9)).mean()   # relative error per state
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -150,8 +167,9 @@ def train(model: TP.TritPlaneCodec, sampler: LatentSampler, steps: int, batch: i
                 f"{time.time() - t0:.0f} s")
     model.eval()
     model.update()
-    tail = max(1, steps // 5)
-    return {key: float(np.mean(v[-tail:])) if v else None for key, v in hist.items()}
+    tail = max(1, len(hist["cdr_mse"]) // 5)
+    return {"steps_run": len(hist["cdr_mse"]),
+            **{key: float(np.mean(v[-tail:])) if v else None for key, v in hist.items()}}
 
 
 def main(argv=None) -> int:
@@ -170,6 +188,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-images", type=int, default=None)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--minutes", type=float, default=None, help="stop (and save) after this long")
     args = ap.parse_args(argv)
     torch.manual_seed(args.seed)
     base_path = args.base_weights or shipped_weights("hyperprior")
@@ -180,7 +200,8 @@ def main(argv=None) -> int:
     sampler = LatentSampler(model, args.data, args.crop, args.seed, args.max_images)
     print(f"{len(sampler.images)} images, base {base_path} ({base.weights_hash.hex()[:12]}), "
           f"device {args.device}")
-    metrics = train(model, sampler, args.steps, args.batch, args.lr)
+    metrics = train(model, sampler, args.steps, args.batch, args.lr, args.log_every,
+                    minutes=args.minutes)
     info = {"base_codec": "hyperprior", "base_sha256": base.weights_hash.hex(), "steps": args.steps,
             "batch": args.batch, "crop": args.crop, "data": args.data, "final": metrics}
     save_weights(model.cpu(), args.output, info=info)
