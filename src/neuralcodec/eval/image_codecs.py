@@ -98,7 +98,7 @@ class NeuralImageCodec(ImageCodec):
 
     def __init__(self, name, api, device="cpu"):
         super().__init__(name, (1, 2, 3, 4, 5, 6, 7, 8), "quality (1-8)",
-                         {"library": "neuralcodec", "device": device})
+                         {"library": "neuralcodec", "device": device, "weights": _weights_id(name)})
         self.api, self.device = api, device
 
     def encode(self, pixels, quality):
@@ -106,6 +106,17 @@ class NeuralImageCodec(ImageCodec):
 
     def decode(self, data):
         return np.asarray(self.api.decode_image(data, device=self.device), dtype=np.uint8)
+
+
+def _weights_id(name: str) -> str:
+    """SHA-256 prefix of a codec's shipped weights (part of the cache key: new weights, new results)."""
+    try:
+        from neuralcodec.codecs.registry import shipped_weights
+        from neuralcodec.container import weights_hash
+    except ImportError:
+        return "unknown"
+    path = shipped_weights(name)
+    return weights_hash(path).hex()[:16] if path else "none"
 
 
 def _pillow_version() -> str:
