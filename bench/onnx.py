@@ -146,6 +146,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--calibration", default=str(SHARED / "cbsd68"))
     ap.add_argument("--calibration-images", type=int, default=12)
+    ap.add_argument("--int8-target", action="append", default=[], metavar="GRAPH=DB",
+                    help="SQNR target of a graph for mixed precision (as `neuralcodec export onnx`)")
     ap.add_argument("--untrained", action="store_true", help="also run codecs without shipped weights")
     ap.add_argument("--out", default=None, help="keep the exports here (default: a temporary folder)")
     args = ap.parse_args()
@@ -154,12 +156,14 @@ def main():
 
     torch.set_num_threads(args.threads)
     coder.set_num_threads(args.threads)
+    targets = {g: float(v) for g, _, v in (t.partition("=") for t in args.int8_target)}
     images = load_images(max(args.images, args.speed_images))
     work = Path(args.out or tempfile.mkdtemp(prefix="bench-onnx-"))
     print(f"ONNX benchmark: torch {torch.__version__}, onnxruntime {ort.__version__} "
           f"(providers {', '.join(ort.get_available_providers())}), {args.threads} thread(s), "
           f"{len(images[:args.images])} Kodak images for RD at qualities {args.qualities}, "
-          f"{args.speed_images} for speed x{args.repeats}")
+          f"{args.speed_images} for speed x{args.repeats}"
+          + (f", INT8 SQNR targets {targets}" if targets else ""))
     for name in args.codecs:
         if shipped_weights(name):
             model, weights = get_model(name, None, "cpu"), "shipped weights"
@@ -173,7 +177,8 @@ def main():
         folder = work / name
         print(f"\n{name} ({weights})")
         _, t_export = timed(export_onnx, model, folder, int8=True, calibration=args.calibration,
-                            int8_options={"count": args.calibration_images}, log=lambda *a: None)
+                            int8_options={"count": args.calibration_images, "targets": targets},
+                            log=lambda *a: None)
         manifest = json.loads((folder / "manifest.json").read_text())
         print(f"  export FP32+INT8: {t_export:.1f} s")
         for graph, report in manifest["quantization"]["graphs"].items():

@@ -239,3 +239,6 @@ def test_cli_export_and_cross_backend_decode(tmp_path, capsys):
     assert code == 1 and "weights" in err and len(err.strip().splitlines()) == 1, err
     code, _, err = _cli(capsys, "export", "onnx", "--weights", weights["a"], "-o", tmp_path / "q", "--int8")
     assert code == 1 and "--calibration" in err
+    code, _, err = _cli(capsys, "export", "onnx", "--weights", weights["a"], "-o", tmp_path / "q", "--int8",
+                        "--calibration", tmp_path, "--int8-target", "g_x=40")
+    assert code == 1 and "unknown graph" in err

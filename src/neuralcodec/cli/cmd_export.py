@@ -17,6 +17,9 @@ def register(sub) -> None:
                    help="--int8: folder of calibration images (keep the evaluation set out)")
     o.add_argument("--calibration-images", type=int, default=12, metavar="N",
                    help="--int8: number of calibration images (256x256 centre crops; default 12)")
+    o.add_argument("--int8-target", action="append", default=[], metavar="GRAPH=DB",
+                   help="--int8: output SQNR target of a graph (g_a, g_s, h_a; defaults 36, 46, 34 dB); "
+                        "lower keeps fewer layers in FP32 (faster, larger RD loss)")
     add_runtime_options(o)
     o.set_defaults(func=run)
 
@@ -34,13 +37,22 @@ def run(args) -> int:
         raise InputError("--calibration is used with --int8")
     if args.int8 and not args.calibration:
         raise InputError("--int8 needs --calibration DIR")
+    targets = {}
+    for item in args.int8_target:
+        graph, _, value = item.partition("=")
+        try:
+            targets[graph] = float(value)
+        except ValueError:
+            raise InputError(f"--int8-target wants GRAPH=DB, got {item!r}") from None
+        if graph not in ("g_a", "g_s", "h_a"):
+            raise InputError(f"--int8-target: unknown graph {graph!r} (g_a, g_s, h_a)")
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a folder")
     model = get_model(args.model or (None if args.weights else DEFAULT_CODEC), args.weights, "cpu")
     manifest = export_onnx(model, out, opset=args.opset or OPSET, int8=args.int8,
                            calibration=args.calibration,
-                           int8_options={"count": args.calibration_images})
+                           int8_options={"count": args.calibration_images, "targets": targets})
     graphs = ", ".join(f"{name} ({'+'.join(p for p in ('fp32', 'int8') if entry.get(p))})"
                        for name, entry in manifest["graphs"].items())
     print(f"{out}: codec {manifest['codec']}, weights {manifest['weights_hash'][:12]}, "

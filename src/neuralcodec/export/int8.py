@@ -1,8 +1,10 @@
 """Static post-training INT8 quantisation of the exported float transforms.
 
 ONNX Runtime's ``quantize_static`` in QDQ format: per-channel symmetric INT8 weights,
-UINT8 activations (ranges: 99.999th percentile on calibration images), Conv/ConvTranspose quantised; GDN's
-element-wise ops (square, square root, division) stay in float.
+UINT8 activations (ranges: 99.999th percentile on calibration images), Conv and
+ConvTranspose quantised; GDN's element-wise ops (square, square root, division) stay
+in float. Graphs are quantised from an equalised copy (:func:`equalised`) with
+sub-pixel convolutions in place of transposed ones.
 
 Mixed precision: after one calibration pass (cached), every quantisable node is
 quantised alone and the graph's output SQNR against FP32 on the calibration data is
@@ -15,13 +17,12 @@ form), the float nodes and the final SQNR of each graph.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import logging
 import math
 import tempfile
 from pathlib import Path
-
-import copy
 
 import numpy as np
 import torch

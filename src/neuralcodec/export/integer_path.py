@@ -59,16 +59,20 @@ def integer_weights(net: ExactNet) -> list[dict]:
     return layers
 
 
-def _round_shift(acc: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """acc * 2**-shift rounded half to even (per-channel shifts along dim 1), int64 only."""
-    s = shift.view(1, -1, 1, 1)
-    right = s.clamp(min=0)
-    left = (-s).clamp(min=0)
-    floor = acc >> right
-    rem = acc - (floor << right)
-    half = torch.where(right > 0, torch.ones_like(right) << (right - 1).clamp(min=0), torch.zeros_like(right))
-    up = (rem > half) | ((rem == half) & (right > 0) & (floor & 1 == 1))
-    return (floor + up.long()) << left
+def _shift_terms(shift: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per-channel (right, left, half - 1, is_right) int64 terms of :func:`_round_shift`."""
+    s = shift.view(1, -1, 1, 1).long()
+    right, left = s.clamp(min=0), (-s).clamp(min=0)
+    is_right = (right > 0).long()
+    return right, left, ((1 << (right - 1).clamp(min=0)) - 1) * is_right, is_right
+
+
+def _round_shift(acc: torch.Tensor, terms) -> torch.Tensor:
+    """acc * 2**-shift rounded half to even, integer ops only: for a right shift s,
+    floor((acc + 2**(s-1) - 1 + (floor(acc / 2**s) & 1)) / 2**s); a left shift is exact."""
+    right, left, half_minus_one, is_right = terms
+    odd = ((acc >> right) & 1) * is_right
+    return ((acc + half_minus_one + odd) >> right) << left
 
 
 def _conv(x: torch.Tensor, weight: torch.Tensor, geometry) -> torch.Tensor:
@@ -105,8 +109,11 @@ class IntegerNet:
 
     def __init__(self, layers: list[dict]):
         self.layers = [dict(layer, **{k: torch.from_numpy(np.asarray(v)) for k, v in layer.items()
-                                      if k in ("weight", "bias", "shift")})
+                                      if k in ("weight", "bias")})
                        for layer in layers]
+        for layer in self.layers:
+            if layer["kind"] == "conv":
+                layer["shift"] = _shift_terms(torch.from_numpy(np.asarray(layer["shift"])))
 
     @classmethod
     def from_exact(cls, net: ExactNet) -> "IntegerNet":
