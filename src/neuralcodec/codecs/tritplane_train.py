@@ -5,8 +5,8 @@
 
 CRR: cross-entropy (bits) of the true trits of every plane under the refined probabilities,
 on the elements where the Gaussian is not already certain (the ones CRR is run on).
-CDR: MSE of the refined partial latent against the true latent (scaled like the synthesis
-input, by the base's inverse gains) relative to the MSE without CDR, per training state: a
+CDR: image MSE after the (frozen) synthesis of the refined partial latent, relative to the
+image MSE without CDR, per training state: a
 random plane (mostly one of the last three) and a random fraction of it decoded in priority
 order. The base model stays frozen; only the small modules are written.
 """
@@ -62,7 +62,7 @@ class LatentSampler:
         for i in range(n):
             si = s[i].cpu().numpy().astype(np.int64)
             out.append({"s": si, "k": k[i].cpu().numpy(), "mu": mu[i:i + 1], "sigma": sigma[i:i + 1],
-                        "y": y[i:i + 1], "inv_gain": inv_gain[i:i + 1],
+                        "y": y[i:i + 1], "inv_gain": inv_gain[i:i + 1], "x": x[i:i + 1],
                         "planes": TP.planes_needed(si)})
         return out
 
@@ -114,6 +114,7 @@ def train(model: TP.TritPlaneCodec, sampler: LatentSampler, steps: int, batch: i
     lr / 10 for the last 20% of the steps (or minutes); returns final metrics."""
     device = model._device()
     model.train()
+    model.base.requires_grad_(False)
     opt = torch.optim.Adam([{"params": model.crr.parameters(), "base_lr": 5 * lr},
                             {"params": model.cdr.parameters(), "base_lr": lr}], lr=lr)
     rng = np.random.default_rng(1)
@@ -145,17 +146,19 @@ def train(model: TP.TritPlaneCodec, sampler: LatentSampler, steps: int, batch: i
             loss = loss + crr_bits
         lo_t, span_t = (torch.from_numpy(np.stack(v)).double().to(device)
                         for v in zip(*(state for _, state in prepared)))
-        mu, sigma, y, inv_gain = (torch.cat([it[key] for it in items])
-                                  for key in ("mu", "sigma", "y", "inv_gain"))
+        mu, sigma, x = (torch.cat([it[key] for it in items]) for key in ("mu", "sigma", "x"))
         y_rec = mu + TP._interval_mean(lo_t, span_t, sigma)
         delta = model.cdr(model.cdr_input(y_rec, span_t, sigma))
         gate = torch.minimum((span_t - 1) / 2, 2 * sigma).float()
-        mse_i = (((y_rec.float() + delta * gate - y) * inv_gain) ** 2).mean((1, 2, 3))
-        plain_i = (((y_rec.float() - y) * inv_gain) ** 2).mean((1, 2, 3)).detach()
-        mse, plain = mse_i.mean(), float(plain_i.mean())
+        q = float(model.config["quality"])
+        with torch.no_grad():
+            plain_i = ((model.base.synthesise(y_rec.float(), q).clamp(0, 1) - x) ** 2).mean((1, 2, 3))
+        x_hat = model.base.synthesise(y_rec.float() + delta * gate, q).clamp(0, 1)
+        mse_i = ((x_hat - x) ** 2).mean((1, 2, 3))
+        mse, plain = 255 ** 2 * mse_i.mean(), 255 ** 2 * float(plain_i.mean())
         hist["cdr_mse"].append(float(mse.detach()))
         hist["plain_mse"].append(plain)
-        loss = loss + (mse_i / plain_i.clamp_min(1e-9)).mean()   # relative error per state
+        loss = loss + (mse_i / plain_i.clamp_min(1e-12)).mean()   # relative error per state
         opt.zero_grad()
         loss.backward()
         opt.step()
