@@ -268,8 +268,8 @@ class TritPlaneCodec(ImageCodec):
         y = base.analyse(_pad(to_tensor(pixels, self._device()), base.stride), q)
         z_stream, z_hat = base.z_prior.compress(base.h_a(y))
         mu, k, _ = self._params(base.h_s.exact(to_fixed(z_hat)))
-        s = torch.round(y - mu.float())[0].cpu().numpy().astype(np.int64)    # as hyperprior
-        kk = k[0].cpu().numpy()
+        s = np.ascontiguousarray(torch.round(y - mu.float())[0].cpu().numpy(), dtype=np.int64)
+        kk = np.ascontiguousarray(k[0].cpu().numpy())
         planes = planes_needed(s)
         data = self.code_planes(s, kk, planes)
         header = Header(codec=self.name, weights_hash=self.weights_hash, kind="image", width=w,
@@ -296,7 +296,7 @@ class TritPlaneCodec(ImageCodec):
         shape = (1, base.z_prior.bottleneck.channels, lh // 4, lw // 4)
         z_hat = base.z_prior.decompress(subs[0].data, shape, self._device())
         mu, k, sigma = self._params(base.h_s.exact(to_fixed(z_hat)))
-        lo, span = self.decode_planes(subs[1].data, k[0].cpu().numpy(), planes)
+        lo, span = self.decode_planes(subs[1].data, np.ascontiguousarray(k[0].cpu().numpy()), planes)
         lo_t, span_t = (torch.from_numpy(v)[None].double().to(mu.device) for v in (lo, span))
         return self.reconstruct(mu, sigma, lo_t, span_t), header
 

@@ -60,7 +60,7 @@ class LatentSampler:
         inv_gain = base.inv_gain(torch.full((n,), q, device=device))
         out = []
         for i in range(n):
-            si = s[i].cpu().numpy().astype(np.int64)
+            si = np.ascontiguousarray(s[i].cpu().numpy(), dtype=np.int64)   # may be channels-last
             out.append({"s": si, "k": k[i].cpu().numpy(), "mu": mu[i:i + 1], "sigma": sigma[i:i + 1],
                         "y": y[i:i + 1], "inv_gain": inv_gain[i:i + 1], "x": x[i:i + 1],
                         "planes": TP.planes_needed(si)})
@@ -92,7 +92,7 @@ def partial_state(model: TP.TritPlaneCodec, item: dict, rng) -> tuple[np.ndarray
     s, k, planes = item["s"], item["k"], item["planes"]
     # mostly the last planes, where the useful rates are; sometimes any plane
     p = int(rng.integers(1, min(3, planes) + 1) if rng.random() < 0.8 else rng.integers(1, planes + 1))
-    lo, sub = TP.plane_start(s, planes, p), 3 ** (p - 1)
+    lo, sub = np.ascontiguousarray(TP.plane_start(s, planes, p)), 3 ** (p - 1)   # views below
     span = np.full(s.shape, 3 * sub, np.int64)
     masses = T.trit_masses(lo.reshape(-1), sub, k.reshape(-1))
     order = model.plane_order(T.normalize_freqs(masses + 1))
