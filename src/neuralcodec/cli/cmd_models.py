@@ -7,6 +7,19 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def kodak_points(weights_path) -> list[tuple[float, float, float]]:
+    """(quality, bpp, PSNR-RGB) measured on Kodak: the `neuralcodec eval` results file shipped
+    beside the weights (``<name>.kodak.json``, CompressAI's results format), if any."""
+    import json
+    from pathlib import Path
+
+    path = Path(weights_path).with_suffix(".kodak.json")
+    if not path.is_file():
+        return []
+    res = json.loads(path.read_text())["results"]
+    return list(zip(res["quality"], res["bpp"], res["psnr-rgb"]))
+
+
 def run(args) -> int:
     import json
 
@@ -21,9 +34,8 @@ def run(args) -> int:
         else:
             meta = read_metadata(path)
             params = parameter_count(create(name, **json.loads(meta["config"])))
-            info = json.loads(meta.get("info", "{}"))
             weights = f"{path.name} ({path.stat().st_size / 2**20:.1f} MiB)"
-            rd = "  ".join(f"q{p['quality']:g}: {p['bpp']:.3f}/{p['psnr']:.2f}" for p in info.get("kodak", []))
+            rd = "  ".join(f"q{q:g}: {b:.3f}/{d:.2f}" for q, b, d in kodak_points(path))
         mark = " *" if name == DEFAULT_CODEC else ""
         print(f"{name + mark:<12} {params / 1e6:>8.2f}M  {weights:<34} {rd}")
     from neuralcodec.video.weights import model_rows
