@@ -9,20 +9,28 @@ from pathlib import Path
 from neuralcodec.errors import InputError
 
 
-def check_output_path(output: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
-    """Refuse an output path that is one of the inputs (never overwrite an input)."""
-    out = Path(output)
+def refuse_input_overwrite(out: Path, *inputs: str | os.PathLike) -> None:
+    """Raise if ``out`` is (or resolves to) one of the inputs."""
     for item in inputs:
         src = Path(item)
-        if out.exists() and src.exists() and os.path.samefile(out, src):
+        if out.resolve() == src.resolve() or (out.exists() and src.exists() and os.path.samefile(out, src)):
             raise InputError(f"output {out} would overwrite the input {src}")
-        if out.resolve() == src.resolve():
-            raise InputError(f"output {out} would overwrite the input {src}")
-    if out.is_dir():
-        raise InputError(f"output {out} is a directory")
+
+
+def require_parent(out: Path) -> None:
+    """Raise if the folder that would hold ``out`` does not exist."""
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise InputError(f"output folder {parent} does not exist")
+
+
+def check_output_path(output: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
+    """Refuse an output path that is one of the inputs (never overwrite an input)."""
+    out = Path(output)
+    refuse_input_overwrite(out, *inputs)
+    if out.is_dir():
+        raise InputError(f"output {out} is a directory")
+    require_parent(out)
     return out
 
 

@@ -39,7 +39,8 @@ def shipped_weights(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def save_weights(model: ImageCodec, path: str | Path, *, half: bool = True, info: dict | None = None) -> None:
+def save_weights(model: torch.nn.Module, path: str | Path, *, half: bool = True, info: dict | None = None,
+                 extra_meta: dict | None = None) -> None:
     """Write model weights (floats as fp16 by default) with codec name and config as metadata."""
     from safetensors.torch import save_file
 
@@ -50,7 +51,7 @@ def save_weights(model: ImageCodec, path: str | Path, *, half: bool = True, info
             value = value.half()
         tensors[key] = value
     meta = {"format": WEIGHTS_FORMAT, "codec": model.name, "config": json.dumps(model.config),
-            "info": json.dumps(info or {})}
+            "info": json.dumps(info or {}), **(extra_meta or {})}
     save_file(tensors, str(path), metadata=meta)
 
 
@@ -69,8 +70,6 @@ def read_metadata(path: str | Path) -> dict:
 
 def load_model(name: str | None = None, weights: str | Path | None = None, device: str = "cpu") -> ImageCodec:
     """Load a codec with its weights (the shipped ones unless ``weights`` is given)."""
-    from safetensors.torch import load_file
-
     if weights is None:
         if name is None:
             raise ModelError("give a codec name or a weights file")
@@ -84,11 +83,18 @@ def load_model(name: str | None = None, weights: str | Path | None = None, devic
     meta = read_metadata(path)
     if name is not None and meta["codec"] != name:
         raise ModelError(f"weights {path} are for codec {meta['codec']!r}, not {name!r}")
-    model = create(meta["codec"], **json.loads(meta["config"]))
+    return attach_weights(create(meta["codec"], **json.loads(meta["config"])), path, meta, device)
+
+
+def attach_weights(model: torch.nn.Module, path: Path, meta: dict, device: str = "cpu"):
+    """Load a weights file into a freshly built model; record its SHA-256 and card info."""
+    from safetensors.torch import load_file
+
     try:
         model.load_state_dict(load_file(str(path)))
     except RuntimeError as exc:
-        raise ModelError(f"weights {path} do not fit codec {meta['codec']!r}: {str(exc).splitlines()[0]}") from None
+        raise ModelError(f"weights {path} do not fit codec {meta['codec']!r}: "
+                         f"{str(exc).splitlines()[0]}") from None
     model.weights_hash = hashlib.sha256(path.read_bytes()).digest()
     model.weights_info = json.loads(meta.get("info", "{}"))
     return model.to(device).eval()

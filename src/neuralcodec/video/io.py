@@ -203,9 +203,10 @@ def output_kind(path: Path) -> str:
 
 def check_video_output(output: str | os.PathLike, source: str | os.PathLike) -> Path:
     """Refuse to overwrite the input or a non-empty folder; the parent must exist."""
-    out, src = Path(output), Path(source)
-    if out.resolve() == src.resolve() or (out.exists() and src.exists() and os.path.samefile(out, src)):
-        raise InputError(f"output {out} would overwrite the input {src}")
+    from neuralcodec.cli.io_utils import refuse_input_overwrite, require_parent
+
+    out = Path(output)
+    refuse_input_overwrite(out, source)
     kind = output_kind(out)
     if kind == "png":
         if out.is_file():
@@ -214,7 +215,5 @@ def check_video_output(output: str | os.PathLike, source: str | os.PathLike) -> 
             raise InputError(f"output folder {out} is not empty")
     elif out.is_dir():
         raise InputError(f"output {out} is a directory")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"output folder {parent} does not exist")
+    require_parent(out)
     return out

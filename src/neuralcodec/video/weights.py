@@ -54,24 +54,15 @@ def create(name: str = NAME, intra_model=None, device="cpu", **config) -> VideoR
 
 def save_weights(model: VideoRT, path, *, half: bool = True, info: dict | None = None) -> None:
     """Write P-frame weights (fp16) with config, the I-frame codec name and its hash."""
-    from safetensors.torch import save_file
+    from neuralcodec.codecs.registry import save_weights as save_codec_weights
 
-    from neuralcodec.codecs.registry import WEIGHTS_FORMAT
-    tensors = {}
-    for key, value in model.state_dict().items():
-        value = value.detach().cpu().contiguous()
-        tensors[key] = value.half() if half and value.is_floating_point() else value
-    meta = {"format": WEIGHTS_FORMAT, "codec": model.name, "config": json.dumps(model.config),
-            "intra": model.config["intra"], "intra_hash": intra_hash(model.intra),
-            "info": json.dumps(info or {})}
-    save_file(tensors, str(path), metadata=meta)
+    save_codec_weights(model, path, half=half, info=info,
+                       extra_meta={"intra": model.config["intra"], "intra_hash": intra_hash(model.intra)})
 
 
 def load(name: str | None = None, weights=None, device="cpu", intra=None) -> VideoRT:
     """Load a video codec (shipped weights unless ``weights``); checks the I-frame codec hash."""
-    from safetensors.torch import load_file
-
-    from neuralcodec.codecs.registry import read_metadata
+    from neuralcodec.codecs.registry import attach_weights, read_metadata
     name = name or DEFAULT_VIDEO_CODEC
     if name not in VIDEO_CODECS:
         raise ModelError(f"unknown video codec {name!r} (available: {', '.join(available())})")
@@ -90,14 +81,7 @@ def load(name: str | None = None, weights=None, device="cpu", intra=None) -> Vid
     if meta.get("intra_hash") and meta["intra_hash"] != intra_hash(intra):
         raise ModelError(f"weights {path} were trained with {config.get('intra')} weights "
                          f"{meta['intra_hash'][:12]}, installed ones are {intra_hash(intra)[:12]}")
-    model = create(name, intra_model=intra, device=device, **config)
-    try:
-        model.load_state_dict(load_file(str(path)))
-    except RuntimeError as exc:
-        raise ModelError(f"weights {path} do not fit codec {name!r}: {str(exc).splitlines()[0]}") from None
-    model.weights_hash = hashlib.sha256(path.read_bytes()).digest()
-    model.weights_info = json.loads(meta.get("info", "{}"))
-    return model.to(device).eval()
+    return attach_weights(create(name, intra_model=intra, device=device, **config), path, meta, device)
 
 
 def video_hash(model: VideoRT) -> bytes:
