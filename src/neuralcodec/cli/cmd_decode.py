@@ -29,7 +29,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from neuralcodec.cli.images import write_image
-    from neuralcodec.cli.io_utils import check_output_path
+    from neuralcodec.cli.io_utils import check_output_path, read_input_bytes
     from neuralcodec.codecs.api import decode_with_model, get_model
     from neuralcodec.codecs.registry import CODECS
     from neuralcodec.container import read_header
@@ -38,9 +38,7 @@ def run(args) -> int:
     device = apply_runtime(args)
     output = check_output_path(args.output, args.input)
     path = Path(args.input)
-    if not path.is_file():
-        raise InputError(f"input {path} not found")
-    data = path.read_bytes()
+    data = read_input_bytes(path)
     header = read_header(data)
     max_bytes = _prefix_bytes(args, len(data), header.width * header.height)
     if max_bytes is not None and not hasattr(CODECS.get(header.codec), "decode_image"):

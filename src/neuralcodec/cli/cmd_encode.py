@@ -34,6 +34,7 @@ def run(args) -> int:
     from neuralcodec.codecs.api import get_model
     from neuralcodec.codecs.quality_search import choose_quality
     from neuralcodec.codecs.registry import DEFAULT_CODEC
+    from neuralcodec.container import read_header
 
     device = apply_runtime(args)
     output = check_output_path(args.output, args.input)
@@ -41,10 +42,11 @@ def run(args) -> int:
     model = get_model(args.model or (None if args.weights else DEFAULT_CODEC), args.weights, device)
     model, device = apply_backend(args, model, device)
     start = time.perf_counter()
-    quality, data = choose_quality(model, pixels, args.quality, args.target_bpp, args.target_psnr, device)
+    _, data = choose_quality(model, pixels, args.quality, args.target_bpp, args.target_psnr, device)
     elapsed = time.perf_counter() - start
     write_bytes_atomic(output, data)
     h, w = pixels.shape[:2]
+    quality = read_header(data).quality     # what the stream holds (progressive codecs fix it)
     print(f"{output}: {len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp, {w}x{h}, "
           f"codec {model.name}, quality {quality:.3f}, {elapsed:.2f} s on {device}")
     return 0

@@ -19,15 +19,13 @@ def run(args) -> int:
     from pathlib import Path
 
     from neuralcodec.cli.cmd_decode import _prefix_bytes
-    from neuralcodec.cli.io_utils import check_output_path, write_bytes_atomic
+    from neuralcodec.cli.io_utils import check_output_path, read_input_bytes, write_bytes_atomic
     from neuralcodec.container import read_header, truncate_container, unpack
     from neuralcodec.errors import InputError
 
     output = check_output_path(args.output, args.input)
     path = Path(args.input)
-    if not path.is_file():
-        raise InputError(f"input {path} not found")
-    data = path.read_bytes()
+    data = read_input_bytes(path)
     header = read_header(data)
     _, subs = unpack(data, allow_truncated=True)
     if not any(s.truncatable for s in subs):

@@ -9,6 +9,14 @@ from pathlib import Path
 from neuralcodec.errors import InputError
 
 
+def read_input_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of an input file, with a clear error when it is missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"input {path} not found")
+    return path.read_bytes()
+
+
 def refuse_input_overwrite(out: Path, *inputs: str | os.PathLike) -> None:
     """Raise if ``out`` is (or resolves to) one of the inputs."""
     for item in inputs:
