@@ -25,17 +25,19 @@ def _run_tiled(fn, src: torch.Tensor, scale_num: int, scale_den: int, tile: int,
     h, w = src.shape[-2:]
     if h <= tile and w <= tile:
         return fn(src)
+
+    def scaled(v: int) -> int:
+        return v * scale_num // scale_den
+
     out = None
     for r, c, th, tw in tile_grid(h, w, tile):
         r0, c0 = max(0, r - halo), max(0, c - halo)
         r1, c1 = min(h, r + th + halo), min(w, c + tw + halo)
         part = fn(src[..., r0:r1, c0:c1])
         if out is None:
-            out = part.new_empty(src.shape[0], out_channels, h * scale_num // scale_den, w * scale_num // scale_den)
-        sr, sc = (r - r0) * scale_num // scale_den, (c - c0) * scale_num // scale_den
-        oh, ow = th * scale_num // scale_den, tw * scale_num // scale_den
-        out[..., r * scale_num // scale_den:r * scale_num // scale_den + oh,
-            c * scale_num // scale_den:c * scale_num // scale_den + ow] = part[..., sr:sr + oh, sc:sc + ow]
+            out = part.new_empty(src.shape[0], out_channels, scaled(h), scaled(w))
+        sr, sc, oh, ow = scaled(r - r0), scaled(c - c0), scaled(th), scaled(tw)
+        out[..., scaled(r):scaled(r) + oh, scaled(c):scaled(c) + ow] = part[..., sr:sr + oh, sc:sc + ow]
     return out
 
 

@@ -59,7 +59,8 @@ class ExactNet(nn.Module):
             if not ok or getattr(layer, "groups", 1) != 1:
                 raise TypeError(f"ExactNet cannot make {type(layer).__name__} exact")
         self.layers = nn.Sequential(*layers)
-        self._frozen: list[tuple] | None = None
+        self._frozen: list[tuple] | None = None       # integer layers on the CPU
+        self._frozen_on: dict[torch.device, list[tuple]] = {}   # copies on other devices
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Float (training) path."""
@@ -84,19 +85,31 @@ class ExactNet(nn.Module):
             unscale = _pow2([-s for s in shifts]).view(1, -1, 1, 1)
             frozen.append(("convT" if transposed else "conv", w_int, b_int, unscale, layer))
         self._frozen = frozen
+        self._frozen_on = {}
+
+    def frozen_layers(self, device="cpu") -> list[tuple]:
+        """The integer layers (freezing first if needed), kept on ``device`` once copied there:
+        ("relu",) or (kind, w_int, b_int, unscale, layer)."""
+        if self._frozen is None:
+            self.freeze()
+        device = torch.device(device)
+        if device.type == "cpu":
+            return self._frozen
+        if device not in self._frozen_on:
+            self._frozen_on[device] = [item if item[0] == "relu" else
+                                       (item[0], *(t.to(device) for t in item[1:4]), item[4])
+                                       for item in self._frozen]
+        return self._frozen_on[device]
 
     @torch.no_grad()
     def exact(self, x_fixed: torch.Tensor) -> torch.Tensor:
         """Fixed-point inference. ``x_fixed``: float64 integers with ACT_FRAC fractional bits."""
-        if self._frozen is None:
-            self.freeze()
         x = x_fixed.double()
-        for item in self._frozen:
+        for item in self.frozen_layers(x.device):
             if item[0] == "relu":
                 x = x.clamp_min(0)
                 continue
             kind, w_int, b_int, unscale, layer = item
-            w_int, b_int, unscale = (t.to(x.device) for t in (w_int, b_int, unscale))
             if kind == "conv":
                 acc = F.conv2d(x, w_int, None, layer.stride, layer.padding, layer.dilation)
             else:
@@ -108,5 +121,5 @@ class ExactNet(nn.Module):
 
     def train(self, mode: bool = True):
         if mode:
-            self._frozen = None
+            self._frozen, self._frozen_on = None, {}
         return super().train(mode)

@@ -37,10 +37,8 @@ def integer_weights(net: ExactNet) -> list[dict]:
     ``weight`` is int64 in PyTorch's layout ((Cout, Cin, k, k), transposed: (Cin, Cout, k, k));
     ``geometry`` = (transposed, stride, padding, output_padding).
     """
-    if net._frozen is None:
-        net.freeze()
     layers = []
-    for item in net._frozen:
+    for item in net.frozen_layers("cpu"):
         if item[0] == "relu":
             layers.append({"kind": "relu"})
             continue

@@ -68,10 +68,7 @@ def prepare_exact(model, device) -> None:
     device = torch.device(device)
     for net in list(model.modules()) + list(model.intra.modules()):
         if isinstance(net, ExactNet):
-            if net._frozen is None:
-                net.freeze()
-            net._frozen = [item if item[0] == "relu" else
-                           (item[0], *(t.to(device) for t in item[1:4]), item[4]) for item in net._frozen]
+            net.frozen_layers(device)
 
 
 class _State:
