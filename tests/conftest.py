@@ -18,6 +18,17 @@ def make_image(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
 
 
+def synthetic(h: int, w: int, seed: int = 0, box: float = 0) -> np.ndarray:
+    """Smooth texture and noise, plus an optional brighter box (an edge): compresses like a
+    photo, not like noise (the evaluation tests' image)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([120 + 70 * np.sin(xx / (6 + c) + c) * np.cos(yy / 9.0 - c) for c in range(3)], -1)
+    if box:
+        img[h // 3: h // 2, w // 4: w // 2] += box
+    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+
+
 @pytest.fixture(scope="session")
 def codec_factory():
     """Build an updated (coding-ready) codec with fixed random weights, cached per name."""

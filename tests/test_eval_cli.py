@@ -12,16 +12,13 @@ import numpy as np
 import pytest
 
 from neuralcodec.cli import main
+from conftest import synthetic as shared_synthetic
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def synthetic(h: int, w: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = np.stack([120 + 70 * np.sin(xx / (6 + c) + c) * np.cos(yy / 9.0 - c) for c in range(3)], -1)
-    img[h // 3: h // 2, w // 4: w // 2] += 50
-    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+    return shared_synthetic(h, w, seed, box=50)
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,9 @@ import pytest
 import neuralcodec.codecs
 from neuralcodec.cli import main
 from neuralcodec.eval.image_codecs import CLASSICAL, CodecUnavailable, get_image_codec
+from conftest import synthetic
 
 
-def synthetic(h: int, w: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = np.stack([120 + 70 * np.sin(xx / (6 + c) + c) * np.cos(yy / 9.0 - c) for c in range(3)], -1)
-    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
 
 
 @pytest.mark.parametrize("name", CLASSICAL)

@@ -10,17 +10,13 @@ import numpy as np
 import pytest
 
 from neuralcodec.eval.metrics import ms_ssim, ms_ssim_db, psnr
+from conftest import synthetic as shared_synthetic
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 def synthetic(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """Smooth texture, edges and noise (compresses like a photo, not like noise)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = np.stack([120 + 70 * np.sin(xx / (6 + c) + c) * np.cos(yy / 9.0 - c) for c in range(3)], -1)
-    img[h // 3: h // 2, w // 4: w // 2] += 60
-    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+    return shared_synthetic(h, w, seed, box=60)
 
 
 def samples() -> list[np.ndarray]:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from neuralcodec.cli import main
+from conftest import synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -47,11 +48,6 @@ class Census(HTMLParser):
             self.data_imgs += 1
 
 
-def synthetic(h, w, seed):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = np.stack([120 + 70 * np.sin(xx / (6 + c) + c) * np.cos(yy / 9.0 - c) for c in range(3)], -1)
-    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
 
 
 def test_report_renders_in_chromium(tmp_path, capsys):
