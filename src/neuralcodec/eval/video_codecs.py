@@ -159,16 +159,21 @@ def encode_and_score(codec: VideoCodec, quality: float, path: str, fps: float,
     size = n = 0
     t_enc = t_dec = 0.0
 
+    def decode(pkt):
+        """Decode one packet (None flushes) and score the frames against their sources."""
+        nonlocal t_dec
+        t0 = time.perf_counter()
+        frames = dec.decode(pkt)
+        t_dec += time.perf_counter() - t0
+        for fr in frames:
+            ref_rgb, ref_yuv = pending.popleft()
+            scores.append(frame_scores(ref_rgb, ref_yuv, fr, metrics))
+
     def consume(packets):
-        nonlocal size, t_dec
+        nonlocal size
         for pkt in packets:
             size += pkt.size
-            t0 = time.perf_counter()
-            frames = dec.decode(pkt)
-            t_dec += time.perf_counter() - t0
-            for fr in frames:
-                ref_rgb, ref_yuv = pending.popleft()
-                scores.append(frame_scores(ref_rgb, ref_yuv, fr, metrics))
+            decode(pkt)
 
     for rgb, yuv in iter_source_frames(path, max_frames):
         if enc is None:
@@ -190,12 +195,7 @@ def encode_and_score(codec: VideoCodec, quality: float, path: str, fps: float,
     packets = enc.encode(None)
     t_enc += time.perf_counter() - t0
     consume(packets)
-    t0 = time.perf_counter()
-    tail = dec.decode(None)
-    t_dec += time.perf_counter() - t0
-    for fr in tail:
-        ref_rgb, ref_yuv = pending.popleft()
-        scores.append(frame_scores(ref_rgb, ref_yuv, fr, metrics))
+    decode(None)
     if len(scores) != n:
         raise RuntimeError(f"decoder returned {len(scores)} frames for {n} encoded")
     w, h = enc.width, enc.height
