@@ -251,7 +251,7 @@ def run(cfg: VideoTrainConfig, log=print) -> dict:
     sampler = ClipSampler(clips, stills, cfg.crop, cfg.frames, cfg.synthetic, device)
     log(f"data: {len(sampler.clips)} clips ({sum(c.shape[0] for c in sampler.clips)} frames), "
         f"{len(sampler.stills)} stills, synthetic fraction {sampler.synthetic:g}")
-    model = (load(None, cfg.init, device) if cfg.init else create(device=device, **cfg.codec_kwargs))
+    model = (load(None, cfg.init, device, check_intra=False) if cfg.init else create(device=device, **cfg.codec_kwargs))
     model.train()
     model.intra.eval()
     for p in model.intra.parameters():

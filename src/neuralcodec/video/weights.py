@@ -60,8 +60,9 @@ def save_weights(model: VideoRT, path, *, half: bool = True, info: dict | None =
                        extra_meta={"intra": model.config["intra"], "intra_hash": intra_hash(model.intra)})
 
 
-def load(name: str | None = None, weights=None, device="cpu", intra=None) -> VideoRT:
-    """Load a video codec (shipped weights unless ``weights``); checks the I-frame codec hash."""
+def load(name: str | None = None, weights=None, device="cpu", intra=None, check_intra: bool = True) -> VideoRT:
+    """Load a video codec (shipped weights unless ``weights``); checks the I-frame codec hash
+    unless ``check_intra`` is off (fine-tuning the P-frame model for new I-frame weights)."""
     from neuralcodec.codecs.registry import attach_weights, read_metadata
     name = name or DEFAULT_VIDEO_CODEC
     if name not in VIDEO_CODECS:
@@ -78,7 +79,7 @@ def load(name: str | None = None, weights=None, device="cpu", intra=None) -> Vid
         raise ModelError(f"weights {path} are for codec {meta['codec']!r}, not {name!r}")
     config = json.loads(meta["config"])
     intra = intra if intra is not None else intra_codec(config.get("intra", "hyperprior"), device)
-    if meta.get("intra_hash") and meta["intra_hash"] != intra_hash(intra):
+    if check_intra and meta.get("intra_hash") and meta["intra_hash"] != intra_hash(intra):
         raise ModelError(f"weights {path} were trained with {config.get('intra')} weights "
                          f"{meta['intra_hash'][:12]}, installed ones are {intra_hash(intra)[:12]}")
     return attach_weights(create(name, intra_model=intra, device=device, **config), path, meta, device)
