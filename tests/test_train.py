@@ -114,9 +114,11 @@ def test_resume_is_bit_identical(tmp_path):
 
 
 def test_existing_run_needs_resume_and_max_minutes(tmp_path):
-    cfg = cfg_for(tmp_path, steps=5, max_minutes=1e-4, resume=True)
+    cfg = cfg_for(tmp_path, steps=5, max_minutes=1e-4, resume=True, export=str(tmp_path / "e.safetensors"))
     res = train(cfg, make_tiny)  # the limit stops it after the first step
     assert res["step"] == 1 and not res["done"]
+    from neuralcodec.codecs.registry import read_metadata
+    assert json.loads(read_metadata(tmp_path / "e.safetensors")["info"])["step"] == 1  # exported anyway
     from neuralcodec.errors import InputError
     with pytest.raises(InputError, match="--resume"):
         train(cfg_for(tmp_path, steps=5), make_tiny)

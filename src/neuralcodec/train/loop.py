@@ -367,6 +367,8 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
             if cfg.export:
                 _export(cfg, model, step, log)
         elif stopped_early:
+            if cfg.export:      # a chunk that ends early still leaves usable weights
+                _export(cfg, model, step, log)
             print(f"stopped at step {step}/{cfg.steps}; checkpoint {path}; run the same command with "
                   "--resume to continue", file=sys.stderr)
     return {"step": step, "done": done, "checkpoint": str(path) if path else None}
@@ -413,7 +415,7 @@ def _load_init(model: torch.nn.Module, path: str) -> None:
 
 
 def _export(cfg, model, step, log) -> None:
-    info = {"step": step, "run": str(Path(cfg.out).resolve()), "source": "neuralcodec train"}
+    info = {"step": step, "steps": cfg.steps, "run": str(Path(cfg.out).resolve()), "source": "neuralcodec train"}
     path = export_weights(model, cfg.export, info, cfg.export_dtype, cfg.codec, cfg.codec_kwargs)
     log.info(f"exported {cfg.export_dtype} weights to {path}")
 
