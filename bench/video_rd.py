@@ -3,6 +3,7 @@
 
     python bench/video_rd.py [--weights W] [--clips PATH ...] [--frames 32]
                              [--qualities 2 3.5 5 6.5 8] [--intra-period 32] [--device cpu|cuda]
+                             [--crf 22 27 32 37 42 47 51]
                              [--out results.json]
 
 Clips: frame folders or video files (default: the clips in ../shared/data/video). Both codecs
@@ -59,6 +60,8 @@ def main():
     ap.add_argument("--device", default=None)
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-x265", action="store_true")
+    ap.add_argument("--crf", type=int, nargs="*", default=None,
+                    help="x265 CRF values (default: the eval's 22 27 32 37; add higher ones for an overlap)")
     args = ap.parse_args()
     from neuralcodec.video.weights import load
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -78,7 +81,7 @@ def main():
                   f"(enc {r['encode_fps']:.2f} fps, dec {r['decode_fps']:.2f} fps on {device})", flush=True)
         if x265 is not None:
             ref = []
-            for crf in x265.qualities:
+            for crf in args.crf or x265.qualities:
                 row = encode_and_score(x265, crf, clip, 25.0, args.frames, ("psnr",))
                 ref.append({"crf": crf, "bpp": row["bpp"], "psnr-rgb": row["psnr-rgb"]})
                 print(f"{name} x265 crf{crf}: {row['bpp']:.4f} bpp {row['psnr-rgb']:.2f} dB", flush=True)

@@ -183,6 +183,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", nargs="+", required=True, help="training image folders")
     ap.add_argument("-o", "--output", required=True, help="weights file to write (.safetensors)")
     ap.add_argument("--base-weights", default=None, help="base hyperprior weights (default: shipped)")
+    ap.add_argument("--init", default=None,
+                    help="start from these trit-plane weights (context modules only; any base)")
     ap.add_argument("--quality", type=float, default=8.0)
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=8)
@@ -200,13 +202,16 @@ def main(argv=None) -> int:
     model = TP.TritPlaneCodec(base_sha256=base.weights_hash.hex(), quality=args.quality,
                               m=base.config["m"]).to(args.device)
     model.set_base(base)
+    if args.init:
+        from safetensors.torch import load_file
+        model.load_state_dict({k: v.float() for k, v in load_file(args.init).items()})
     sampler = LatentSampler(model, args.data, args.crop, args.seed, args.max_images)
     print(f"{len(sampler.images)} images, base {base_path} ({base.weights_hash.hex()[:12]}), "
           f"device {args.device}")
     metrics = train(model, sampler, args.steps, args.batch, args.lr, args.log_every,
                     minutes=args.minutes)
     info = {"base_codec": "hyperprior", "base_sha256": base.weights_hash.hex(), "steps": args.steps,
-            "batch": args.batch, "crop": args.crop, "data": args.data, "final": metrics}
+            "init": args.init, "batch": args.batch, "crop": args.crop, "data": args.data, "final": metrics}
     save_weights(model.cpu(), args.output, info=info)
     print(json.dumps(info))
     return 0

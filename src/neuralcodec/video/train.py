@@ -321,6 +321,9 @@ def run(cfg: VideoTrainConfig, log=print) -> dict:
             "data": {"clips": [n for n, _ in clips], "stills": len(stills), "synthetic": sampler.synthetic},
             "frames": cfg.frames, "crop": cfg.crop, "batch_size": cfg.batch_size,
             "last": history[-1] if history else None}
+    if cfg.init:        # provenance of a fine-tune (or of a re-pairing with new I-frame weights)
+        from neuralcodec.codecs.registry import read_metadata
+        info["init"] = {"path": Path(cfg.init).name, "info": json.loads(read_metadata(cfg.init).get("info") or "{}")}
     if cfg.export:
         export(model, cfg.export, info)
         log(f"exported {cfg.export}")
