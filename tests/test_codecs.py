@@ -121,3 +121,23 @@ def test_tiled_coding_matches_whole_image(codec_factory, monkeypatch, name):
     tiled = decode_with_model(model, data)
     assert tiled.shape == img.shape
     assert psnr(tiled, whole) > 30
+
+
+def test_gmm_ctx_parameters_on_gathered_positions_equal_whole_map(codec_factory):
+    """gmm-ctx runs its pointwise parameter network on one checkerboard pass's positions only;
+    the integers must equal the whole-map evaluation at those positions."""
+    from neuralcodec.codecs.gmm_ctx import anchor_mask
+    from neuralcodec.entropy.exact import to_fixed
+    model = codec_factory("gmm-ctx")
+    g = torch.Generator().manual_seed(5)
+    h, w = 6, 9
+    hyper_fx = to_fixed(torch.randn(1, model.config["m"], h, w, generator=g))
+    ctx = model.slices[1]
+    prev_fx = to_fixed(torch.randn(1, model.groups[0], h, w, generator=g).round())
+    anchors_fx = to_fixed(torch.randn(1, model.groups[1], h, w, generator=g).round())
+    spatial = ctx.spatial_ctx.exact(anchors_fx)
+    whole = ctx.params.exact(ctx._inputs(hyper_fx, prev_fx, spatial, exact=True))
+    for mask in (anchor_mask(h, w, "cpu"), ~anchor_mask(h, w, "cpu")):
+        gathered = ctx.params_exact(hyper_fx, prev_fx, anchors_fx, mask)
+        assert gathered.shape == (1, whole.shape[1], int(mask.sum()), 1)
+        assert torch.equal(gathered[..., 0], whole[:, :, mask])

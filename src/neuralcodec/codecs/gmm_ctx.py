@@ -46,11 +46,15 @@ class SliceContext(nn.Module):
         spatial = self.spatial_ctx(anchors_hat) * nonanchor
         return self.params(self._inputs(hyper, prev, spatial, exact=False))
 
-    def params_exact(self, hyper_fx, prev_fx, anchors_fx=None):
+    def params_exact(self, hyper_fx, prev_fx, anchors_fx, mask):
+        """Integer-exact parameters at the ``mask`` positions only, as (B, P, N, 1): the
+        parameter network is pointwise, so it runs on the gathered positions (half the
+        latent per checkerboard pass) with the same integers as on the whole map."""
         b, _, h, w = hyper_fx.shape
         spatial = (self.spatial_ctx.exact(anchors_fx) if anchors_fx is not None
                    else hyper_fx.new_zeros(b, self.ctx_width, h, w))
-        return self.params.exact(self._inputs(hyper_fx, prev_fx, spatial, exact=True))
+        inputs = self._inputs(hyper_fx, prev_fx, spatial, exact=True)
+        return self.params.exact(inputs[:, :, mask].unsqueeze(-1))
 
 
 class GMMContextCodec(HyperpriorCodec):
@@ -85,11 +89,6 @@ class GMMContextCodec(HyperpriorCodec):
         return torch.cat(decoded, 1), torch.cat(likelihoods, 1)
 
     # -- coding -----------------------------------------------------------------
-    @staticmethod
-    def _select(params: tuple, mask: torch.Tensor) -> tuple:
-        """Parameters (B,C,H,W,K) at mask positions, flattened to (N, K)."""
-        return tuple(p[:, :, mask].reshape(-1, p.shape[-1]) for p in params)
-
     def _passes(self, hyper_fx, code):
         """Run the slice/pass schedule; ``code(pass_index, values_shape, mix, params, mask)``
         returns the decoded values of the selected elements (1-D)."""
@@ -101,8 +100,8 @@ class GMMContextCodec(HyperpriorCodec):
             y_hat = hyper_fx.new_zeros(b, c, h, w, dtype=torch.float32)
             for p, mask in enumerate(masks):
                 anchors_fx = to_fixed(y_hat) if p else None
-                params = mix.split_exact(ctx.params_exact(hyper_fx, prev_fx, anchors_fx))
-                values = code(2 * s + p, s, mix, self._select(params, mask), mask)
+                params = mix.split_exact(ctx.params_exact(hyper_fx, prev_fx, anchors_fx, mask))
+                values = code(2 * s + p, s, mix, tuple(t.reshape(-1, t.shape[-1]) for t in params), mask)
                 y_hat[:, :, mask] = values.view(b, c, -1).to(y_hat.dtype)
             decoded.append(y_hat)
         return torch.cat(decoded, 1)
