@@ -9,6 +9,8 @@ identical trit probabilities, priorities and segment layouts on any machine:
 * :func:`log2_fixed`: log2 in ACT_FRAC fixed point from a 257-entry mantissa table;
 * :func:`normalize_freqs`: the native coder's frequency normalisation (sum exactly 2^16);
 * :func:`priorities`: rate-distortion priority of each element within a plane;
+* :func:`gauss_plane`: masses, "active" flags and priority order of a whole plane in one
+  native pass (the C++ twin of the functions above, bit-exact with them);
 * segments: a plane's symbols in priority order, coded as small categorical coder streams
   whose fixed header fields are stripped (:func:`encode_segments`), and a prefix decoder
   that also decodes the decodable part of a cut segment (:func:`decode_partial`).
@@ -94,6 +96,18 @@ def priorities(q: np.ndarray) -> np.ndarray:
 def priority_order(q: np.ndarray) -> np.ndarray:
     """Element indices by decreasing priority, ties by increasing index."""
     return np.argsort(-priorities(q), kind="stable")
+
+
+def gauss_plane(lo: np.ndarray, sub: int, k: np.ndarray, certain: int):
+    """(masses (N, 3), active (N,) bool, order (N,)) of a plane in one native pass: exactly
+    ``trit_masses(lo, sub, k)``, ``normalize_freqs(masses + 1).max(1) < certain`` and
+    ``priority_order(normalize_freqs(masses + 1))`` (the numpy functions are the reference)."""
+    lo = np.ascontiguousarray(lo, dtype=np.int64).reshape(-1)
+    k = np.ascontiguousarray(k, dtype=np.int64).reshape(-1)
+    try:
+        return coder._rans.trit_plane_model(lo, k, int(sub), int(certain), _CDF, _INV, _LOG2M, ONE)
+    except CoderError as exc:
+        raise BitstreamError(f"trit-plane model: {exc}") from None
 
 
 # ---------------------------------------------------------------- segments
