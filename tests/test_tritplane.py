@@ -154,33 +154,33 @@ def test_crr_features_of_a_subset_match_the_whole_latent():
 def test_channel_plane_counts():
     s = np.zeros((5, 2, 3), np.int64)
     s[0, 0, 0], s[1, 1, 2], s[2, 0, 1], s[4, 1, 1] = 1, -13, 14, 3 ** 9
-    planes = planes_needed(s)
-    counts = TP.channel_planes(s, planes)
-    assert planes == 10 and counts.tolist() == [4, 4, 4, 0, 10]     # at least planes - 6
-    packed = TP.pack_channel_planes(counts, planes)
-    assert len(packed) == TP.channel_code_bytes(5) == 2
-    assert np.array_equal(TP.unpack_channel_planes(packed, 5, planes), counts)
-    assert TP.channel_planes(s[:4], planes_needed(s[:4])).tolist() == [1, 3, 4, 0]
-    for bad in (bytes([0xFF, 0xFF]), packed[:1], packed + b"\0"):      # padding bits, length
+    counts = TP.channel_planes(s)
+    assert planes_needed(s) == 10 and counts.tolist() == [1, 3, 4, 0, 10]
+    rng = np.random.default_rng(6)
+    k = rng.integers(0, 193, (5, 2, 3))
+    assert TP.predicted_planes(k).tolist() == [TP.planes_for(int(np.ceil(2 * 2 ** (v / 16 - 4))))
+                                              for v in k.reshape(5, -1).max(1)]
+    side = TP.encode_channel_planes(counts, k, 10) + b"zz"
+    payload, rest = TP.split_side(side)
+    assert rest == b"zz" and len(payload) < 10
+    assert np.array_equal(TP.decode_channel_planes(payload, k, 10), counts)
+    for bad in (b"", b"\x80", bytes([len(payload) + 3]) + payload):
         with pytest.raises(BitstreamError):
-            TP.unpack_channel_planes(bad, 5, planes)
-    with pytest.raises(BitstreamError):                 # code 2 = count 0 with 2 planes: invalid
-        TP.unpack_channel_planes(TP.pack_channel_planes(np.array([3, 1]), 3), 2, 2)
+            TP.split_side(bad)
+    with pytest.raises(BitstreamError):                       # the counts must reach `planes`
+        TP.decode_channel_planes(TP.encode_channel_planes(counts[:4], k[:4], 10)[1:], k[:4], 10)
 
 
 def test_stream_records_per_channel_planes(model, image, stream):
     header, subs = unpack(stream)
-    assert header.params["layout"] == TP.LAYOUT
-    counts = TP.unpack_channel_planes(subs[0].data[:TP.channel_code_bytes(M)], M,
-                                      header.params["planes"])
-    assert counts.max() == header.params["planes"] and len(set(counts.tolist())) > 1
-    old = dict(header.params)
-    del old["layout"]
+    assert [sub.name for sub in subs] == ["z", "trits"]
+    y, _ = model.decode_latent(stream)
     from neuralcodec.container import Header, pack
     fields = {f: getattr(header, f) for f in ("codec", "weights_hash", "kind", "width", "height",
-                                              "quality")}
+                                              "quality", "params")}
+    old = [type(subs[0])("z", subs[0].data), type(subs[1])("planes", subs[1].data, truncatable=True)]
     with pytest.raises(BitstreamError, match="older layout"):
-        model.decode_latent(pack(Header(**fields, params=old), subs))
+        model.decode_latent(pack(Header(**fields), old))
 
 
 def test_every_cut_holds_the_true_symbols(model, image, stream):
@@ -189,13 +189,13 @@ def test_every_cut_holds_the_true_symbols(model, image, stream):
     from neuralcodec.entropy.exact import to_fixed
     base = model.base
     header, subs = unpack(stream)
-    counts = TP.unpack_channel_planes(subs[0].data[:TP.channel_code_bytes(M)], M,
-                                      header.params["planes"])
     with torch.no_grad():                                   # the encoder's symbols and scales
         y = base.analyse(api._pad(api.to_tensor(image, "cpu"), base.stride), 8.0)
         mu, kt, _ = model._params(base.h_s.exact(to_fixed(base.z_prior.compress(base.h_a(y))[1])))
     k = np.ascontiguousarray(kt[0].numpy())
     s = torch.round(y - mu.float())[0].numpy().astype(np.int64)
+    counts = TP.decode_channel_planes(TP.split_side(subs[0].data)[0], k, header.params["planes"])
+    assert np.array_equal(counts, TP.channel_planes(s)) and len(set(counts.tolist())) > 1
     full_lo, full_span = model.decode_planes(subs[1].data, k, counts)
     assert np.array_equal(full_lo, s) and (full_span == 1).all()
     done = []

@@ -32,8 +32,7 @@ MAX_PLANES = 12                  # |s| <= (3^12 - 1) / 2
 CRR_FEATURES = 9
 CERTAIN = T.TOTAL - T.TOTAL // 64  # CRR runs where the likeliest Gaussian trit is below 63/64
 MAX_LATENT_SIDE = 128            # one entropy tile (2048 pixels per side)
-CHANNEL_SPREAD = 6               # a channel's plane count is in planes - 6 .. planes, or 0
-LAYOUT = 2                       # params["layout"]: per-channel plane counts (docs/progressive.md)
+COUNT_SIGMAS = 2                 # predicted plane count of a channel: 2 sigma (count_freqs)
 
 
 def _interval_mean(lo: torch.Tensor, span: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -112,33 +111,50 @@ def planes_needed(s: np.ndarray) -> int:
     return n
 
 
-def channel_planes(s: np.ndarray, planes: int) -> np.ndarray:
-    """Plane count of every channel of s (C, H, W) as the stream records it: the channel's
-    own count, but at least planes - 6 unless the channel is all zero (3-bit codes)."""
-    peaks = np.abs(s).reshape(len(s), -1).max(1) if s.size else np.zeros(len(s), np.int64)
-    own = np.array([planes_for(int(v)) for v in peaks], np.int64)
-    return np.where(own == 0, 0, np.maximum(own, planes - CHANNEL_SPREAD))
+def channel_planes(s: np.ndarray) -> np.ndarray:
+    """Plane count of every channel of s (C, H, W): 0 for an all-zero channel."""
+    peaks = np.abs(s).reshape(len(s), -1).max(1, initial=0)
+    return np.array([planes_for(int(v)) for v in peaks], np.int64)
 
 
-def pack_channel_planes(counts: np.ndarray, planes: int) -> bytes:
-    """3 bits per channel, little-endian bit order: planes - count (0..6), 7 = no planes."""
-    codes = np.where(counts == 0, 7, planes - counts).astype(np.uint8)
-    bits = ((codes[:, None] >> np.arange(3)) & 1).astype(np.uint8).reshape(-1)
-    return np.packbits(bits, bitorder="little").tobytes()
+def predicted_planes(k: np.ndarray) -> np.ndarray:
+    """Per channel of the scale indices k (C, H, W): the planes that cover 2 sigma of the
+    channel's widest Gaussian, the smallest n with (3^n - 1)/2 >= 2 sigma_max (integer:
+    (3^n - 1)/2 * inv_k >= 2^29 with the coder's inv_k = round(2^28 / sigma_k))."""
+    inv = T._INV[k.reshape(len(k), -1).max(1, initial=0)]
+    half = (3 ** np.arange(MAX_PLANES, dtype=np.int64) - 1) // 2
+    return (half[None] * inv[:, None] < COUNT_SIGMAS << 28).sum(1)
 
 
-def unpack_channel_planes(data: bytes, channels: int, planes: int) -> np.ndarray:
-    if len(data) != channel_code_bytes(channels):
+def count_freqs(k: np.ndarray, planes: int) -> np.ndarray:
+    """Coder frequencies (C, planes + 1) of each channel's plane count 0..planes, from the
+    difference to :func:`predicted_planes` (fixed table; an all-zero channel 2600/2^16)."""
+    diff = np.arange(planes + 1)[None] - predicted_planes(k)[:, None]
+    f = np.select([diff == 0, diff == -1, diff == 1, np.abs(diff) == 2], [52000, 7000, 2500, 400], 16)
+    f[:, 0] = np.where(diff[:, 0] == 0, f[:, 0], 2600)
+    return f.astype(np.int32)
+
+
+def encode_channel_planes(counts: np.ndarray, k: np.ndarray, planes: int) -> bytes:
+    """``varint(n) payload``: the counts as an n-byte categorical coder payload."""
+    payload = T.encode_payload(counts.astype(np.int32), count_freqs(k, planes))
+    return T._varint(len(payload)) + payload
+
+
+def split_side(side: bytes) -> tuple[bytes, bytes]:
+    """Substream ``z`` -> (plane-count payload, hyper-latent stream)."""
+    head = T._read_varint(side, 0)
+    if head is None or head[1] + head[0] > len(side):
         raise BitstreamError("corrupt trit-plane stream: bad channel plane counts")
-    bits = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")
-    codes = (bits[:3 * channels].reshape(-1, 3).astype(np.int64) << np.arange(3)).sum(1)
-    if (bits[3 * channels:] != 0).any() or ((codes != 7) & (codes >= planes)).any():
+    end = head[1] + head[0]
+    return side[head[1]:end], side[end:]
+
+
+def decode_channel_planes(payload: bytes, k: np.ndarray, planes: int) -> np.ndarray:
+    counts = T.decode_payload(payload, count_freqs(k, planes)).astype(np.int64)
+    if max(int(counts.max(initial=0)), 1) != planes:
         raise BitstreamError("corrupt trit-plane stream: bad channel plane counts")
-    return np.where(codes == 7, 0, planes - codes)
-
-
-def channel_code_bytes(channels: int) -> int:
-    return (3 * channels + 7) // 8
+    return counts
 
 
 class TritPlaneCodec(ImageCodec):
@@ -317,12 +333,12 @@ class TritPlaneCodec(ImageCodec):
         s = np.ascontiguousarray(torch.round(y - mu.float())[0].cpu().numpy(), dtype=np.int64)
         kk = np.ascontiguousarray(k[0].cpu().numpy())
         planes = planes_needed(s)
-        counts = channel_planes(s, planes)
+        counts = channel_planes(s)
         data = self.code_planes(s, kk, counts)
         header = Header(codec=self.name, weights_hash=self.weights_hash, kind="image", width=w,
-                        height=h, quality=q, params={"layout": LAYOUT, "planes": planes})
-        side = pack_channel_planes(counts, planes) + z_stream
-        return pack(header, [Substream("z", side), Substream("planes", data, truncatable=True)])
+                        height=h, quality=q, params={"planes": planes})
+        side = encode_channel_planes(counts, kk, planes) + z_stream
+        return pack(header, [Substream("z", side), Substream("trits", data, truncatable=True)])
 
     @torch.no_grad()
     def decode_latent(self, data: bytes):
@@ -334,22 +350,23 @@ class TritPlaneCodec(ImageCodec):
         planes = header.params.get("planes")
         if header.kind != "image" or not isinstance(planes, int) or not 1 <= planes <= MAX_PLANES:
             raise BitstreamError("not a trit-plane image stream")
-        if header.params.get("layout") != LAYOUT:
-            raise BitstreamError("trit-plane stream of an older layout (before per-channel "
-                                 "plane counts): re-encode it")
-        if [s.name for s in subs] != ["z", "planes"]:
-            raise BitstreamError("trit-plane stream needs substreams 'z' then 'planes'")
+        if [s.name for s in subs] == ["z", "planes"]:
+            raise BitstreamError("trit-plane stream of an older layout (one plane count for "
+                                 "all channels): re-encode it")
+        if [s.name for s in subs] != ["z", "trits"]:
+            raise BitstreamError("trit-plane stream needs substreams 'z' then 'trits'")
         base = self.base
         lh, lw = (-(-v // base.stride) * (base.stride // base.latent_stride)
                   for v in (header.height, header.width))
         if max(lh, lw) > MAX_LATENT_SIDE:
             raise BitstreamError("image too large for a trit-plane stream")
         shape = (1, base.z_prior.bottleneck.channels, lh // 4, lw // 4)
-        head = channel_code_bytes(self.config["m"])
-        counts = unpack_channel_planes(subs[0].data[:head], self.config["m"], planes)
-        z_hat = base.z_prior.decompress(subs[0].data[head:], shape, self._device())
+        count_payload, z_stream = split_side(subs[0].data)
+        z_hat = base.z_prior.decompress(z_stream, shape, self._device())
         mu, k, sigma = self._params(base.h_s.exact(to_fixed(z_hat)))
-        lo, span = self.decode_planes(subs[1].data, np.ascontiguousarray(k[0].cpu().numpy()), counts)
+        kk = np.ascontiguousarray(k[0].cpu().numpy())
+        counts = decode_channel_planes(count_payload, kk, planes)
+        lo, span = self.decode_planes(subs[1].data, kk, counts)
         lo_t, span_t = (torch.from_numpy(v)[None].double().to(mu.device) for v in (lo, span))
         return self.reconstruct(mu, sigma, lo_t, span_t), header
 

@@ -63,7 +63,7 @@ class LatentSampler:
             si = np.ascontiguousarray(s[i].cpu().numpy(), dtype=np.int64)   # may be channels-last
             out.append({"s": si, "k": k[i].cpu().numpy(), "mu": mu[i:i + 1], "sigma": sigma[i:i + 1],
                         "y": y[i:i + 1], "inv_gain": inv_gain[i:i + 1], "x": x[i:i + 1],
-                        "counts": TP.channel_planes(si, TP.planes_needed(si))})
+                        "counts": TP.channel_planes(si)})
         return out
 
 

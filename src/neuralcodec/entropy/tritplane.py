@@ -171,6 +171,21 @@ def _rebuild(payload: bytes, count: int) -> bytes:
     return head + crc.to_bytes(4, "little") + rest
 
 
+def encode_payload(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
+    """Symbols with their coder frequencies as the chunk payload of a one-chunk categorical
+    coder stream (its fixed header fields dropped: the decoder knows the count)."""
+    n = len(symbols)
+    return _strip(coder.encode_categorical(symbols, freqs, chunk_size=n, threads=1), n)
+
+
+def decode_payload(payload: bytes, freqs: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`encode_payload` for a complete payload (len(freqs) symbols)."""
+    try:
+        return coder.decode_categorical(_rebuild(payload, len(freqs)), freqs, threads=1)
+    except CoderError as exc:
+        raise BitstreamError(f"corrupt trit-plane stream: {exc}") from None
+
+
 def encode_segments(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
     """A plane's trits (already in priority order) with their coder frequencies, as
     segments ``varint(count) varint(payload length) payload``."""
@@ -178,10 +193,8 @@ def encode_segments(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
     freqs = np.ascontiguousarray(freqs, dtype=np.int32)
     bounds = segment_bounds(normalize_freqs(freqs), symbols)
     for a, b in zip(bounds[:-1], bounds[1:]):
-        n = b - a
-        stream = coder.encode_categorical(symbols[a:b], freqs[a:b], chunk_size=n, threads=1)
-        payload = _strip(stream, n)
-        out += _varint(n) + _varint(len(payload)) + payload
+        payload = encode_payload(symbols[a:b], freqs[a:b])
+        out += _varint(b - a) + _varint(len(payload)) + payload
     return bytes(out)
 
 
@@ -235,10 +248,7 @@ class SegmentReader:
             payload = self.data[pos:pos + length]
             seg_f = freqs[done:done + count]
             if len(payload) == length:
-                try:
-                    trits = coder.decode_categorical(_rebuild(payload, count), seg_f, threads=1)
-                except CoderError as exc:
-                    raise BitstreamError(f"corrupt trit-plane stream: {exc}") from None
+                trits = decode_payload(payload, seg_f)
                 self.pos = pos + length
             else:
                 cum = np.concatenate([np.zeros((count, 1), np.int64),
