@@ -29,7 +29,8 @@ inline int64_t boundary_cdf(const TritTables& t, int64_t b, int64_t inv) {
 // log2(x) * one for 1 <= x < 2^52, as log2_fixed.
 inline int64_t log2_fixed(const TritTables& t, int64_t x) {
   if (x < 1) x = 1;
-  const int e = 63 - __builtin_clzll(uint64_t(x));
+  int e = 0;                         // floor(log2 x); portable (no compiler builtins)
+  while ((x >> e) > 1) ++e;
   const int64_t top = e >= 8 ? x >> (e - 8) : x << (8 - e);
   return e * t.one + t.log2m[top - 256];
 }
