@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from neuralcodec.codecs import api, registry
+from neuralcodec.codecs import tritplane as TP
 from neuralcodec.codecs.tritplane import TritPlaneCodec, plane_start, planes_needed
 from neuralcodec.container import read_header, truncate_container, unpack
 from neuralcodec.entropy import tritplane as T
@@ -115,6 +116,96 @@ def test_integer_model_matches_the_gaussian():
     assert np.abs(T.log2_fixed(x) / 4096 - np.log2(x)).max() < 0.006
     s = np.array([[[-40, 0, 13]]])
     assert planes_needed(s) == 4 and planes_needed(s - 1) == 5 and (plane_start(s, 4, 0) == s).all()
+
+
+def test_native_plane_model_matches_the_numpy_reference():
+    rng = np.random.default_rng(4)
+    for sub in (1, 3, 27, 3 ** 6, 3 ** 11):
+        n = 20000
+        k = rng.integers(0, 193, n)
+        lo = rng.integers(-4 * sub, 3 * sub, n) - (sub // 2)
+        lo[:500], k[:500] = lo[500:1000], k[500:1000]                 # priority ties
+        masses, active, order = T.gauss_plane(lo, sub, k, TP.CERTAIN)
+        q = T.normalize_freqs(T.trit_masses(lo, sub, k) + 1)
+        assert np.array_equal(masses, T.trit_masses(lo, sub, k))
+        assert np.array_equal(active, q.max(1) < TP.CERTAIN)
+        assert np.array_equal(order, T.priority_order(q))
+    with pytest.raises(BitstreamError):
+        T.gauss_plane(np.zeros(3, np.int64), 1, np.array([0, 1, 10 ** 6]), TP.CERTAIN)
+
+
+def test_crr_features_of_a_subset_match_the_whole_latent():
+    """Features of the coded channels' active elements = the features of those elements
+    computed on the whole latent, where uncoded channels have interval centre 0."""
+    rng = np.random.default_rng(5)
+    c, h, w = 10, 5, 7
+    k = rng.integers(0, 193, (c, h, w))
+    lo = rng.integers(-40, 0, (c, h, w)) * 3 - 13
+    sel = np.arange(c) % 3 != 1
+    full = lo.copy()
+    full[~sel] = -13                                   # interval [-13, 13] of size 27: centre 0
+    g = rng.integers(-9999, 0, (c * h * w, 3))
+    ref = TP.crr_features(full, 9, k, g).reshape(c, h * w, 9)[sel].reshape(-1, 9)
+    active = np.flatnonzero(rng.random(sel.sum() * h * w) < 0.5)
+    got = TP.crr_features(lo[sel], 9, k[sel], ref[active, :3], active, c)
+    assert np.array_equal(got, ref[active])
+
+
+def test_channel_plane_counts():
+    s = np.zeros((5, 2, 3), np.int64)
+    s[0, 0, 0], s[1, 1, 2], s[2, 0, 1], s[4, 1, 1] = 1, -13, 14, 3 ** 9
+    counts = TP.channel_planes(s)
+    assert planes_needed(s) == 10 and counts.tolist() == [1, 3, 4, 0, 10]
+    rng = np.random.default_rng(6)
+    k = rng.integers(0, 193, (5, 2, 3))
+    assert TP.predicted_planes(k).tolist() == [TP.planes_for(int(np.ceil(2 * 2 ** (v / 16 - 4))))
+                                              for v in k.reshape(5, -1).max(1)]
+    side = TP.encode_channel_planes(counts, k, 10) + b"zz"
+    payload, rest = TP.split_side(side)
+    assert rest == b"zz" and len(payload) < 10
+    assert np.array_equal(TP.decode_channel_planes(payload, k, 10), counts)
+    for bad in (b"", b"\x80", bytes([len(payload) + 3]) + payload):
+        with pytest.raises(BitstreamError):
+            TP.split_side(bad)
+    with pytest.raises(BitstreamError):                       # the counts must reach `planes`
+        TP.decode_channel_planes(TP.encode_channel_planes(counts[:4], k[:4], 10)[1:], k[:4], 10)
+
+
+def test_stream_records_per_channel_planes(model, image, stream):
+    header, subs = unpack(stream)
+    assert [sub.name for sub in subs] == ["z", "trits"]
+    y, _ = model.decode_latent(stream)
+    from neuralcodec.container import Header, pack
+    fields = {f: getattr(header, f) for f in ("codec", "weights_hash", "kind", "width", "height",
+                                              "quality", "params")}
+    old = [type(subs[0])("z", subs[0].data), type(subs[1])("planes", subs[1].data, truncatable=True)]
+    with pytest.raises(BitstreamError, match="older layout"):
+        model.decode_latent(pack(Header(**fields), old))
+
+
+def test_every_cut_holds_the_true_symbols(model, image, stream):
+    """Cut anywhere in the plane data: every decoded interval still holds the symbol (and
+    its channel's first interval is [-(3^Lc - 1)/2, (3^Lc - 1)/2])."""
+    from neuralcodec.entropy.exact import to_fixed
+    base = model.base
+    header, subs = unpack(stream)
+    with torch.no_grad():                                   # the encoder's symbols and scales
+        y = base.analyse(api._pad(api.to_tensor(image, "cpu"), base.stride), 8.0)
+        mu, kt, _ = model._params(base.h_s.exact(to_fixed(base.z_prior.compress(base.h_a(y))[1])))
+    k = np.ascontiguousarray(kt[0].numpy())
+    s = torch.round(y - mu.float())[0].numpy().astype(np.int64)
+    counts = TP.decode_channel_planes(TP.split_side(subs[0].data)[0], k, header.params["planes"])
+    assert np.array_equal(counts, TP.channel_planes(s)) and len(set(counts.tolist())) > 1
+    full_lo, full_span = model.decode_planes(subs[1].data, k, counts)
+    assert np.array_equal(full_lo, s) and (full_span == 1).all()
+    done = []
+    for n in list(range(0, 40)) + list(range(40, len(subs[1].data), 37)):
+        lo, span = model.decode_planes(subs[1].data[:n], k, counts)
+        assert ((lo <= s) & (s < lo + span)).all()
+        done.append(int((span == 1).sum()))
+        if n == 0:
+            assert np.array_equal(span[:, 0, 0], 3 ** counts)
+    assert done == sorted(done) and done[-1] > 0
 
 
 def test_trit_probabilities_are_deterministic(model, stream):

@@ -32,6 +32,7 @@ MAX_PLANES = 12                  # |s| <= (3^12 - 1) / 2
 CRR_FEATURES = 9
 CERTAIN = T.TOTAL - T.TOTAL // 64  # CRR runs where the likeliest Gaussian trit is below 63/64
 MAX_LATENT_SIDE = 128            # one entropy tile (2048 pixels per side)
+COUNT_SIGMAS = 2                 # predicted plane count of a channel: 2 sigma (count_freqs)
 
 
 def _interval_mean(lo: torch.Tensor, span: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -52,21 +53,28 @@ def _interval_mean(lo: torch.Tensor, span: torch.Tensor, sigma: torch.Tensor) ->
     return torch.minimum(torch.maximum(mean, lo), lo + span - 1)
 
 
-def crr_features(lo: np.ndarray, sub: int, k: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Integer CRR inputs (C*H*W, 9) at the start of a plane (fixed point, 2^12 = 1).
-    ``lo``, ``k``: (C, H, W) int64; ``g``: (C*H*W, 3) Gaussian log2-probabilities."""
+def crr_features(lo: np.ndarray, sub: int, k: np.ndarray, g: np.ndarray,
+                 active: np.ndarray | None = None, channels: int | None = None) -> np.ndarray:
+    """Integer CRR inputs (N, 9) at the start of a plane (fixed point, 2^12 = 1).
+    ``lo``, ``k``: (C', H, W) int64 of the channels coded in this plane; ``active``: the flat
+    indices to return (default all), ``g``: their (N, 3) Gaussian log2-probabilities;
+    ``channels``: the latent's channel count C >= C' (the channels not coded in this plane
+    have interval centre 0, so they add nothing to the cross-channel mean)."""
     one = T.ONE
     span = 3 * sub
-    c = lo + (span - 1) // 2                                      # interval centres
-    cpos = np.clip(c * one // span, -4 * one, 4 * one)
-    z = np.minimum((np.abs(c) * T._INV[k]) >> 16, 16 * one)      # |centre| / sigma
-    zp = np.pad(z, ((0, 0), (1, 1), (1, 1)))
-    h, w = z.shape[1:]
-    nb = sum(zp[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
-             for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx) // 8
-    ch = np.broadcast_to(z.sum(0, keepdims=True) // z.shape[0], z.shape)
-    rs = np.clip(k * 256 - 4 * one - (int(round(math.log(sub, 3))) * T.LOG2_3), -8 * one, 8 * one)
-    cols = [rs, cpos, np.abs(cpos), z, nb, ch]
+    c_, h, w = lo.shape
+    idx = np.arange(lo.size) if active is None else active
+    z = np.minimum((np.abs(lo + (span - 1) // 2) * T._INV[k]) >> 16, 16 * one)  # |centre| / sigma
+    zp = np.pad(z, ((0, 0), (1, 1), (1, 1))).reshape(-1)
+    cy, x = np.divmod(idx, w)                                     # cy = channel * h + row
+    at = (cy + 2 * (cy // h) + 1) * (w + 2) + x + 1               # the same element in zp
+    nb = sum(zp[at + dy * (w + 2) + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx) // 8
+    ch = (z.sum(0) // (channels or c_)).reshape(-1)[idx % (h * w)]
+    centre = lo.reshape(-1)[idx] + (span - 1) // 2
+    cpos = np.clip(centre * one // span, -4 * one, 4 * one)
+    rs = np.clip(k.reshape(-1)[idx] * 256 - 4 * one - (int(round(math.log(sub, 3))) * T.LOG2_3),
+                 -8 * one, 8 * one)
+    cols = [rs, cpos, np.abs(cpos), zp[at], nb, ch]
     return np.concatenate([g] + [v.reshape(-1, 1) for v in cols], 1)
 
 
@@ -81,19 +89,72 @@ def crr_apply(net: ExactNet, feats: torch.Tensor, exact: bool) -> torch.Tensor:
 
 
 def plane_start(s: np.ndarray, planes: int, p: int) -> np.ndarray:
-    """Interval lows at the start of plane p (planes above decoded), from the symbols."""
+    """Interval lows at the start of plane p (planes above decoded), from the symbols. The
+    intervals of a plane do not depend on ``planes`` (>= p): the grid of plane p is the same."""
     half = (3 ** planes - 1) // 2
     return (s + half) // 3 ** p * 3 ** p - half
 
 
-def planes_needed(s: np.ndarray) -> int:
-    peak = int(np.abs(s).max()) if s.size else 0
-    n = 1
+def planes_for(peak: int) -> int:
+    """The smallest n with (3^n - 1) / 2 >= peak (0 for peak 0)."""
+    n = 0
     while (3 ** n - 1) // 2 < peak:
         n += 1
+    return n
+
+
+def planes_needed(s: np.ndarray) -> int:
+    peak = int(np.abs(s).max()) if s.size else 0
+    n = max(planes_for(peak), 1)
     if n > MAX_PLANES:
         raise InputError(f"latent value {peak} exceeds the trit-plane range")
     return n
+
+
+def channel_planes(s: np.ndarray) -> np.ndarray:
+    """Plane count of every channel of s (C, H, W): 0 for an all-zero channel."""
+    peaks = np.abs(s).reshape(len(s), -1).max(1, initial=0)
+    return np.array([planes_for(int(v)) for v in peaks], np.int64)
+
+
+def predicted_planes(k: np.ndarray) -> np.ndarray:
+    """Per channel of the scale indices k (C, H, W): the planes that cover 2 sigma of the
+    channel's widest Gaussian, the smallest n with (3^n - 1)/2 >= 2 sigma_max (integer:
+    (3^n - 1)/2 * inv_k >= 2^29 with the coder's inv_k = round(2^28 / sigma_k))."""
+    inv = T._INV[k.reshape(len(k), -1).max(1, initial=0)]
+    half = (3 ** np.arange(MAX_PLANES, dtype=np.int64) - 1) // 2
+    return (half[None] * inv[:, None] < COUNT_SIGMAS << 28).sum(1)
+
+
+def count_freqs(k: np.ndarray, planes: int) -> np.ndarray:
+    """Coder frequencies (C, planes + 1) of each channel's plane count 0..planes, from the
+    difference to :func:`predicted_planes` (fixed table; an all-zero channel 2600/2^16)."""
+    diff = np.arange(planes + 1)[None] - predicted_planes(k)[:, None]
+    f = np.select([diff == 0, diff == -1, diff == 1, np.abs(diff) == 2], [52000, 7000, 2500, 400], 16)
+    f[:, 0] = np.where(diff[:, 0] == 0, f[:, 0], 2600)
+    return f.astype(np.int32)
+
+
+def encode_channel_planes(counts: np.ndarray, k: np.ndarray, planes: int) -> bytes:
+    """``varint(n) payload``: the counts as an n-byte categorical coder payload."""
+    payload = T.encode_payload(counts.astype(np.int32), count_freqs(k, planes))
+    return T._varint(len(payload)) + payload
+
+
+def split_side(side: bytes) -> tuple[bytes, bytes]:
+    """Substream ``z`` -> (plane-count payload, hyper-latent stream)."""
+    head = T._read_varint(side, 0)
+    if head is None or head[1] + head[0] > len(side):
+        raise BitstreamError("corrupt trit-plane stream: bad channel plane counts")
+    end = head[1] + head[0]
+    return side[head[1]:end], side[end:]
+
+
+def decode_channel_planes(payload: bytes, k: np.ndarray, planes: int) -> np.ndarray:
+    counts = T.decode_payload(payload, count_freqs(k, planes)).astype(np.int64)
+    if max(int(counts.max(initial=0)), 1) != planes:
+        raise BitstreamError("corrupt trit-plane stream: bad channel plane counts")
+    return counts
 
 
 class TritPlaneCodec(ImageCodec):
@@ -175,23 +236,19 @@ class TritPlaneCodec(ImageCodec):
         self.crr.freeze()
 
     # ------------------------------------------------------------ probability model
-    def plane_model(self, lo: np.ndarray, sub: int, k: np.ndarray):
+    def plane_model(self, lo: np.ndarray, sub: int, k: np.ndarray, channels: int | None = None):
         """Coder frequencies (N, 3) and the coding order of the next trit of every element.
-        ``lo``, ``k``: (C, H, W) int64 at the start of the plane whose trits have size sub."""
-        lo_f, k_f = lo.reshape(-1), k.reshape(-1)
-        masses = T.trit_masses(lo_f, sub, k_f)
-        gauss = masses + 1
-        q_gauss = T.normalize_freqs(gauss)
-        order = self.plane_order(q_gauss)
-        freqs = gauss
+        ``lo``, ``k``: (C', H, W) int64 at the start of the plane whose trits have size sub,
+        of the channels coded in this plane (``channels``: the latent's C, default C')."""
+        masses, active, order = T.gauss_plane(lo, sub, k, CERTAIN)
+        freqs = masses + 1
         if self.use_crr:
-            g = T.gauss_logits(masses)
-            active = np.flatnonzero(q_gauss.max(1) < CERTAIN)
+            active = np.flatnonzero(active)
             if active.size:
-                feats = crr_features(lo, sub, k, g)[active]
+                g = T.gauss_logits(masses[active])
+                feats = crr_features(lo, sub, k, g, active, channels)
                 delta = crr_apply(self.crr, torch.from_numpy(feats).to(self._device()), exact=True)
-                logits = torch.from_numpy(g[active]).double().to(delta.device) + delta
-                freqs = gauss.copy()
+                logits = torch.from_numpy(g).double().to(delta.device) + delta
                 freqs[active] = weights_from_fixed(logits).cpu().numpy().astype(np.int64)
         return freqs, order
 
@@ -201,28 +258,33 @@ class TritPlaneCodec(ImageCodec):
         return T.priority_order(q_gauss)
 
     # ------------------------------------------------------------ planes
-    def code_planes(self, s: np.ndarray, k: np.ndarray, planes: int) -> bytes:
-        """Encode all trit-planes of the symbols s (C, H, W)."""
+    def code_planes(self, s: np.ndarray, k: np.ndarray, counts: np.ndarray) -> bytes:
+        """Encode the trit-planes of the symbols s (C, H, W); channel c has counts[c] planes."""
         out = bytearray()
-        for p in range(planes, 0, -1):
-            lo = plane_start(s, planes, p)
+        for p in range(int(counts.max(initial=0)), 0, -1):
+            sel = counts >= p
+            lo = plane_start(s[sel], p, p)
             sub = 3 ** (p - 1)
-            freqs, order = self.plane_model(lo, sub, k)
-            trits = ((s - lo) // sub).reshape(-1)
+            freqs, order = self.plane_model(lo, sub, k[sel], len(s))
+            trits = ((s[sel] - lo) // sub).reshape(-1)
             out += T.encode_segments(trits[order], freqs[order])
         return bytes(out)
 
-    def decode_planes(self, data: bytes, k: np.ndarray, planes: int):
+    def decode_planes(self, data: bytes, k: np.ndarray, counts: np.ndarray):
         """Decode the available trits; returns (lo, span) per element (int64, (C, H, W))."""
-        half = (3 ** planes - 1) // 2
-        lo = np.full(k.shape, -half, np.int64)
-        span = np.full(k.shape, 3 ** planes, np.int64)
+        span = np.broadcast_to((3 ** counts)[:, None, None], k.shape).copy()
+        lo = -((span - 1) // 2)
         reader = T.SegmentReader(data)
-        for p in range(planes, 0, -1):
+        for p in range(int(counts.max(initial=0)), 0, -1):
+            sel = counts >= p
+            every = bool(sel.all())
+            lo_p = lo if every else lo[sel]
             sub = 3 ** (p - 1)
-            freqs, order = self.plane_model(lo, sub, k)
+            freqs, order = self.plane_model(lo_p, sub, k if every else k[sel], len(k))
             trits = reader.read_plane(freqs[order])
             idx = order[:len(trits)]
+            if not every:
+                idx = np.flatnonzero(np.repeat(sel, lo[0].size))[idx]
             lo.reshape(-1)[idx] += trits * sub
             span.reshape(-1)[idx] = sub
             if len(trits) < len(order):
@@ -271,10 +333,12 @@ class TritPlaneCodec(ImageCodec):
         s = np.ascontiguousarray(torch.round(y - mu.float())[0].cpu().numpy(), dtype=np.int64)
         kk = np.ascontiguousarray(k[0].cpu().numpy())
         planes = planes_needed(s)
-        data = self.code_planes(s, kk, planes)
+        counts = channel_planes(s)
+        data = self.code_planes(s, kk, counts)
         header = Header(codec=self.name, weights_hash=self.weights_hash, kind="image", width=w,
                         height=h, quality=q, params={"planes": planes})
-        return pack(header, [Substream("z", z_stream), Substream("planes", data, truncatable=True)])
+        side = encode_channel_planes(counts, kk, planes) + z_stream
+        return pack(header, [Substream("z", side), Substream("trits", data, truncatable=True)])
 
     @torch.no_grad()
     def decode_latent(self, data: bytes):
@@ -286,17 +350,23 @@ class TritPlaneCodec(ImageCodec):
         planes = header.params.get("planes")
         if header.kind != "image" or not isinstance(planes, int) or not 1 <= planes <= MAX_PLANES:
             raise BitstreamError("not a trit-plane image stream")
-        if [s.name for s in subs] != ["z", "planes"]:
-            raise BitstreamError("trit-plane stream needs substreams 'z' then 'planes'")
+        if [s.name for s in subs] == ["z", "planes"]:
+            raise BitstreamError("trit-plane stream of an older layout (one plane count for "
+                                 "all channels): re-encode it")
+        if [s.name for s in subs] != ["z", "trits"]:
+            raise BitstreamError("trit-plane stream needs substreams 'z' then 'trits'")
         base = self.base
         lh, lw = (-(-v // base.stride) * (base.stride // base.latent_stride)
                   for v in (header.height, header.width))
         if max(lh, lw) > MAX_LATENT_SIDE:
             raise BitstreamError("image too large for a trit-plane stream")
         shape = (1, base.z_prior.bottleneck.channels, lh // 4, lw // 4)
-        z_hat = base.z_prior.decompress(subs[0].data, shape, self._device())
+        count_payload, z_stream = split_side(subs[0].data)
+        z_hat = base.z_prior.decompress(z_stream, shape, self._device())
         mu, k, sigma = self._params(base.h_s.exact(to_fixed(z_hat)))
-        lo, span = self.decode_planes(subs[1].data, np.ascontiguousarray(k[0].cpu().numpy()), planes)
+        kk = np.ascontiguousarray(k[0].cpu().numpy())
+        counts = decode_channel_planes(count_payload, kk, planes)
+        lo, span = self.decode_planes(subs[1].data, kk, counts)
         lo_t, span_t = (torch.from_numpy(v)[None].double().to(mu.device) for v in (lo, span))
         return self.reconstruct(mu, sigma, lo_t, span_t), header
 

@@ -63,25 +63,26 @@ class LatentSampler:
             si = np.ascontiguousarray(s[i].cpu().numpy(), dtype=np.int64)   # may be channels-last
             out.append({"s": si, "k": k[i].cpu().numpy(), "mu": mu[i:i + 1], "sigma": sigma[i:i + 1],
                         "y": y[i:i + 1], "inv_gain": inv_gain[i:i + 1], "x": x[i:i + 1],
-                        "planes": TP.planes_needed(si)})
+                        "counts": TP.channel_planes(si)})
         return out
 
 
 def crr_examples(item: dict, rng, planes_per_image: int = 2):
     """(features, gaussian logits, trits) of the active elements of a few random planes."""
-    s, k, planes = item["s"], item["k"], item["planes"]
+    s, k, counts = item["s"], item["k"], item["counts"]
     feats, gs, ts = [], [], []
-    chosen = rng.permutation(np.arange(1, planes + 1))[:planes_per_image]
+    chosen = rng.permutation(np.arange(1, int(counts.max()) + 1))[:planes_per_image]
     for p in sorted(chosen, reverse=True):
-        lo, sub = TP.plane_start(s, planes, p), 3 ** (p - 1)
-        masses = T.trit_masses(lo.reshape(-1), sub, k.reshape(-1))
-        active = np.flatnonzero(T.normalize_freqs(masses + 1).max(1) < TP.CERTAIN)
+        sel = counts >= p                            # the channels coded in plane p
+        lo, sub = TP.plane_start(s[sel], p, p), 3 ** (p - 1)
+        masses, active, _ = T.gauss_plane(lo, sub, k[sel], TP.CERTAIN)
+        active = np.flatnonzero(active)
         if not active.size:
             continue
-        g = T.gauss_logits(masses)
-        feats.append(TP.crr_features(lo, sub, k, g)[active])
-        gs.append(g[active])
-        ts.append(((s - lo) // sub).reshape(-1)[active])
+        g = T.gauss_logits(masses[active])
+        feats.append(TP.crr_features(lo, sub, k[sel], g, active, len(s)))
+        gs.append(g)
+        ts.append(((s[sel] - lo) // sub).reshape(-1)[active])
     if not feats:
         return None
     return np.concatenate(feats), np.concatenate(gs), np.concatenate(ts)
@@ -89,15 +90,19 @@ def crr_examples(item: dict, rng, planes_per_image: int = 2):
 
 def partial_state(model: TP.TritPlaneCodec, item: dict, rng) -> tuple[np.ndarray, np.ndarray]:
     """Intervals after a random number of planes and a random fraction of the next one."""
-    s, k, planes = item["s"], item["k"], item["planes"]
+    s, k, counts = item["s"], item["k"], item["counts"]
+    planes = int(counts.max())
+    if not planes:
+        return np.zeros_like(s), np.ones_like(s)
     # mostly the last planes, where the useful rates are; sometimes any plane
     p = int(rng.integers(1, min(3, planes) + 1) if rng.random() < 0.8 else rng.integers(1, planes + 1))
-    lo, sub = np.ascontiguousarray(TP.plane_start(s, planes, p)), 3 ** (p - 1)   # views below
-    span = np.full(s.shape, 3 * sub, np.int64)
-    masses = T.trit_masses(lo.reshape(-1), sub, k.reshape(-1))
-    order = model.plane_order(T.normalize_freqs(masses + 1))
+    sel, sub = counts >= p, 3 ** (p - 1)
+    span = np.broadcast_to(3 ** np.minimum(counts, p)[:, None, None], s.shape).copy()
+    lo = -((span - 1) // 2)
+    lo[sel] = TP.plane_start(s[sel], p, p)
+    _, _, order = T.gauss_plane(lo[sel], sub, k[sel], TP.CERTAIN)
     n = int(rng.integers(0, len(order) + 1))
-    idx = order[:n]
+    idx = np.flatnonzero(np.repeat(sel, s[0].size))[order[:n]]
     trits = ((s - lo) // sub).reshape(-1)[idx]
     lo.reshape(-1)[idx] += trits * sub
     span.reshape(-1)[idx] = sub

@@ -9,6 +9,8 @@ identical trit probabilities, priorities and segment layouts on any machine:
 * :func:`log2_fixed`: log2 in ACT_FRAC fixed point from a 257-entry mantissa table;
 * :func:`normalize_freqs`: the native coder's frequency normalisation (sum exactly 2^16);
 * :func:`priorities`: rate-distortion priority of each element within a plane;
+* :func:`gauss_plane`: masses, "active" flags and priority order of a whole plane in one
+  native pass (the C++ twin of the functions above, bit-exact with them);
 * segments: a plane's symbols in priority order, coded as small categorical coder streams
   whose fixed header fields are stripped (:func:`encode_segments`), and a prefix decoder
   that also decodes the decodable part of a cut segment (:func:`decode_partial`).
@@ -96,6 +98,18 @@ def priority_order(q: np.ndarray) -> np.ndarray:
     return np.argsort(-priorities(q), kind="stable")
 
 
+def gauss_plane(lo: np.ndarray, sub: int, k: np.ndarray, certain: int):
+    """(masses (N, 3), active (N,) bool, order (N,)) of a plane in one native pass: exactly
+    ``trit_masses(lo, sub, k)``, ``normalize_freqs(masses + 1).max(1) < certain`` and
+    ``priority_order(normalize_freqs(masses + 1))`` (the numpy functions are the reference)."""
+    lo = np.ascontiguousarray(lo, dtype=np.int64).reshape(-1)
+    k = np.ascontiguousarray(k, dtype=np.int64).reshape(-1)
+    try:
+        return coder._rans.trit_plane_model(lo, k, int(sub), int(certain), _CDF, _INV, _LOG2M, ONE)
+    except CoderError as exc:
+        raise BitstreamError(f"trit-plane model: {exc}") from None
+
+
 # ---------------------------------------------------------------- segments
 
 def _varint(n: int) -> bytes:
@@ -157,6 +171,21 @@ def _rebuild(payload: bytes, count: int) -> bytes:
     return head + crc.to_bytes(4, "little") + rest
 
 
+def encode_payload(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
+    """Symbols with their coder frequencies as the chunk payload of a one-chunk categorical
+    coder stream (its fixed header fields dropped: the decoder knows the count)."""
+    n = len(symbols)
+    return _strip(coder.encode_categorical(symbols, freqs, chunk_size=n, threads=1), n)
+
+
+def decode_payload(payload: bytes, freqs: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`encode_payload` for a complete payload (len(freqs) symbols)."""
+    try:
+        return coder.decode_categorical(_rebuild(payload, len(freqs)), freqs, threads=1)
+    except CoderError as exc:
+        raise BitstreamError(f"corrupt trit-plane stream: {exc}") from None
+
+
 def encode_segments(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
     """A plane's trits (already in priority order) with their coder frequencies, as
     segments ``varint(count) varint(payload length) payload``."""
@@ -164,10 +193,8 @@ def encode_segments(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
     freqs = np.ascontiguousarray(freqs, dtype=np.int32)
     bounds = segment_bounds(normalize_freqs(freqs), symbols)
     for a, b in zip(bounds[:-1], bounds[1:]):
-        n = b - a
-        stream = coder.encode_categorical(symbols[a:b], freqs[a:b], chunk_size=n, threads=1)
-        payload = _strip(stream, n)
-        out += _varint(n) + _varint(len(payload)) + payload
+        payload = encode_payload(symbols[a:b], freqs[a:b])
+        out += _varint(b - a) + _varint(len(payload)) + payload
     return bytes(out)
 
 
@@ -221,10 +248,7 @@ class SegmentReader:
             payload = self.data[pos:pos + length]
             seg_f = freqs[done:done + count]
             if len(payload) == length:
-                try:
-                    trits = coder.decode_categorical(_rebuild(payload, count), seg_f, threads=1)
-                except CoderError as exc:
-                    raise BitstreamError(f"corrupt trit-plane stream: {exc}") from None
+                trits = decode_payload(payload, seg_f)
                 self.pos = pos + length
             else:
                 cum = np.concatenate([np.zeros((count, 1), np.int64),
