@@ -105,7 +105,7 @@ def gauss_plane(lo: np.ndarray, sub: int, k: np.ndarray, certain: int):
     lo = np.ascontiguousarray(lo, dtype=np.int64).reshape(-1)
     k = np.ascontiguousarray(k, dtype=np.int64).reshape(-1)
     try:
-        return coder._rans.trit_plane_model(lo, k, int(sub), int(certain), _CDF, _INV, _LOG2M, ONE)
+        return coder._rans.trit_plane_model(lo, k, int(sub), int(certain), _LOG2M, ONE)
     except CoderError as exc:
         raise BitstreamError(f"trit-plane model: {exc}") from None
 

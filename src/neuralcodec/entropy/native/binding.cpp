@@ -126,26 +126,24 @@ py::tuple quantize_gaussian_params(const Arr<float>& means, const Arr<float>& sc
   return py::make_tuple(mq, sq);
 }
 
-// trit_plane_model(lo, k, sub, certain, cdf, inv, log2m, one) -> (masses (n, 3), active, order)
+// trit_plane_model(lo, k, sub, certain, log2m, one) -> (masses (n, 3), active, order)
 py::tuple trit_plane_model_py(const Arr<int64_t>& lo, const Arr<int64_t>& k, int64_t sub,
-                              int64_t certain, const Arr<int64_t>& cdf, const Arr<int64_t>& inv,
-                              const Arr<int64_t>& log2m, int64_t one) {
+                              int64_t certain, const Arr<int64_t>& log2m, int64_t one) {
   const size_t n = size_t(lo.size());
   require(size_t(k.size()) == n, "lo and k must have one entry per element");
   require(n < (size_t(1) << 31), "too many elements");
-  require(cdf.size() >= 2 && inv.size() >= 1 && log2m.size() == 257, "bad trit-plane tables");
+  require(log2m.size() == 257, "bad trit-plane log2 table");
   require(sub >= 1 && sub <= (int64_t(1) << 32), "trit size out of range");
   const int64_t* kp = k.data();
   const int64_t* lp = lo.data();
   for (size_t i = 0; i < n; ++i) {
-    require(kp[i] >= 0 && kp[i] < int64_t(inv.size()), "scale index out of range");
+    require(kp[i] >= 0 && kp[i] < kNumScales, "scale index out of range");
     require(lp[i] > -(int64_t(1) << 40) && lp[i] < (int64_t(1) << 40), "interval out of range");
   }
   Arr<int64_t> masses({static_cast<py::ssize_t>(n), py::ssize_t(3)});
   Arr<uint8_t> active(static_cast<py::ssize_t>(n));
   Arr<int64_t> order(static_cast<py::ssize_t>(n));
-  const TritTables t{cdf.data(), size_t(cdf.size()), inv.data(), size_t(inv.size()),
-                     log2m.data(), one};
+  const TritTables t{log2m.data(), one};
   int64_t* mp = masses.mutable_data();
   uint8_t* ap = active.mutable_data();
   int64_t* op = order.mutable_data();

@@ -4,26 +4,17 @@
 #include <algorithm>
 #include <vector>
 
+#include "models.h"
+
 namespace nc {
 namespace {
 
-constexpr int64_t kCdfOne = int64_t(1) << 30;
-constexpr int64_t kTotal = int64_t(1) << 16;
+constexpr int64_t kTotal64 = kTotal;   // the coder's M = 2^16, as int64
+constexpr uint32_t kGaussLast = uint32_t(sizeof(kGaussCdf) / sizeof(kGaussCdf[0]) - 1);
 
-// F(b - 1/2) in 2^30 units under N(0, sigma_k), as boundary_cdf.
-inline int64_t boundary_cdf(const TritTables& t, int64_t b, int64_t inv) {
-  const int64_t d = 256 * b - 128;
-  const int64_t a = std::min<int64_t>(d < 0 ? -d : d, int64_t(1) << 26);
-  const int64_t tt = (a * inv) >> 12;
-  const int64_t last = int64_t(t.n_cdf) - 1;
-  int64_t fp;
-  if ((tt >> 16) >= last) {
-    fp = t.cdf[last];
-  } else {
-    const int64_t j = tt >> 16;
-    fp = t.cdf[j] + (((t.cdf[j + 1] - t.cdf[j]) * (tt & 0xFFFF)) >> 16);
-  }
-  return d >= 0 ? fp : kCdfOne - fp;
+// F(b - 1/2) in 2^30 units under N(0, sigma_k): the coder's own CDF evaluation (as boundary_cdf).
+inline int64_t boundary_cdf(int64_t b, uint64_t inv) {
+  return eval_cdf(kGaussCdf, kGaussLast, 256 * b - 128, inv);
 }
 
 // log2(x) * one for 1 <= x < 2^52, as log2_fixed.
@@ -70,9 +61,9 @@ void trit_plane_model(const TritTables& t, const int64_t* lo, const int64_t* k, 
                       int64_t* order) {
   std::vector<uint64_t> keys(n);   // (2^51 - 1) - priority: increasing key = decreasing priority
   for (size_t i = 0; i < n; ++i) {
-    const int64_t inv = t.inv[k[i]];
+    const uint64_t inv = kInvSigma[k[i]];
     int64_t e[4];
-    for (int j = 0; j < 4; ++j) e[j] = boundary_cdf(t, lo[i] + j * sub, inv);
+    for (int j = 0; j < 4; ++j) e[j] = boundary_cdf(lo[i] + j * sub, inv);
     int64_t f[3], q[3];
     int64_t total = 0, qsum = 0;
     int big = 0;
@@ -84,13 +75,13 @@ void trit_plane_model(const TritTables& t, const int64_t* lo, const int64_t* k, 
     }
     // normalize_freqs: 1 + f (M - 3) // total, remainder to the largest (first on ties)
     for (int j = 0; j < 3; ++j) {
-      q[j] = 1 + f[j] * (kTotal - 3) / std::max<int64_t>(total, 1);
+      q[j] = 1 + f[j] * (kTotal64 - 3) / std::max<int64_t>(total, 1);
       qsum += q[j];
     }
-    q[big] += kTotal - qsum;
+    q[big] += kTotal64 - qsum;
     active[i] = q[big] < certain;
     // priorities: (Var << 18) // (H + 1)
-    const int64_t var = (q[0] + q[2]) * kTotal - (q[2] - q[0]) * (q[2] - q[0]);
+    const int64_t var = (q[0] + q[2]) * kTotal64 - (q[2] - q[0]) * (q[2] - q[0]);
     int64_t ent = 0;
     for (int j = 0; j < 3; ++j) ent += q[j] * (16 * t.one - log2_fixed(t, q[j]));
     const int64_t prio = (var << 18) / (ent + 1);         // 0 <= prio < 2^51

@@ -6,17 +6,14 @@
 
 namespace nc {
 
-/// Tables and constants of the model (owned by the caller, see _tritplane_tables.py).
+/// The log2 table of the model (owned by the caller, see _tritplane_tables.py); the Gaussian
+/// CDF and inverse scales are the coder's own (tables.h).
 struct TritTables {
-  const int64_t* cdf;     // round(Phi(j/256) 2^30), j = 0 .. n_cdf-1
-  size_t n_cdf;
-  const int64_t* inv;     // round(2^28 / sigma_k)
-  size_t n_inv;
   const int64_t* log2m;   // 257-entry log2 mantissa table
   int64_t one;            // fixed-point 1.0 of log2_fixed
 };
 
-/// For n elements with interval lows lo[i] and scale indices k[i] (k < n_inv) and trit size
+/// For n elements with interval lows lo[i] and scale indices k[i] (k < kNumScales) and trit size
 /// sub: Gaussian masses (n x 3, 2^30 units), active[i] = 1 where the largest normalised
 /// Gaussian frequency is below `certain`, and order = element indices by decreasing
 /// priority, ties by increasing index.
