@@ -78,6 +78,16 @@ def crr_features(lo: np.ndarray, sub: int, k: np.ndarray, g: np.ndarray,
     return np.concatenate([g] + [v.reshape(-1, 1) for v in cols], 1)
 
 
+def crr_inputs(lo: np.ndarray, sub: int, k: np.ndarray, masses: np.ndarray, active: np.ndarray,
+               channels: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indices, Gaussian logits, CRR features) of the elements CRR refines in a plane, from
+    :func:`neuralcodec.entropy.tritplane.gauss_plane`'s masses and active flags (shared by
+    coding and training, so both see the same inputs)."""
+    idx = np.flatnonzero(active)
+    g = T.gauss_logits(masses[idx])
+    return idx, g, crr_features(lo, sub, k, g, idx, channels)
+
+
 def crr_apply(net: ExactNet, feats: torch.Tensor, exact: bool) -> torch.Tensor:
     """Per-element CRR on (N, 9) features (fixed point) -> (N, 3) logit corrections (fixed
     point when exact, else real). Elements are laid out along one spatial axis, where 1x1
@@ -243,19 +253,12 @@ class TritPlaneCodec(ImageCodec):
         masses, active, order = T.gauss_plane(lo, sub, k, CERTAIN)
         freqs = masses + 1
         if self.use_crr:
-            active = np.flatnonzero(active)
+            active, g, feats = crr_inputs(lo, sub, k, masses, active, channels)
             if active.size:
-                g = T.gauss_logits(masses[active])
-                feats = crr_features(lo, sub, k, g, active, channels)
                 delta = crr_apply(self.crr, torch.from_numpy(feats).to(self._device()), exact=True)
                 logits = torch.from_numpy(g).double().to(delta.device) + delta
                 freqs[active] = weights_from_fixed(logits).cpu().numpy().astype(np.int64)
         return freqs, order
-
-    @staticmethod
-    def plane_order(q_gauss: np.ndarray) -> np.ndarray:
-        """Coding order of a plane from its normalised Gaussian frequencies."""
-        return T.priority_order(q_gauss)
 
     # ------------------------------------------------------------ planes
     def code_planes(self, s: np.ndarray, k: np.ndarray, counts: np.ndarray) -> bytes:

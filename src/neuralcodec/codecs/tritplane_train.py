@@ -76,11 +76,10 @@ def crr_examples(item: dict, rng, planes_per_image: int = 2):
         sel = counts >= p                            # the channels coded in plane p
         lo, sub = TP.plane_start(s[sel], p, p), 3 ** (p - 1)
         masses, active, _ = T.gauss_plane(lo, sub, k[sel], TP.CERTAIN)
-        active = np.flatnonzero(active)
+        active, g, f = TP.crr_inputs(lo, sub, k[sel], masses, active, len(s))
         if not active.size:
             continue
-        g = T.gauss_logits(masses[active])
-        feats.append(TP.crr_features(lo, sub, k[sel], g, active, len(s)))
+        feats.append(f)
         gs.append(g)
         ts.append(((s[sel] - lo) // sub).reshape(-1)[active])
     if not feats:
