@@ -364,11 +364,9 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
     if info.is_main:
         if done:
             (run_dir / "COMPLETE").write_text(f"{step}\n")
-            if cfg.export:
-                _export(cfg, model, step, log)
-        elif stopped_early:
-            if cfg.export:      # a chunk that ends early still leaves usable weights
-                _export(cfg, model, step, log)
+        if cfg.export and (done or stopped_early):  # a chunk that ends early leaves weights too
+            _export(cfg, model, step, log)
+        if stopped_early:
             print(f"stopped at step {step}/{cfg.steps}; checkpoint {path}; run the same command with "
                   "--resume to continue", file=sys.stderr)
     return {"step": step, "done": done, "checkpoint": str(path) if path else None}
