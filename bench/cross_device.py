@@ -3,6 +3,10 @@
 ones the GPU encoder coded, for every image and quality; also times both sides.
 
     python bench/cross_device.py [--codecs hyperprior gmm-ctx] [--qualities 1 4 8] [--images 24]
+                                 [--video-frames 9] [--video-size 1920x1080]
+
+Then the same for video-rt: frames (as bench/video.py picks them) encoded on the GPU with
+half-precision networks, decoded on the CPU in fp32; the latents must be identical.
 """
 import argparse
 import time
@@ -27,6 +31,8 @@ def main():
     parser.add_argument("--qualities", nargs="+", type=float, default=[1.0, 4.0, 8.0])
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--kodak", default=str(KODAK))
+    parser.add_argument("--video-frames", type=int, default=9, help="0: skip the video check")
+    parser.add_argument("--video-size", default="1920x1080")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("needs a CUDA device")
@@ -64,6 +70,41 @@ def main():
               f"median ms per image: GPU encode {1e3 * np.median(t_enc):.1f}, GPU decode "
               f"{1e3 * np.median(t_dec_gpu):.1f}, CPU decode {1e3 * np.median(t_dec_cpu):.1f}; "
               f"max |PSNR(GPU decode) - PSNR(CPU decode)| {max(psnr_gap):.4f} dB")
+    if args.video_frames:
+        check_video(args.video_frames, *map(int, args.video_size.split("x")))
+
+
+def check_video(n: int, width: int, height: int) -> None:
+    """video-rt: GPU (fp16/bf16 networks) encode -> CPU (fp32) decode gives the same latents."""
+    import io
+
+    from video import CANDIDATES, load_frames     # bench/video.py
+
+    from neuralcodec.container import ContainerReader
+    from neuralcodec.video.codec import encode_frames, open_decoder
+    from neuralcodec.video.weights import load
+    frames = load_frames(next((str(p) for p in CANDIDATES if p.exists()), None), n, width, height)
+    latents = []
+    gpu, cpu = load(None, None, "cuda"), load(None, None, "cpu")
+    from neuralcodec.video import codec as vc
+    original = vc.VideoEncoder.encode
+
+    def keep(self, pixels):
+        name, payload, y_hat = original(self, pixels)
+        latents.append(y_hat.cpu())
+        return name, payload, y_hat
+    vc.VideoEncoder.encode = keep
+    buf = io.BytesIO()
+    try:
+        encode_frames(gpu, frames, buf, width, height, quality=4, intra_period=4, device="cuda", half=True)
+    finally:
+        vc.VideoEncoder.encode = original
+    buf.seek(0)
+    reader = ContainerReader(buf)
+    dec = open_decoder(cpu, reader.header, "cpu")
+    same = sum(bool(torch.equal(dec.decode(s.name, s.data), ref)) for s, ref in zip(reader, latents))
+    print(f"video-rt {width}x{height}: identical latents GPU-encode (half) -> CPU-decode (fp32) in "
+          f"{same}/{len(latents)} frames ({len(buf.getvalue())} bytes)")
 
 
 if __name__ == "__main__":

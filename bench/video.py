@@ -4,15 +4,21 @@
     python bench/video.py [--weights W] [--frames 33] [--intra-period 32] [--device cuda|cpu]
                           [--size 1920x1080] [--cpu-size 416x240] [--cpu-frames 9] [--no-cpu]
                           [--threads T] [--fp32] [--compile] [--input VIDEO]
+                          [--exact-conv gemm conv] [--p-chunk 16384 65536]
 
 Frames: the first frames of --input (default: the 720p clip in .carry/video or
 ../shared/data/video), scaled to the size; a synthetic moving pattern when none is found.
 Each run encodes the frames into an in-memory .ncv, then decodes it, and checks the decoded
 latents equal the encoder's. Printed per run: total fps (everything, I-frames included),
-P-frame fps, and the time per frame split into network time (analysis/synthesis and the
-integer-exact entropy-parameter nets, on the device) and entropy-coding time (the native
-rANS coder on the CPU, including the device->host copies of its parameters). A warm-up of
-a few frames precedes the timed run (cuDNN autotuning, first CUDA kernels).
+P-frame fps, entropy-coding time per frame (the native rANS coder on the CPU, with the copies
+of its parameters), and for the sequential decode the latent chain (entropy decoding and the
+integer-exact nets) and the pixel side (synthesis, copy to the host) timed apart. On CUDA the
+same records are decoded again by the pipelined decoder (latent chain of frame t+1 overlapping
+the synthesis of frame t), whose pixels must equal the sequential decode's; its speed-up over
+the sequential decode of the same run is printed. GPU runs repeat for each --exact-conv
+implementation and --p-chunk (coder chunk of P-frame streams; 65536 was the previous default)
+and end with a table of ratios against the first configuration. A warm-up of a few frames
+precedes each timed run (cuDNN autotuning, first CUDA kernels).
 """
 import argparse
 import io
@@ -35,7 +41,7 @@ CANDIDATES = [ROOT / ".carry/video/cockatoo_720p_h264.mp4", ROOT.parent / "share
 
 
 class CoderClock:
-    """Accumulates time spent in the entropy coder calls (synchronising the device first)."""
+    """Accumulates time spent in the entropy coder calls (synchronising the current stream first)."""
 
     def __init__(self):
         self.seconds = 0.0
@@ -47,7 +53,7 @@ class CoderClock:
 
         def timed(*args, **kwargs):
             if torch.cuda.is_available():
-                torch.cuda.synchronize()
+                torch.cuda.current_stream().synchronize()
             t0 = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
@@ -120,7 +126,18 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+def _report(what, n, total, coder_s, per, extra=""):
+    p_times = [t for k, t in per if k == "P"]
+    i_times = [t for k, t in per if k == "I"]
+    print(f"  {what}: {n / total:7.2f} fps total | P-frames {1 / np.mean(p_times):7.2f} fps "
+          f"(median {1000 * np.median(p_times):.1f} ms) | I-frames {1000 * np.mean(i_times):.1f} ms | "
+          f"per frame: entropy coding {1000 * coder_s / n:.1f} ms{extra}")
+    return n / total
+
+
 def run(model, frames, device, period, half, label):
+    """Encode, decode sequentially (timing the latent chain and the pixel side apart), and on
+    CUDA decode again with the pipelined decoder; prints fps and returns {what: fps}."""
     h, w = frames[0].shape[:2]
     clock = CoderClock()
     clock.install()
@@ -132,7 +149,7 @@ def run(model, frames, device, period, half, label):
         name, payload, _ = enc.encode(f)
         dec.decode(name, payload)
     sync(device)
-    results = {}
+    fps = {}
     enc = VideoEncoder(model, w, h, 4.0, gop, device, half)
     records, latents, times = [], [], []
     clock.seconds = 0.0
@@ -144,35 +161,62 @@ def run(model, frames, device, period, half, label):
         times.append((name, time.perf_counter() - t0))
         records.append((name, payload))
         latents.append(y_hat.cpu())
-    results["encode"] = (time.perf_counter() - t_all, clock.seconds, times)
-    dec = VideoDecoder(model, w, h, 4.0, gop, device, half)
-    clock.seconds = 0.0
-    times = []
-    same = True
-    t_all = time.perf_counter()
-    for (name, payload), ref in zip(records, latents):
-        t0 = time.perf_counter()
-        y_hat = dec.decode(name, payload)
-        dec.output()                      # pixels to the host, as a writer would need them
-        sync(device)
-        times.append((name, time.perf_counter() - t0))
-        same &= torch.equal(y_hat.cpu(), ref)
-    results["decode"] = (time.perf_counter() - t_all, clock.seconds, times)
-    for owner, name, fn in clock._patched:
-        setattr(owner, name, fn)
+    encode = (time.perf_counter() - t_all, clock.seconds, times)
     n = len(frames)
     nbytes = sum(len(p) for _, p in records)
     print(f"\n[{label}] {w}x{h}, {n} frames (intra period {period}), {nbytes} bytes "
-          f"({8 * nbytes / (n * w * h):.4f} bpp), decoded latents equal encoder's: {same}")
-    for what in ("encode", "decode"):
-        total, coder_s, per = results[what]
-        p_times = [t for k, t in per if k == "P"]
-        i_times = [t for k, t in per if k == "I"]
-        print(f"  {what}: {n / total:7.2f} fps total | P-frames {1 / np.mean(p_times):7.2f} fps "
-              f"(median {1000 * np.median(p_times):.1f} ms) | I-frames {1000 * np.mean(i_times):.1f} ms | "
-              f"per frame: network {1000 * (total - coder_s) / n:.1f} ms, entropy coding "
-              f"{1000 * coder_s / n:.1f} ms")
-    return results
+          f"({8 * nbytes / (n * w * h):.4f} bpp)")
+    fps["encode"] = _report("encode", n, *encode)
+
+    # sequential decode: latent chain (entropy decoding + exact nets) and pixel side timed apart
+    dec = VideoDecoder(model, w, h, 4.0, gop, device, half)
+    clock.seconds, times, outputs, same = 0.0, [], [], True
+    latent_s = pixel_s = 0.0
+    t_all = time.perf_counter()
+    for (name, payload), ref in zip(records, latents):
+        t0 = time.perf_counter()
+        intra, y_hat, q = dec.decode_latent(name, payload)
+        dec._advance_buffer(intra, y_hat)
+        sync(device)
+        t1 = time.perf_counter()
+        dec._advance_pixels(intra, y_hat, q)
+        dec.index += 1
+        outputs.append(dec.output())          # pixels to the host, as a writer needs them
+        sync(device)
+        t2 = time.perf_counter()
+        latent_s, pixel_s = latent_s + t1 - t0, pixel_s + t2 - t1
+        times.append((name, t2 - t0))
+        same &= torch.equal(y_hat.cpu(), ref)
+    total = time.perf_counter() - t_all
+    fps["decode"] = _report("decode (sequential)", n, total, clock.seconds, times,
+                            f", latent chain {1000 * latent_s / n:.1f} ms (coding included), "
+                            f"pixels {1000 * pixel_s / n:.1f} ms")
+    print(f"  decoded latents equal encoder's: {same}")
+
+    if device.type == "cuda":
+        from neuralcodec.video.codec import PipelinedDecoder
+        dec = PipelinedDecoder(model, w, h, 4.0, gop, device, half)
+        for name, payload in records[:3]:     # warm-up of the second streams
+            dec.push(name, payload)
+        dec.flush()
+        dec = PipelinedDecoder(model, w, h, 4.0, gop, device, half)
+        clock.seconds, piped = 0.0, []
+        sync(device)
+        t_all = time.perf_counter()
+        for name, payload in records:
+            frame = dec.push(name, payload)
+            if frame is not None:
+                piped.append(frame)
+        piped.append(dec.flush())
+        total = time.perf_counter() - t_all
+        equal = len(piped) == n and all(np.array_equal(a, b) for a, b in zip(piped, outputs))
+        fps["decode_pipelined"] = n / total
+        print(f"  decode (pipelined): {n / total:7.2f} fps total ({1000 * total / n:.1f} ms per frame), "
+              f"coder {1000 * clock.seconds / n:.1f} ms per frame; pixels equal the sequential decode: "
+              f"{equal}; speed-up vs sequential {fps['decode_pipelined'] / fps['decode']:.2f}x")
+    for owner, name, fn in clock._patched:
+        setattr(owner, name, fn)
+    return fps
 
 
 def main():
@@ -189,6 +233,10 @@ def main():
     ap.add_argument("--threads", type=int, default=None, help="coder (and CPU torch) threads")
     ap.add_argument("--fp32", action="store_true", help="no half precision on the GPU")
     ap.add_argument("--compile", action="store_true", help="torch.compile the float transforms")
+    ap.add_argument("--exact-conv", nargs="+", default=["conv", "gemm"], choices=["conv", "gemm"],
+                    help="GPU: implementations of the exact convolutions to run (first = baseline)")
+    ap.add_argument("--p-chunk", nargs="+", type=int, default=[65536, 16384],
+                    help="GPU: coder chunk sizes of P-frame streams to run")
     args = ap.parse_args()
 
     from neuralcodec.entropy import coder
@@ -208,8 +256,23 @@ def main():
                 setattr(model, name, torch.compile(getattr(model, name), dynamic=False))
         w, h = map(int, args.size.split("x"))
         print(f"weights: {kind}; precision: {'fp32' if args.fp32 else 'fp16 (P nets) / bf16 (I nets)'}")
-        run(model, load_frames(src, args.frames, w, h), device, args.intra_period, not args.fp32,
-            f"GPU {'fp32' if args.fp32 else 'half'}")
+        frames = load_frames(src, args.frames, w, h)
+        from neuralcodec.entropy import exact
+        from neuralcodec.video import model as video_model
+        table = []
+        for impl in args.exact_conv:
+            for chunk in args.p_chunk:
+                exact.set_conv_impl(impl, "cuda")
+                video_model.P_CHUNK = chunk
+                label = f"GPU {'fp32' if args.fp32 else 'half'}, exact conv {impl}, P chunk {chunk}"
+                table.append((label, run(model, frames, device, args.intra_period, not args.fp32, label)))
+        base_label, base = table[0]
+        print(f"\nbaseline: [{base_label}] sequential decode {base['decode']:.2f} fps, "
+              f"encode {base['encode']:.2f} fps")
+        for label, fps in table:
+            print(f"  [{label}] decode seq {fps['decode']:.2f} fps ({fps['decode'] / base['decode']:.2f}x), "
+                  f"pipelined {fps['decode_pipelined']:.2f} fps ({fps['decode_pipelined'] / base['decode']:.2f}x), "
+                  f"encode {fps['encode']:.2f} fps ({fps['encode'] / base['encode']:.2f}x)")
     if not args.no_cpu:
         cpu = torch.device("cpu")
         model, kind = load_model(args, cpu)

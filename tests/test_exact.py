@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from neuralcodec.entropy.exact import ACT_FRAC, ExactNet, from_fixed, to_fixed
+from neuralcodec.entropy.exact import ACT_FRAC, ExactNet, from_fixed, set_conv_impl, to_fixed
 from neuralcodec.entropy.param_grid import (NUM_SCALES, SCALE_TABLE, mean_from_fixed,
                                             scale_index_from_fixed, weights_from_fixed)
 
@@ -71,13 +71,34 @@ def test_unsupported_layers_are_refused():
         ExactNet(nn.Conv2d(4, 4, 3, groups=2))
 
 
+def test_gemm_and_conv_implementations_agree():
+    """im2col + matmul gives the same integers as F.conv2d (strided, padded, 1x1, dilated)."""
+    torch.manual_seed(3)
+    net = ExactNet(nn.Conv2d(16, 24, 3, 2, 1), nn.ReLU(), nn.Conv2d(24, 20, 1),
+                   nn.Conv2d(20, 8, 5, 1, 4, dilation=2), nn.ReLU(), nn.Conv2d(8, 6, 3, 1, 0)).eval()
+    x = to_fixed(_input(shape=(2, 16, 23, 37)))
+    try:
+        results = []
+        for impl in ("conv", "gemm"):
+            set_conv_impl(impl, "cpu")
+            results.append(net.exact(x))
+    finally:
+        set_conv_impl("conv", "cpu")
+    assert results[0].shape == (2, 6, 10, 17) and torch.equal(results[0], results[1])
+    assert results[0].abs().max() > 0
+    with pytest.raises(ValueError):
+        set_conv_impl("winograd")
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_exact_gpu_matches_cpu():
     net = _net().eval()
     x = to_fixed(_input(shape=(1, 16, 40, 60)))
     cpu = net.exact(x)
-    gpu = net.cuda().exact(x.cuda()).cpu()
-    assert torch.equal(cpu, gpu)
+    for impl in ("gemm", "conv"):
+        set_conv_impl(impl, "cuda")
+        gpu = net.cuda().exact(x.cuda()).cpu()
+        assert torch.equal(cpu, gpu), impl
 
 
 def test_param_grid_maps():

@@ -13,6 +13,7 @@ warnings.filterwarnings("ignore")
 
 from neuralcodec.cli import main  # noqa: E402
 from neuralcodec.container import ContainerReader  # noqa: E402
+from neuralcodec.video import codec as vc  # noqa: E402
 from neuralcodec.video.codec import (GopConfig, VideoDecoder, decode_frames, encode_frames,  # noqa: E402
                                      open_decoder)
 from neuralcodec.video.io import iter_frames  # noqa: E402
@@ -157,6 +158,53 @@ def test_odd_size_and_exactness(model):
     buf.seek(0)
     frames_out = list(decode_frames(model, buf))
     assert frames_out[0].shape == (38, 70, 3)
+
+
+def test_p_frame_coder_chunks(model, monkeypatch):
+    """Smaller P-frame chunks (more parallel decoding) cost a few bytes and decode the same."""
+    from neuralcodec.video import model as video_model
+    frames = _clip(3, 64, 48, seed=2)
+    sizes, decoded = [], []
+    for chunk in (video_model.P_CHUNK, 64):
+        monkeypatch.setattr(video_model, "P_CHUNK", chunk)
+        buf = io.BytesIO()
+        encode_frames(model, frames, buf, 64, 48, quality=7, intra_period=0)
+        with ContainerReader(io.BytesIO(buf.getvalue())) as r:
+            sizes.append(sum(len(s.data) for s in r if s.name == "P"))
+        buf.seek(0)
+        decoded.append(list(decode_frames(model, buf)))
+    assert sizes[1] > sizes[0]          # 8 chunks per pass instead of one
+    assert all(np.array_equal(a, b) for a, b in zip(*decoded))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_pipelined_cuda_decoder_matches_sequential(weights):
+    """On CUDA the pipelined decoder (two streams, one frame of lag) gives the sequential
+    decoder's pixels, for half and full precision."""
+    model = load(None, weights, "cuda")
+    frames = _clip(6, 136, 72, seed=3)
+    buf = io.BytesIO()
+    encode_frames(model, frames, buf, 136, 72, quality=5, intra_period=4, device="cuda", half=True)
+    for half in (True, False):
+        outs = []
+        for pipelined in (True, False):
+            reader = ContainerReader(io.BytesIO(buf.getvalue()))
+            dec = open_decoder(model, reader.header, "cuda", half, pipelined)
+            assert isinstance(dec, vc.PipelinedDecoder) == pipelined
+            got = []
+            for sub in reader:
+                if pipelined:
+                    frame = dec.push(sub.name, sub.data)
+                    got += [] if frame is None else [frame.copy()]
+                else:
+                    dec.decode(sub.name, sub.data)
+                    got.append(dec.output())
+            got += [dec.flush()] if pipelined else []
+            outs.append(got)
+        assert len(outs[0]) == len(outs[1]) == 6
+        assert all(np.array_equal(a, b) for a, b in zip(*outs)), half
+    gpu = list(decode_frames(model, io.BytesIO(buf.getvalue()), "cuda", True))
+    assert len(gpu) == 6 and all(np.array_equal(a, b) for a, b in zip(gpu, outs[0]))
 
 
 def test_streaming_one_record_per_frame(model):

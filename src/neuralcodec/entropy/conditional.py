@@ -47,11 +47,13 @@ class GaussianModel:
         return torch.round(y - means) + means
 
     @staticmethod
-    def encode(y: torch.Tensor, means: torch.Tensor, scales: torch.Tensor) -> tuple[bytes, torch.Tensor]:
-        """Code 1-D selections; returns (stream, decoded values)."""
+    def encode(y: torch.Tensor, means: torch.Tensor, scales: torch.Tensor,
+               chunk_size: int | None = None) -> tuple[bytes, torch.Tensor]:
+        """Code 1-D selections; returns (stream, decoded values). ``chunk_size``: symbols per
+        independently decodable chunk (smaller: more decoder threads, a few bytes more)."""
         symbols = torch.round(y - means)
         data = coder.encode_gaussian(_np(symbols, np.int32), np.zeros(symbols.numel(), np.float32),
-                                     _np(scales, np.float32))
+                                     _np(scales, np.float32), chunk_size=chunk_size)
         return data, symbols + means
 
     @staticmethod

@@ -11,10 +11,13 @@ errors of transform-based convolution algorithms), then shifted back to
 ``ACT_FRAC`` bits with round-half-even: both are exact, deterministic operations.
 
 Supported layers: ``nn.Conv2d``, ``nn.ConvTranspose2d`` (groups=1) and ``nn.ReLU``.
+Convolutions run either as ``F.conv2d`` or as im2col + one float64 matrix product
+(:func:`set_conv_impl`); both give the same integers (exact sums), only the speed differs.
 """
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch import nn
@@ -23,6 +26,29 @@ from torch.nn import functional as F
 ACT_FRAC = 12          # fractional bits of activations
 ACT_LIMIT = 2 ** 23    # activations are clamped to +-ACT_LIMIT (fixed point units)
 WEIGHT_BITS = 14       # magnitude bits of integer weights (per output channel)
+CONV_IMPLS = ("conv", "gemm")
+_conv_impl = {"cpu": "conv", "cuda": os.environ.get("NEURALCODEC_EXACT_CONV", "gemm")}
+
+
+def set_conv_impl(impl: str, device_type: str = "cuda") -> None:
+    """Choose how exact convolutions run on a device type: ``conv`` (F.conv2d) or ``gemm``
+    (im2col + float64 matmul). Results are identical; only the speed differs."""
+    if impl not in CONV_IMPLS:
+        raise ValueError(f"exact conv implementation must be one of {CONV_IMPLS}, got {impl!r}")
+    _conv_impl[device_type] = impl
+
+
+def _conv_gemm(x: torch.Tensor, w: torch.Tensor, layer: nn.Conv2d) -> torch.Tensor:
+    """F.conv2d(x, w) (no bias) as im2col + matmul; exact on integer float64 data."""
+    b, _, h, wd = x.shape
+    kh, kw = layer.kernel_size
+    out_h = (h + 2 * layer.padding[0] - layer.dilation[0] * (kh - 1) - 1) // layer.stride[0] + 1
+    out_w = (wd + 2 * layer.padding[1] - layer.dilation[1] * (kw - 1) - 1) // layer.stride[1] + 1
+    if (kh, kw) == (1, 1) and layer.stride == (1, 1) and layer.padding == (0, 0):
+        cols = x.flatten(2)
+    else:
+        cols = F.unfold(x, (kh, kw), layer.dilation, layer.padding, layer.stride)
+    return (w.flatten(1) @ cols).view(b, w.shape[0], out_h, out_w)
 
 
 def to_fixed(x: torch.Tensor) -> torch.Tensor:
@@ -110,7 +136,10 @@ class ExactNet(nn.Module):
                 x = x.clamp_min(0)
                 continue
             kind, w_int, b_int, unscale, layer = item
-            if kind == "conv":
+            if kind == "conv" and _conv_impl.get(x.device.type, "conv") == "gemm" \
+                    and isinstance(layer.padding, tuple):
+                acc = _conv_gemm(x, w_int, layer)
+            elif kind == "conv":
                 acc = F.conv2d(x, w_int, None, layer.stride, layer.padding, layer.dilation)
             else:
                 acc = F.conv_transpose2d(x, w_int, None, layer.stride, layer.padding,

@@ -87,20 +87,27 @@ class _State:
         self.gop_index = 0 if intra else self.gop_index + 1
         return self.gop.quality(self.quality, self.gop_index)
 
-    def _after_intra(self, y_hat, q):
-        intra, model = self.model.intra, self.model
-        with amp(self.device, self.half, torch.bfloat16):
-            x_hat = synthesise_tiled(intra, y_hat, q).float().clamp(0, 1)
-        with amp(self.device, self.half):
-            self.ctx = model.context_from_frame(x_hat)
-        self.buf = model.buffer_from_intra(y_hat)
-        self.x_ref = x_hat
+    def _advance_buffer(self, intra: bool, y_hat) -> None:
+        """Latent side of a frame (exact, feeds the coder of the next frame)."""
+        self.buf = self.model.buffer_from_intra(y_hat) if intra else self.model.next_buffer(y_hat, self.buf)
 
-    def _after_p(self, y_hat, q):
-        with amp(self.device, self.half):
-            x_hat, self.ctx = self.model.synthesise(y_hat, self.x_ref, self.ctx, q)
-        self.x_ref = x_hat.float().clamp(0, 1)
-        self.buf = self.model.next_buffer(y_hat, self.buf)
+    def _advance_pixels(self, intra: bool, y_hat, q) -> None:
+        """Pixel side of a frame: reconstruction and context features (float)."""
+        model = self.model
+        if intra:
+            with amp(self.device, self.half, torch.bfloat16):
+                x_hat = synthesise_tiled(model.intra, y_hat, q).float().clamp(0, 1)
+            with amp(self.device, self.half):
+                self.ctx = model.context_from_frame(x_hat)
+            self.x_ref = x_hat
+        else:
+            with amp(self.device, self.half):
+                x_hat, self.ctx = model.synthesise(y_hat, self.x_ref, self.ctx, q)
+            self.x_ref = x_hat.float().clamp(0, 1)
+
+    def _advance(self, intra: bool, y_hat, q) -> None:
+        self._advance_pixels(intra, y_hat, q)
+        self._advance_buffer(intra, y_hat)
 
     def _latent_hw(self) -> tuple[int, int]:
         s = self.model.intra.latent_stride
@@ -131,13 +138,13 @@ class VideoEncoder(_State):
                 streams += [comp.streams["z"], comp.streams["y"]]
                 y_hat[..., r:r + th, c:c + tw] = comp.latents
             name, payload = "I", pack_streams(streams)
-            self._after_intra(y_hat, q)
+            self._advance(True, y_hat, q)
         else:
             with amp(self.device, self.half):
                 y = self.model.analyse(x, self.x_ref, self.ctx, q).float()
             payload, y_hat = self.model.compress_p(y, self.buf)
             name = "P"
-            self._after_p(y_hat, q)
+            self._advance(False, y_hat, q)
         self.index += 1
         return name, payload, y_hat
 
@@ -172,9 +179,57 @@ class VideoDecoder(_State):
     @torch.no_grad()
     def decode(self, name: str, payload: bytes):
         intra, y_hat, q = self.decode_latent(name, payload)
-        (self._after_intra if intra else self._after_p)(y_hat, q)
+        self._advance(intra, y_hat, q)
         self.index += 1
         return y_hat
+
+
+class PipelinedDecoder(VideoDecoder):
+    """CUDA decoder that overlaps frames: the latent chain (entropy decoding on the host and
+    the exact networks) of frame t+1 runs while the GPU synthesises frame t on a second
+    stream. ``push(name, payload)`` returns the pixels of the previous frame (None for the
+    first); ``flush()`` returns the last one. Same output as :class:`VideoDecoder`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.device.type != "cuda":
+            raise ValueError("PipelinedDecoder needs a CUDA device")
+        self.latent_stream = torch.cuda.Stream(self.device)
+        self.pixel_stream = torch.cuda.Stream(self.device)
+        self._pending = None            # (pinned host pixels, copy-done event) of the last frame
+
+    @torch.no_grad()
+    def push(self, name: str, payload: bytes):
+        with torch.cuda.stream(self.latent_stream):
+            intra, y_hat, q = self.decode_latent(name, payload)
+            self._advance_buffer(intra, y_hat)
+            ready = torch.cuda.Event()
+            ready.record(self.latent_stream)
+        with torch.cuda.stream(self.pixel_stream):
+            self.pixel_stream.wait_event(ready)
+            y_hat.record_stream(self.pixel_stream)
+            self._advance_pixels(intra, y_hat, q)
+            pixels = (self.x_ref[0, :, :self.height, :self.width].clamp(0, 1) * 255).round().byte()
+            host = torch.empty((self.height, self.width, 3), dtype=torch.uint8, pin_memory=True)
+            host.copy_(pixels.permute(1, 2, 0), non_blocking=True)
+            done = torch.cuda.Event()
+            done.record(self.pixel_stream)
+        self.index += 1
+        previous, self._pending = self._pending, (host, done)
+        return self._take(previous)
+
+    def flush(self):
+        """Pixels of the last pushed frame (None if there is none)."""
+        last, self._pending = self._pending, None
+        return self._take(last)
+
+    @staticmethod
+    def _take(item):
+        if item is None:
+            return None
+        host, done = item
+        done.synchronize()
+        return host.numpy()
 
 
 def check_geometry(width: int, height: int) -> None:
@@ -219,7 +274,10 @@ def encode_frames(model: VideoRT, frames, fileobj, width: int, height: int, fps=
     return enc.index
 
 
-def open_decoder(model: VideoRT, header, device=None, half: bool = False) -> VideoDecoder:
+def open_decoder(model: VideoRT, header, device=None, half: bool = False,
+                 pipelined: bool = True) -> VideoDecoder:
+    """A decoder for ``header`` (checked against the model); on CUDA a :class:`PipelinedDecoder`
+    unless ``pipelined`` is False."""
     from neuralcodec.container import check_weights
     from neuralcodec.video.weights import video_hash
 
@@ -228,8 +286,9 @@ def open_decoder(model: VideoRT, header, device=None, half: bool = False) -> Vid
         raise BitstreamError(f"this bitstream holds a {header.kind}, not a video")
     check_geometry(header.width, header.height)
     gop = GopConfig.from_params(header.params)
-    return VideoDecoder(model, header.width, header.height, header.quality, gop,
-                        device or next(model.parameters()).device, half)
+    device = torch.device(device or next(model.parameters()).device)
+    cls = PipelinedDecoder if device.type == "cuda" and pipelined else VideoDecoder
+    return cls(model, header.width, header.height, header.quality, gop, device, half)
 
 
 def decode_frames(model: VideoRT, fileobj, device=None, half: bool = False):
@@ -240,8 +299,15 @@ def decode_frames(model: VideoRT, fileobj, device=None, half: bool = False):
     try:
         dec = open_decoder(model, reader.header, device, half)
         for sub in reader:
-            dec.decode(sub.name, sub.data)
-            yield dec.output()
+            if isinstance(dec, PipelinedDecoder):
+                frame = dec.push(sub.name, sub.data)
+                if frame is not None:
+                    yield frame
+            else:
+                dec.decode(sub.name, sub.data)
+                yield dec.output()
+        if isinstance(dec, PipelinedDecoder) and dec.index:
+            yield dec.flush()
         if reader.header.frames and dec.index != reader.header.frames:
             raise BitstreamError(f"header says {reader.header.frames} frames, file has {dec.index}")
     finally:

@@ -34,6 +34,9 @@ LATENT_STRIDE = 16
 # every 4th frame is coded better and limits error propagation), and of I-frames.
 P_OFFSETS = (0.0, -0.75, -0.4, -0.75)
 I_OFFSET = 0.5
+# Symbols per coder chunk in P-frame streams: a 1080p pass (~261k symbols) splits into 16
+# chunks that decode in parallel (~4 bytes per extra chunk; a 416x240 pass is one chunk).
+P_CHUNK = 16384
 
 
 def frame_quality(base: float, index_in_gop: int, p_offsets=P_OFFSETS, i_offset: float = I_OFFSET) -> float:
@@ -191,7 +194,7 @@ class VideoRT(nn.Module):
         y = y.float()
 
         def enc(p, means, scales, sel):
-            data, values = self.entropy.gaussian.encode(y[:, :, sel].flatten(), means, scales)
+            data, values = self.entropy.gaussian.encode(y[:, :, sel].flatten(), means, scales, P_CHUNK)
             streams.append(data)
             return values
 
