@@ -219,6 +219,31 @@ def run(model, frames, device, period, half, label):
     return fps
 
 
+def profile_decode(model, frames, device, period, half):
+    """torch.profiler over a pipelined decode of the frames (current configuration)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from neuralcodec.video.codec import PipelinedDecoder
+    h, w = frames[0].shape[:2]
+    gop = GopConfig(period)
+    enc = VideoEncoder(model, w, h, 4.0, gop, device, half)
+    records = [enc.encode(f)[:2] for f in frames]
+    dec = PipelinedDecoder(model, w, h, 4.0, gop, device, half)
+    for name, payload in records[:3]:
+        dec.push(name, payload)
+    dec.flush()
+    dec = PipelinedDecoder(model, w, h, 4.0, gop, device, half)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for name, payload in records:
+            dec.push(name, payload)
+        dec.flush()
+    averages = prof.key_averages()
+    print("\nprofile of a pipelined decode, by CUDA time:")
+    print(averages.table(sort_by="device_time_total", row_limit=25, max_name_column_width=60))
+    print("by self CPU time:")
+    print(averages.table(sort_by="self_cpu_time_total", row_limit=20, max_name_column_width=60))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", default=None)
@@ -233,6 +258,8 @@ def main():
     ap.add_argument("--threads", type=int, default=None, help="coder (and CPU torch) threads")
     ap.add_argument("--fp32", action="store_true", help="no half precision on the GPU")
     ap.add_argument("--compile", action="store_true", help="torch.compile the float transforms")
+    ap.add_argument("--profile", action="store_true",
+                    help="GPU: torch.profiler tables of a pipelined decode (top CUDA and CPU ops)")
     ap.add_argument("--exact-conv", nargs="+", default=["conv", "gemm"], choices=["conv", "gemm"],
                     help="GPU: implementations of the exact convolutions to run (first = baseline)")
     ap.add_argument("--p-chunk", nargs="+", type=int, default=[65536, 16384],
@@ -266,6 +293,8 @@ def main():
                 video_model.P_CHUNK = chunk
                 label = f"GPU {'fp32' if args.fp32 else 'half'}, exact conv {impl}, P chunk {chunk}"
                 table.append((label, run(model, frames, device, args.intra_period, not args.fp32, label)))
+        if args.profile:
+            profile_decode(model, frames, device, args.intra_period, not args.fp32)
         base_label, base = table[0]
         print(f"\nbaseline: [{base_label}] sequential decode {base['decode']:.2f} fps, "
               f"encode {base['encode']:.2f} fps")
