@@ -194,26 +194,9 @@ def run(model, frames, device, period, half, label):
     print(f"  decoded latents equal encoder's: {same}")
 
     if device.type == "cuda":
-        from neuralcodec.video.codec import PipelinedDecoder
-        dec = PipelinedDecoder(model, w, h, 4.0, gop, device, half)
-        for name, payload in records[:3]:     # warm-up of the second streams
-            dec.push(name, payload)
-        dec.flush()
-        dec = PipelinedDecoder(model, w, h, 4.0, gop, device, half)
-        clock.seconds, piped = 0.0, []
-        sync(device)
-        t_all = time.perf_counter()
-        for name, payload in records:
-            frame = dec.push(name, payload)
-            if frame is not None:
-                piped.append(frame)
-        piped.append(dec.flush())
-        total = time.perf_counter() - t_all
-        equal = len(piped) == n and all(np.array_equal(a, b) for a, b in zip(piped, outputs))
-        fps["decode_pipelined"] = n / total
-        print(f"  decode (pipelined): {n / total:7.2f} fps total ({1000 * total / n:.1f} ms per frame), "
-              f"coder {1000 * clock.seconds / n:.1f} ms per frame; pixels equal the sequential decode: "
-              f"{equal}; speed-up vs sequential {fps['decode_pipelined'] / fps['decode']:.2f}x")
+        for graphs in (False, True):
+            fps[f"decode_pipelined{'_graphs' * graphs}"] = run_pipelined(
+                model, records, outputs, gop, device, half, graphs, clock, fps["decode"])
     for owner, name, fn in clock._patched:
         setattr(owner, name, fn)
     return fps
@@ -231,8 +214,7 @@ def profile_decode(model, frames, device, period, half):
     dec = PipelinedDecoder(model, w, h, 4.0, gop, device, half)
     for name, payload in records[:3]:
         dec.push(name, payload)
-    dec.flush()
-    dec = PipelinedDecoder(model, w, h, 4.0, gop, device, half)
+    dec.reset()
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         for name, payload in records:
             dec.push(name, payload)
@@ -242,6 +224,32 @@ def profile_decode(model, frames, device, period, half):
     print(averages.table(sort_by="device_time_total", row_limit=25, max_name_column_width=60))
     print("by self CPU time:")
     print(averages.table(sort_by="self_cpu_time_total", row_limit=20, max_name_column_width=60))
+
+
+def run_pipelined(model, records, outputs, gop, device, half, graphs, clock, seq_fps) -> float:
+    """Decode the records with the pipelined decoder; checks pixels against ``outputs``."""
+    from neuralcodec.video.codec import PipelinedDecoder
+    h, w = outputs[0].shape[:2]
+    n = len(records)
+    dec = PipelinedDecoder(model, w, h, 4.0, gop, device, half, graphs=graphs)
+    for name, payload in records[:3]:     # warm-up (second streams, graph capture)
+        dec.push(name, payload)
+    dec.reset()
+    clock.seconds, piped = 0.0, []
+    sync(device)
+    t_all = time.perf_counter()
+    for name, payload in records:
+        frame = dec.push(name, payload)
+        if frame is not None:
+            piped.append(frame)
+    piped.append(dec.flush())
+    total = time.perf_counter() - t_all
+    equal = sum(np.array_equal(a, b) for a, b in zip(piped, outputs))
+    print(f"  decode (pipelined{', CUDA graphs' if graphs else ''}): {n / total:7.2f} fps total "
+          f"({1000 * total / n:.1f} ms per frame; graph capture not timed), coder "
+          f"{1000 * clock.seconds / n:.1f} ms per frame; frames equal to the sequential decode: "
+          f"{equal}/{n}; speed-up vs sequential {n / total / seq_fps:.2f}x")
+    return n / total
 
 
 def main():
@@ -299,9 +307,9 @@ def main():
         print(f"\nbaseline: [{base_label}] sequential decode {base['decode']:.2f} fps, "
               f"encode {base['encode']:.2f} fps")
         for label, fps in table:
-            print(f"  [{label}] decode seq {fps['decode']:.2f} fps ({fps['decode'] / base['decode']:.2f}x), "
-                  f"pipelined {fps['decode_pipelined']:.2f} fps ({fps['decode_pipelined'] / base['decode']:.2f}x), "
-                  f"encode {fps['encode']:.2f} fps ({fps['encode'] / base['encode']:.2f}x)")
+            print(f"  [{label}] " + ", ".join(
+                f"{what} {v:.2f} fps ({v / base[what if what == 'encode' else 'decode']:.2f}x)"
+                for what, v in fps.items()))
     if not args.no_cpu:
         cpu = torch.device("cpu")
         model, kind = load_model(args, cpu)

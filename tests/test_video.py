@@ -178,33 +178,43 @@ def test_p_frame_coder_chunks(model, monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_pipelined_cuda_decoder_matches_sequential(weights):
-    """On CUDA the pipelined decoder (two streams, one frame of lag) gives the sequential
-    decoder's pixels, for half and full precision."""
+def test_pipelined_cuda_decoder_matches_sequential(weights, monkeypatch):
+    """On CUDA the pipelined decoder (two streams, one frame of lag, with and without CUDA
+    graphs) gives the sequential decoder's pixels (deterministic cuDNN kernels: transposed
+    convolutions may otherwise pick non-deterministic algorithms), half and full precision."""
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     model = load(None, weights, "cuda")
-    frames = _clip(6, 136, 72, seed=3)
+    frames = _clip(7, 136, 72, seed=3)
     buf = io.BytesIO()
     encode_frames(model, frames, buf, 136, 72, quality=5, intra_period=4, device="cuda", half=True)
     for half in (True, False):
         outs = []
-        for pipelined in (True, False):
+        for mode in ("sequential", "pipelined", "graphs"):
             reader = ContainerReader(io.BytesIO(buf.getvalue()))
-            dec = open_decoder(model, reader.header, "cuda", half, pipelined)
-            assert isinstance(dec, vc.PipelinedDecoder) == pipelined
+            dec = open_decoder(model, reader.header, "cuda", half, mode != "sequential")
+            if mode != "sequential":
+                dec.graphs = mode == "graphs"
             got = []
             for sub in reader:
-                if pipelined:
-                    frame = dec.push(sub.name, sub.data)
-                    got += [] if frame is None else [frame.copy()]
-                else:
+                if mode == "sequential":
                     dec.decode(sub.name, sub.data)
                     got.append(dec.output())
-            got += [dec.flush()] if pipelined else []
+                else:
+                    frame = dec.push(sub.name, sub.data)
+                    got += [] if frame is None else [frame.copy()]
+            got += [] if mode == "sequential" else [dec.flush()]
+            assert len(got) == 7, mode
             outs.append(got)
-        assert len(outs[0]) == len(outs[1]) == 6
-        assert all(np.array_equal(a, b) for a, b in zip(*outs)), half
-    gpu = list(decode_frames(model, io.BytesIO(buf.getvalue()), "cuda", True))
-    assert len(gpu) == 6 and all(np.array_equal(a, b) for a, b in zip(gpu, outs[0]))
+            if mode == "graphs":            # again after reset(), reusing the captured graphs
+                dec.reset()
+                again = [dec.push(s.name, s.data) for s in ContainerReader(io.BytesIO(buf.getvalue()))]
+                again = [f.copy() for f in again[1:]] + [dec.flush()]
+                assert all(np.array_equal(a, b) for a, b in zip(again, got)), half
+        for mode, other in zip(("pipelined", "graphs"), outs[1:]):
+            assert all(np.array_equal(a, b) for a, b in zip(outs[0], other)), (half, mode)
+    gpu = list(decode_frames(model, io.BytesIO(buf.getvalue()), "cuda", False))
+    assert len(gpu) == 7 and all(np.array_equal(a, b) for a, b in zip(gpu, outs[0]))
 
 
 def test_streaming_one_record_per_frame(model):

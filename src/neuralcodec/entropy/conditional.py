@@ -19,7 +19,10 @@ from neuralcodec.entropy.param_grid import (mean_from_fixed, scale_from_index,
 
 
 def _np(t: torch.Tensor, dtype) -> np.ndarray:
-    return np.ascontiguousarray(t.detach().cpu().numpy().astype(dtype, copy=False))
+    """Host array of ``t`` in ``dtype``, converted on the tensor's device (exact here: integer
+    values or float32 grid values) so that only the final type crosses to the host."""
+    t = t.detach().to(getattr(torch, np.dtype(dtype).name))
+    return np.ascontiguousarray(t.cpu().numpy())
 
 
 class GaussianModel:
@@ -52,14 +55,23 @@ class GaussianModel:
         """Code 1-D selections; returns (stream, decoded values). ``chunk_size``: symbols per
         independently decodable chunk (smaller: more decoder threads, a few bytes more)."""
         symbols = torch.round(y - means)
-        data = coder.encode_gaussian(_np(symbols, np.int32), np.zeros(symbols.numel(), np.float32),
-                                     _np(scales, np.float32), chunk_size=chunk_size)
-        return data, symbols + means
+        return GaussianModel.encode_symbols(symbols, scales, chunk_size), symbols + means
 
     @staticmethod
     def decode(data: bytes, means: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
-        symbols = coder.decode_gaussian(data, np.zeros(means.numel(), np.float32), _np(scales, np.float32))
-        return torch.from_numpy(symbols.astype(np.float32)).to(means.device) + means
+        return GaussianModel.decode_symbols(data, scales) + means
+
+    @staticmethod
+    def encode_symbols(symbols: torch.Tensor, scales: torch.Tensor, chunk_size: int | None = None) -> bytes:
+        """Code integer-valued ``symbols`` (= round(y - mean)) under zero-mean Gaussians."""
+        return coder.encode_gaussian(_np(symbols, np.int32), np.zeros(symbols.numel(), np.float32),
+                                     _np(scales, np.float32), chunk_size=chunk_size)
+
+    @staticmethod
+    def decode_symbols(data: bytes, scales: torch.Tensor) -> torch.Tensor:
+        """Symbols (float32, on the scales' device) of a stream from ``encode_symbols``."""
+        symbols = coder.decode_gaussian(data, np.zeros(scales.numel(), np.float32), _np(scales, np.float32))
+        return torch.from_numpy(symbols.astype(np.float32)).to(scales.device, non_blocking=True)
 
 
 class MixtureModel:

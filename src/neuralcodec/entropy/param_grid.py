@@ -35,6 +35,7 @@ def _scale_table() -> torch.Tensor:
 
 
 SCALE_TABLE = _scale_table()
+_tables_on: dict[torch.device, torch.Tensor] = {}
 
 
 def mean_from_fixed(m_fixed: torch.Tensor) -> torch.Tensor:
@@ -51,7 +52,11 @@ def scale_index_from_fixed(log2_scale_fixed: torch.Tensor) -> torch.Tensor:
 
 def scale_from_index(index: torch.Tensor) -> torch.Tensor:
     """Grid index -> float32 scale (the coder snaps it to the same index)."""
-    return SCALE_TABLE.to(index.device)[index]
+    if index.device.type == "cpu":
+        return SCALE_TABLE[index]
+    if index.device not in _tables_on:          # one copy per device (no copy per call)
+        _tables_on[index.device] = SCALE_TABLE.to(index.device)
+    return _tables_on[index.device][index]
 
 
 def weights_from_fixed(logits_fixed: torch.Tensor, dim: int = -1) -> torch.Tensor:

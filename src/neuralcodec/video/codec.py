@@ -173,8 +173,11 @@ class VideoDecoder(_State):
                     y_hat = part.new_zeros(1, part.shape[1], lh, lw)
                 y_hat[..., r:r + th, c:c + tw] = part
         else:
-            y_hat = self.model.decompress_p(payload, self.buf)
+            y_hat = self._decode_p(payload)
         return intra, y_hat, q
+
+    def _decode_p(self, payload: bytes):
+        return self.model.decompress_p(payload, self.buf)
 
     @torch.no_grad()
     def decode(self, name: str, payload: bytes):
@@ -187,16 +190,40 @@ class VideoDecoder(_State):
 class PipelinedDecoder(VideoDecoder):
     """CUDA decoder that overlaps frames: the latent chain (entropy decoding on the host and
     the exact networks) of frame t+1 runs while the GPU synthesises frame t on a second
-    stream. ``push(name, payload)`` returns the pixels of the previous frame (None for the
-    first); ``flush()`` returns the last one. Same output as :class:`VideoDecoder`."""
+    stream; with ``graphs`` the latent chain's device steps replay as CUDA graphs
+    (video/graphs.py). ``push(name, payload)`` returns the pixels of the previous frame (None
+    for the first); ``flush()`` returns the last one. Latents are those of
+    :class:`VideoDecoder`; pixels too where the float kernels are deterministic."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, graphs: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         if self.device.type != "cuda":
             raise ValueError("PipelinedDecoder needs a CUDA device")
         self.latent_stream = torch.cuda.Stream(self.device)
         self.pixel_stream = torch.cuda.Stream(self.device)
         self._pending = None            # (pinned host pixels, copy-done event) of the last frame
+        self.graphs = graphs
+        self._steps = self._update = None
+
+    def reset(self) -> None:
+        """Start again at frame 0 (same size and settings), keeping the captured graphs."""
+        self.flush()
+        self.index = self.gop_index = 0
+        self.x_ref = self.ctx = self.buf = None
+
+    def _decode_p(self, payload: bytes):
+        if not self.graphs:
+            return super()._decode_p(payload)
+        if self._steps is None:
+            from neuralcodec.video.graphs import graphed_latent_steps
+            self._steps, self._update = graphed_latent_steps(self.model, self.buf)
+        return self.model.decompress_p(payload, self.buf, self._steps).clone()
+
+    def _advance_buffer(self, intra: bool, y_hat) -> None:
+        if intra or self._update is None:
+            super()._advance_buffer(intra, y_hat)
+        else:
+            self.buf = self._update(y_hat, self.buf)
 
     @torch.no_grad()
     def push(self, name: str, payload: bytes):

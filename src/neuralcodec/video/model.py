@@ -84,21 +84,37 @@ class CheckerboardGaussian(nn.Module):
         return y_hat, self.gaussian.likelihood(values, means, scales)
 
     # -- coding ---------------------------------------------------------------
-    def code(self, prior_fx: torch.Tensor, coder) -> torch.Tensor:
-        """Run both passes; ``coder(pass, means, scales, mask)`` returns the decoded values
-        (1-D) of the masked elements. Returns y_hat (float32)."""
-        b, c = prior_fx.shape[0], self.gaussian.channels
-        h, w = prior_fx.shape[-2:]
-        mask = anchor_mask(h, w, prior_fx.device)
-        y_hat = prior_fx.new_zeros(b, c, h, w, dtype=torch.float32)
-        spatial = prior_fx.new_zeros(b, self.ctx_width, h, w)
-        for p, sel in enumerate((mask, ~mask)):
-            if p:
-                spatial = self.spatial.exact(to_fixed(y_hat))
-            means, scales = self.gaussian.split_exact(self.params.exact(torch.cat([prior_fx, spatial], 1)))
-            values = coder(p, means[:, :, sel].flatten(), scales[:, :, sel].flatten(), sel)
-            y_hat[:, :, sel] = values.view(b, c, -1).float()
+    # The coding path selects pass elements with fixed index tensors (no boolean masks, no
+    # host syncs), so each step can also be captured in a CUDA graph (see video/graphs.py).
+    def pass_index(self, p: int, h: int, w: int, device) -> torch.Tensor:
+        """Flat positions (row-major) of checkerboard pass ``p`` (0: anchors) in an h x w map."""
+        key = (p, h, w, torch.device(device))
+        cache = self.__dict__.setdefault("_pass_index", {})
+        if key not in cache:
+            mask = anchor_mask(h, w, "cpu").flatten()
+            cache[key] = torch.nonzero(mask if p == 0 else ~mask).flatten().to(device)
+        return cache[key]
+
+    def select(self, t: torch.Tensor, p: int) -> torch.Tensor:
+        """Elements of pass ``p`` of a (B, C, H, W) map, flattened (channel-major)."""
+        return t.flatten(2).index_select(2, self.pass_index(p, *t.shape[-2:], t.device)).flatten()
+
+    def place(self, y_hat: torch.Tensor, p: int, values: torch.Tensor) -> torch.Tensor:
+        """Write the decoded values of pass ``p`` into ``y_hat`` (in place; returned)."""
+        b, c, h, w = y_hat.shape
+        y_hat.view(b, c, h * w).index_copy_(2, self.pass_index(p, h, w, y_hat.device),
+                                            values.view(b, c, -1).to(y_hat.dtype))
         return y_hat
+
+    def pass_params(self, p: int, prior_fx: torch.Tensor, y_hat: torch.Tensor | None = None):
+        """(means, scales) of the elements of pass ``p`` (1-D, float32); pass 1 needs the
+        y_hat whose anchors are decoded."""
+        if p == 0:
+            spatial = prior_fx.new_zeros(prior_fx.shape[0], self.ctx_width, *prior_fx.shape[-2:])
+        else:
+            spatial = self.spatial.exact(to_fixed(y_hat))
+        means, scales = self.gaussian.split_exact(self.params.exact(torch.cat([prior_fx, spatial], 1)))
+        return self.select(means, p), self.select(scales, p)
 
 
 class VideoRT(nn.Module):
@@ -185,32 +201,56 @@ class VideoRT(nn.Module):
     def next_buffer(self, y_hat: torch.Tensor, buf_fx: torch.Tensor) -> torch.Tensor:
         return self.buf_update.exact(torch.cat([to_fixed(y_hat), buf_fx], 1))
 
+    def p_steps(self, b: int, h: int, w: int):
+        """The device steps of coding a P latent of shape (b, m, h, w), between the host's
+        coder calls: pure tensor functions of fixed shapes (CUDA-graph capturable).
+
+        * ``first(z_hat, buf_fx) -> (prior, means0, scales0)`` (pass 0: anchors)
+        * ``second(prior, means0, symbols0) -> (y_hat, means1, scales1)`` (pass 1)
+        * ``third(y_hat, means1, symbols1) -> y_hat`` (complete)
+        """
+        ent = self.entropy
+
+        def first(z_hat, buf_fx):
+            prior = torch.cat([self.h_s.exact(to_fixed(z_hat)), buf_fx], 1)
+            return (prior, *ent.pass_params(0, prior))
+
+        def second(prior, means0, symbols0):
+            y_hat = prior.new_zeros(b, ent.gaussian.channels, h, w, dtype=torch.float32)
+            ent.place(y_hat, 0, symbols0 + means0)
+            return (y_hat, *ent.pass_params(1, prior, y_hat))
+
+        def third(y_hat, means1, symbols1):
+            return ent.place(y_hat, 1, symbols1 + means1)
+        return first, second, third
+
     @torch.no_grad()
     def compress_p(self, y: torch.Tensor, buf_fx: torch.Tensor) -> tuple[bytes, torch.Tensor]:
         """Code a P latent given the (exact) buffer; returns (record payload, y_hat)."""
         z_stream, z_hat = self.z_prior.compress(self.h_a(y.float()))
-        prior = torch.cat([self.h_s.exact(to_fixed(z_hat)), buf_fx], 1)
-        streams = [z_stream]
-        y = y.float()
-
-        def enc(p, means, scales, sel):
-            data, values = self.entropy.gaussian.encode(y[:, :, sel].flatten(), means, scales, P_CHUNK)
-            streams.append(data)
-            return values
-
-        y_hat = self.entropy.code(prior, enc)
-        return pack_streams(streams), y_hat
+        first, second, third = self.p_steps(*buf_fx.shape[:1], *buf_fx.shape[-2:])
+        y, ent = y.float(), self.entropy
+        prior, means, scales = first(z_hat, buf_fx)
+        symbols0 = torch.round(ent.select(y, 0) - means)
+        y_hat, means, scales1 = second(prior, means, symbols0)
+        symbols1 = torch.round(ent.select(y, 1) - means)
+        streams = [z_stream, ent.gaussian.encode_symbols(symbols0, scales, P_CHUNK),
+                   ent.gaussian.encode_symbols(symbols1, scales1, P_CHUNK)]
+        return pack_streams(streams), third(y_hat, means, symbols1)
 
     @torch.no_grad()
-    def decompress_p(self, data: bytes, buf_fx: torch.Tensor) -> torch.Tensor:
-        """Decode a P latent (bit-exact on every device) given the buffer."""
+    def decompress_p(self, data: bytes, buf_fx: torch.Tensor, steps=None) -> torch.Tensor:
+        """Decode a P latent (bit-exact on every device) given the buffer. ``steps``: the
+        functions of :meth:`p_steps` (or graphed equivalents, see video/graphs.py)."""
         streams = unpack_streams(data, 3)
         b, _, h, w = buf_fx.shape
         z_shape = (b, self.z_prior.bottleneck.channels, h // 4, w // 4)
         z_hat = self.z_prior.decompress(streams[0], z_shape, buf_fx.device)
-        prior = torch.cat([self.h_s.exact(to_fixed(z_hat)), buf_fx], 1)
-        return self.entropy.code(prior, lambda p, means, scales, sel:
-                                 self.entropy.gaussian.decode(streams[1 + p], means, scales))
+        first, second, third = steps or self.p_steps(b, h, w)
+        gaussian = self.entropy.gaussian
+        prior, means, scales = first(z_hat, buf_fx)
+        y_hat, means, scales = second(prior, means, gaussian.decode_symbols(streams[1], scales))
+        return third(y_hat, means, gaussian.decode_symbols(streams[2], scales))
 
 
 def parameter_count(model: nn.Module) -> int:
