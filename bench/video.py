@@ -63,8 +63,8 @@ class CoderClock:
         setattr(owner, name, staticmethod(timed) if isinstance(owner.__dict__.get(name), staticmethod) else timed)
 
     def install(self):
-        self._wrap(conditional.GaussianModel, "encode")
-        self._wrap(conditional.GaussianModel, "decode")
+        self._wrap(conditional.GaussianModel, "encode_symbols")     # every Gaussian stream
+        self._wrap(conditional.GaussianModel, "decode_symbols")
         self._wrap(factorized.FactorizedPrior, "compress")
         self._wrap(factorized.FactorizedPrior, "decompress")
 

@@ -191,11 +191,12 @@ class PipelinedDecoder(VideoDecoder):
     """CUDA decoder that overlaps frames: the latent chain (entropy decoding on the host and
     the exact networks) of frame t+1 runs while the GPU synthesises frame t on a second
     stream; with ``graphs`` the latent chain's device steps replay as CUDA graphs
-    (video/graphs.py). ``push(name, payload)`` returns the pixels of the previous frame (None
+    (video/graphs.py; off by default: on the H100 it helps only with the cuDNN exact convolutions,
+    see docs/video.md). ``push(name, payload)`` returns the pixels of the previous frame (None
     for the first); ``flush()`` returns the last one. Latents are those of
     :class:`VideoDecoder`; pixels too where the float kernels are deterministic."""
 
-    def __init__(self, *args, graphs: bool = True, **kwargs):
+    def __init__(self, *args, graphs: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         if self.device.type != "cuda":
             raise ValueError("PipelinedDecoder needs a CUDA device")
