@@ -86,19 +86,9 @@ def check_video(n: int, width: int, height: int) -> None:
     frames = load_frames(next((str(p) for p in CANDIDATES if p.exists()), None), n, width, height)
     latents = []
     gpu, cpu = load(None, None, "cuda"), load(None, None, "cpu")
-    from neuralcodec.video import codec as vc
-    original = vc.VideoEncoder.encode
-
-    def keep(self, pixels):
-        name, payload, y_hat = original(self, pixels)
-        latents.append(y_hat.cpu())
-        return name, payload, y_hat
-    vc.VideoEncoder.encode = keep
     buf = io.BytesIO()
-    try:
-        encode_frames(gpu, frames, buf, width, height, quality=4, intra_period=4, device="cuda", half=True)
-    finally:
-        vc.VideoEncoder.encode = original
+    encode_frames(gpu, frames, buf, width, height, quality=4, intra_period=4, device="cuda", half=True,
+                  latents=latents)
     buf.seek(0)
     reader = ContainerReader(buf)
     dec = open_decoder(cpu, reader.header, "cpu")

@@ -119,18 +119,7 @@ def test_odd_size_and_exactness(model):
     frames = _clip(4, 70, 38, seed=1)
     buf = io.BytesIO()
     latents = []
-    from neuralcodec.video import codec as vc
-    orig = vc.VideoEncoder.encode
-
-    def spy(self, pixels):
-        name, payload, y_hat = orig(self, pixels)
-        latents.append(y_hat.clone())
-        return name, payload, y_hat
-    vc.VideoEncoder.encode = spy
-    try:
-        encode_frames(model, frames, buf, 70, 38, quality=6, intra_period=0)
-    finally:
-        vc.VideoEncoder.encode = orig
+    encode_frames(model, frames, buf, 70, 38, quality=6, intra_period=0, latents=latents)
 
     def decode_latents(perturb=False, autocast=False, threads=1):
         buf.seek(0)

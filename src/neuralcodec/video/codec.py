@@ -279,9 +279,10 @@ def make_header(model: VideoRT, width: int, height: int, fps, quality: float, go
 
 def encode_frames(model: VideoRT, frames, fileobj, width: int, height: int, fps=(25, 1),
                   quality: float = 4.0, intra_period: int = 32, device=None, half: bool = False,
-                  total: int = 0, source: str = "", on_frame=None) -> int:
+                  total: int = 0, source: str = "", on_frame=None, latents: list | None = None) -> int:
     """Encode an iterable of RGB frames into a container written record by record.
-    ``on_frame(index, name, nbytes)`` is called after each frame. Returns the frame count."""
+    ``on_frame(index, name, nbytes)`` is called after each frame; ``latents``, if given,
+    receives each frame's exact decoded latent (on the CPU), for checks. Returns the frame count."""
     from neuralcodec.container import ContainerWriter
 
     check_geometry(width, height)
@@ -293,8 +294,10 @@ def encode_frames(model: VideoRT, frames, fileobj, width: int, height: int, fps=
     enc = VideoEncoder(model, width, height, header.quality, gop, device, half)
     with ContainerWriter(fileobj, header) as writer:
         for pixels in frames:
-            name, payload, _ = enc.encode(pixels)
+            name, payload, y_hat = enc.encode(pixels)
             writer.add(name, payload)
+            if latents is not None:
+                latents.append(y_hat.cpu())
             if on_frame:
                 on_frame(enc.index - 1, name, len(payload))
         if enc.index == 0:
