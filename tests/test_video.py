@@ -310,3 +310,15 @@ def test_train_video_smoke(tmp_path, folder):
     encode_frames(model, _clip(2, 64, 48), buf, 64, 48)
     buf.seek(0)
     assert len(list(decode_frames(model, buf))) == 2
+
+
+def test_video_file_without_pyav_is_a_clear_error(weights, tmp_path, capsys, monkeypatch):
+    """Where PyAV is missing (e.g. a bare GPU machine), a video file gives one error line."""
+    import sys
+    monkeypatch.setitem(sys.modules, "av", None)          # `import av` raises ImportError
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\x00" * 64)
+    assert _run("encode", clip, "-o", tmp_path / "a.ncv", "--weights", weights) == 1
+    assert capsys.readouterr().err.strip() == ("neuralcodec: error: video files need PyAV (pip install av); "
+                                               "a folder of PNG frames or .y4m output works without it")
+    assert not (tmp_path / "a.ncv").exists()

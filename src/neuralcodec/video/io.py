@@ -36,6 +36,16 @@ def frame_to_rgb(frame) -> np.ndarray:
     return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
 
 
+def _av():
+    """PyAV, or a clear error where it is not installed (PNG folders and .y4m output work without)."""
+    try:
+        import av
+    except ImportError:
+        raise InputError("video files need PyAV (pip install av); "
+                         "a folder of PNG frames or .y4m output works without it") from None
+    return av
+
+
 def _av_error(path, exc) -> InputError:
     return InputError(f"cannot read video {path}: {' '.join(str(exc).split()) or type(exc).__name__}")
 
@@ -59,7 +69,7 @@ def probe(path: str | os.PathLike, max_frames: int = 0) -> VideoInfo:
         return VideoInfo(w, h, FOLDER_FPS, n, "rgb24")
     if not p.is_file():
         raise InputError(f"input {p} not found")
-    import av
+    av = _av()
     try:
         with av.open(str(p)) as c:
             if not c.streams.video:
@@ -87,7 +97,7 @@ def iter_frames(path: str | os.PathLike, max_frames: int = 0):
         for f in files[:max_frames] if max_frames else files:
             yield read_image(f)
         return
-    import av
+    av = _av()
     try:
         with av.open(str(p)) as c:
             for i, frame in enumerate(c.decode(video=0)):
@@ -122,7 +132,7 @@ class FrameWriter:
             self.file.write(f"YUV4MPEG2 W{width} H{height} F{f.numerator}:{f.denominator} Ip A1:1 "
                             f"C420mpeg2 XCOLORRANGE=LIMITED\n".encode())
         else:
-            import av
+            av = _av()
             self.container = av.open(str(self.tmp), "w", format="matroska" if self.kind == "mkv" else "mp4")
             if self.kind == "mkv":
                 self.stream = self.container.add_stream("ffv1", rate=self.fps)
@@ -142,7 +152,7 @@ class FrameWriter:
             for plane in yuv420_planes(rgb):
                 self.file.write(plane.tobytes())
         else:
-            import av
+            av = _av()
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             if self.stream.pix_fmt != "rgb24":
                 frame = frame.reformat(format=self.stream.pix_fmt)
