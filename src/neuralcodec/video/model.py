@@ -35,7 +35,7 @@ LATENT_STRIDE = 16
 P_OFFSETS = (0.0, -0.75, -0.4, -0.75)
 I_OFFSET = 0.5
 # Symbols per coder chunk in P-frame streams: a 1080p pass (~261k symbols) splits into 16
-# chunks that decode in parallel (~4 bytes per extra chunk; a 416x240 pass is one chunk).
+# chunks that decode in parallel (~5 bytes per extra chunk; a 416x240 pass is one chunk).
 P_CHUNK = 16384
 
 
@@ -228,7 +228,8 @@ class VideoRT(nn.Module):
     def compress_p(self, y: torch.Tensor, buf_fx: torch.Tensor) -> tuple[bytes, torch.Tensor]:
         """Code a P latent given the (exact) buffer; returns (record payload, y_hat)."""
         z_stream, z_hat = self.z_prior.compress(self.h_a(y.float()))
-        first, second, third = self.p_steps(*buf_fx.shape[:1], *buf_fx.shape[-2:])
+        b, _, h, w = buf_fx.shape
+        first, second, third = self.p_steps(b, h, w)
         y, ent = y.float(), self.entropy
         prior, means, scales = first(z_hat, buf_fx)
         symbols0 = torch.round(ent.select(y, 0) - means)
