@@ -75,6 +75,17 @@ ParametricModel parametric(int id, const Arr<float>& means, const Arr<float>& sc
           g ? kHalfWidthGauss : kHalfWidthLaplace, g ? &gauss_inverse() : &laplace_inverse()};
 }
 
+bool all_zero(const Arr<float>& a) {
+  const float* p = a.data();
+  for (py::ssize_t i = 0, n = a.size(); i < n; ++i)
+    if (p[i] != 0.0f) return false;
+  return true;
+}
+
+ZeroMeanModel zero_mean(const ParametricModel& model, const Arr<float>& scales) {
+  return {scales.data(), model.half_widths, &zero_mean_tables(model.table == kGaussCdf)};
+}
+
 GmmModel gmm(const Arr<float>& w, const Arr<float>& m, const Arr<float>& s, size_t n) {
   require(w.ndim() == 2 && m.ndim() == 2 && s.ndim() == 2, "mixture parameters must be 2-D");
   const size_t k = size_t(w.shape(1));
@@ -170,20 +181,24 @@ PYBIND11_MODULE(_rans, m) {
   m.attr("MAX_CHUNK_SIZE") = kMaxChunkSize;
   m.attr("NUM_SCALES") = kNumScales;
 
+  // Zero means (the codecs' usual call) take the tabulated model: same streams, faster.
   m.def("encode_parametric", [](int id, const Arr<int32_t>& sym, const Arr<float>& mu,
                                 const Arr<float>& sc, int threads, size_t chunk) {
-    return encode_with(parametric(id, mu, sc, count_of(sym)), uint8_t(id), sym, threads, chunk);
+    const ParametricModel model = parametric(id, mu, sc, count_of(sym));
+    if (all_zero(mu)) return encode_with(zero_mean(model, sc), uint8_t(id), sym, threads, chunk);
+    return encode_with(model, uint8_t(id), sym, threads, chunk);
   });
   m.def("decode_parametric", [](int id, const py::bytes& data, const Arr<float>& mu,
                                 const Arr<float>& sc, int threads) {
-    return decode_with(parametric(id, mu, sc, size_t(mu.size())), uint8_t(id), data,
-                       size_t(mu.size()), threads);
+    const ParametricModel model = parametric(id, mu, sc, size_t(mu.size()));
+    if (all_zero(mu))
+      return decode_with(zero_mean(model, sc), uint8_t(id), data, size_t(mu.size()), threads);
+    return decode_with(model, uint8_t(id), data, size_t(mu.size()), threads);
   });
   m.def("ideal_parametric", [](int id, const Arr<int32_t>& sym, const Arr<float>& mu,
                                const Arr<float>& sc) {
     return ideal_with(parametric(id, mu, sc, count_of(sym)), sym);
   });
-
   m.def("encode_gmm", [](const Arr<int32_t>& sym, const Arr<float>& w, const Arr<float>& mu,
                          const Arr<float>& sc, int threads, size_t chunk) {
     return encode_with(gmm(w, mu, sc, count_of(sym)), kGmm, sym, threads, chunk);

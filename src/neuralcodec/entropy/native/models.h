@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <iterator>
 #include <memory>
+#include <vector>
 
 #include "core.h"
 #include "tables.h"
@@ -282,6 +284,58 @@ struct ParametricModel {
             uint32_t(2 * c.half + 1)};
   }
 };
+
+/// CDF values of one zero-mean component per scale index, tabulated once with the same
+/// ContinuousDist arithmetic as ParametricModel (so streams are identical): coding a symbol is
+/// then a scale lookup and a binary search in a small table instead of CDF evaluations.
+struct ZeroMeanTables {
+  std::vector<uint32_t> values;
+  size_t start[kNumScales];
+  ZeroMeanTables(const uint32_t* table, uint32_t last, const int32_t* half_widths,
+                 const InverseTable* inverse) {
+    for (int k = 0; k < kNumScales; ++k) {
+      const int32_t half = half_widths[k];
+      const ContinuousDist<SingleCdf> d(SingleCdf{table, last, inverse, 0, kInvSigma[k], sigma_fixed(k)},
+                                        -int64_t(half), uint32_t(2 * half + 1));
+      start[k] = values.size();
+      for (uint32_t pos = 0; pos <= d.n; ++pos) values.push_back(d.cdf(pos));
+    }
+  }
+};
+
+struct TabulatedDist {
+  static constexpr bool escape = true;
+  static constexpr bool kHasGuess = false;
+  const uint32_t* c;
+  int64_t lo;
+  uint32_t n;
+  uint32_t cdf(uint32_t pos) const { return c[pos]; }
+};
+
+/// Gaussian or Laplace whose means are all exactly zero (the codecs code y - mean): the same
+/// distributions as ParametricModel with zero means, read from ZeroMeanTables.
+struct ZeroMeanModel {
+  const float* scales;
+  const int32_t* half_widths;
+  const ZeroMeanTables* tables;
+
+  TabulatedDist dist(size_t i) const {
+    const int k = scale_index(scales[i], [=] { return item("scales", i); });
+    const int32_t half = half_widths[k];
+    return {tables->values.data() + tables->start[k], -int64_t(half), uint32_t(2 * half + 1)};
+  }
+};
+
+inline const ZeroMeanTables& zero_mean_tables(bool gaussian) {
+  if (gaussian) {
+    static const ZeroMeanTables g(kGaussCdf, uint32_t(std::size(kGaussCdf) - 1), kHalfWidthGauss,
+                                  &gauss_inverse());
+    return g;
+  }
+  static const ZeroMeanTables l(kLaplaceCdf, uint32_t(std::size(kLaplaceCdf) - 1), kHalfWidthLaplace,
+                                &laplace_inverse());
+  return l;
+}
 
 /// Gaussian mixture with K components per symbol; support = union of the supports of the
 /// components with non-zero quantised weight, clamped to kMaxWidth positions around the
