@@ -21,7 +21,6 @@ and end with a table of ratios against the first configuration. A warm-up of a f
 precedes each timed run (cuDNN autotuning, first CUDA kernels).
 """
 import argparse
-import io
 import sys
 import time
 import warnings
@@ -202,19 +201,26 @@ def run(model, frames, device, period, half, label):
     return fps
 
 
+def warm_pipelined(model, records, w, h, gop, device, half, graphs=False):
+    """A pipelined decoder warmed up on the first records (second streams, graph capture),
+    then reset to frame 0."""
+    from neuralcodec.video.codec import PipelinedDecoder
+    dec = PipelinedDecoder(model, w, h, 4.0, gop, device, half, graphs=graphs)
+    for name, payload in records[:3]:
+        dec.push(name, payload)
+    dec.reset()
+    return dec
+
+
 def profile_decode(model, frames, device, period, half):
     """torch.profiler over a pipelined decode of the frames (current configuration)."""
     from torch.profiler import ProfilerActivity, profile
 
-    from neuralcodec.video.codec import PipelinedDecoder
     h, w = frames[0].shape[:2]
     gop = GopConfig(period)
     enc = VideoEncoder(model, w, h, 4.0, gop, device, half)
     records = [enc.encode(f)[:2] for f in frames]
-    dec = PipelinedDecoder(model, w, h, 4.0, gop, device, half)
-    for name, payload in records[:3]:
-        dec.push(name, payload)
-    dec.reset()
+    dec = warm_pipelined(model, records, w, h, gop, device, half)
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         for name, payload in records:
             dec.push(name, payload)
@@ -228,13 +234,9 @@ def profile_decode(model, frames, device, period, half):
 
 def run_pipelined(model, records, outputs, gop, device, half, graphs, clock, seq_fps) -> float:
     """Decode the records with the pipelined decoder; checks pixels against ``outputs``."""
-    from neuralcodec.video.codec import PipelinedDecoder
     h, w = outputs[0].shape[:2]
     n = len(records)
-    dec = PipelinedDecoder(model, w, h, 4.0, gop, device, half, graphs=graphs)
-    for name, payload in records[:3]:     # warm-up (second streams, graph capture)
-        dec.push(name, payload)
-    dec.reset()
+    dec = warm_pipelined(model, records, w, h, gop, device, half, graphs)
     clock.seconds, piped = 0.0, []
     sync(device)
     t_all = time.perf_counter()

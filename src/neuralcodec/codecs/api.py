@@ -40,8 +40,13 @@ def to_tensor(pixels: np.ndarray, device) -> torch.Tensor:
     return torch.tensor(pixels).to(device).permute(2, 0, 1)[None].float() / 255
 
 
+def pixel_tensor(x: torch.Tensor) -> torch.Tensor:
+    """(1, 3, H, W) float in [0, 1] -> (H, W, 3) uint8 on the same device."""
+    return (x[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0)
+
+
 def to_pixels(x: torch.Tensor) -> np.ndarray:
-    return (x[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return pixel_tensor(x).cpu().numpy()
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

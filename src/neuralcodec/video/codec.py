@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from neuralcodec.codecs.api import _pad, to_pixels, to_tensor
+from neuralcodec.codecs.api import _pad, pixel_tensor, to_pixels, to_tensor
 from neuralcodec.codecs.base import Compressed, check_quality
 from neuralcodec.codecs.framing import pack_streams, unpack_streams
 from neuralcodec.codecs.tiling import analyse_tiled, latent_tiles, synthesise_tiled
@@ -237,9 +237,8 @@ class PipelinedDecoder(VideoDecoder):
             self.pixel_stream.wait_event(ready)
             y_hat.record_stream(self.pixel_stream)
             self._advance_pixels(intra, y_hat, q)
-            pixels = (self.x_ref[0, :, :self.height, :self.width].clamp(0, 1) * 255).round().byte()
             host = torch.empty((self.height, self.width, 3), dtype=torch.uint8, pin_memory=True)
-            host.copy_(pixels.permute(1, 2, 0), non_blocking=True)
+            host.copy_(pixel_tensor(self.x_ref[..., :self.height, :self.width]), non_blocking=True)
             done = torch.cuda.Event()
             done.record(self.pixel_stream)
         self.index += 1

@@ -66,6 +66,7 @@ class CheckerboardGaussian(nn.Module):
         self.ctx_width = ctx
         self.spatial = ExactNet(conv(channels, ctx, 3, 1))
         self.params = pointwise_net(prior + ctx, hidden, self.gaussian.param_channels)
+        self._pass_index: dict = {}     # (pass, h, w, device) -> flat positions (a cache)
 
     # -- training -------------------------------------------------------------
     def forward(self, y: torch.Tensor, prior: torch.Tensor):
@@ -89,11 +90,10 @@ class CheckerboardGaussian(nn.Module):
     def pass_index(self, p: int, h: int, w: int, device) -> torch.Tensor:
         """Flat positions (row-major) of checkerboard pass ``p`` (0: anchors) in an h x w map."""
         key = (p, h, w, torch.device(device))
-        cache = self.__dict__.setdefault("_pass_index", {})
-        if key not in cache:
+        if key not in self._pass_index:
             mask = anchor_mask(h, w, "cpu").flatten()
-            cache[key] = torch.nonzero(mask if p == 0 else ~mask).flatten().to(device)
-        return cache[key]
+            self._pass_index[key] = torch.nonzero(mask if p == 0 else ~mask).flatten().to(device)
+        return self._pass_index[key]
 
     def select(self, t: torch.Tensor, p: int) -> torch.Tensor:
         """Elements of pass ``p`` of a (B, C, H, W) map, flattened (channel-major)."""

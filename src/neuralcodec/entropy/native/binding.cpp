@@ -82,8 +82,8 @@ bool all_zero(const Arr<float>& a) {
   return true;
 }
 
-ZeroMeanModel zero_mean(const ParametricModel& model, const Arr<float>& scales) {
-  return {scales.data(), model.half_widths, &zero_mean_tables(model.table == kGaussCdf)};
+ZeroMeanModel zero_mean(int id, const ParametricModel& model, const Arr<float>& scales) {
+  return {scales.data(), model.half_widths, &zero_mean_tables(id == kGaussian)};
 }
 
 GmmModel gmm(const Arr<float>& w, const Arr<float>& m, const Arr<float>& s, size_t n) {
@@ -185,14 +185,14 @@ PYBIND11_MODULE(_rans, m) {
   m.def("encode_parametric", [](int id, const Arr<int32_t>& sym, const Arr<float>& mu,
                                 const Arr<float>& sc, int threads, size_t chunk) {
     const ParametricModel model = parametric(id, mu, sc, count_of(sym));
-    if (all_zero(mu)) return encode_with(zero_mean(model, sc), uint8_t(id), sym, threads, chunk);
+    if (all_zero(mu)) return encode_with(zero_mean(id, model, sc), uint8_t(id), sym, threads, chunk);
     return encode_with(model, uint8_t(id), sym, threads, chunk);
   });
   m.def("decode_parametric", [](int id, const py::bytes& data, const Arr<float>& mu,
                                 const Arr<float>& sc, int threads) {
     const ParametricModel model = parametric(id, mu, sc, size_t(mu.size()));
     if (all_zero(mu))
-      return decode_with(zero_mean(model, sc), uint8_t(id), data, size_t(mu.size()), threads);
+      return decode_with(zero_mean(id, model, sc), uint8_t(id), data, size_t(mu.size()), threads);
     return decode_with(model, uint8_t(id), data, size_t(mu.size()), threads);
   });
   m.def("ideal_parametric", [](int id, const Arr<int32_t>& sym, const Arr<float>& mu,
