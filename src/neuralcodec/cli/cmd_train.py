@@ -67,7 +67,6 @@ def register(sub) -> None:
     a("--resume", action="store_true", help="continue from the latest checkpoint in RUN_DIR (if any)")
     a("--export", default="", metavar="PATH", help="after the last step write shipping weights (safetensors)")
     a("--export-dtype", choices=["fp16", "bf16", "fp32"], default="fp16")
-    a("--find-unused-parameters", action="store_true", help="DDP find_unused_parameters")
     a("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=run_train)
 
@@ -98,8 +97,7 @@ def run_train(args) -> int:
         val_qualities=list(args.val_qualities), val_max_images=args.val_max_images,
         ckpt_every=args.ckpt_every, keep=args.keep, log_every=args.log_every,
         max_minutes=args.max_minutes, resume=args.resume, export=args.export,
-        export_dtype=args.export_dtype, find_unused_parameters=args.find_unused_parameters,
-        progress=args.progress)
+        export_dtype=args.export_dtype, progress=args.progress)
     factory = import_factory(args.codec_factory, cfg.codec_kwargs) if args.codec_factory else None
     train(cfg, factory, t_start=t_start)
     return 0

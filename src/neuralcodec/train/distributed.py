@@ -1,7 +1,15 @@
-"""torchrun / DDP helpers. A single process is world size 1 and needs none of this."""
+"""torchrun data-parallel helpers. A single process is world size 1 and needs none of this.
+
+Gradients are averaged by :func:`average_grads` (one flat all-reduce per bucket after the
+backward pass), not by ``DistributedDataParallel``: with torch 2.14 and the codecs' auxiliary
+``quantiles`` excluded from DDP, its reducer left the gradients un-averaged without an error
+(the ranks drifted apart from the first step; caught by the parameter check in
+``train.loop._save``)."""
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -39,14 +47,41 @@ def init(device_kind: str) -> tuple[DistInfo, torch.device]:
         device = torch.device("cpu")
         backend = "gloo"
     if not dist.is_initialized():
+        # torch 2.14: a process group created before torch._dynamo is first imported (the
+        # optimizer or DDP import it later) is kept alive after destroy_process_group; its
+        # gloo worker threads then outlive the run, and one releasing a finished collective's
+        # tensors while Python shuts down aborts the rank ("terminate called without an
+        # active exception"). Imported first, the group is destroyed with its threads.
+        importlib.import_module("torch._dynamo")
         kwargs = {"device_id": device} if backend == "nccl" else {}
         dist.init_process_group(backend, **kwargs)
     return info, device
 
 
 def shutdown() -> None:
+    """Destroy the process group; in debug mode (NEURALCODEC_DEBUG) say if gloo worker
+    threads survive it (the shutdown abort described in :func:`init`)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+        if os.environ.get("NEURALCODEC_DEBUG") and _gloo_threads():
+            print(f"warning: {_gloo_threads()} gloo worker threads outlived destroy_process_group",
+                  file=sys.stderr)
+
+
+def _gloo_threads() -> int:
+    """Number of this process's gloo worker threads (Linux; 0 where /proc is missing)."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 0
+    count = 0
+    for t in tasks:
+        try:
+            with open(f"/proc/self/task/{t}/comm") as fh:
+                count += fh.read().startswith("pt_gloo")
+        except OSError:
+            pass
+    return count
 
 
 def barrier(info: DistInfo) -> None:
@@ -93,11 +128,22 @@ def gather_tensors(info: DistInfo, tensors: dict[str, torch.Tensor], device: tor
 
 
 def average_grads(info: DistInfo, params) -> None:
-    """All-reduce (mean) the gradients of parameters that DDP does not manage."""
+    """Replace each parameter's gradient by its mean over all ranks: one all-reduce per
+    (device, dtype) bucket. A parameter without a gradient (unused this step) counts as zero."""
     if not info.enabled:
         return
+    buckets: dict[tuple, list[torch.Tensor]] = {}
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-        p.grad.div_(info.world_size)
+        buckets.setdefault((str(p.grad.device), str(p.grad.dtype)), []).append(p)
+    for key in sorted(buckets):  # the same order on every rank
+        group = buckets[key]
+        flat = torch.cat([p.grad.reshape(-1) for p in group])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        flat.div_(info.world_size)
+        offset = 0
+        for p in group:
+            n = p.grad.numel()
+            p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
+            offset += n

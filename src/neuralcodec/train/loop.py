@@ -1,4 +1,4 @@
-"""The training loop: one process, or one rank of a torchrun/DDP job."""
+"""The training loop: one process, or one rank of a torchrun data-parallel job."""
 from __future__ import annotations
 
 import json
@@ -62,7 +62,6 @@ class TrainConfig:
     resume: bool = False
     export: str = ""
     export_dtype: str = "fp16"
-    find_unused_parameters: bool = False
     progress: bool = True
 
     # fields that must match when resuming
@@ -275,13 +274,6 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
     loss_fn = RateDistortionLoss(cfg.distortion)
     from neuralcodec.codecs.base import rd_lambda
 
-    net = model
-    if info.enabled:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        DDP._set_params_and_buffers_to_ignore_for_model(model, aux_names)
-        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
-                  find_unused_parameters=cfg.find_unused_parameters)
-
     if info.is_main and cfg.progress:
         from tqdm import tqdm
         log.bar = tqdm(total=cfg.steps, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr,
@@ -305,9 +297,10 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
             if aux_opt is not None:
                 aux_opt.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                out = net(batch.x, batch.quality)
+                out = model(batch.x, batch.quality)
             m = loss_fn(out, batch.x, rd_lambda(batch.quality).to(device))
             m["loss"].backward()
+            D.average_grads(info, main_params)
             if cfg.clip > 0:
                 torch.nn.utils.clip_grad_norm_(main_params, cfg.clip)
             opt.step()
@@ -433,8 +426,16 @@ def _run_validation(model, images, cfg, device, run_dir, step, log) -> None:
 
 
 def _save(run_dir, cfg, model, opt, aux_opt, step, info, device) -> Path:
-    """Gather every rank's RNG state; rank 0 writes the checkpoint and prunes old ones."""
-    rngs = D.gather_tensors(info, ckpt.rng_capture(device), device)
+    """Gather every rank's RNG state; check that all ranks hold the same parameters; rank 0
+    writes the checkpoint and prunes old ones."""
+    state = ckpt.rng_capture(device)
+    if info.enabled:
+        state["params.digest"] = torch.stack([p.detach().double().sum() for p in model.parameters()])
+    rngs = D.gather_tensors(info, state, device)
+    digests = [st.pop("params.digest", None) for st in rngs]
+    if any(not torch.equal(d, digests[0]) for d in digests[1:]):  # every rank sees all digests
+        raise ModelError(f"data-parallel ranks hold different parameters at step {step}: "
+                         "their gradients were not averaged alike")
     path = run_dir / "checkpoints" / ckpt.checkpoint_name(step)
     if info.is_main:
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
