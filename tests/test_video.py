@@ -166,6 +166,31 @@ def test_p_frame_coder_chunks(model, monkeypatch):
     assert all(np.array_equal(a, b) for a, b in zip(*decoded))
 
 
+def test_pipelined_decoder_interface_on_cpu(weights):
+    """The pipelined decoder's interface without streams: push() returns the previous frame
+    (None first), flush() the last, reset() starts again; frames equal the sequential ones."""
+    model = load(None, weights, "cpu")
+    frames = _clip(6, 72, 40, seed=5)
+    buf = io.BytesIO()
+    encode_frames(model, frames, buf, 72, 40, quality=4, intra_period=4)
+    expected = list(decode_frames(model, io.BytesIO(buf.getvalue())))
+    reader = ContainerReader(io.BytesIO(buf.getvalue()))
+    dec = vc.open_decoder(model, reader.header, "cpu", False)
+    assert type(dec) is VideoDecoder          # the CPU default stays sequential
+    gop = GopConfig.from_params(reader.header.params)
+    dec = vc.PipelinedDecoder(model, 72, 40, reader.header.quality, gop, "cpu", False)
+    records = [(sub.name, sub.data) for sub in reader]
+    for attempt in range(2):
+        outs = [dec.push(name, data) for name, data in records]
+        assert outs[0] is None and dec.index == len(frames)
+        got = outs[1:] + [dec.flush()]
+        assert dec.flush() is None
+        assert len(got) == len(expected) and all(np.array_equal(a, b) for a, b in zip(got, expected))
+        dec.reset()
+    with pytest.raises(ValueError, match="CUDA graphs"):
+        vc.PipelinedDecoder(model, 72, 40, 4.0, gop, "cpu", False, graphs=True)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_pipelined_cuda_decoder_matches_sequential(weights, monkeypatch):
     """On CUDA the pipelined decoder (two streams, one frame of lag, with and without CUDA

@@ -194,14 +194,17 @@ class PipelinedDecoder(VideoDecoder):
     (video/graphs.py; off by default: on the H100 it helps only with the cuDNN exact convolutions,
     see docs/video.md). ``push(name, payload)`` returns the pixels of the previous frame (None
     for the first); ``flush()`` returns the last one. Latents are those of
-    :class:`VideoDecoder`; pixels too where the float kernels are deterministic."""
+    :class:`VideoDecoder`; pixels too where the float kernels are deterministic. On the CPU
+    the same interface runs the steps one after the other (no overlap; it lets the CPU tests
+    check the one-frame lag, flush and reset)."""
 
     def __init__(self, *args, graphs: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.device.type != "cuda":
-            raise ValueError("PipelinedDecoder needs a CUDA device")
-        self.latent_stream = torch.cuda.Stream(self.device)
-        self.pixel_stream = torch.cuda.Stream(self.device)
+        cuda = self.device.type == "cuda"
+        if graphs and not cuda:
+            raise ValueError("CUDA graphs need a CUDA device")
+        self.latent_stream = torch.cuda.Stream(self.device) if cuda else None
+        self.pixel_stream = torch.cuda.Stream(self.device) if cuda else None
         self._pending = None            # (pinned host pixels, copy-done event) of the last frame
         self.graphs = graphs
         self._steps = self._update = None
@@ -228,6 +231,8 @@ class PipelinedDecoder(VideoDecoder):
 
     @torch.no_grad()
     def push(self, name: str, payload: bytes):
+        if self.latent_stream is None:
+            return self._push_serial(name, payload)
         with torch.cuda.stream(self.latent_stream):
             intra, y_hat, q = self.decode_latent(name, payload)
             self._advance_buffer(intra, y_hat)
@@ -245,6 +250,16 @@ class PipelinedDecoder(VideoDecoder):
         previous, self._pending = self._pending, (host, done)
         return self._take(previous)
 
+    def _push_serial(self, name: str, payload: bytes):
+        """push() without streams (CPU)."""
+        intra, y_hat, q = self.decode_latent(name, payload)
+        self._advance_buffer(intra, y_hat)
+        self._advance_pixels(intra, y_hat, q)
+        pixels = pixel_tensor(self.x_ref[..., :self.height, :self.width])
+        self.index += 1
+        previous, self._pending = self._pending, (pixels, None)
+        return self._take(previous)
+
     def flush(self):
         """Pixels of the last pushed frame (None if there is none)."""
         last, self._pending = self._pending, None
@@ -255,7 +270,8 @@ class PipelinedDecoder(VideoDecoder):
         if item is None:
             return None
         host, done = item
-        done.synchronize()
+        if done is not None:
+            done.synchronize()
         return host.numpy()
 
 
