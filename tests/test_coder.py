@@ -170,6 +170,23 @@ def test_input_conversion():
     assert C.decode_gaussian(bytearray(data), np.zeros(4), np.ones(4)).tolist() == x
 
 
+@pytest.mark.parametrize("k", range(1, 8))
+def test_gmm_zero_weight_component_changes_nothing(k):
+    """A component of weight 0 adds nothing to the mixture's CDF and not to its support: the
+    stream with one appended is the same. K = 2, 3, 4 run models with the component count fixed
+    at compile time, other K the general one, so this also ties those paths together."""
+    u = np.random.Generator(np.random.PCG64(7 + k)).random((500, 3 * k + 1))
+    w = (u[:, :k] + 0.01).astype(np.float32)
+    mu = ((u[:, k:2 * k] - 0.5) * 40).astype(np.float32)
+    sc = np.ldexp(1 + np.floor(u[:, 2 * k:3 * k] * 64), -3).astype(np.float32)
+    x = np.floor(mu[:, 0] + (u[:, -1] - 0.5) * 8 * sc[:, 0]).astype(np.int32)
+    pad = lambda a, v: np.concatenate([a, np.full((len(a), 1), v, np.float32)], 1)  # noqa: E731
+    data = C.encode_gmm(x, w, mu, sc)
+    wide = (pad(w, 0.0), pad(mu, 1000.0), pad(sc, 50.0))  # far away and wide: no effect
+    assert C.encode_gmm(x, *wide) == data
+    assert np.array_equal(C.decode_gmm(data, *wide), x)
+
+
 # ------------------------------------------------------------------ determinism
 
 def golden_inputs(n=3000):

@@ -86,14 +86,22 @@ ZeroMeanModel zero_mean(int id, const ParametricModel& model, const Arr<float>& 
   return {scales.data(), model.half_widths, &zero_mean_tables(id == kGaussian)};
 }
 
-GmmModel gmm(const Arr<float>& w, const Arr<float>& m, const Arr<float>& s, size_t n) {
+/// Call fn with the mixture model of (N, K) parameters: K = 2, 3 and 4 get models with the
+/// component count fixed at compile time (unrolled loops), other K the general one.
+template <class Fn>
+auto with_gmm(const Arr<float>& w, const Arr<float>& m, const Arr<float>& s, size_t n, Fn fn) {
   require(w.ndim() == 2 && m.ndim() == 2 && s.ndim() == 2, "mixture parameters must be 2-D");
   const size_t k = size_t(w.shape(1));
   require(k >= 1 && k <= size_t(kMaxComponents), "mixtures must have 1..8 components");
   for (const auto* a : {&w, &m, &s})
     require(size_t(a->shape(0)) == n && size_t(a->shape(1)) == k,
             "weights, means and scales must all have shape (N, K)");
-  return {w.data(), m.data(), s.data(), int(k)};
+  switch (k) {
+    case 2: return fn(GmmModelT<2>{w.data(), m.data(), s.data(), 2});
+    case 3: return fn(GmmModelT<3>{w.data(), m.data(), s.data(), 3});
+    case 4: return fn(GmmModelT<4>{w.data(), m.data(), s.data(), 4});
+    default: return fn(GmmModelT<0>{w.data(), m.data(), s.data(), int(k)});
+  }
 }
 
 CategoricalModel categorical(const Arr<int32_t>& freqs, size_t n) {
@@ -201,16 +209,18 @@ PYBIND11_MODULE(_rans, m) {
   });
   m.def("encode_gmm", [](const Arr<int32_t>& sym, const Arr<float>& w, const Arr<float>& mu,
                          const Arr<float>& sc, int threads, size_t chunk) {
-    return encode_with(gmm(w, mu, sc, count_of(sym)), kGmm, sym, threads, chunk);
+    return with_gmm(w, mu, sc, count_of(sym),
+                    [&](const auto& model) { return encode_with(model, kGmm, sym, threads, chunk); });
   });
   m.def("decode_gmm", [](const py::bytes& data, const Arr<float>& w, const Arr<float>& mu,
                          const Arr<float>& sc, int threads) {
     const size_t n = w.ndim() == 2 ? size_t(w.shape(0)) : 0;
-    return decode_with(gmm(w, mu, sc, n), kGmm, data, n, threads);
+    return with_gmm(w, mu, sc, n,
+                    [&](const auto& model) { return decode_with(model, kGmm, data, n, threads); });
   });
   m.def("ideal_gmm", [](const Arr<int32_t>& sym, const Arr<float>& w, const Arr<float>& mu,
                         const Arr<float>& sc) {
-    return ideal_with(gmm(w, mu, sc, count_of(sym)), sym);
+    return with_gmm(w, mu, sc, count_of(sym), [&](const auto& model) { return ideal_with(model, sym); });
   });
 
   m.def("encode_categorical", [](const Arr<int32_t>& sym, const Arr<int32_t>& freqs, int threads,

@@ -43,14 +43,19 @@ inline double round_even(double v) {
   return (v + magic) - magic;  // not re-associated without -ffast-math (FLT_EVAL_METHOD 0)
 }
 
+/// quantize_mean() of a finite mean.
+inline int64_t quantize_mean_valid(float mean) {
+  const double v = std::min(std::max(double(mean) * 256.0, -double(kMeanLimit)), double(kMeanLimit));
+  return int64_t(round_even(v));
+}
+
 /// mu_q = round-half-even(mean * 2^8), clamped to [-2^24, 2^24]. `where` names the
 /// parameter in the error message (only built on error).
 template <class Where>
 inline int64_t quantize_mean(float mean, const Where& where) {
   if (!std::isfinite(mean))
     throw CoderErr(where() + " = " + std::to_string(mean) + " is not finite");
-  const double v = std::min(std::max(double(mean) * 256.0, -double(kMeanLimit)), double(kMeanLimit));
-  return int64_t(round_even(v));
+  return quantize_mean_valid(mean);
 }
 
 /// Lookup accelerating scale_index: for each float32 cell of 1/64 octave (exponent + top 6
@@ -71,6 +76,20 @@ struct ScaleCells {
   }
 };
 
+inline const ScaleCells kScaleCells;  // built when the module loads (no guard per call)
+
+/// scale_index() of a scale already known to be finite and >= 0.
+inline int scale_index_valid(float scale) {
+  uint32_t bits;
+  std::memcpy(&bits, &scale, 4);
+  bits &= 0x7FFFFFFFu;  // -0.0 is zero
+  const uint32_t e = bits >> 23;
+  if (e < ScaleCells::kFirstExp) return 0;                // < 2^-4 < kScaleBounds[0]
+  if (e > ScaleCells::kLastExp) return kNumScales - 1;    // >= 2^8 > kScaleBounds[191]
+  const int k = kScaleCells.first[(bits >> 17) - (ScaleCells::kFirstExp << 6)];
+  return k + (k < kNumScales - 1 && kScaleBounds[k] <= scale);
+}
+
 /// Index k of the scale grid sigma_k = 2^(k/16 - 4): the number of committed float32
 /// boundaries <= scale (comparisons only). Zero and tiny scales clamp to 0, huge ones to 192.
 template <class Where>
@@ -78,15 +97,7 @@ inline int scale_index(float scale, const Where& where) {
   if (!(scale >= 0.0f) || scale == std::numeric_limits<float>::infinity())
     throw CoderErr(where() + " = " + std::to_string(scale) +
                    ": scales must be finite and >= 0");
-  static const ScaleCells cells;
-  uint32_t bits;
-  std::memcpy(&bits, &scale, 4);
-  bits &= 0x7FFFFFFFu;  // -0.0 is zero
-  const uint32_t e = bits >> 23;
-  if (e < ScaleCells::kFirstExp) return 0;                // < 2^-4 < kScaleBounds[0]
-  if (e > ScaleCells::kLastExp) return kNumScales - 1;    // >= 2^8 > kScaleBounds[191]
-  const int k = cells.first[(bits >> 17) - (ScaleCells::kFirstExp << 6)];
-  return k + (k < kNumScales - 1 && kScaleBounds[k] <= scale);
+  return scale_index_valid(scale);
 }
 
 /// Integer weights summing to 2^16. With 2^e <= max_j w_j < 2^(e+1):
@@ -180,10 +191,9 @@ struct InverseTable {
   }
 };
 
-inline const InverseTable& gauss_inverse() {
-  static const InverseTable t(kGaussCdf, uint32_t(sizeof(kGaussCdf) / sizeof(kGaussCdf[0]) - 1));
-  return t;
-}
+inline const InverseTable kGaussInverse(kGaussCdf, uint32_t(std::size(kGaussCdf) - 1));
+
+inline const InverseTable& gauss_inverse() { return kGaussInverse; }
 
 inline const InverseTable& laplace_inverse() {
   static const InverseTable t(kLaplaceCdf,
@@ -207,23 +217,26 @@ struct SingleCdf {
 
 /// CDF of a mixture: sum_j w_j F_j(u) >> 16 with sum_j w_j = 2^16. F_mix(u) = f lies between
 /// the smallest and the largest component quantile of f, which bracket the decoder's search.
-struct MixtureCdf {
+/// K components (0: k_ at run time, for loops the compiler cannot unroll).
+template <int K>
+struct MixtureCdfT {
   const uint32_t* table;
   uint32_t last;
   const InverseTable* inverse;
-  int k = 0;
+  int k_ = 0;
+  int count() const { return K ? K : k_; }
   int64_t mu[kMaxComponents];
   uint64_t inv[kMaxComponents];
   uint32_t w[kMaxComponents];
   uint32_t sigma[kMaxComponents];
   uint32_t operator()(int64_t u) const {
     uint64_t s = 0;
-    for (int j = 0; j < k; ++j) s += uint64_t(w[j]) * eval_cdf(table, last, u - mu[j], inv[j]);
+    for (int j = 0; j < count(); ++j) s += uint64_t(w[j]) * eval_cdf(table, last, u - mu[j], inv[j]);
     return uint32_t(s >> 16);
   }
   void quantile_range(uint64_t f, int64_t& lo, int64_t& hi) const {
     lo = hi = inverse->quantile(mu[0], sigma[0], f);
-    for (int j = 1; j < k; ++j) {
+    for (int j = 1; j < count(); ++j) {
       const int64_t q = inverse->quantile(mu[j], sigma[j], f);
       lo = std::min(lo, q);
       hi = std::max(hi, q);
@@ -243,8 +256,15 @@ struct ContinuousDist {
   uint32_t f0;
   uint64_t span;
 
-  ContinuousDist(const F& f, int64_t lo_, uint32_t n_)
-      : cdf_fn(f), lo(lo_), n(n_), f0(f(boundary(0))), span(kTotal - n_ - 1) {}
+  ContinuousDist() = default;
+  ContinuousDist(const F& f, int64_t lo_, uint32_t n_) : cdf_fn(f) { set_support(lo_, n_); }
+  /// Support [lo, lo + n) of the CDF already in cdf_fn.
+  void set_support(int64_t lo_, uint32_t n_) {
+    lo = lo_;
+    n = n_;
+    f0 = cdf_fn(boundary(0));
+    span = kTotal - n_ - 1;
+  }
   int64_t boundary(uint32_t pos) const { return (lo + int64_t(pos)) * 256 - 128; }
   uint32_t cdf(uint32_t pos) const {
     return uint32_t((uint64_t(cdf_fn(boundary(pos)) - f0) * span) >> kCdfBits) + pos;
@@ -337,46 +357,69 @@ inline const ZeroMeanTables& zero_mean_tables(bool gaussian) {
   return l;
 }
 
-/// Gaussian mixture with K components per symbol; support = union of the supports of the
-/// components with non-zero quantised weight, clamped to kMaxWidth positions around the
-/// heaviest one.
-struct GmmModel {
+/// Gaussian mixture with K components per symbol (K fixed at compile time, or 0: k_ given at
+/// run time); support = union of the supports of the components with non-zero quantised
+/// weight, clamped to kMaxWidth positions around the heaviest one. A zero-weight component
+/// stays in the CDF with weight 0 (it adds nothing), so every K codes like the general model.
+template <int K>
+struct GmmModelT {
   const float* weights;
   const float* means;
   const float* scales;
-  int k;
+  int k_;
 
-  ContinuousDist<MixtureCdf> dist(size_t i) const {
+  ContinuousDist<MixtureCdfT<K>> dist(size_t i) const {
+    const int k = K ? K : k_;
+    const size_t at = i * size_t(k);
+    const float *m = means + at, *s = scales + at;
+    bool valid = true;  // the checks of quantize_component, without building messages
+    for (int j = 0; j < k; ++j)
+      valid &= std::isfinite(m[j]) & (s[j] >= 0.0f) & (s[j] != std::numeric_limits<float>::infinity());
     uint32_t q[kMaxComponents];
-    quantize_weights(weights + i * size_t(k), k, q, i);
-    MixtureCdf f;
+    quantize_weights(weights + at, k, q, i);
+    if (!valid) invalid(i);
+    ContinuousDist<MixtureCdfT<K>> d;
+    MixtureCdfT<K>& f = d.cdf_fn;
+    f.k_ = k;
     f.table = kGaussCdf;
     f.last = uint32_t(sizeof(kGaussCdf) / sizeof(kGaussCdf[0]) - 1);
-    f.inverse = &gauss_inverse();
+    f.inverse = &kGaussInverse;
     int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
     int64_t heavy_center = 0;
     uint32_t heavy_w = 0;
     for (int j = 0; j < k; ++j) {
-      const size_t at = i * size_t(k) + size_t(j);
-      const Component c = quantize_component(means[at], scales[at], kHalfWidthGauss, "means",
-                                              "scales", i, j, true);
-      if (q[j] == 0) continue;  // validated, but a zero weight drops the component
-      f.mu[f.k] = c.mu;
-      f.inv[f.k] = c.inv;
-      f.sigma[f.k] = c.sigma;
-      f.w[f.k++] = q[j];
-      lo = std::min(lo, c.center - c.half);
-      hi = std::max(hi, c.center + c.half);
+      const int64_t mu = quantize_mean_valid(m[j]);
+      const int sk = scale_index_valid(s[j]);
+      const int64_t center = floor_div256(mu + 128);
+      const int32_t half = kHalfWidthGauss[sk];
+      f.mu[j] = mu;
+      f.inv[j] = kInvSigma[sk];
+      f.sigma[j] = sigma_fixed(sk);
+      f.w[j] = q[j];
+      if (q[j] == 0) continue;  // a zero weight adds nothing to F and leaves the support
+      lo = std::min(lo, center - half);
+      hi = std::max(hi, center + half);
       if (q[j] > heavy_w) {
         heavy_w = q[j];
-        heavy_center = c.center;
+        heavy_center = center;
       }
     }
     if (hi - lo + 1 > int64_t(kMaxWidth)) {
       lo = std::min(std::max(heavy_center - int64_t(kMaxWidth / 2), lo), hi - int64_t(kMaxWidth) + 1);
       hi = lo + kMaxWidth - 1;
     }
-    return {f, lo, uint32_t(hi - lo + 1)};
+    d.set_support(lo, uint32_t(hi - lo + 1));
+    return d;
+  }
+
+  /// Throws the error quantize_component gives for the first invalid parameter of symbol i.
+  [[noreturn]] __attribute__((noinline, cold)) void invalid(size_t i) const {
+    const int k = K ? K : k_;
+    for (int j = 0; j < k; ++j) {
+      const size_t at = i * size_t(k) + size_t(j);
+      quantize_component(means[at], scales[at], kHalfWidthGauss, "means", "scales", i, j, true);
+    }
+    throw CoderErr("invalid mixture parameters");  // not reached
   }
 };
 
