@@ -127,23 +127,43 @@ def gather_tensors(info: DistInfo, tensors: dict[str, torch.Tensor], device: tor
     return out
 
 
+def check_same_params(info: DistInfo, model: torch.nn.Module, device: torch.device, step: int) -> None:
+    """Raise ModelError on every rank if the ranks' parameters differ (a per-parameter digest
+    is all-gathered; called at checkpoints, it catches gradients that were not averaged)."""
+    if not info.enabled:
+        return
+    digest = torch.stack([p.detach().double().sum() for p in model.parameters()])
+    digests = [d["digest"] for d in gather_tensors(info, {"digest": digest}, device)]
+    if any(not torch.equal(d, digests[0]) for d in digests[1:]):
+        from neuralcodec.errors import ModelError
+        raise ModelError(f"data-parallel ranks hold different parameters at step {step}: "
+                         "their gradients were not averaged alike")
+
+
 def average_grads(info: DistInfo, params) -> None:
     """Replace each parameter's gradient by its mean over all ranks: one all-reduce per
-    (device, dtype) bucket. A parameter without a gradient (unused this step) counts as zero."""
+    (device, dtype) bucket. A parameter without a gradient on some ranks counts as zero there;
+    one without a gradient on every rank keeps none (the optimizer skips it, as in one process)."""
     if not info.enabled:
         return
     buckets: dict[tuple, list[torch.Tensor]] = {}
     for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        buckets.setdefault((str(p.grad.device), str(p.grad.dtype)), []).append(p)
+        buckets.setdefault((str(p.device), str(p.dtype)), []).append(p)
     for key in sorted(buckets):  # the same order on every rank
         group = buckets[key]
-        flat = torch.cat([p.grad.reshape(-1) for p in group])
+        present = [p.grad is not None for p in group]
+        flat = torch.cat([p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(p).reshape(-1)
+                          for p in group] + [torch.tensor(present, dtype=group[0].dtype, device=group[0].device)])
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
         flat.div_(info.world_size)
+        anywhere = flat[flat.numel() - len(group):].tolist()  # one host sync per bucket
         offset = 0
-        for p in group:
-            n = p.grad.numel()
-            p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
+        for p, has_grad in zip(group, anywhere):
+            n = p.numel()
+            if has_grad > 0:
+                mean = flat[offset:offset + n].view_as(p)
+                if p.grad is None:
+                    p.grad = mean.clone()
+                else:
+                    p.grad.copy_(mean)
             offset += n

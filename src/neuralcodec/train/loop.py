@@ -426,16 +426,10 @@ def _run_validation(model, images, cfg, device, run_dir, step, log) -> None:
 
 
 def _save(run_dir, cfg, model, opt, aux_opt, step, info, device) -> Path:
-    """Gather every rank's RNG state; check that all ranks hold the same parameters; rank 0
+    """Check that all ranks hold the same parameters; gather every rank's RNG state; rank 0
     writes the checkpoint and prunes old ones."""
-    state = ckpt.rng_capture(device)
-    if info.enabled:
-        state["params.digest"] = torch.stack([p.detach().double().sum() for p in model.parameters()])
-    rngs = D.gather_tensors(info, state, device)
-    digests = [st.pop("params.digest", None) for st in rngs]
-    if any(not torch.equal(d, digests[0]) for d in digests[1:]):  # every rank sees all digests
-        raise ModelError(f"data-parallel ranks hold different parameters at step {step}: "
-                         "their gradients were not averaged alike")
+    D.check_same_params(info, model, device, step)
+    rngs = D.gather_tensors(info, ckpt.rng_capture(device), device)
     path = run_dir / "checkpoints" / ckpt.checkpoint_name(step)
     if info.is_main:
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}

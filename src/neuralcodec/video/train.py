@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, rd_lambda
 from neuralcodec.errors import InputError
 from neuralcodec.train import checkpoint as ckpt
+from neuralcodec.train import distributed as D
 from neuralcodec.train.data import fit_to_crop, load_image
 from neuralcodec.train.files import IMAGE_SUFFIXES, find_images
 from neuralcodec.train.loss import bpp_per_sample, lr_at, psnr_from_mse
@@ -165,8 +166,9 @@ class ClipSampler:
         src = img.float().div(255).expand(self.frames, -1, -1, -1)
         return F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
-    def batch(self, seed: int, step: int, batch_size: int):
-        g = torch.Generator().manual_seed((seed * 1_000_003 + step) % (2**63 - 1))
+    def batch(self, seed: int, step: int, batch_size: int, rank: int = 0):
+        """The clips of one step (each data-parallel rank draws its own)."""
+        g = torch.Generator().manual_seed((seed * 1_000_003 + step + rank * 1_000_000_007) % (2**63 - 1))
         clips = []
         for _ in range(batch_size):
             synth = float(torch.rand(1, generator=g)) < self.synthetic
@@ -236,22 +238,34 @@ def export(model, path: str, info: dict) -> None:
 
 
 def run(cfg: VideoTrainConfig, log=print) -> dict:
+    """Train (or continue) a run; under torchrun every rank trains on its own clips and the
+    gradients are averaged (``train.distributed``); rank 0 logs, checkpoints and exports."""
+    start = time.time()            # --max-minutes counts from here (data loading included)
+    info, device = D.init(_device(cfg.device).type)  # torchrun: one rank per GPU (or CPU, gloo)
+    try:
+        return _run(cfg, log if info.is_main else (lambda _: None), info, device, start)
+    finally:
+        D.shutdown()
+
+
+def _run(cfg: VideoTrainConfig, log, dist_info, device, start) -> dict:
     from neuralcodec.train.validate import set_tf32
     from neuralcodec.video.weights import create, load
 
-    start = time.time()            # --max-minutes counts from here (data loading included)
-    device = _device(cfg.device)
     if device.type == "cuda":
         set_tf32(True)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    if dist_info.is_main:
+        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     clips = find_clips(cfg.video, cfg.video_scale, cfg.max_clip_frames) if cfg.video else []
     stills = [load_image(p) for p in find_images(cfg.images)] if cfg.images else []
     sampler = ClipSampler(clips, stills, cfg.crop, cfg.frames, cfg.synthetic, device)
     log(f"data: {len(sampler.clips)} clips ({sum(c.shape[0] for c in sampler.clips)} frames), "
         f"{len(sampler.stills)} stills, synthetic fraction {sampler.synthetic:g}")
     model = (load(None, cfg.init, device, check_intra=False) if cfg.init else create(device=device, **cfg.codec_kwargs))
+    if dist_info.enabled:    # same initial weights on every rank, then per-rank quantisation noise
+        torch.manual_seed(cfg.seed + 1 + dist_info.rank)
     model.train()
     model.intra.eval()
     for p in model.intra.parameters():
@@ -266,10 +280,17 @@ def run(cfg: VideoTrainConfig, log=print) -> dict:
         aux_opt.load_state_dict(ckpt.optimizer_unflatten(tensors, meta["aux_opt"], "aux"))
         step = meta["step"]
         log(f"resumed from {latest} at step {step}")
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    if dist_info.is_main:
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
     history = []
 
     def save_checkpoint():
+        D.check_same_params(dist_info, model, device, step)
+        if dist_info.is_main:
+            _write_checkpoint()
+        D.barrier(dist_info)
+
+    def _write_checkpoint():
         t_opt, m_opt = ckpt.optimizer_flatten(opt, "opt")
         t_aux, m_aux = ckpt.optimizer_flatten(aux_opt, "aux")
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
@@ -278,10 +299,12 @@ def run(cfg: VideoTrainConfig, log=print) -> dict:
                   {"step": step, "opt": m_opt, "aux_opt": m_aux, "config": asdict(cfg)})
         ckpt.prune(out, 2)
 
-    running = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
+    main_params = [p for g in opt.param_groups for p in g["params"]]
+    aux_params = [p for g in aux_opt.param_groups for p in g["params"]]
+    running = torch.zeros(4, dtype=torch.float64, device=device)  # loss, bpp, psnr, steps
     while step < cfg.steps:
         elapsed = (time.time() - start) / 60
-        if cfg.max_minutes and elapsed >= cfg.max_minutes:
+        if D.broadcast_flag(dist_info, bool(cfg.max_minutes) and elapsed >= cfg.max_minutes, device):
             log(f"time limit reached after {elapsed:.1f} min")
             break
         progress = step / cfg.steps
@@ -292,28 +315,30 @@ def run(cfg: VideoTrainConfig, log=print) -> dict:
             lr = cfg.lr * (step + 1) / cfg.warmup_steps
         for group in opt.param_groups:
             group["lr"] = lr
-        clips_b, quality = sampler.batch(cfg.seed, step, cfg.batch_size)
+        clips_b, quality = sampler.batch(cfg.seed, step, cfg.batch_size, dist_info.rank)
         res = clip_loss(model, clips_b, quality)
         opt.zero_grad(set_to_none=True)
         res["loss"].backward()
+        D.average_grads(dist_info, main_params)
         if cfg.clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            torch.nn.utils.clip_grad_norm_(main_params, cfg.clip)
         opt.step()
         aux_opt.zero_grad(set_to_none=True)
         model.aux_loss().backward()
+        D.average_grads(dist_info, aux_params)
         aux_opt.step()
         step += 1
-        for k in ("loss", "bpp", "psnr"):
-            running[k] += float(res[k].detach())
-        running["n"] += 1
+        running += torch.stack([res["loss"].detach().double(), res["bpp"].detach().double(),
+                                res["psnr"].detach().double(), torch.ones((), dtype=torch.float64, device=device)])
         if step % cfg.log_every == 0 or step == cfg.steps:
-            n = running["n"]
-            row = {"step": step, "loss": running["loss"] / n, "bpp": running["bpp"] / n,
-                   "psnr": running["psnr"] / n, "lr": lr, "minutes": (time.time() - start) / 60}
+            D.all_reduce_sum(dist_info, running)     # means over all ranks
+            loss, bpp, psnr = (running[:3] / running[3]).tolist()
+            row = {"step": step, "loss": loss, "bpp": bpp, "psnr": psnr, "lr": lr,
+                   "minutes": (time.time() - start) / 60}
             history.append(row)
             log(f"step {step}: loss {row['loss']:.4f} bpp {row['bpp']:.4f} psnr {row['psnr']:.2f} "
                 f"lr {lr:.2e} ({row['minutes']:.1f} min)")
-            running = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
+            running.zero_()
         if step % cfg.ckpt_every == 0:
             save_checkpoint()
     save_checkpoint()
@@ -324,10 +349,12 @@ def run(cfg: VideoTrainConfig, log=print) -> dict:
     if cfg.init:        # provenance of a fine-tune (or of a re-pairing with new I-frame weights)
         from neuralcodec.codecs.registry import read_metadata
         info["init"] = {"path": Path(cfg.init).name, "info": json.loads(read_metadata(cfg.init).get("info") or "{}")}
-    if cfg.export:
+    if cfg.export and dist_info.is_main:
         export(model, cfg.export, info)
         log(f"exported {cfg.export}")
-    (out / "history.json").write_text(json.dumps(history))
+    if dist_info.is_main:
+        (out / "history.json").write_text(json.dumps(history))
+    D.barrier(dist_info)
     return {"step": step, "model": model, "history": history}
 
 
