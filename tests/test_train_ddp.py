@@ -81,3 +81,15 @@ def test_train_video_two_cpu_processes(tmp_path):
     encode_frames(model, frames, buf, 64, 48)
     buf.seek(0)
     assert len(list(decode_frames(model, buf))) == 2
+
+
+def test_more_ranks_than_gpus_is_a_clear_error(monkeypatch):
+    import pytest
+
+    from neuralcodec.errors import InputError
+    from neuralcodec.train import distributed as D
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", str(torch.cuda.device_count()))
+    with pytest.raises(InputError, match="start at most that many processes"):
+        D.init("cuda")

@@ -40,6 +40,10 @@ def init(device_kind: str) -> tuple[DistInfo, torch.device]:
         return DistInfo(), dev
     info = DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
     if device_kind == "cuda":
+        if info.local_rank >= torch.cuda.device_count():
+            from neuralcodec.errors import InputError
+            raise InputError(f"rank {info.rank} needs GPU {info.local_rank}, but this machine has "
+                             f"{torch.cuda.device_count()}: start at most that many processes per node")
         torch.cuda.set_device(info.local_rank)
         device = torch.device("cuda", info.local_rank)
         backend = "nccl"
