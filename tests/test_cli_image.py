@@ -101,3 +101,22 @@ def test_version_and_help(capsys):
         main(["--version"])
     assert exc.value.code == 0
     assert "neuralcodec" in capsys.readouterr().out
+
+
+def test_real_cli_round_trip_prints_no_warnings(tmp_path, png, weights_files):
+    """The installed entry point's stderr carries no dependency warnings on a normal run."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = dict(os.environ, PYTHONPATH=str(src) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("PYTHONWARNINGS", None)
+    ncb = tmp_path / "w.ncb"
+    for argv in (["encode", str(png), "-o", str(ncb)], ["decode", str(ncb), "-o", str(tmp_path / "w.png")]):
+        proc = subprocess.run([sys.executable, "-m", "neuralcodec", *argv, "--weights",
+                               str(weights_files["hyperprior"]), "--device", "cpu"],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "Warning" not in proc.stderr, proc.stderr

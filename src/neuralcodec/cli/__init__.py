@@ -12,6 +12,7 @@ import importlib
 import os
 import pkgutil
 import sys
+import warnings
 
 from neuralcodec import __version__
 from neuralcodec.errors import NeuralCodecError
@@ -30,7 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_dependencies() -> None:
+    """Hide a dependency's import-time deprecation notice that says nothing about the user's
+    command (compressai imports torch_geometric, which calls torch.jit.script)."""
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _quiet_dependencies()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
