@@ -320,7 +320,7 @@ def test_bad_inputs(folder, weights, tmp_path, capsys):
     assert "bitstream needs codec video-rt" in capsys.readouterr().err
 
 
-def test_train_video_smoke(tmp_path, folder):
+def test_train_video_smoke(tmp_path, folder, capsys):
     stills = tmp_path / "stills"
     stills.mkdir()
     rng = np.random.default_rng(0)
@@ -330,6 +330,8 @@ def test_train_video_smoke(tmp_path, folder):
     assert _run("train-video", "--out", tmp_path / "run", "--video", folder.parent, "--images", stills,
                 "--steps", 1, "--batch-size", 1, "--frames", 3, "--crop", 64, "--log-every", 1,
                 "--device", "cpu", "--export", export) == 0
+    out, err = capsys.readouterr()
+    assert "step 1:" in out and "1/1" in err      # log line, progress bar
     model = load(None, export, "cpu")
     buf = io.BytesIO()
     encode_frames(model, _clip(2, 64, 48), buf, 64, 48)

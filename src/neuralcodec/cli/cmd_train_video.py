@@ -26,6 +26,7 @@ def register(sub) -> None:
     a("--resume", action="store_true")
     a("--export", default="", metavar="PATH", help="write fp16 video-rt weights here at the end")
     a("--init", default="", metavar="PATH", help="start from these video-rt weights")
+    a("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -43,6 +44,6 @@ def run(args) -> int:
                            video_scale=args.video_scale, max_clip_frames=args.max_clip_frames,
                            device=args.device, seed=args.seed, max_minutes=args.max_minutes,
                            ckpt_every=args.ckpt_every, log_every=args.log_every, resume=args.resume,
-                           export=args.export, init=args.init)
+                           export=args.export, init=args.init, progress=args.progress)
     train(cfg, log=lambda s: print(s, flush=True))
     return 0

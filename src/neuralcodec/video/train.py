@@ -56,6 +56,7 @@ class VideoTrainConfig:
     export: str = ""
     init: str = ""                    # start from these video-rt weights
     codec_kwargs: dict = field(default_factory=dict)
+    progress: bool = True             # a progress bar on stderr (rank 0)
 
 
 # ----------------------------------------------------------------- data
@@ -248,6 +249,15 @@ def run(cfg: VideoTrainConfig, log=print) -> dict:
         D.shutdown()
 
 
+def _above(bar, log):
+    """A log function that prints above the progress bar (tqdm clears and redraws it)."""
+    def write(msg: str) -> None:
+        bar.clear()
+        log(msg)
+        bar.refresh()
+    return write
+
+
 def _run(cfg: VideoTrainConfig, log, dist_info, device, start) -> dict:
     from neuralcodec.train.validate import set_tf32
     from neuralcodec.video.weights import create, load
@@ -299,6 +309,12 @@ def _run(cfg: VideoTrainConfig, log, dist_info, device, start) -> dict:
                   {"step": step, "opt": m_opt, "aux_opt": m_aux, "config": asdict(cfg)})
         ckpt.prune(out, 2)
 
+    bar = None
+    if dist_info.is_main and cfg.progress:
+        from tqdm import tqdm
+        bar = tqdm(total=cfg.steps, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr,
+                   mininterval=0.5 if sys.stderr.isatty() else 30.0)
+        log = _above(bar, log)
     main_params = [p for g in opt.param_groups for p in g["params"]]
     aux_params = [p for g in aux_opt.param_groups for p in g["params"]]
     running = torch.zeros(4, dtype=torch.float64, device=device)  # loss, bpp, psnr, steps
@@ -328,6 +344,11 @@ def _run(cfg: VideoTrainConfig, log, dist_info, device, start) -> dict:
         D.average_grads(dist_info, aux_params)
         aux_opt.step()
         step += 1
+        if bar is not None:
+            bar.update(1)
+            if step % 10 == 0:
+                bar.set_postfix(loss=f"{float(res['loss']):.3f}", bpp=f"{float(res['bpp']):.3f}",
+                                psnr=f"{float(res['psnr']):.2f}", refresh=False)
         running += torch.stack([res["loss"].detach().double(), res["bpp"].detach().double(),
                                 res["psnr"].detach().double(), torch.ones((), dtype=torch.float64, device=device)])
         if step % cfg.log_every == 0 or step == cfg.steps:
@@ -341,6 +362,8 @@ def _run(cfg: VideoTrainConfig, log, dist_info, device, start) -> dict:
             running.zero_()
         if step % cfg.ckpt_every == 0:
             save_checkpoint()
+    if bar is not None:
+        bar.close()
     save_checkpoint()
     info = {"steps": step, "minutes": round((time.time() - start) / 60, 2),
             "data": {"clips": [n for n, _ in clips], "stills": len(stills), "synthetic": sampler.synthetic},
