@@ -7,11 +7,13 @@ Baselines measured in the same run on the same Kodak images: CompressAI's
 `mbt2018_mean` (mean-scale hyperprior, N=128, M=192) against our `hyperprior`, and
 `bmshj2018_hyperprior` (N=128, M=192) for reference; `gmm-ctx` is timed too. Times are
 the median over images of full encode (net + entropy coding to bytes) and decode (bytes
-to pixels). CompressAI's models are randomly initialised (no weights can be downloaded
+to pixels). On the CPU our models run in the channels-last memory format (as loaded); the
+run also times CompressAI's model in that format and our hyperprior in NCHW. CompressAI's models are randomly initialised (no weights can be downloaded
 here): network time does not depend on the weights; its entropy-coding time grows with the
 rate, so its bpp is printed beside ours.
 """
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -63,10 +65,12 @@ class Ours:
 
 
 class CompressAI:
-    def __init__(self, factory, device):
+    def __init__(self, factory, device, channels_last=False):
         torch.manual_seed(0)
         self.net = factory(quality=3, pretrained=False).to(device).eval()
         self.net.update(force=True)
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
         self.device = device
 
     @torch.no_grad()
@@ -121,18 +125,27 @@ def main():
     print(f"{len(images)} Kodak images, device {dev}, torch threads {torch.get_num_threads()}")
     codecs = {"compressai mbt2018_mean (N128 M192)": CompressAI(mbt2018_mean, dev),
               "compressai bmshj2018_hyperprior (N128 M192)": CompressAI(bmshj2018_hyperprior, dev)}
+    if dev == "cpu":    # the memory format our CPU models use, applied to the baseline too
+        codecs["compressai mbt2018_mean, channels-last"] = CompressAI(mbt2018_mean, dev, channels_last=True)
     for name in ("hyperprior", "gmm-ctx"):
         model, source = ours(name, dev)
         codecs[f"neuralcodec {name} ({source})"] = Ours(model, dev)
+    if dev == "cpu":    # what the channels-last layout gains (same weights, NCHW)
+        model, source = ours("hyperprior", dev)
+        nchw = copy.deepcopy(model).to(memory_format=torch.contiguous_format)  # get_model caches
+        codecs[f"neuralcodec hyperprior ({source}), NCHW"] = Ours(nchw, dev)
     rows = measure(codecs, images)
     print(f"{'codec':<48} {'encode s':>9} {'decode s':>9} {'bpp':>7}")
     for name, (e, d, b) in rows.items():
         print(f"{name:<48} {e:>9.3f} {d:>9.3f} {b:>7.3f}")
-    base = rows["compressai mbt2018_mean (N128 M192)"]
-    for name, (e, d, _) in rows.items():
-        if name.startswith("neuralcodec"):
-            print(f"ratio {name} / mbt2018_mean: encode {e / base[0]:.2f}x time, decode {d / base[1]:.2f}x time "
-                  f"(<= 1.00 means as fast or faster)")
+    for base_name in ("compressai mbt2018_mean (N128 M192)", "compressai mbt2018_mean, channels-last"):
+        if base_name not in rows:
+            continue
+        base = rows[base_name]
+        for name, (e, d, _) in rows.items():
+            if name.startswith("neuralcodec"):
+                print(f"ratio {name} / {base_name[11:]}: encode {e / base[0]:.2f}x time, decode "
+                      f"{d / base[1]:.2f}x time (<= 1.00 means as fast or faster)")
 
 
 if __name__ == "__main__":

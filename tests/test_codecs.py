@@ -41,6 +41,23 @@ def test_latents_bit_exact_across_threads_and_dtype(codec_factory, name):
     assert torch.equal(latents.float(), compressed.latents.float())
 
 
+@pytest.mark.parametrize("name", CODECS)
+def test_latents_bit_exact_across_memory_formats(codec_factory, name, weights_files):
+    """Models loaded for the CPU run channels-last; a bitstream from either layout decodes to
+    the encoder's latents in the other."""
+    import copy
+
+    from neuralcodec.codecs.registry import load_model
+
+    last = load_model(name, weights_files[name], "cpu")
+    assert last.g_s[0].weight.is_contiguous(memory_format=torch.channels_last)
+    nchw = copy.deepcopy(last).to(memory_format=torch.contiguous_format)
+    x = _pad(to_tensor(make_image(48, 80, seed=4), "cpu"), last.stride)
+    for enc, dec in ((last, nchw), (nchw, last)):
+        compressed = enc.compress(x, 5.0)
+        assert torch.equal(dec.decode_latents(compressed), compressed.latents)
+
+
 def test_quality_changes_rate_monotonically_in_lambda():
     q = torch.tensor([1.0, 2.5, 4.0, 8.0])
     lam = rd_lambda(q)
