@@ -156,6 +156,16 @@ def _encode_parametric(model, symbols, means, scales, threads, chunk_size) -> by
     return _rans.encode_parametric(model, sym, mu, sc, _threads(threads), _chunk(chunk_size))
 
 
+def _decode_parametric(model, data, means, scales, threads) -> np.ndarray:
+    mu, sc = _parametric(means, scales)
+    return _rans.decode_parametric(model, _data(data), mu, sc, _threads(threads))
+
+
+def _ideal_parametric(model, symbols, means, scales) -> float:
+    sym = _ints(symbols, "symbols")
+    return _rans.ideal_parametric(model, sym, *_parametric(means, scales, sym.shape[0]))
+
+
 def encode_gaussian(symbols, means, scales, *, threads=None, chunk_size=None) -> bytes:
     """Code int32 `symbols` under discretised Gaussians N(means, scales) (1-D, same length)."""
     return _encode_parametric(_GAUSSIAN, symbols, means, scales, threads, chunk_size)
@@ -163,14 +173,12 @@ def encode_gaussian(symbols, means, scales, *, threads=None, chunk_size=None) ->
 
 def decode_gaussian(data, means, scales, *, threads=None) -> np.ndarray:
     """Inverse of `encode_gaussian` (same means/scales); returns int32 symbols."""
-    mu, sc = _parametric(means, scales)
-    return _rans.decode_parametric(_GAUSSIAN, _data(data), mu, sc, _threads(threads))
+    return _decode_parametric(_GAUSSIAN, data, means, scales, threads)
 
 
 def ideal_bits_gaussian(symbols, means, scales) -> float:
     """-sum log2 p of `symbols` under the quantised Gaussian model (escape payload included)."""
-    sym = _ints(symbols, "symbols")
-    return _rans.ideal_parametric(_GAUSSIAN, sym, *_parametric(means, scales, sym.shape[0]))
+    return _ideal_parametric(_GAUSSIAN, symbols, means, scales)
 
 
 def encode_laplace(symbols, means, scales, *, threads=None, chunk_size=None) -> bytes:
@@ -180,14 +188,12 @@ def encode_laplace(symbols, means, scales, *, threads=None, chunk_size=None) -> 
 
 def decode_laplace(data, means, scales, *, threads=None) -> np.ndarray:
     """Inverse of `encode_laplace`."""
-    mu, sc = _parametric(means, scales)
-    return _rans.decode_parametric(_LAPLACE, _data(data), mu, sc, _threads(threads))
+    return _decode_parametric(_LAPLACE, data, means, scales, threads)
 
 
 def ideal_bits_laplace(symbols, means, scales) -> float:
     """-sum log2 p of `symbols` under the quantised Laplace model."""
-    sym = _ints(symbols, "symbols")
-    return _rans.ideal_parametric(_LAPLACE, sym, *_parametric(means, scales, sym.shape[0]))
+    return _ideal_parametric(_LAPLACE, symbols, means, scales)
 
 
 def quantize_gaussian_params(means, scales):
