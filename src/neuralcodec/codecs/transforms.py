@@ -1,8 +1,10 @@
 """Building blocks shared by the codecs: convolutions and the analysis/synthesis/hyper transforms."""
 from __future__ import annotations
 
+import torch
 from compressai.layers import GDN
 from torch import nn
+from torch.nn import functional as F
 
 from neuralcodec.entropy.exact import ExactNet
 
@@ -15,6 +17,44 @@ def deconv(cin: int, cout: int, kernel: int = 5, stride: int = 2) -> nn.ConvTran
     return nn.ConvTranspose2d(cin, cout, kernel, stride, kernel // 2, output_padding=stride - 1)
 
 
+class OutputDeconv(nn.ConvTranspose2d):
+    """The synthesis' last layer (5x5, stride 2, few output channels). On the CPU at inference
+    it runs in its polyphase form: one 3x3 convolution with 4x the outputs and a pixel shuffle,
+    the same sums up to float rounding and ~2x faster with oneDNN than its transposed
+    convolution. Parameters and state dict are those of ``nn.ConvTranspose2d``."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__(cin, cout, 5, 2, 2, output_padding=1)
+        self._poly_key = self._poly = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (self.training or torch.is_grad_enabled() or x.device.type != "cpu"
+                or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()):
+            return super().forward(x)
+        return F.pixel_shuffle(F.conv2d(x, self._polyphase(), self.bias.repeat_interleave(4), padding=1), 2)
+
+    def _polyphase(self) -> torch.Tensor:
+        """(4 cout, cin, 3, 3) kernel: output phase (ry, rx) of channel c is channel 4c + 2ry + rx;
+        input offset d in {-1, 0, 1} meets kernel tap 2 + r - 2d."""
+        w = self.weight
+        key = (w.data_ptr(), w._version, w.dtype)
+        if key != self._poly_key:
+            cin, cout = w.shape[:2]
+            k = w.new_zeros(cout, 4, cin, 3, 3)
+            for ry in (0, 1):
+                for rx in (0, 1):
+                    for dy in (-1, 0, 1):
+                        for dx in (-1, 0, 1):
+                            ky, kx = 2 + ry - 2 * dy, 2 + rx - 2 * dx
+                            if ky < 5 and kx < 5:
+                                k[:, 2 * ry + rx, :, dy + 1, dx + 1] = w[:, :, ky, kx].t()
+            memory = torch.channels_last if w.is_contiguous(memory_format=torch.channels_last) \
+                else torch.contiguous_format
+            self._poly = k.reshape(4 * cout, cin, 3, 3).contiguous(memory_format=memory)
+            self._poly_key = key
+        return self._poly
+
+
 def analysis(n: int, m: int) -> nn.Sequential:
     """Image -> latent at 1/16 resolution (GDN transform, Ballé et al.)."""
     return nn.Sequential(conv(3, n), GDN(n), conv(n, n), GDN(n), conv(n, n), GDN(n), conv(n, m))
@@ -23,7 +63,7 @@ def analysis(n: int, m: int) -> nn.Sequential:
 def synthesis(n: int, m: int) -> nn.Sequential:
     """Latent -> image (inverse GDN transform)."""
     return nn.Sequential(deconv(m, n), GDN(n, inverse=True), deconv(n, n), GDN(n, inverse=True),
-                         deconv(n, n), GDN(n, inverse=True), deconv(n, 3))
+                         deconv(n, n), GDN(n, inverse=True), OutputDeconv(n, 3))
 
 
 def hyper_analysis(m: int, n: int) -> nn.Sequential:
