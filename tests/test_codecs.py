@@ -158,3 +158,24 @@ def test_gmm_ctx_parameters_on_gathered_positions_equal_whole_map(codec_factory)
         gathered = ctx.params_exact(hyper_fx, prev_fx, anchors_fx, mask)
         assert gathered.shape == (1, whole.shape[1], int(mask.sum()), 1)
         assert torch.equal(gathered[..., 0], whole[:, :, mask])
+
+
+def test_output_deconv_polyphase_equals_transposed_convolution():
+    """The CPU inference form of the synthesis' last layer computes the transposed convolution
+    (up to float rounding), follows in-place weight changes, and training uses the plain one."""
+    from neuralcodec.codecs.transforms import OutputDeconv
+
+    torch.manual_seed(0)
+    layer = OutputDeconv(16, 3).eval()
+    plain = torch.nn.ConvTranspose2d(16, 3, 5, 2, 2, output_padding=1)
+    plain.load_state_dict(layer.state_dict())
+    x = torch.randn(2, 16, 9, 13)
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        layer.to(memory_format=fmt)
+        with torch.no_grad():
+            assert torch.allclose(layer(x), plain(x), atol=1e-5)
+            layer.weight.mul_(-1.5)
+            plain.weight.mul_(-1.5)
+            assert torch.allclose(layer(x), plain(x), atol=1e-5)
+    layer.to(memory_format=torch.contiguous_format)
+    assert torch.equal(layer(x), plain(x))          # grad enabled: the plain path
