@@ -89,6 +89,8 @@ def test_loss_decreases(tmp_path):
     assert len(losses) == 30
     assert np.mean(losses[-8:]) < 0.7 * np.mean(losses[:8])
     assert (tmp_path / "run" / "COMPLETE").exists()
+    from PIL import Image
+    assert Image.open(tmp_path / "run" / "training.png").size[0] > 500  # the curves
 
 
 def test_resume_is_bit_identical(tmp_path):

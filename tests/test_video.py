@@ -332,6 +332,7 @@ def test_train_video_smoke(tmp_path, folder, capsys):
                 "--device", "cpu", "--export", export) == 0
     out, err = capsys.readouterr()
     assert "step 1:" in out and "1/1" in err      # log line, progress bar
+    assert (tmp_path / "run" / "training.png").stat().st_size > 1000
     model = load(None, export, "cpu")
     buf = io.BytesIO()
     encode_frames(model, _clip(2, 64, 48), buf, 64, 48)

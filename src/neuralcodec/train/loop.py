@@ -99,6 +99,7 @@ class _Log:
 
     def __init__(self, run_dir: Path, main: bool, start_step: int):
         self.main, self.bar, self.tb, self.warned = main, None, None, set()
+        self.plotted = time.monotonic()
         self.path = run_dir / "train_log.jsonl"
         if not main:
             return
@@ -131,7 +132,20 @@ class _Log:
             for k, v in values.items():
                 self.tb.add_scalar(f"{prefix}/{k}", v, step)
 
+    def plot(self, force: bool = False) -> None:
+        """Redraw ``training.png`` from the log (at most once a minute unless ``force``)."""
+        if not self.main or (not force and time.monotonic() - self.plotted < 60):
+            return
+        self.plotted = time.monotonic()
+        from neuralcodec.train.plots import read_jsonl, save_training_plot
+        try:
+            save_training_plot(read_jsonl(self.path), self.path.parent / "training.png",
+                               self.path.parent.name)
+        except Exception as exc:  # a plot must never stop a training run
+            self.warn_once(f"training.png not written: {type(exc).__name__}: {exc}")
+
     def close(self) -> None:
+        self.plot(force=True)
         if self.bar is not None:
             self.bar.close()
         if self.tb is not None:
@@ -346,6 +360,7 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
             if stop or step % cfg.ckpt_every == 0 or step == cfg.steps:
                 t_save = time.monotonic()
                 path = _save(run_dir, cfg, model, opt, aux_opt, step, info, device)
+                log.plot()
                 save_s = max(save_s, time.monotonic() - t_save)
             if stop and step < cfg.steps:
                 stopped_early = True

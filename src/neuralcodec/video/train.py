@@ -249,6 +249,16 @@ def run(cfg: VideoTrainConfig, log=print) -> dict:
         D.shutdown()
 
 
+def _plot(history: list[dict], out: Path, log) -> None:
+    """training.png of the logged steps (a failure is reported, never fatal)."""
+    from neuralcodec.train.plots import save_training_plot
+    rows = [{"step": r["step"], **{f"train/{k}": r[k] for k in ("loss", "bpp", "psnr")}} for r in history]
+    try:
+        save_training_plot(rows, out / "training.png", f"video-rt: {out.name}")
+    except Exception as exc:
+        log(f"warning: training.png not written: {type(exc).__name__}: {exc}")
+
+
 def _above(bar, log):
     """A log function that prints above the progress bar (tqdm clears and redraws it)."""
     def write(msg: str) -> None:
@@ -294,10 +304,15 @@ def _run(cfg: VideoTrainConfig, log, dist_info, device, start) -> dict:
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
     history = []
 
-    def save_checkpoint():
+    plotted = [time.monotonic()]
+
+    def save_checkpoint(final: bool = False):
         D.check_same_params(dist_info, model, device, step)
         if dist_info.is_main:
             _write_checkpoint()
+            if final or time.monotonic() - plotted[0] >= 60:
+                plotted[0] = time.monotonic()
+                _plot(history, out, log)
         D.barrier(dist_info)
 
     def _write_checkpoint():
@@ -364,7 +379,7 @@ def _run(cfg: VideoTrainConfig, log, dist_info, device, start) -> dict:
             save_checkpoint()
     if bar is not None:
         bar.close()
-    save_checkpoint()
+    save_checkpoint(final=True)
     info = {"steps": step, "minutes": round((time.time() - start) / 60, 2),
             "data": {"clips": [n for n, _ in clips], "stills": len(stills), "synthetic": sampler.synthetic},
             "frames": cfg.frames, "crop": cfg.crop, "batch_size": cfg.batch_size,
