@@ -3,8 +3,8 @@
 Gradients are averaged by :func:`average_grads` (one flat all-reduce per bucket after the
 backward pass), not by ``DistributedDataParallel``: with torch 2.14 and the codecs' auxiliary
 ``quantiles`` excluded from DDP, its reducer left the gradients un-averaged without an error
-(the ranks drifted apart from the first step; caught by the parameter check in
-``train.loop._save``)."""
+(the ranks drifted apart from the first step; :func:`check_same_params`, run at every
+checkpoint, now catches that)."""
 from __future__ import annotations
 
 import importlib
@@ -52,7 +52,7 @@ def init(device_kind: str) -> tuple[DistInfo, torch.device]:
         backend = "gloo"
     if not dist.is_initialized():
         # torch 2.14: a process group created before torch._dynamo is first imported (the
-        # optimizer or DDP import it later) is kept alive after destroy_process_group; its
+        # Adam constructor imports it) is kept alive after destroy_process_group; its
         # gloo worker threads then outlive the run, and one releasing a finished collective's
         # tensors while Python shuts down aborts the rank ("terminate called without an
         # active exception"). Imported first, the group is destroyed with its threads.
@@ -67,8 +67,9 @@ def shutdown() -> None:
     threads survive it (the shutdown abort described in :func:`init`)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-        if os.environ.get("NEURALCODEC_DEBUG") and _gloo_threads():
-            print(f"warning: {_gloo_threads()} gloo worker threads outlived destroy_process_group",
+        survivors = _gloo_threads() if os.environ.get("NEURALCODEC_DEBUG") else 0
+        if survivors:
+            print(f"warning: {survivors} gloo worker threads outlived destroy_process_group",
                   file=sys.stderr)
 
 

@@ -98,9 +98,11 @@ class _Log:
     """Rank-0 console lines (through tqdm), a JSON-lines log and optional TensorBoard."""
 
     def __init__(self, run_dir: Path, main: bool, start_step: int):
+        from neuralcodec.train.plots import TrainingPlot
+
         self.main, self.bar, self.tb, self.warned = main, None, None, set()
-        self.plotted = time.monotonic()
         self.path = run_dir / "train_log.jsonl"
+        self.plotter = TrainingPlot(run_dir / "training.png", run_dir.name, self.warn_once)
         if not main:
             return
         _truncate_jsonl(self.path, start_step)
@@ -134,15 +136,9 @@ class _Log:
 
     def plot(self, force: bool = False) -> None:
         """Redraw ``training.png`` from the log (at most once a minute unless ``force``)."""
-        if not self.main or (not force and time.monotonic() - self.plotted < 60):
-            return
-        self.plotted = time.monotonic()
-        from neuralcodec.train.plots import read_jsonl, save_training_plot
-        try:
-            save_training_plot(read_jsonl(self.path), self.path.parent / "training.png",
-                               self.path.parent.name)
-        except Exception as exc:  # a plot must never stop a training run
-            self.warn_once(f"training.png not written: {type(exc).__name__}: {exc}")
+        if self.main:
+            from neuralcodec.train.plots import read_jsonl
+            self.plotter.update(lambda: read_jsonl(self.path), force)
 
     def close(self) -> None:
         self.plot(force=True)
@@ -360,8 +356,8 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
             if stop or step % cfg.ckpt_every == 0 or step == cfg.steps:
                 t_save = time.monotonic()
                 path = _save(run_dir, cfg, model, opt, aux_opt, step, info, device)
-                log.plot()
                 save_s = max(save_s, time.monotonic() - t_save)
+                log.plot()
             if stop and step < cfg.steps:
                 stopped_early = True
                 break

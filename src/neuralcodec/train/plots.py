@@ -3,6 +3,7 @@ steps, with the validation points of each quality on the bpp and PSNR panels."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 PANELS = (("loss", "loss"), ("bpp", "bits per pixel"), ("psnr", "PSNR [dB]"))
@@ -51,3 +52,22 @@ def save_training_plot(rows: list[dict], path: Path, title: str = "") -> bool:
     with output_path(Path(path)) as tmp:
         fig.savefig(tmp, format="png")
     return True
+
+
+class TrainingPlot:
+    """``training.png`` of a run, redrawn at most once per ``every`` seconds unless forced; a
+    failure is reported through ``warn`` and never stops training."""
+
+    def __init__(self, path: Path, title: str, warn, every: float = 60.0):
+        self.path, self.title, self.warn, self.every = Path(path), title, warn, every
+        self.last = time.monotonic()
+
+    def update(self, rows, force: bool = False) -> None:
+        """Redraw from ``rows`` (a list, or a callable returning one, read only when drawing)."""
+        if not force and time.monotonic() - self.last < self.every:
+            return
+        self.last = time.monotonic()
+        try:
+            save_training_plot(rows() if callable(rows) else rows, self.path, self.title)
+        except Exception as exc:  # a plot must never stop a training run
+            self.warn(f"training.png not written: {type(exc).__name__}: {exc}")

@@ -251,13 +251,9 @@ class PipelinedDecoder(VideoDecoder):
         return self._take(previous)
 
     def _push_serial(self, name: str, payload: bytes):
-        """push() without streams (CPU)."""
-        intra, y_hat, q = self.decode_latent(name, payload)
-        self._advance_buffer(intra, y_hat)
-        self._advance_pixels(intra, y_hat, q)
-        pixels = pixel_tensor(self.x_ref[..., :self.height, :self.width])
-        self.index += 1
-        previous, self._pending = self._pending, (pixels, None)
+        """push() without streams (CPU): the sequential decoder's steps, one frame of lag."""
+        self.decode(name, payload)
+        previous, self._pending = self._pending, (self.output(), None)
         return self._take(previous)
 
     def flush(self):
@@ -270,8 +266,9 @@ class PipelinedDecoder(VideoDecoder):
         if item is None:
             return None
         host, done = item
-        if done is not None:
-            done.synchronize()
+        if done is None:            # the CPU path keeps the frame as a numpy array
+            return host
+        done.synchronize()
         return host.numpy()
 
 

@@ -249,14 +249,9 @@ def run(cfg: VideoTrainConfig, log=print) -> dict:
         D.shutdown()
 
 
-def _plot(history: list[dict], out: Path, log) -> None:
-    """training.png of the logged steps (a failure is reported, never fatal)."""
-    from neuralcodec.train.plots import save_training_plot
-    rows = [{"step": r["step"], **{f"train/{k}": r[k] for k in ("loss", "bpp", "psnr")}} for r in history]
-    try:
-        save_training_plot(rows, out / "training.png", f"video-rt: {out.name}")
-    except Exception as exc:
-        log(f"warning: training.png not written: {type(exc).__name__}: {exc}")
+def _plot_rows(history: list[dict]) -> list[dict]:
+    """The logged steps in the keys of the image trainer's log (train/loss, ...)."""
+    return [{"step": r["step"], **{f"train/{k}": r[k] for k in ("loss", "bpp", "psnr")}} for r in history]
 
 
 def _above(bar, log):
@@ -304,15 +299,14 @@ def _run(cfg: VideoTrainConfig, log, dist_info, device, start) -> dict:
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
     history = []
 
-    plotted = [time.monotonic()]
+    from neuralcodec.train.plots import TrainingPlot
+    plot = TrainingPlot(out / "training.png", f"video-rt: {out.name}", lambda msg: log("warning: " + msg))
 
     def save_checkpoint(final: bool = False):
         D.check_same_params(dist_info, model, device, step)
         if dist_info.is_main:
             _write_checkpoint()
-            if final or time.monotonic() - plotted[0] >= 60:
-                plotted[0] = time.monotonic()
-                _plot(history, out, log)
+            plot.update(lambda: _plot_rows(history), force=final)
         D.barrier(dist_info)
 
     def _write_checkpoint():
