@@ -5,6 +5,7 @@ import json
 import math
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,7 +72,7 @@ def cfg_for(tmp_path, out="run", **kw):
     if not data.exists():
         make_images(data)
     base = dict(data=[str(data)], out=str(tmp_path / out), codec="tiny", steps=8, batch_size=2, crop=32,
-                lr=1e-3, ckpt_every=1000, log_every=1, progress=False, device="cpu", workers=1)
+                lr=1e-3, lr_scaling="none", ckpt_every=1000, log_every=1, progress=False, device="cpu", workers=1)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -245,6 +246,29 @@ def test_bank_crops_pad_flip_and_determinism(tmp_path):
     assert half.shapes == [(32, 32)]
 
 
+def test_bank_gather_equals_per_crop_slicing(tmp_path):
+    """The one-gather batch equals cutting each planned crop out of its image (flips included),
+    is channels-last, and the plan depends only on (seed, step)."""
+    from neuralcodec.train.data import build_bank, load_image, find_images
+    d = make_images(tmp_path / "d", n=3, size=(40, 52))
+    make_images(tmp_path / "d" / "b", n=2, size=(70, 33))
+    bank = build_bank([str(d)], crop=24, device="cpu", workers=1, log=lambda m: None)
+    images = [load_image(p) for p in find_images([str(d)])]
+    for step in range(6):
+        plan, quality = bank.plan(3, step, 8, 2, 1)
+        batch = bank.batch(3, step, 8, 2, 1)
+        assert batch.x.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(batch.quality, quality)
+        for k, (i, y, x, hf, vf) in enumerate(plan):
+            ref = images[i][y:y + 24, x:x + 24]
+            ref = ref[::-1] if vf else ref
+            ref = ref[:, ::-1] if hf else ref
+            want = torch.from_numpy(ref.copy()).permute(2, 0, 1).float() / 255
+            assert torch.equal(batch.x[k], want)
+    flips = [f for s in range(20) for (_, _, _, hf, vf) in bank.plan(3, s, 8)[0] for f in (hf, vf)]
+    assert any(flips) and not all(flips)
+
+
 @pytest.mark.parametrize("case", ["missing", "empty", "codec"])
 def test_cli_errors_are_one_line(tmp_path, capsys, case):
     from neuralcodec.cli import main
@@ -301,3 +325,127 @@ def test_init_weights_start_from_a_weights_file(tmp_path):
     exported = load_file(str(tmp_path / "e.safetensors"))
     ref = source.state_dict()["g_a.0.weight"].half()
     assert torch.equal(exported["g_a.0.weight"], ref)
+
+
+# ---------------------------------------------------------------- fast-training options
+def test_lr_scaling_and_auto_warmup():
+    from neuralcodec.train.step import auto_warmup, scaled_lr
+    assert scaled_lr(1e-4, 16) == pytest.approx(1e-4)
+    assert scaled_lr(1e-4, 64) == pytest.approx(2e-4)            # sqrt(64/16)
+    assert scaled_lr(1e-4, 64, "linear") == pytest.approx(4e-4)
+    assert scaled_lr(1e-4, 64, "none") == pytest.approx(1e-4)
+    with pytest.raises(ValueError):
+        scaled_lr(1e-4, 64, "cubic")
+    assert auto_warmup(100_000, 64) == 1000 and auto_warmup(10_000, 64) == 200 and auto_warmup(10_000, 16) == 0
+
+
+def test_auto_choices_on_cpu_and_cuda():
+    from neuralcodec.train.loop import resolve_auto
+    base = TrainConfig(data=["d"], out="o", steps=5000)
+    cpu = resolve_auto(base, torch.device("cpu"))
+    assert (cpu.batch_size, cpu.precision, cpu.channels_last, cpu.compile, cpu.warmup_steps) == (8, "fp32", False, False, 0)
+    gpu = resolve_auto(base, torch.device("cuda"), world_size=2)
+    assert (gpu.batch_size, gpu.precision, gpu.channels_last, gpu.compile, gpu.warmup_steps) == (64, "bf16", True, True, 100)
+    mine = resolve_auto(TrainConfig(data=["d"], out="o", batch_size=16, precision="fp32", compile=False,
+                                    warmup_steps=7), torch.device("cuda"))
+    assert (mine.batch_size, mine.precision, mine.compile, mine.warmup_steps) == (16, "fp32", False, 7)
+
+
+def test_ema_is_validated_exported_and_resumed(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    val = make_images(tmp_path / "val", n=1, size=(36, 28), seed=3)
+    kw = dict(steps=6, ema=0.8, val=[str(val)], val_every=3, val_qualities=[1, 8])
+    train(cfg_for(tmp_path, "straight", export=str(tmp_path / "s.safetensors"), **kw), make_tiny)
+    train(cfg_for(tmp_path, "chunked", **kw), make_tiny, stop_after=2)
+    train(cfg_for(tmp_path, "chunked", resume=True, export=str(tmp_path / "c.safetensors"), **kw), make_tiny)
+    a, _ = final_tensors(tmp_path / "straight")
+    b, _ = final_tensors(tmp_path / "chunked")
+    assert a["ema.n_averaged"].item() == 6
+    for k in a:  # the EMA resumes exactly like everything else
+        assert torch.equal(a[k], b[k]), k
+    # the exported weights are the EMA's (which differ from the trained ones)
+    w = load_file(str(tmp_path / "s.safetensors"))
+    assert torch.equal(w["dec.2.weight"], a["ema.module.dec.2.weight"].half())
+    assert not torch.equal(a["ema.module.dec.2.weight"], a["model.dec.2.weight"])
+    with safe_open(str(tmp_path / "s.safetensors"), "pt") as f:
+        assert json.loads(f.metadata()["info"])["ema"] == 0.8
+    # EMA and raw weights are both validated
+    log = json.loads((tmp_path / "straight" / "validation.json").read_text())
+    assert [e["step"] for e in log] == [3, 6] and set(log[-1]["raw"]["results"]) == {"1", "8"}
+    assert log[-1]["results"] != log[-1]["raw"]["results"]
+
+
+def test_train_export_takes_ema_unless_raw(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    from neuralcodec.cli import main
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    train(cfg_for(tmp_path, steps=3, ema=0.5), make_tiny)
+    t, _ = final_tensors(tmp_path / "run")
+    for flag, key in ((), "ema.module.dec.2.weight"), (("--raw",), "model.dec.2.weight"):
+        out = tmp_path / f"e{len(flag)}.safetensors"
+        assert main(["train-export", str(tmp_path / "run"), "-o", str(out), "--codec-factory",
+                     "test_train:make_tiny", *flag]) == 0
+        assert torch.equal(load_file(str(out))["dec.2.weight"], t[key].half())
+
+
+def test_compile_failure_falls_back_with_one_warning(tmp_path, monkeypatch, capsys):
+    """A compiler error at the first step gives one warning; training then runs eagerly and
+    reaches the same weights as a run without compile."""
+    def broken_compile(fn, *a, **k):
+        def call(*args, **kwargs):
+            raise RuntimeError("inductor exploded")
+        return call
+    train(cfg_for(tmp_path, "eager", steps=3, compile=False), make_tiny)
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    train(cfg_for(tmp_path, "compiled", steps=3, compile=True), make_tiny)
+    err = capsys.readouterr().err
+    assert err.count("torch.compile failed (RuntimeError: inductor exploded)") == 1
+    a, _ = final_tensors(tmp_path / "eager")
+    b, _ = final_tensors(tmp_path / "compiled")
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("model."))
+
+
+def test_channels_last_and_cli_options():
+    from neuralcodec.cli import build_parser
+    from neuralcodec.train.step import Stepper, StepOptions
+    st = Stepper(make_tiny(), StepOptions(channels_last=True), torch.device("cpu"))
+    assert st.model.enc[0].weight.is_contiguous(memory_format=torch.channels_last)
+    base = ["train", "--codec", "hyperprior", "--data", "d", "--out", "o"]
+    args = build_parser().parse_args(base)
+    assert (args.precision, args.compile, args.channels_last, args.ema, args.lr_scaling, args.batch_size,
+            args.warmup_steps) == ("auto", None, None, 0.0, "sqrt", 0, -1)
+    args = build_parser().parse_args(base + ["--bf16", "--no-compile", "--ema", "0.999", "--lr-scaling", "linear",
+                                             "--no-channels-last"])
+    assert (args.precision, args.compile, args.channels_last, args.ema, args.lr_scaling) == (
+        "bf16", False, False, 0.999, "linear")
+
+
+@pytest.mark.parametrize("codec", ["factorized", "hyperprior", "gmm-ctx"])
+def test_training_forward_is_one_graph(codec):
+    """torch.compile sees the training forward and loss of every image codec as one graph
+    (no graph breaks in the hot path)."""
+    from neuralcodec.codecs import registry
+    from neuralcodec.train.step import Stepper, StepOptions
+    st = Stepper(registry.create(codec), StepOptions(), torch.device("cpu"))
+    q = torch.tensor([1.0, 6.0])
+    explained = torch._dynamo.explain(st._forward_loss)(torch.rand(2, 3, 64, 64), q, st.rd_lambda(q))
+    assert explained.graph_break_count == 0 and explained.graph_count == 1, explained.break_reasons
+
+
+def test_factorized_forward_equals_bottleneck():
+    from neuralcodec.entropy.factorized import FactorizedPrior
+    torch.manual_seed(0)
+    fp = FactorizedPrior(8)
+    with torch.no_grad():
+        for p in fp.bottleneck.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    z = 3 * torch.randn(2, 8, 5, 7)
+    for mode in (False, True):
+        fp.train(mode)
+        torch.manual_seed(1)
+        ours = fp(z)
+        torch.manual_seed(1)
+        ref = fp.bottleneck(z)
+        assert all(torch.equal(a, b) for a, b in zip(ours, ref))

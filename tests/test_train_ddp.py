@@ -28,7 +28,8 @@ def test_ddp_two_cpu_processes(tmp_path):
     data = make_images(tmp_path / "data", n=3)
     val = make_images(tmp_path / "val", n=1, size=(36, 28))
     common = ["--data", str(data), "--out", str(tmp_path / "run"), "--steps", "4", "--val", str(val),
-              "--val-every", "2", "--log-every", "1", "--resume"]
+              "--val-every", "2", "--log-every", "1", "--resume", "--ema", "0.9",
+              "--export", str(tmp_path / "w.safetensors")]
     first = torchrun(common + ["--max-minutes", "0.0001"])  # stops after one step
     assert first.returncode == 0, first.stderr[-3000:]
     assert [p.name for p in ckpt.list_checkpoints(tmp_path / "run")] == ["step_000000001.safetensors"]
@@ -42,6 +43,12 @@ def test_ddp_two_cpu_processes(tmp_path):
     # each rank's generator state is kept, and the ranks drew different noise
     assert not torch.equal(tensors["rng.0.torch_cpu"], tensors["rng.1.torch_cpu"])
     assert (tmp_path / "run" / "validation.json").exists() and (tmp_path / "run" / "COMPLETE").exists()
+    # the EMA is kept across the resume and exported
+    assert tensors["ema.n_averaged"].item() == 4
+    from safetensors.torch import load_file
+    exported = load_file(str(tmp_path / "w.safetensors"))
+    assert torch.equal(exported["dec.2.weight"], tensors["ema.module.dec.2.weight"].half())
+    assert not torch.equal(exported["dec.2.weight"], tensors["model.dec.2.weight"].half())
     # only rank 0 logged: one line per step
     lines = (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()
     assert sum('"train/loss"' in ln for ln in lines) == 4

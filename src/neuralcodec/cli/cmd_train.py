@@ -31,7 +31,8 @@ def register(sub) -> None:
     a("--data", nargs="+", required=True, metavar="DIR", help="folders of training images (recursive)")
     a("--out", required=True, metavar="RUN_DIR", help="run folder (config, logs, checkpoints)")
     a("--steps", type=int, default=100_000, help="total optimizer steps (default 100000)")
-    a("--batch-size", type=int, default=8, help="crops per step and per GPU (default 8)")
+    a("--batch-size", type=int, default=0,
+      help="crops per step and per GPU (default: 64 on CUDA, 8 on the CPU); the learning rate follows --lr-scaling")
     a("--crop", type=int, default=256, help="crop size (default 256)")
     a("--small-images", choices=["pad", "skip"], default="pad",
       help="images smaller than the crop: reflect-pad (default) or skip")
@@ -40,17 +41,31 @@ def register(sub) -> None:
     a("--weighting", choices=["image", "area"], default="image",
       help="pick crops uniformly per image (default) or in proportion to image area")
     a("--workers", type=int, default=4, help="threads decoding the images at start (default 4)")
-    a("--lr", type=float, default=1e-4, help="main learning rate (default 1e-4)")
+    a("--lr", type=float, default=1e-4,
+      help="main learning rate for a global batch of 16 crops (default 1e-4); scaled to the real batch by --lr-scaling")
+    a("--lr-scaling", choices=["sqrt", "linear", "none"], default="sqrt",
+      help="how --lr follows the global batch B: sqrt (lr*sqrt(B/16), default), linear (lr*B/16) or none")
     a("--aux-lr", type=float, default=1e-3, help="learning rate of the *quantiles parameters (default 1e-3)")
     a("--lr-schedule", choices=["step", "cosine", "constant"], default="step",
       help="step: constant, then x--lr-drop-factor at each --lr-drops fraction; cosine: to 1%% of --lr")
     a("--lr-drops", type=float, nargs="*", default=[0.8, 0.95], metavar="FRAC",
       help="fractions of --steps where the step schedule drops (default 0.8 0.95)")
     a("--lr-drop-factor", type=float, default=0.1, help="step schedule factor (default 0.1)")
-    a("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up steps")
+    a("--warmup-steps", type=int, default=-1,
+      help="linear learning-rate warm-up steps (default: 2%% of --steps, at most 1000, for batches above 16; else 0)")
     a("--clip", type=float, default=1.0, help="gradient-norm clip of the main parameters (0: off)")
     a("--distortion", choices=["mse", "ms-ssim"], default="mse", help="distortion term (default mse)")
-    a("--bf16", action="store_true", help="bf16 autocast for the forward pass")
+    a("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+      help="forward pass under bf16 autocast (likelihoods and loss stay fp32) or fp32; auto (default): bf16 on CUDA")
+    a("--bf16", dest="precision", action="store_const", const="bf16", help="same as --precision bf16")
+    a("--channels-last", dest="channels_last", action="store_true", default=None,
+      help="channels-last memory format (default on CUDA)")
+    a("--no-channels-last", dest="channels_last", action="store_false")
+    a("--compile", dest="compile", action="store_true", default=None,
+      help="torch.compile the forward pass and loss (default on CUDA; a compile failure falls back with a warning)")
+    a("--no-compile", dest="compile", action="store_false")
+    a("--ema", type=float, default=0.0, metavar="DECAY",
+      help="keep an exponential moving average of the weights (e.g. 0.999); it is validated and exported")
     a("--no-tf32", dest="tf32", action="store_false", help="disable TF32 matmuls/convolutions on CUDA")
     a("--deterministic", action="store_true", help="deterministic kernels (slower on CUDA)")
     a("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: cuda when available")
@@ -78,6 +93,8 @@ def register(sub) -> None:
     e.add_argument("--checkpoint", default="", help="checkpoint file (default: the latest in RUN_DIR)")
     e.add_argument("--dtype", choices=["fp16", "bf16", "fp32"], default="fp16")
     e.add_argument("--codec-factory", default="", metavar="MODULE:FUNC")
+    e.add_argument("--raw", action="store_true",
+                   help="export the trained weights even when the run keeps an EMA (default: the EMA weights)")
     e.set_defaults(func=run_export)
 
 
@@ -85,19 +102,13 @@ def run_train(args) -> int:
     import time
     t_start = time.monotonic()  # --max-minutes counts the torch import too
 
+    from dataclasses import fields
+
     from neuralcodec.train.loop import TrainConfig, import_factory, train
-    cfg = TrainConfig(
-        data=args.data, out=args.out, codec=args.codec, codec_kwargs=dict(args.codec_arg), init=args.init,
-        steps=args.steps, batch_size=args.batch_size, crop=args.crop, small_images=args.small_images,
-        jpeg_downsample=args.jpeg_downsample, weighting=args.weighting, workers=args.workers,
-        lr=args.lr, aux_lr=args.aux_lr, lr_schedule=args.lr_schedule, lr_drops=list(args.lr_drops),
-        lr_drop_factor=args.lr_drop_factor, warmup_steps=args.warmup_steps, clip=args.clip,
-        distortion=args.distortion, bf16=args.bf16, tf32=args.tf32, deterministic=args.deterministic,
-        device=args.device, seed=args.seed, val=args.val, val_every=args.val_every,
-        val_qualities=list(args.val_qualities), val_max_images=args.val_max_images,
-        ckpt_every=args.ckpt_every, keep=args.keep, log_every=args.log_every,
-        max_minutes=args.max_minutes, resume=args.resume, export=args.export,
-        export_dtype=args.export_dtype, progress=args.progress)
+    # every TrainConfig field has an option of the same name (dest); lists are copied
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    values = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in values.items()}
+    cfg = TrainConfig(**values, codec_kwargs=dict(args.codec_arg))
     factory = import_factory(args.codec_factory, cfg.codec_kwargs) if args.codec_factory else None
     train(cfg, factory, t_start=t_start)
     return 0
@@ -119,8 +130,13 @@ def run_export(args) -> int:
     factory = import_factory(args.codec_factory, kwargs) if args.codec_factory \
         else registry_factory(cfg["codec"], kwargs)
     model = factory()
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    ema = {k[len("ema.module."):]: v for k, v in tensors.items() if k.startswith("ema.module.")}
+    use_ema = bool(ema) and not args.raw
+    state = ema if use_ema else {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    model.load_state_dict(state, strict=True)
     info = {"step": meta["step"], "run": str(Path(args.run_dir).resolve()), "source": "neuralcodec train"}
+    if use_ema:
+        info["ema"] = cfg.get("ema")
     out = export_weights(model, args.output, info, args.dtype, cfg["codec"], kwargs)
-    print(f"exported step {meta['step']} of {args.run_dir} to {out}")
+    print(f"exported step {meta['step']} of {args.run_dir} ({'EMA' if use_ema else 'trained'} weights) to {out}")
     return 0

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from compressai.entropy_models import EntropyBottleneck
 from torch import nn
+from torch.nn import functional as F
 
 from neuralcodec.entropy import coder
 
@@ -25,9 +26,34 @@ class FactorizedPrior(nn.Module):
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(z_hat, likelihoods): noisy in training, rounded around the medians otherwise.
-        Always computed in float32, also under autocast."""
+        Always computed in float32, also under autocast. The same numbers as the bottleneck's
+        own forward, with static permutations so that torch.compile sees one graph."""
         with torch.autocast(z.device.type, enabled=False):
-            return self.bottleneck(z.float())
+            eb = self.bottleneck
+            z = z.float()
+            c = z.shape[1]
+            values = z.transpose(0, 1).reshape(c, 1, -1)           # (C, 1, B*H*W)
+            if self.training:
+                values = values + torch.empty_like(values).uniform_(-0.5, 0.5)
+            else:
+                medians = eb.quantiles[:, :, 1:2]
+                values = torch.round(values - medians) + medians
+            likelihood = torch.sigmoid(self._cumulative(values + 0.5)) - torch.sigmoid(self._cumulative(values - 0.5))
+            if eb.use_likelihood_bound:
+                likelihood = eb.likelihood_lower_bound(likelihood)
+
+            def back(t: torch.Tensor) -> torch.Tensor:
+                return t.reshape(c, z.shape[0], *z.shape[2:]).transpose(0, 1).contiguous()
+            return back(values), back(likelihood)
+
+    def _cumulative(self, x: torch.Tensor) -> torch.Tensor:
+        """Cumulative logits of the learned univariate densities (Balle et al. 2018, appendix 6.1)."""
+        eb = self.bottleneck
+        for i in range(len(eb.filters) + 1):
+            x = torch.matmul(F.softplus(eb.matrices[i]), x) + eb.biases[i]
+            if i < len(eb.filters):
+                x = x + torch.tanh(eb.factors[i]) * torch.tanh(x)
+        return x
 
     def aux_loss(self) -> torch.Tensor:
         return self.bottleneck.loss()

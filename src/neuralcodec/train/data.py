@@ -47,11 +47,13 @@ class Batch:
 
 
 class ImageBank:
-    """Decoded uint8 images (3,H,W) on one device, and per-step random crops.
+    """Decoded uint8 images on one device, packed into one flat buffer, and per-step crops.
 
     The crops of step ``s`` come from a generator seeded with ``(seed, s)``: the
     global batch (``batch_size * world_size`` crops) is drawn identically on every
-    rank and each rank takes its own slice, so resuming needs only the step.
+    rank and each rank takes its own slice, so resuming needs only the step. A batch
+    is cut with one gather from the flat buffer (no Python loop over crops) and comes
+    out in the channels-last memory format.
     """
 
     def __init__(self, images: list[np.ndarray], names: list[str], crop: int, device: torch.device,
@@ -61,20 +63,33 @@ class ImageBank:
         self.crop = crop
         self.names = names
         self.device = torch.device(device)
-        self.images = [torch.from_numpy(im).permute(2, 0, 1).contiguous().to(self.device) for im in images]
-        sizes = torch.tensor([float(im.shape[1] * im.shape[2]) for im in self.images], dtype=torch.float64)
+        self.shapes = [(int(im.shape[0]), int(im.shape[1])) for im in images]
+        h = torch.tensor([s[0] for s in self.shapes], dtype=torch.int64)
+        w = torch.tensor([s[1] for s in self.shapes], dtype=torch.int64)
+        sizes = (h * w).double()
         self.weights = sizes / sizes.sum() if weighting == "area" else torch.full_like(sizes, 1.0 / len(sizes))
-        self.shapes = [(im.shape[1], im.shape[2]) for im in self.images]
+        self._h, self._w = h, w
+        offsets = torch.zeros(len(images), dtype=torch.int64)
+        offsets[1:] = torch.cumsum(3 * h * w, 0)[:-1]
+        # HxWx3 images, flattened and concatenated: pixel (c, y, x) of image i is at
+        # offsets[i] + (y * W_i + x) * 3 + c
+        self.flat = torch.cat([torch.from_numpy(np.ascontiguousarray(im)).reshape(-1) for im in images]
+                              ).to(self.device)
+        self._offsets = offsets.to(self.device)
+        self._w_dev = w.to(self.device)
+        self._ramp = torch.arange(crop, device=self.device)
+        self._chan = torch.arange(3, device=self.device)
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.shapes)
 
     @property
     def num_pixels(self) -> int:
         return sum(h * w for h, w in self.shapes)
 
-    def plan(self, seed: int, step: int, batch_size: int, world_size: int = 1, rank: int = 0):
-        """The crop plan (image index, y, x, hflip, vflip, quality) of one rank at one step."""
+    def draw(self, seed: int, step: int, batch_size: int, world_size: int = 1, rank: int = 0):
+        """The crop plan of one rank at one step as tensors (CPU): image index, top, left,
+        hflip, vflip (each (B,)) and the qualities (B,)."""
         g = torch.Generator().manual_seed((seed * 1_000_003 + step) % (2**63 - 1))
         n = batch_size * world_size
         idx = torch.multinomial(self.weights, n, replacement=True, generator=g)
@@ -82,25 +97,29 @@ class ImageBank:
         flips = torch.rand(n, 2, generator=g) < 0.5
         quality = 1.0 + 7.0 * torch.rand(n, generator=g)
         sl = slice(rank * batch_size, (rank + 1) * batch_size)
-        plan = []
-        for i in range(sl.start, sl.stop):
-            h, w = self.shapes[int(idx[i])]
-            y = min(int(u[i, 0] * (h - self.crop + 1)), h - self.crop)
-            x = min(int(u[i, 1] * (w - self.crop + 1)), w - self.crop)
-            plan.append((int(idx[i]), y, x, bool(flips[i, 0]), bool(flips[i, 1])))
-        return plan, quality[sl]
+        idx, u, flips = idx[sl], u[sl], flips[sl]
+        h, w = self._h[idx], self._w[idx]
+        top = torch.minimum((u[:, 0] * (h - self.crop + 1).double()).long(), h - self.crop)
+        left = torch.minimum((u[:, 1] * (w - self.crop + 1).double()).long(), w - self.crop)
+        return idx, top, left, flips[:, 0], flips[:, 1], quality[sl]
+
+    def plan(self, seed: int, step: int, batch_size: int, world_size: int = 1, rank: int = 0):
+        """The crop plan as a list of (image index, y, x, hflip, vflip), and the qualities."""
+        idx, top, left, hf, vf, quality = self.draw(seed, step, batch_size, world_size, rank)
+        return list(zip(idx.tolist(), top.tolist(), left.tolist(), hf.tolist(), vf.tolist())), quality
 
     def batch(self, seed: int, step: int, batch_size: int, world_size: int = 1, rank: int = 0) -> Batch:
-        """Crops of one rank at one step, on the bank's device."""
-        plan, quality = self.plan(seed, step, batch_size, world_size, rank)
-        c = self.crop
-        crops = []
-        for i, y, x, hf, vf in plan:
-            t = self.images[i][:, y:y + c, x:x + c]
-            dims = [d for d, f in ((2, hf), (1, vf)) if f]
-            crops.append(t.flip(dims) if dims else t)
-        x = torch.stack(crops).float().div_(255.0)
-        return Batch(x=x, quality=quality.to(self.device))
+        """Crops of one rank at one step, on the bank's device (float in [0, 1], channels-last)."""
+        idx, top, left, hf, vf, quality = (t.to(self.device, non_blocking=True)
+                                           for t in self.draw(seed, step, batch_size, world_size, rank))
+        c, ramp = self.crop, self._ramp
+        rows = top[:, None] + torch.where(vf[:, None], c - 1 - ramp, ramp)      # (B, C)
+        cols = left[:, None] + torch.where(hf[:, None], c - 1 - ramp, ramp)     # (B, C)
+        width = self._w_dev[idx]
+        pix = (rows * width[:, None])[:, :, None] + cols[:, None, :]            # (B, C, C)
+        index = (self._offsets[idx][:, None, None, None] + 3 * pix[..., None] + self._chan)  # (B, C, C, 3)
+        x = self.flat[index].permute(0, 3, 1, 2).float().div_(255.0)
+        return Batch(x=x, quality=quality.float())
 
 
 def build_bank(dirs: list[str], crop: int, device: torch.device, jpeg_downsample: float = 1.0,

@@ -8,7 +8,7 @@ import random
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -19,7 +19,8 @@ from neuralcodec.errors import InputError, ModelError
 from neuralcodec.train import checkpoint as ckpt
 from neuralcodec.train import distributed as D
 from neuralcodec.train.data import build_bank, find_images, load_image
-from neuralcodec.train.loss import RateDistortionLoss, lr_at
+from neuralcodec.train.loss import lr_at
+from neuralcodec.train.step import LR_SCALINGS, Stepper, StepOptions, auto_warmup, scaled_lr
 from neuralcodec.train.validate import set_tf32, validate
 
 
@@ -32,21 +33,25 @@ class TrainConfig:
     codec_kwargs: dict = field(default_factory=dict)
     init: str = ""                      # weights file to start from (fine-tuning)
     steps: int = 100_000
-    batch_size: int = 8                 # per process (per GPU)
+    batch_size: int = 0                 # per process (per GPU); 0: 64 on CUDA, 8 on the CPU
     crop: int = 256
     small_images: str = "pad"           # pad | skip
     jpeg_downsample: float = 1.0
     weighting: str = "image"            # image | area
     workers: int = 4
-    lr: float = 1e-4
+    lr: float = 1e-4                    # for a global batch of 16 crops, scaled by lr_scaling
+    lr_scaling: str = "sqrt"            # sqrt | linear | none (see train.step.scaled_lr)
     aux_lr: float = 1e-3
     lr_schedule: str = "step"           # step | cosine | constant
     lr_drops: list[float] = field(default_factory=lambda: [0.8, 0.95])
     lr_drop_factor: float = 0.1
-    warmup_steps: int = 0
+    warmup_steps: int = -1              # -1: automatic (train.step.auto_warmup)
     clip: float = 1.0                   # 0 disables
     distortion: str = "mse"             # mse | ms-ssim
-    bf16: bool = False
+    precision: str = "auto"             # auto (bf16 on CUDA, fp32 on the CPU) | bf16 | fp32
+    channels_last: bool | None = None   # None: on for CUDA
+    compile: bool | None = None         # torch.compile of forward + loss; None: on for CUDA
+    ema: float = 0.0                    # EMA decay of the weights (0: off); validated and exported
     tf32: bool = True
     deterministic: bool = False
     device: str = "auto"                # auto | cpu | cuda
@@ -167,8 +172,14 @@ def _pick_device(kind: str) -> str:
 
 
 def _check_config(cfg: TrainConfig) -> None:
-    if cfg.steps < 1 or cfg.batch_size < 1 or cfg.crop < 8:
-        raise InputError("--steps and --batch-size must be >= 1 and --crop >= 8")
+    if cfg.steps < 1 or cfg.batch_size < 0 or cfg.crop < 8:
+        raise InputError("--steps must be >= 1, --batch-size >= 1 (0: automatic) and --crop >= 8")
+    if cfg.precision not in ("auto", "bf16", "fp32"):
+        raise InputError(f"unknown --precision {cfg.precision!r} (auto, bf16, fp32)")
+    if cfg.lr_scaling not in LR_SCALINGS:
+        raise InputError(f"unknown --lr-scaling {cfg.lr_scaling!r} ({', '.join(LR_SCALINGS)})")
+    if not (cfg.ema == 0 or 0 < cfg.ema < 1):
+        raise InputError(f"--ema must be a decay in (0, 1) (0: off), got {cfg.ema:g}")
     if cfg.lr_schedule not in ("step", "cosine", "constant"):
         raise InputError(f"unknown --lr-schedule {cfg.lr_schedule!r} (step, cosine, constant)")
     if cfg.small_images not in ("pad", "skip"):
@@ -230,7 +241,21 @@ def train(cfg: TrainConfig, model_factory: Callable[[], torch.nn.Module] | None 
         D.shutdown()
 
 
+def resolve_auto(cfg: TrainConfig, device: torch.device, world_size: int = 1) -> TrainConfig:
+    """``cfg`` with every automatic choice made for ``device``: the fast configuration on CUDA
+    (batch 64, bf16, channels-last, torch.compile), the plain one on the CPU; warm-up steps."""
+    cuda = device.type == "cuda"
+    cfg = replace(cfg, batch_size=cfg.batch_size or (64 if cuda else 8),
+                  precision=cfg.precision if cfg.precision != "auto" else ("bf16" if cuda else "fp32"),
+                  channels_last=cuda if cfg.channels_last is None else cfg.channels_last,
+                  compile=cuda if cfg.compile is None else cfg.compile)
+    if cfg.warmup_steps < 0:
+        cfg = replace(cfg, warmup_steps=auto_warmup(cfg.steps, cfg.batch_size * world_size))
+    return cfg
+
+
 def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_start):
+    cfg = resolve_auto(cfg, device, info.world_size)
     if device.type == "cuda":
         set_tf32(cfg.tf32)
         torch.backends.cudnn.benchmark = not cfg.deterministic
@@ -246,32 +271,33 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
     model = factory()
     if not isinstance(model, torch.nn.Module):
         raise ModelError(f"codec factory returned {type(model).__name__}, not a torch module")
-    model.to(device)
-    torch.manual_seed(cfg.seed + 1 + info.rank)
-
-    aux_names = [n for n, _ in model.named_parameters() if n.endswith("quantiles")]
-    named = dict(model.named_parameters())
-    main_params = [p for n, p in named.items() if n not in aux_names and p.requires_grad]
-    aux_params = [named[n] for n in aux_names]
-    opt = torch.optim.Adam(main_params, lr=cfg.lr)
-    aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr) if aux_params else None
-
-    step = 0
     if latest is None and cfg.init:
         _load_init(model, cfg.init)
+    torch.manual_seed(cfg.seed + 1 + info.rank)
+    messages: list[str] = []
+    base_lr = scaled_lr(cfg.lr, cfg.batch_size * info.world_size, cfg.lr_scaling)
+    stepper = Stepper(model, StepOptions(lr=base_lr, aux_lr=cfg.aux_lr, clip=cfg.clip, bf16=cfg.precision == "bf16",
+                                         channels_last=cfg.channels_last, compile=cfg.compile, ema=cfg.ema,
+                                         distortion=cfg.distortion),
+                      device, info, warn=messages.append)
+
+    step = 0
     if latest is not None:
-        step = _restore(latest, cfg, model, opt, aux_opt, info, device)
+        step = _restore(latest, cfg, stepper, info, device)
     elif info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1, sort_keys=True) + "\n")
     D.barrier(info)
     log = _Log(run_dir, info.is_main, step)
+    stepper.warn = log.warn_once
+    for msg in messages:
+        log.warn_once(msg)
     if latest is not None:
         log.info(f"resuming {latest} at step {step}")
     if step >= cfg.steps:
         log.info(f"run already complete ({step}/{cfg.steps} steps)")
         if cfg.export and info.is_main:
-            _export(cfg, model, step, log)
+            _export(cfg, stepper, step, log)
         log.close()
         return {"step": step, "done": True, "checkpoint": str(latest)}
 
@@ -281,8 +307,10 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
     if cfg.val and info.is_main:
         val_paths = find_images(cfg.val)[:max(1, cfg.val_max_images)]
         val_images = [load_image(p) for p in val_paths]
-    loss_fn = RateDistortionLoss(cfg.distortion)
-    from neuralcodec.codecs.base import rd_lambda
+    log.info(f"batch {cfg.batch_size} x {info.world_size} process(es), lr {base_lr:.3g} ({cfg.lr:g} at "
+             f"batch 16, {cfg.lr_scaling} scaling), warm-up {cfg.warmup_steps} steps, {cfg.precision}, "
+             f"{'channels-last' if cfg.channels_last else 'contiguous'}, compile {'on' if cfg.compile else 'off'}, "
+             + (f"EMA {cfg.ema:g}" if cfg.ema else "no EMA"))
 
     if info.is_main and cfg.progress:
         from tqdm import tqdm
@@ -298,27 +326,9 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
     try:
         while step < cfg.steps:
             t0 = time.monotonic()
-            lr = lr_at(step, cfg.steps, cfg.lr, cfg.lr_schedule, cfg.lr_drops, cfg.lr_drop_factor, cfg.warmup_steps)
-            for g in opt.param_groups:
-                g["lr"] = lr
+            lr = lr_at(step, cfg.steps, base_lr, cfg.lr_schedule, cfg.lr_drops, cfg.lr_drop_factor, cfg.warmup_steps)
             batch = bank.batch(cfg.seed, step, cfg.batch_size, info.world_size, info.rank)
-            model.train()
-            opt.zero_grad(set_to_none=True)
-            if aux_opt is not None:
-                aux_opt.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                out = model(batch.x, batch.quality)
-            m = loss_fn(out, batch.x, rd_lambda(batch.quality).to(device))
-            m["loss"].backward()
-            D.average_grads(info, main_params)
-            if cfg.clip > 0:
-                torch.nn.utils.clip_grad_norm_(main_params, cfg.clip)
-            opt.step()
-            if aux_opt is not None:
-                aux = model.aux_loss()
-                aux.backward()
-                D.average_grads(info, aux_params)
-                aux_opt.step()
+            m = stepper.step(batch.x, batch.quality, lr)
             step += 1
             sums += torch.stack([m["loss"].detach().double(), m["bpp"].double(), m["psnr"].double(),
                                  torch.ones((), dtype=torch.float64, device=device)])
@@ -335,9 +345,10 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
                     log.bar.set_postfix(loss=f"{loss:.3f}", bpp=f"{bpp:.3f}", psnr=f"{psnr:.2f}", refresh=False)
                 if log_now:
                     its = n / max(1e-9, time.monotonic() - t_log)
-                    values = {"loss": loss, "bpp": bpp, "psnr": psnr, "lr": lr, "it_per_s": its}
-                    if aux_opt is not None:
-                        values["aux_loss"] = float(aux.detach())
+                    values = {"loss": loss, "bpp": bpp, "psnr": psnr, "lr": lr, "it_per_s": its,
+                              "crops_per_s": its * cfg.batch_size * info.world_size}
+                    if stepper.last_aux is not None:
+                        values["aux_loss"] = float(stepper.last_aux)
                     log.record(step, values)
                     sums.zero_()
                     t_log = time.monotonic()
@@ -345,7 +356,7 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
                 log.bar.update(1)
 
             if val_images and (step % cfg.val_every == 0 or step == cfg.steps):
-                _run_validation(model, val_images, cfg, device, run_dir, step, log)
+                _run_validation(stepper, val_images, cfg, device, run_dir, step, log)
             if cfg.val and info.enabled and (step % cfg.val_every == 0 or step == cfg.steps):
                 D.barrier(info)
 
@@ -355,7 +366,7 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
                               or (stop_after is not None and step - first_step >= stop_after), device)
             if stop or step % cfg.ckpt_every == 0 or step == cfg.steps:
                 t_save = time.monotonic()
-                path = _save(run_dir, cfg, model, opt, aux_opt, step, info, device)
+                path = _save(run_dir, cfg, stepper, step, info, device)
                 save_s = max(save_s, time.monotonic() - t_save)
                 log.plot()
             if stop and step < cfg.steps:
@@ -369,7 +380,7 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
         if done:
             (run_dir / "COMPLETE").write_text(f"{step}\n")
         if cfg.export and (done or stopped_early):  # a chunk that ends early leaves weights too
-            _export(cfg, model, step, log)
+            _export(cfg, stepper, step, log)
         if stopped_early:
             print(f"stopped at step {step}/{cfg.steps}; checkpoint {path}; run the same command with "
                   "--resume to continue", file=sys.stderr)
@@ -416,34 +427,48 @@ def _load_init(model: torch.nn.Module, path: str) -> None:
         raise ModelError(f"--init weights {path} do not fit the model: {str(exc).splitlines()[0]}") from None
 
 
-def _export(cfg, model, step, log) -> None:
+def _export(cfg, stepper: Stepper, step, log) -> None:
     info = {"step": step, "steps": cfg.steps, "run": str(Path(cfg.out).resolve()), "source": "neuralcodec train"}
-    path = export_weights(model, cfg.export, info, cfg.export_dtype, cfg.codec, cfg.codec_kwargs)
-    log.info(f"exported {cfg.export_dtype} weights to {path}")
+    if cfg.ema:
+        info["ema"] = cfg.ema
+    path = export_weights(stepper.shipping_model(), cfg.export, info, cfg.export_dtype, cfg.codec, cfg.codec_kwargs)
+    log.info(f"exported {cfg.export_dtype} {'EMA ' if cfg.ema else ''}weights to {path}")
 
 
-def _run_validation(model, images, cfg, device, run_dir, step, log) -> None:
-    res = validate(model, images, cfg.val_qualities, device, warn=log.warn_once)
-    entry = {"step": step, **res}
+def _run_validation(stepper: Stepper, images, cfg, device, run_dir, step, log) -> None:
+    """Validate the shipping weights (the EMA when on) and, with EMA, the raw weights too."""
+    entry = {"step": step}
+    models = [("", stepper.shipping_model())] + ([("raw", stepper.model)] if stepper.ema is not None else [])
+    for tag, model in models:
+        res = validate(model, images, cfg.val_qualities, device, warn=log.warn_once)
+        if tag:
+            entry[tag] = res
+        else:
+            entry.update(res)
+        text = "  ".join(f"q{q}: {r['bpp']:.3f} bpp {r['psnr']:.2f} dB" for q, r in res["results"].items())
+        label = tag or ("EMA" if stepper.ema is not None else "")
+        log.info(f"validation at step {step}{' (' + label + ')' if label else ''} ({res['mode']}, "
+                 f"{res['images']} images): {text}")
+        prefix = "val" + (f"_{tag}" if tag else "")
+        for q, r in res["results"].items():
+            log.record(step, {f"q{q}/bpp": r["bpp"], f"q{q}/psnr": r["psnr"]}, prefix=prefix)
     path = run_dir / "validation.json"
     history = json.loads(path.read_text()) if path.exists() else []
     history = [e for e in history if e["step"] < step] + [entry]
     from neuralcodec.cli.io_utils import write_bytes_atomic
     write_bytes_atomic(path, (json.dumps(history, indent=1) + "\n").encode())
-    text = "  ".join(f"q{q}: {r['bpp']:.3f} bpp {r['psnr']:.2f} dB" for q, r in res["results"].items())
-    log.info(f"validation at step {step} ({res['mode']}, {res['images']} images): {text}")
-    for q, r in res["results"].items():
-        log.record(step, {f"q{q}/bpp": r["bpp"], f"q{q}/psnr": r["psnr"]}, prefix="val")
 
 
-def _save(run_dir, cfg, model, opt, aux_opt, step, info, device) -> Path:
+def _save(run_dir, cfg, stepper: Stepper, step, info, device) -> Path:
     """Check that all ranks hold the same parameters; gather every rank's RNG state; rank 0
-    writes the checkpoint and prunes old ones."""
+    writes the checkpoint (model, optimisers, EMA, RNG states) and prunes old ones."""
+    model, opt, aux_opt = stepper.model, stepper.opt, stepper.aux_opt
     D.check_same_params(info, model, device, step)
     rngs = D.gather_tensors(info, ckpt.rng_capture(device), device)
     path = run_dir / "checkpoints" / ckpt.checkpoint_name(step)
     if info.is_main:
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+        tensors.update({f"ema.{k}": v for k, v in stepper.ema_state().items()})
         t_main, m_main = ckpt.optimizer_flatten(opt, "optim.main")
         tensors.update(t_main)
         meta = {"step": step, "world_size": info.world_size, "config": asdict(cfg),
@@ -463,8 +488,9 @@ def _save(run_dir, cfg, model, opt, aux_opt, step, info, device) -> Path:
     return path
 
 
-def _restore(path, cfg, model, opt, aux_opt, info, device) -> int:
-    """Load model, optimizers and this rank's RNG state; return the step."""
+def _restore(path, cfg, stepper: Stepper, info, device) -> int:
+    """Load model, optimizers, EMA and this rank's RNG state; return the step."""
+    model, opt, aux_opt = stepper.model, stepper.opt, stepper.aux_opt
     tensors, meta = ckpt.load(path)
     old = meta.get("config", {})
     for key in TrainConfig.FIXED:
@@ -478,6 +504,9 @@ def _restore(path, cfg, model, opt, aux_opt, info, device) -> int:
     opt.load_state_dict(ckpt.optimizer_unflatten(tensors, meta["optim.main"], "optim.main"))
     if aux_opt is not None and "optim.aux" in meta:
         aux_opt.load_state_dict(ckpt.optimizer_unflatten(tensors, meta["optim.aux"], "optim.aux"))
+    ema = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
+    if stepper.ema is not None and not stepper.load_ema_state(ema) and info.is_main:
+        print(f"warning: {path} holds no EMA weights: the EMA starts from the restored weights", file=sys.stderr)
     prefix = f"rng.{info.rank}."
     rng = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     if meta.get("world_size") == info.world_size and rng:
