@@ -80,3 +80,46 @@ def test_pack_cli_errors(tmp_path, sources, capsys):
     assert main(["pack-data", *sources, "-o", str(tmp_path / "ok"), "--max-mib", "1", "--min-side", "48",
                  "--workers", "1"]) == 0
     assert (tmp_path / "ok" / "MANIFEST.json").is_file()
+
+
+def test_pack_parts_and_kept_jpegs(tmp_path, sources):
+    """--part-mib splits the whole set into balanced parts under the part budget (a training run
+    on the parts' parent folder sees every image); --keep-jpeg copies high-quality JPEGs."""
+    hq = tmp_path / "hq"
+    hq.mkdir()
+    for i in range(3):
+        Image.fromarray(noisy(150, 200, 20 + i)).save(hq / f"h{i}.jpg", quality=95)
+    srcs = sources + [str(hq)]
+    man = pack(srcs, str(tmp_path / "o"), max_mib=5, min_side=48, keep_jpeg=True, part_mib=0.12,
+               log=lambda m: None)
+    out = tmp_path / "o"
+    parts = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert parts == [p["dir"] for p in man["parts"]] and len(parts) >= 2
+    for p in parts:
+        size = sum(f.stat().st_size for f in (out / p).rglob("*") if f.is_file())
+        assert size <= 0.12 * 2**20
+        own = json.loads((out / p / "MANIFEST.json").read_text())
+        assert own["part"] == int(p[-2:]) and own["of"] == len(parts)
+    files = {i["file"]: i for i in man["images"]}
+    assert len(files) == 10 and all((out / f).is_file() for f in files)
+    # high-quality JPEGs are the source bytes; q75 ones are still halved and re-encoded
+    kept = [i for i in files.values() if i["file"].endswith(".jpg")]
+    assert len(kept) == 3 and all(i["copied"] and i["scale"] == 1.0 for i in kept)
+    for i in kept:
+        assert (out / i["file"]).read_bytes() == Path(i["source"]).read_bytes()
+    assert all(i["scale"] <= 0.5 and not i["copied"] for i in files.values() if "/lowq/" in "/" + i["file"])
+    from neuralcodec.train.data import find_images
+    assert len(find_images([str(out)])) == 10
+    # balanced: no part holds more than ~2/3 of the bytes
+    assert max(p["bytes"] for p in man["parts"]) < 0.67 * sum(p["bytes"] for p in man["parts"])
+
+
+def test_split_parts_is_balanced_and_bounded():
+    from neuralcodec.errors import InputError
+    from neuralcodec.train.pack import split_parts
+    sizes = [9, 7, 6, 5, 5, 4, 3, 1]
+    parts = split_parts(sizes, 15)
+    assert sorted(i for p in parts for i in p) == list(range(8))
+    assert all(sum(sizes[i] for i in p) <= 15 for p in parts) and len(parts) == 3
+    with pytest.raises(InputError):
+        split_parts([20], 15)

@@ -449,3 +449,57 @@ def test_factorized_forward_equals_bottleneck():
         torch.manual_seed(1)
         ref = fp.bottleneck(z)
         assert all(torch.equal(a, b) for a, b in zip(ours, ref))
+
+
+def test_compare_variants_see_the_same_crops(tmp_path):
+    """The equal-compute tool: variants train on the same batches (a micro-batched copy of a
+    variant makes 4x the optimiser steps on the same crops), are validated with real
+    bitstreams, and BD-rates refer to the reference variant."""
+    from neuralcodec.train import compare
+    data = make_images(tmp_path / "data", n=3, size=(64, 72))
+    val = make_images(tmp_path / "val", n=1, size=(64, 64), seed=2)
+    from neuralcodec.codecs.registry import create, save_weights
+    hp_init = tmp_path / "hp.safetensors"
+    save_weights(create("hyperprior", n=16, m=24), hp_init)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps([
+        {"name": "hp", "codec": "hyperprior", "kwargs": {"n": 16, "m": 24}, "precision": "fp32",
+         "channels_last": False},
+        {"name": "hp-micro", "codec": "hyperprior", "kwargs": {"n": 16, "m": 24}, "micro_batch": 1,
+         "precision": "fp32", "channels_last": False, "init": str(hp_init), "init_partial": True},
+        {"name": "gmm-k1", "codec": "gmm-ctx", "kwargs": {"n": 16, "m": 24, "groups": [8, 16], "components": 1,
+                                                        "mean_shift": True}, "precision": "fp32"}]))
+    rc = compare.main(["--spec", str(spec), "--data", str(data), "--out", str(tmp_path / "out"), "--steps", "3",
+                       "--batch-size", "4", "--crop", "64", "--val", str(val), "--val-qualities", "1", "8",
+                       "--val-fractions", "--log-every", "1", "--device", "cpu", "--export"])
+    assert rc == 0
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert doc["meta"]["steps_done"] == 3 and doc["meta"]["crops_per_variant"] == 12
+    for name in ("hp", "hp-micro", "gmm-k1"):
+        v = doc["variants"][name]
+        assert [e["step"] for e in v["log"]] == [1, 2, 3]
+        assert v["validation"][-1]["mode"] == "bitstream" and set(v["validation"][-1]["results"]) == {"1", "8"}
+        assert (tmp_path / "out" / f"{name}.safetensors").exists()
+    assert doc["bd_rate_vs_reference"]["hp"] == pytest.approx(0.0, abs=1e-9)
+    assert doc["variants"]["hp-micro"]["init_tensors"] == len(create("hyperprior", n=16, m=24).state_dict())
+    assert set(doc["bd_rate_vs_reference"]) == {"hp", "hp-micro", "gmm-k1"}
+    spec.write_text(json.dumps([{"name": "x", "codec": "hyperprior", "bogus": 1}]))
+    assert compare.main(["--spec", str(spec), "--data", str(data), "--out", str(tmp_path / "o2"),
+                         "--steps", "1"]) == 1
+
+
+def test_time_budget_ends_the_run_with_its_decay(tmp_path):
+    """--time-budget: the run stops after that much training time (summed over resumes), the
+    cosine schedule reaches its end, the weights are exported and the run is complete."""
+    cfg = cfg_for(tmp_path, steps=100_000, lr_schedule="cosine", time_budget=0.03,
+                  export=str(tmp_path / "w.safetensors"), ckpt_every=5)
+    first = train(cfg, make_tiny, stop_after=3)
+    assert not first["done"]
+    res = train(cfg_for(tmp_path, steps=100_000, lr_schedule="cosine", time_budget=0.03, resume=True,
+                        export=str(tmp_path / "w.safetensors"), ckpt_every=5), make_tiny)
+    assert res["done"] and 3 < res["step"] < 100_000
+    lrs = [json.loads(ln)["train/lr"] for ln in open(tmp_path / "run" / "train_log.jsonl")]
+    assert lrs[-1] < 0.1 * lrs[0]           # decayed by the end of the budget
+    _, meta = final_tensors(tmp_path / "run")
+    assert meta["train_seconds"] >= 0.03 * 60 and (tmp_path / "w.safetensors").exists()
+    assert (tmp_path / "run" / "COMPLETE").exists()

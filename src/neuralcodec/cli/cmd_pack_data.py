@@ -17,6 +17,11 @@ def register(sub) -> None:
                    help="JPEGs with estimated quality below this are low quality (default 90)")
     p.add_argument("--lowq-scale", type=float, default=0.5, help="scale of low-quality JPEGs (default 0.5)")
     p.add_argument("--jpeg-scale", type=float, default=1.0, help="scale of other JPEGs (default 1)")
+    p.add_argument("--keep-jpeg", action="store_true",
+                   help="copy JPEGs of at least --lowq-threshold quality byte for byte (full size, no re-encoding)")
+    p.add_argument("--part-mib", type=float, default=0.0, metavar="MIB",
+                   help="split the set into balanced parts OUT_DIR/part-NN of at most MIB each, one per "
+                        "transfer (the whole set still fits --max-mib); default: one folder")
     p.add_argument("--workers", type=int, default=2, help="encoding processes (default 2)")
     p.add_argument("--force", action="store_true", help="replace a non-empty OUT_DIR")
     p.set_defaults(func=run)
@@ -28,5 +33,5 @@ def run(args) -> int:
     from neuralcodec.train.pack import pack
     pack(args.sources, args.output, args.max_mib, args.min_side, args.format, args.lowq_threshold,
          args.lowq_scale, args.jpeg_scale, args.workers, args.force,
-         log=lambda m: print(m, file=sys.stderr, flush=True))
+         log=lambda m: print(m, file=sys.stderr, flush=True), keep_jpeg=args.keep_jpeg, part_mib=args.part_mib)
     return 0

@@ -79,6 +79,9 @@ def register(sub) -> None:
     a("--log-every", type=int, default=100, help="log interval in steps (default 100)")
     a("--max-minutes", type=float, default=0.0,
       help="save and exit cleanly before this wall time; rerun the same command (with --resume) to go on")
+    a("--time-budget", type=float, default=0.0, metavar="MIN",
+      help="end the run after MIN minutes of training steps (summed over resumes); the LR schedule follows "
+           "max(step/--steps, time/MIN), so it ends with its decay (default 0: no budget)")
     a("--resume", action="store_true", help="continue from the latest checkpoint in RUN_DIR (if any)")
     a("--export", default="", metavar="PATH", help="after the last step write shipping weights (safetensors)")
     a("--export-dtype", choices=["fp16", "bf16", "fp32"], default="fp16")

@@ -1,7 +1,14 @@
 """`gmm-ctx`: ELIC-style quality flagship. Channel slices of uneven size, each coded in
 two checkerboard passes (anchors, then the rest with anchors as spatial context), a
 K-component Gaussian mixture per element, and every network that feeds the coder
-integer-exact (see :mod:`neuralcodec.entropy.exact`)."""
+integer-exact (see :mod:`neuralcodec.entropy.exact`).
+
+The constructor's switches exist for equal-compute ablations (docs/training.md): the
+mixture size, a mean-shifted single Gaussian instead of the mixture (``mean_shift``: code
+round(y - mean), as the hyperprior does), channel and spatial (checkerboard) context on or
+off, the width of the hyper-synthesis output, and what the context networks see in training
+(``context_inputs``: rounded latents with a straight-through gradient, or noisy ones).
+"""
 from __future__ import annotations
 
 import torch
@@ -10,9 +17,11 @@ from torch import nn
 from neuralcodec.codecs.framing import pack_streams, unpack_streams
 from neuralcodec.codecs.gained import HyperpriorCodec
 from neuralcodec.codecs.transforms import conv, pointwise_net
-from neuralcodec.entropy.conditional import MixtureModel
+from neuralcodec.entropy.conditional import GaussianModel, MixtureModel
 from neuralcodec.entropy.exact import ExactNet, to_fixed
 from neuralcodec.entropy.likelihoods import noisy, ste_round
+
+CONTEXT_INPUTS = ("round", "noise")
 
 
 def anchor_mask(h: int, w: int, device) -> torch.Tensor:
@@ -25,25 +34,29 @@ class SliceContext(nn.Module):
     """Entropy parameters of one channel slice from hyper features, earlier slices
     (channel context) and checkerboard anchors (spatial context)."""
 
-    def __init__(self, hyper: int, prev: int, channels: int, mixture: MixtureModel):
+    def __init__(self, hyper: int, prev: int, channels: int, param_channels: int, spatial: bool = True):
         super().__init__()
         self.channels = channels
         self.ctx_width = channels
         self.channel_ctx = (ExactNet(conv(prev, 64, 3, 1), nn.ReLU(), conv(64, self.ctx_width, 3, 1))
                             if prev else None)
-        self.spatial_ctx = ExactNet(conv(channels, self.ctx_width, 5, 1))
-        cin = hyper + self.ctx_width * (2 if prev else 1)
-        self.params = pointwise_net(cin, (224, 160), mixture.param_channels)
+        self.spatial_ctx = ExactNet(conv(channels, self.ctx_width, 5, 1)) if spatial else None
+        cin = hyper + self.ctx_width * ((1 if prev else 0) + (1 if spatial else 0))
+        self.params = pointwise_net(cin, (224, 160), param_channels)
 
     def _inputs(self, hyper, prev, spatial, exact: bool):
         parts = [hyper]
         if self.channel_ctx is not None:
             parts.append(self.channel_ctx.exact(prev) if exact else self.channel_ctx(prev))
-        parts.append(spatial)
+        if self.spatial_ctx is not None:
+            parts.append(spatial)
         return torch.cat(parts, dim=1)
 
     def params_float(self, hyper, prev, anchors_hat, nonanchor):
-        spatial = self.spatial_ctx(anchors_hat) * nonanchor
+        """Parameters for the whole slice in one evaluation: at anchors the spatial input is
+        zero (as in the first coding pass), elsewhere it is the context of ``anchors_hat``
+        (the latent at the anchors, zero elsewhere)."""
+        spatial = self.spatial_ctx(anchors_hat) * nonanchor if self.spatial_ctx is not None else None
         return self.params(self._inputs(hyper, prev, spatial, exact=False))
 
     def params_exact(self, hyper_fx, prev_fx, anchors_fx, mask):
@@ -51,8 +64,10 @@ class SliceContext(nn.Module):
         parameter network is pointwise, so it runs on the gathered positions (half the
         latent per checkerboard pass) with the same integers as on the whole map."""
         b, _, h, w = hyper_fx.shape
-        spatial = (self.spatial_ctx.exact(anchors_fx) if anchors_fx is not None
-                   else hyper_fx.new_zeros(b, self.ctx_width, h, w))
+        spatial = None
+        if self.spatial_ctx is not None:
+            spatial = (self.spatial_ctx.exact(anchors_fx) if anchors_fx is not None
+                       else hyper_fx.new_zeros(b, self.ctx_width, h, w))
         inputs = self._inputs(hyper_fx, prev_fx, spatial, exact=True)
         return self.params.exact(inputs[:, :, mask].unsqueeze(-1))
 
@@ -61,47 +76,90 @@ class GMMContextCodec(HyperpriorCodec):
     name = "gmm-ctx"
 
     def __init__(self, n: int = 128, m: int = 192, groups: tuple[int, ...] = (16, 16, 32, 64, 64),
-                 components: int = 3):
+                 components: int = 3, mean_shift: bool = False, channel_context: bool = True,
+                 checkerboard: bool = True, hyper_channels: int | None = None, context_inputs: str = "round"):
         if sum(groups) != m:
             raise ValueError("channel groups must sum to m")
-        hyper = m
+        if mean_shift and components != 1:
+            raise ValueError("mean_shift codes one Gaussian per element: it needs components=1")
+        if context_inputs not in CONTEXT_INPUTS:
+            raise ValueError(f"context_inputs must be one of {CONTEXT_INPUTS}")
+        hyper = hyper_channels or m
         super().__init__(n, m, hyper)
         self.config.update(groups=list(groups), components=components)
+        options = dict(mean_shift=mean_shift, channel_context=channel_context, checkerboard=checkerboard,
+                       hyper_channels=hyper, context_inputs=context_inputs)
+        defaults = dict(mean_shift=False, channel_context=True, checkerboard=True, hyper_channels=m,
+                        context_inputs="round")
+        self.config.update({k: v for k, v in options.items() if v != defaults[k]})  # shipped configs unchanged
         self.groups = tuple(groups)
-        self.mixtures = [MixtureModel(c, components) for c in groups]
-        starts = [sum(groups[:i]) for i in range(len(groups))]
-        self.slices = nn.ModuleList(SliceContext(hyper, s, c, mix)
-                                    for s, c, mix in zip(starts, groups, self.mixtures))
+        self.mean_shift, self.checkerboard, self.context_inputs = mean_shift, checkerboard, context_inputs
+        self.models = [GaussianModel(c) if mean_shift else MixtureModel(c, components) for c in groups]
+        starts = [sum(groups[:i]) if channel_context else 0 for i in range(len(groups))]
+        self.slices = nn.ModuleList(SliceContext(hyper, s, c, model.param_channels, checkerboard)
+                                    for s, c, model in zip(starts, groups, self.models))
 
     # -- training ---------------------------------------------------------------
     def _y_forward(self, y, hyper):
         b, _, h, w = y.shape
         anchors = anchor_mask(h, w, y.device).to(y.dtype)
         nonanchor = 1 - anchors
-        decoded, likelihoods = [], []
-        for y_s, ctx, mix in zip(y.split(self.groups, 1), self.slices, self.mixtures):
-            y_hat = ste_round(y_s)
-            prev = torch.cat(decoded, 1) if decoded else None
-            params = ctx.params_float(hyper, prev, y_hat * anchors, nonanchor)
-            values = noisy(y_s) if self.training else torch.round(y_s)
-            likelihoods.append(mix.likelihood(values, *mix.split_float(params)))
+        noise_ctx = self.training and self.context_inputs == "noise"
+        decoded, context, likelihoods = [], [], []
+        for y_s, ctx, model in zip(y.split(self.groups, 1), self.slices, self.models):
+            prev = torch.cat(context, 1) if context and ctx.channel_ctx is not None else None
+            if self.mean_shift:
+                y_hat, lik, seen = self._gaussian_slice(y_s, hyper, prev, ctx, model, anchors, nonanchor, noise_ctx)
+            else:
+                y_hat = ste_round(y_s)
+                seen = noisy(y_s) if noise_ctx else y_hat
+                spatial_in = seen * anchors if self.checkerboard else None
+                params = ctx.params_float(hyper, prev, spatial_in, nonanchor)
+                values = noisy(y_s) if self.training else torch.round(y_s)
+                lik = model.likelihood(values, *model.split_float(params))
+            likelihoods.append(lik)
             decoded.append(y_hat)
+            context.append(seen)
         return torch.cat(decoded, 1), torch.cat(likelihoods, 1)
 
+    def _gaussian_slice(self, y_s, hyper, prev, ctx, model, anchors, nonanchor, noise_ctx):
+        """Mean-shifted Gaussian slice: anchors' parameters first (they decide the anchors'
+        decoded values, round(y - mean) + mean), then the rest's with the anchors as context."""
+        def code(params):
+            means, scales = model.split_float(params)
+            values = noisy(y_s) if self.training else torch.round(y_s - means) + means
+            return ste_round(y_s - means) + means, model.likelihood(values, means, scales)
+
+        if not self.checkerboard:
+            y_hat, lik = code(ctx.params_float(hyper, prev, None, nonanchor))
+            return y_hat, lik, (noisy(y_s) if noise_ctx else y_hat)
+        zeros = torch.zeros_like(y_s)
+        y_a, lik_a = code(ctx.params_float(hyper, prev, zeros, zeros))
+        seen_a = noisy(y_s) if noise_ctx else y_a
+        y_n, lik_n = code(ctx.params_float(hyper, prev, seen_a * anchors, nonanchor))
+        y_hat = y_a * anchors + y_n * nonanchor
+        lik = lik_a * anchors + lik_n * nonanchor
+        return y_hat, lik, (seen_a * anchors + (noisy(y_s) if noise_ctx else y_n) * nonanchor)
+
     # -- coding -----------------------------------------------------------------
+    def _masks(self, h: int, w: int, device) -> tuple[torch.Tensor, ...]:
+        if not self.checkerboard:
+            return (torch.ones(h, w, dtype=torch.bool, device=device),)
+        return anchor_mask(h, w, device), ~anchor_mask(h, w, device)
+
     def _passes(self, hyper_fx, code):
-        """Run the slice/pass schedule; ``code(pass_index, values_shape, mix, params, mask)``
+        """Run the slice/pass schedule; ``code(pass_index, slice_index, model, params, mask)``
         returns the decoded values of the selected elements (1-D)."""
         b, _, h, w = hyper_fx.shape
-        masks = (anchor_mask(h, w, hyper_fx.device), ~anchor_mask(h, w, hyper_fx.device))
+        masks = self._masks(h, w, hyper_fx.device)
         decoded = []
-        for s, (c, ctx, mix) in enumerate(zip(self.groups, self.slices, self.mixtures)):
-            prev_fx = to_fixed(torch.cat(decoded, 1)) if decoded else None
+        for s, (c, ctx, model) in enumerate(zip(self.groups, self.slices, self.models)):
+            prev_fx = to_fixed(torch.cat(decoded, 1)) if decoded and ctx.channel_ctx is not None else None
             y_hat = hyper_fx.new_zeros(b, c, h, w, dtype=torch.float32)
             for p, mask in enumerate(masks):
                 anchors_fx = to_fixed(y_hat) if p else None
-                params = mix.split_exact(ctx.params_exact(hyper_fx, prev_fx, anchors_fx, mask))
-                values = code(2 * s + p, s, mix, tuple(t.reshape(-1, t.shape[-1]) for t in params), mask)
+                params = model.coder_params(ctx.params_exact(hyper_fx, prev_fx, anchors_fx, mask))
+                values = code(len(masks) * s + p, s, model, params, mask)
                 y_hat[:, :, mask] = values.view(b, c, -1).to(y_hat.dtype)
             decoded.append(y_hat)
         return torch.cat(decoded, 1)
@@ -110,8 +168,8 @@ class GMMContextCodec(HyperpriorCodec):
         y_slices = y.split(self.groups, 1)
         streams = []
 
-        def encode(_, s, mix, params, mask):
-            data, values = mix.encode(y_slices[s][:, :, mask].flatten(), *params)
+        def encode(_, s, model, params, mask):
+            data, values = model.encode(y_slices[s][:, :, mask].flatten(), *params)
             streams.append(data)
             return values
 
@@ -119,5 +177,5 @@ class GMMContextCodec(HyperpriorCodec):
         return pack_streams(streams), y_hat
 
     def _y_decompress(self, data, hyper_fx):
-        streams = unpack_streams(data, 2 * len(self.groups))
-        return self._passes(hyper_fx, lambda i, s, mix, params, mask: mix.decode(streams[i], *params))
+        streams = unpack_streams(data, len(self._masks(1, 1, "cpu")) * len(self.groups))
+        return self._passes(hyper_fx, lambda i, s, model, params, mask: model.decode(streams[i], *params))

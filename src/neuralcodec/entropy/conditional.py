@@ -44,6 +44,10 @@ class GaussianModel:
     def likelihood(values, means, scales):
         return gaussian_likelihood(values, means, scales)
 
+    def coder_params(self, params_fixed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(means, scales) of selected elements, flat, from fixed-point parameters (B, P, N, 1)."""
+        return tuple(t.reshape(-1) for t in self.split_exact(params_fixed))
+
     @staticmethod
     def quantize(y, means):
         """Training/inference quantisation around the mean (STE is applied by callers)."""
@@ -99,6 +103,11 @@ class MixtureModel:
     @staticmethod
     def likelihood(values, weights, means, scales):
         return gmm_likelihood(values, weights, means, scales)
+
+    def coder_params(self, params_fixed: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(weights, means, scales) of selected elements as (N, K) rows, from fixed-point
+        parameters (B, P, N, 1)."""
+        return tuple(t.reshape(-1, self.k) for t in self.split_exact(params_fixed))
 
     @staticmethod
     def encode(y: torch.Tensor, weights, means, scales) -> tuple[bytes, torch.Tensor]:

@@ -63,7 +63,8 @@ class TrainConfig:
     ckpt_every: int = 5000
     keep: int = 3
     log_every: int = 100
-    max_minutes: float = 0.0            # 0: no limit
+    max_minutes: float = 0.0            # 0: no limit (this process)
+    time_budget: float = 0.0            # minutes of training over the whole run (0: none), see train()
     resume: bool = False
     export: str = ""
     export_dtype: str = "fp16"
@@ -178,6 +179,8 @@ def _check_config(cfg: TrainConfig) -> None:
         raise InputError(f"unknown --precision {cfg.precision!r} (auto, bf16, fp32)")
     if cfg.lr_scaling not in LR_SCALINGS:
         raise InputError(f"unknown --lr-scaling {cfg.lr_scaling!r} ({', '.join(LR_SCALINGS)})")
+    if cfg.time_budget < 0:
+        raise InputError("--time-budget must be >= 0 minutes")
     if not (cfg.ema == 0 or 0 < cfg.ema < 1):
         raise InputError(f"--ema must be a decay in (0, 1) (0: off), got {cfg.ema:g}")
     if cfg.lr_schedule not in ("step", "cosine", "constant"):
@@ -225,6 +228,9 @@ def train(cfg: TrainConfig, model_factory: Callable[[], torch.nn.Module] | None 
     """Run (or continue) training. ``model_factory`` builds the codec (default: the registry);
     ``stop_after`` stops this call after that many steps (tests, chunking); ``t_start``
     (``time.monotonic()``) is when ``--max-minutes`` starts counting (default: now).
+    With ``cfg.time_budget`` the run ends after that many minutes of training steps, summed over
+    resumes, and the LR schedule follows max(step / steps, training time / budget), so that a
+    run of fixed GPU time still ends with its decay (the schedule then depends on the speed).
     Returns ``{"step", "done", "checkpoint"}``."""
     t_start = time.monotonic() if t_start is None else t_start
     _check_config(cfg)
@@ -272,7 +278,7 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
     if not isinstance(model, torch.nn.Module):
         raise ModelError(f"codec factory returned {type(model).__name__}, not a torch module")
     if latest is None and cfg.init:
-        _load_init(model, cfg.init)
+        load_init(model, cfg.init)
     torch.manual_seed(cfg.seed + 1 + info.rank)
     messages: list[str] = []
     base_lr = scaled_lr(cfg.lr, cfg.batch_size * info.world_size, cfg.lr_scaling)
@@ -322,19 +328,28 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
     first_step = step
     path = latest
     stopped_early = False
+    budget_s = cfg.time_budget * 60.0
+    train_s = stepper.train_seconds
     signals = _StopSignals(log)
     try:
         while step < cfg.steps:
             t0 = time.monotonic()
-            lr = lr_at(step, cfg.steps, base_lr, cfg.lr_schedule, cfg.lr_drops, cfg.lr_drop_factor, cfg.warmup_steps)
+            progress = max(step / cfg.steps, train_s / budget_s) if budget_s else None
+            if progress is not None and progress >= 1.0:
+                break  # the time budget is spent: the run is complete
+            lr = lr_at(step, cfg.steps, base_lr, cfg.lr_schedule, cfg.lr_drops, cfg.lr_drop_factor, cfg.warmup_steps,
+                       progress=progress)
             batch = bank.batch(cfg.seed, step, cfg.batch_size, info.world_size, info.rank)
             m = stepper.step(batch.x, batch.quality, lr)
             step += 1
             sums += torch.stack([m["loss"].detach().double(), m["bpp"].double(), m["psnr"].double(),
                                  torch.ones((), dtype=torch.float64, device=device)])
             step_times = step_times[-19:] + [time.monotonic() - t0]
+            train_s += step_times[-1]
+            stepper.train_seconds = train_s
 
-            log_now = step % cfg.log_every == 0 or step == cfg.steps
+            budget_done = bool(budget_s) and D.broadcast_flag(info, train_s >= budget_s, device)
+            log_now = step % cfg.log_every == 0 or step == cfg.steps or budget_done
             if log_now or (log.bar is not None and step % 10 == 0):
                 if log_now:  # the same steps on every rank: log the mean over all ranks
                     D.all_reduce_sum(info, sums)
@@ -355,27 +370,30 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
             if log.bar is not None:
                 log.bar.update(1)
 
-            if val_images and (step % cfg.val_every == 0 or step == cfg.steps):
+            last = step == cfg.steps or budget_done
+            if val_images and (step % cfg.val_every == 0 or last):
                 _run_validation(stepper, val_images, cfg, device, run_dir, step, log)
-            if cfg.val and info.enabled and (step % cfg.val_every == 0 or step == cfg.steps):
+            if cfg.val and info.enabled and (step % cfg.val_every == 0 or last):
                 D.barrier(info)
 
             recent = sorted(step_times)[len(step_times) // 2]
             out_of_time = info.is_main and time.monotonic() - t_start + 3 * recent + 2 * save_s + 5 > limit_s
             stop = D.any_flag(info, out_of_time or signals.requested
                               or (stop_after is not None and step - first_step >= stop_after), device)
-            if stop or step % cfg.ckpt_every == 0 or step == cfg.steps:
+            if stop or step % cfg.ckpt_every == 0 or last:
                 t_save = time.monotonic()
                 path = _save(run_dir, cfg, stepper, step, info, device)
                 save_s = max(save_s, time.monotonic() - t_save)
                 log.plot()
+            if budget_done:
+                break
             if stop and step < cfg.steps:
                 stopped_early = True
                 break
     finally:
         signals.restore()
     log.close()
-    done = step >= cfg.steps
+    done = step >= cfg.steps or (bool(budget_s) and train_s >= budget_s)
     if info.is_main:
         if done:
             (run_dir / "COMPLETE").write_text(f"{step}\n")
@@ -412,7 +430,7 @@ class _StopSignals:
             signal.signal(sig, handler)
 
 
-def _load_init(model: torch.nn.Module, path: str) -> None:
+def load_init(model: torch.nn.Module, path: str) -> None:
     """Start from the weights of a weights file (e.g. shipped weights, for fine-tuning)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -472,6 +490,7 @@ def _save(run_dir, cfg, stepper: Stepper, step, info, device) -> Path:
         t_main, m_main = ckpt.optimizer_flatten(opt, "optim.main")
         tensors.update(t_main)
         meta = {"step": step, "world_size": info.world_size, "config": asdict(cfg),
+                "train_seconds": stepper.train_seconds,
                 "optim.main": m_main, "sampler": {"kind": "counter", "seed": cfg.seed, "step": step},
                 "schedule": {"kind": cfg.lr_schedule, "base_lr": cfg.lr, "drops": cfg.lr_drops,
                              "factor": cfg.lr_drop_factor, "warmup": cfg.warmup_steps,
@@ -507,6 +526,7 @@ def _restore(path, cfg, stepper: Stepper, info, device) -> int:
     ema = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
     if stepper.ema is not None and not stepper.load_ema_state(ema) and info.is_main:
         print(f"warning: {path} holds no EMA weights: the EMA starts from the restored weights", file=sys.stderr)
+    stepper.train_seconds = float(meta.get("train_seconds", 0.0))
     prefix = f"rng.{info.rank}."
     rng = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     if meta.get("world_size") == info.world_size and rng:

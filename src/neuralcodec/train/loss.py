@@ -59,16 +59,19 @@ class RateDistortionLoss:
 
 
 def lr_at(step: int, total: int, base: float, schedule: str, drops=(0.8, 0.95), factor: float = 0.1,
-          warmup: int = 0, final: float = 0.01) -> float:
+          warmup: int = 0, final: float = 0.01, progress: float | None = None) -> float:
     """Learning rate at ``step``: linear warm-up, then constant, step drops at fractions of
-    ``total`` (each multiplies by ``factor``), or cosine down to ``final * base``."""
+    ``total`` (each multiplies by ``factor``), or cosine down to ``final * base``. ``progress``
+    (in [0, 1]) replaces ``step / total`` where given (schedules that follow a time budget)."""
     if warmup > 0 and step < warmup:
         return base * (step + 1) / warmup
     if schedule == "constant":
         return base
     if schedule == "step":
+        if progress is not None:
+            return base * factor ** sum(progress >= f for f in drops)
         return base * factor ** sum(step >= int(f * total) for f in drops)
     if schedule == "cosine":
-        t = min(1.0, (step - warmup) / max(1, total - warmup))
+        t = min(1.0, (step - warmup) / max(1, total - warmup)) if progress is None else min(1.0, progress)
         return base * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t)))
     raise ValueError(f"unknown lr schedule {schedule!r}")

@@ -5,7 +5,10 @@ then one pixel cap for the whole set is searched so that the encoded total fits;
 short side never goes below ``min_side`` (smaller sources are skipped). If the set
 still does not fit with every image at that floor, images are dropped evenly along the
 sorted list. Output is lossless WebP (or PNG / JPEG q95), in a deterministic order with
-deterministic names, plus MANIFEST.json.
+deterministic names, plus MANIFEST.json. ``keep_jpeg`` copies high-quality JPEG sources
+byte for byte (no second generation of loss). With ``part_mib`` the set is split into
+balanced parts ``part-01/``, ``part-02/`` ... of at most that size each, each with its own
+manifest (for machines that receive one part per transfer into one folder).
 """
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ class Item:
     scale: float = 1.0
     bpp: float = 24.0
     nbytes: int = 0
+    copy: bool = False   # the source file's own bytes (a high-quality JPEG kept as it is)
 
 
 def jpeg_quality(im) -> float | None:
@@ -66,8 +70,10 @@ def out_size(size: tuple[int, int], scale: float, min_side: int) -> tuple[int, i
 
 
 def encode(path: str, size: tuple[int, int], fmt: str) -> bytes:
-    """Decode, resize (Lanczos) and encode one image."""
+    """Decode, resize (Lanczos) and encode one image (``fmt`` "copy": the file's bytes)."""
     from PIL import Image
+    if fmt == "copy":
+        return Path(path).read_bytes()
     with Image.open(path) as im:
         im = im.convert("RGB")
         if im.size != tuple(size):
@@ -87,7 +93,7 @@ def _encode_task(args):
 
 
 def scan(sources: list[str], min_side: int, lowq_threshold: float, lowq_scale: float, jpeg_scale: float,
-         fmt: str) -> tuple[list[Item], list[dict]]:
+         fmt: str, keep_jpeg: bool = False) -> tuple[list[Item], list[dict]]:
     """Items of every readable image with its base scale and floor; per-source summary."""
     from PIL import Image
     items, summary, labels = [], [], set()
@@ -108,12 +114,15 @@ def scan(sources: list[str], min_side: int, lowq_threshold: float, lowq_scale: f
                 skipped.append(str(p.relative_to(src)))
                 continue
             base = 1.0 if q is None else (lowq_scale if q < lowq_threshold else jpeg_scale)
+            copy = keep_jpeg and q is not None and base >= 1.0
+            suffix = p.suffix.lower()[1:] if copy else fmt
             rel = p.relative_to(src).with_suffix("")
-            name = f"{label}/{rel.as_posix()}.{fmt}"
+            name = f"{label}/{rel.as_posix()}.{suffix}"
             if name in names:
-                name = f"{label}/{rel.as_posix()}_{p.suffix.lower()[1:]}.{fmt}"
+                name = f"{label}/{rel.as_posix()}_{p.suffix.lower()[1:]}.{suffix}"
             names.add(name)
-            items.append(Item(p, si, name, size, q, base, min(1.0, min_side / min(size))))
+            floor = 1.0 if copy else min(1.0, min_side / min(size))
+            items.append(Item(p, si, name, size, q, base, floor, copy=copy))
         qs = [it.jpeg_quality for it in items if it.source == si and it.jpeg_quality is not None]
         summary.append({"path": str(src), "label": label, "images": len(paths),
                         "skipped_small": skipped, "jpeg_quality_median": round(sorted(qs)[len(qs) // 2], 1) if qs else None})
@@ -149,21 +158,43 @@ def _solve_cap(items: list[Item], budget: float, min_side: int) -> float:
     return lo
 
 
+def split_parts(sizes: list[int], capacity: float) -> list[list[int]]:
+    """Indices of ``sizes`` in balanced parts of at most ``capacity`` bytes each: the fewest
+    parts that the largest-first greedy fill (each item into the emptiest part) fits."""
+    if any(n > capacity for n in sizes):
+        raise InputError(f"an image of {max(sizes) / 2**20:.1f} MiB does not fit a part of "
+                         f"{capacity / 2**20:.1f} MiB (raise --part-mib)")
+    order = sorted(range(len(sizes)), key=lambda i: (-sizes[i], i))
+    count = max(1, math.ceil(sum(sizes) / capacity))
+    while True:
+        parts, totals = [[] for _ in range(count)], [0] * count
+        for i in order:
+            k = min(range(count), key=lambda j: (totals[j], j))
+            if totals[k] + sizes[i] > capacity:
+                break
+            parts[k].append(i)
+            totals[k] += sizes[i]
+        else:
+            return [sorted(p) for p in parts]
+        count += 1
+
+
 def pack(sources: list[str], out: str, max_mib: float = 40.0, min_side: int = 256, fmt: str = "webp",
          lowq_threshold: float = 90.0, lowq_scale: float = 0.5, jpeg_scale: float = 1.0,
-         workers: int = 1, force: bool = False, log=print) -> dict:
+         workers: int = 1, force: bool = False, log=print, keep_jpeg: bool = False,
+         part_mib: float = 0.0) -> dict:
     """Write the packed set to ``out`` (atomically: built beside it, then renamed). Returns the manifest."""
     if fmt not in ("webp", "png", "jpeg"):
         raise InputError(f"unknown format {fmt!r} (webp, png, jpeg)")
-    if max_mib <= 0 or min_side < 1 or not (0 < lowq_scale <= 1) or not (0 < jpeg_scale <= 1):
-        raise InputError("--max-mib and --min-side must be positive, the scales in (0, 1]")
+    if max_mib <= 0 or min_side < 1 or not (0 < lowq_scale <= 1) or not (0 < jpeg_scale <= 1) or part_mib < 0:
+        raise InputError("--max-mib and --min-side must be positive, --part-mib >= 0, the scales in (0, 1]")
     out_dir = Path(out)
     if out_dir.exists() and not force and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise InputError(f"output {out_dir} exists and is not empty (use --force to replace it)")
     for src in sources:
         if out_dir.resolve() == Path(src).resolve() or Path(src).resolve() in out_dir.resolve().parents:
             raise InputError(f"output {out_dir} is inside the source {src}")
-    items, summary = scan(sources, min_side, lowq_threshold, lowq_scale, jpeg_scale, fmt)
+    items, summary = scan(sources, min_side, lowq_threshold, lowq_scale, jpeg_scale, fmt, keep_jpeg)
     notes = [(summary[si]["label"], p) for si, src in enumerate(sources)
              for p in sorted(Path(src).iterdir()) if p.is_file() and p.suffix.lower() in NOTE_SUFFIXES]
     # the manifest's own size is reserved up front (about 300 bytes an image, paths included)
@@ -181,7 +212,7 @@ def pack(sources: list[str], out: str, max_mib: float = 40.0, min_side: int = 25
     # pass 0 measures bits per pixel with every image at its floor (an upper bound for larger sizes)
     log(f"measuring {len(items)} images at their smallest size ...")
     sizes = [out_size(it.size, it.floor, min_side) for it in items]
-    for it, (w, h), data in zip(items, sizes, run([(str(it.path), s, fmt) for it, s in zip(items, sizes)])):
+    for it, (w, h), data in zip(items, sizes, run([(str(it.path), s, "copy" if it.copy else fmt) for it, s in zip(items, sizes)])):
         it.bpp = 8.0 * len(data) / (w * h)
     keep = list(range(len(items)))
     cap, blobs = 0.0, {}
@@ -202,7 +233,7 @@ def pack(sources: list[str], out: str, max_mib: float = 40.0, min_side: int = 25
         sizes = [out_size(it.size, s, min_side) for it, s in zip(kept, scales)]
         log(f"encoding {len(kept)} images " + (f"(pixel cap {cap / 1e6:.3f} Mpx) ..." if cap > 0 else
                                                 "(all at --min-side; the rest are dropped) ..."))
-        datas = run([(str(it.path), s, fmt) for it, s in zip(kept, sizes)])
+        datas = run([(str(it.path), s, "copy" if it.copy else fmt) for it, s in zip(kept, sizes)])
         for it, s, (w, h), data in zip(kept, scales, sizes, datas):
             it.scale, it.nbytes, it.bpp = min(w / it.size[0], h / it.size[1]), len(data), 8.0 * len(data) / (w * h)
         blobs = {it.name: (data, size) for it, data, size in zip(kept, datas, sizes)}
@@ -216,32 +247,54 @@ def pack(sources: list[str], out: str, max_mib: float = 40.0, min_side: int = 25
     for si, s in enumerate(summary):
         s["kept"] = sum(it.source == si for it in kept)
         s["dropped"] = [it.name for it in dropped if it.source == si]
+    notes_bytes = sum(p.stat().st_size for _, p in notes)
+    parts = [list(range(len(kept)))]
+    if part_mib:
+        capacity = part_mib * 2**20 * 0.98 - 8192 - notes_bytes
+        parts = split_parts([it.nbytes for it in kept], capacity)
+    prefixes = [f"part-{k + 1:02d}/" if part_mib else "" for k in range(len(parts))]
+    where = {i: prefixes[k] for k, part in enumerate(parts) for i in part}
+
+    def entry(i: int, it: Item) -> dict:
+        return {"file": where[i] + it.name, "source": str(it.path), "source_size": list(it.size),
+                "size": list(blobs[it.name][1]), "scale": round(it.scale, 5),
+                "jpeg_quality": None if it.jpeg_quality is None else round(it.jpeg_quality, 1),
+                "bytes": it.nbytes, "copied": it.copy}
     manifest = {
         "format": MANIFEST_FORMAT,
         "settings": {"max_mib": max_mib, "min_side": min_side, "format": fmt, "lowq_threshold": lowq_threshold,
-                     "lowq_scale": lowq_scale, "jpeg_scale": jpeg_scale},
+                     "lowq_scale": lowq_scale, "jpeg_scale": jpeg_scale, "keep_jpeg": keep_jpeg,
+                     "part_mib": part_mib},
         "pixel_cap": round(cap),
         "sources": summary,
-        "notes": [f"{label}/{p.name}" for label, p in notes],
-        "images": [{"file": it.name, "source": str(it.path), "source_size": list(it.size),
-                    "size": list(blobs[it.name][1]), "scale": round(it.scale, 5),
-                    "jpeg_quality": None if it.jpeg_quality is None else round(it.jpeg_quality, 1),
-                    "bytes": it.nbytes} for it in kept],
+        "notes": [f"{prefixes[0]}{label}/{p.name}" for label, p in notes],
+        "images": [entry(i, it) for i, it in enumerate(kept)],
         "count": len(kept),
+        "pixels": sum(blobs[it.name][1][0] * blobs[it.name][1][1] for it in kept),
         "image_bytes": sum(it.nbytes for it in kept),
     }
-    manifest["total_bytes"] = manifest["image_bytes"] + sum(p.stat().st_size for _, p in notes)
+    manifest["total_bytes"] = manifest["image_bytes"] + notes_bytes
+    if part_mib:
+        manifest["parts"] = [{"dir": prefixes[k].rstrip("/"), "count": len(part),
+                              "bytes": sum(kept[i].nbytes for i in part)} for k, part in enumerate(parts)]
     parent = out_dir.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
     try:
-        for it in kept:
-            dst = tmp / it.name
+        for i, it in enumerate(kept):
+            dst = tmp / where[i] / it.name
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.write_bytes(blobs[it.name][0])
         for label, p in notes:
-            (tmp / label).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(p, tmp / label / p.name)
+            (tmp / prefixes[0] / label).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(p, tmp / prefixes[0] / label / p.name)
+        for k, part in enumerate(parts if part_mib else []):
+            own = {"format": MANIFEST_FORMAT, "part": k + 1, "of": len(parts), "count": len(part),
+                   "images": [entry(i, kept[i]) for i in part]}
+            (tmp / prefixes[k] / "MANIFEST.json").write_text(json.dumps(own, indent=1) + "\n")
+            size = sum(f.stat().st_size for f in (tmp / prefixes[k]).rglob("*") if f.is_file())
+            if size > part_mib * 2**20:
+                raise InputError(f"part {k + 1} is {size} bytes, over --part-mib {part_mib:g}")
         (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=1) + "\n")
         written = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
         if written > max_mib * 2**20:  # cannot happen with the reserve above; never ship an oversize set
@@ -255,5 +308,6 @@ def pack(sources: list[str], out: str, max_mib: float = 40.0, min_side: int = 25
     total = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
     log(f"packed {len(kept)} images ({len(dropped)} dropped, "
         f"{sum(len(s['skipped_small']) for s in summary)} too small) into {out_dir}: "
-        f"{total / 2**20:.2f} MiB of {max_mib:g} MiB")
+        f"{total / 2**20:.2f} MiB of {max_mib:g} MiB" + (f", in {len(parts)} parts of at most {part_mib:g} MiB"
+                                                            if part_mib else ""))
     return manifest

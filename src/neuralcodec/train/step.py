@@ -48,6 +48,7 @@ class StepOptions:
     compile: bool = False
     ema: float = 0.0                 # EMA decay of the weights (0: off)
     distortion: str = "mse"
+    fused: bool = True               # fused Adam kernels on CUDA
 
 
 def _fused_ok(device: torch.device) -> bool:
@@ -70,7 +71,7 @@ class Stepper:
         self.aux_names = [n for n in named if n.endswith("quantiles")]
         self.main_params = [p for n, p in named.items() if n not in self.aux_names and p.requires_grad]
         self.aux_params = [named[n] for n in self.aux_names]
-        fused = {"fused": True} if _fused_ok(self.device) else {}
+        fused = {"fused": True} if opts.fused and _fused_ok(self.device) else {}
         self.opt = torch.optim.Adam(self.main_params, lr=opts.lr, **fused)
         self.aux_opt = torch.optim.Adam(self.aux_params, lr=opts.aux_lr, **fused) if self.aux_params else None
         self.ema = None
@@ -83,6 +84,7 @@ class Stepper:
         self.loss_fn = RateDistortionLoss(opts.distortion)
         self._compiled = torch.compile(self._forward_loss) if opts.compile else None
         self.last_aux = None
+        self.train_seconds = 0.0   # time spent in training steps (kept by the loop's checkpoints)
 
     # -- forward ---------------------------------------------------------------
     def _forward_loss(self, x: torch.Tensor, quality: torch.Tensor, lam: torch.Tensor) -> dict:

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# One round of GPU training on the lent machine, driven over consecutive device calls of one
+# hold (each call: `bash scripts/device_round.sh STEP...`; a call on a fresh machine must start
+# with `setup`). Runs live in /tmp (carried paths are replaced at every call); trainers are
+# started with setsid, so they keep running between calls.
+#
+#   setup                 install the carried wheels (.whl), build the coder (idempotent)
+#   stage NAME...         copy carried .carry/NAME folders into /tmp/data/NAME (training parts)
+#                         or /tmp/val/NAME (names starting with "val")
+#   bench                 bench/train_speed.py -> $OUT/train_speed.txt
+#   main CODEC MIN [ARGS] start (or resume with the data staged so far) the campaign run of CODEC:
+#                         --init its shipped weights, fast defaults, EMA, an LR schedule that
+#                         ends with MIN minutes of training time
+#   compare SPEC MIN      start the equal-compute comparison (python -m neuralcodec.train.compare)
+#   restart CODEC MIN     stop the run of CODEC (checkpoint), start it again on all staged data
+#   wait SECONDS          print progress every 60 s for SECONDS (keeps the call busy, not idle)
+#   until SECONDS         the same, until this script has run SECONDS in all
+#   waitfor NAME... SECS  wait (at most SECS) until the named runs' processes have ended
+#   collect               copy exported weights, logs, plots and results to $OUT
+#   status                one line per run
+set -uo pipefail
+cd "$(dirname "$0")/.."
+RUNS=/tmp/runs
+mkdir -p "$RUNS" /tmp/data /tmp/val
+export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 TORCHINDUCTOR_CACHE_DIR=/tmp/inductor
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+
+say() { echo "[$(date +%H:%M:%S)] $*"; }
+
+do_setup() {
+    if [ -f /tmp/.nc_ready ]; then say "setup: already done on this machine"; return 0; fi
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl || return 1
+    python3 setup.py -q build_ext --inplace >/tmp/build.log 2>&1 || { cat /tmp/build.log; return 1; }
+    python3 -c "import torch, neuralcodec.codecs.registry as r; print('torch', torch.__version__, torch.cuda.get_device_name())" || return 1
+    nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm --format=csv,noheader
+    touch /tmp/.nc_ready
+    say "setup done"
+}
+
+do_stage() {
+    for name in "$@"; do
+        [ -d ".carry/$name" ] || { say "stage: .carry/$name was not carried"; return 1; }
+        case "$name" in val*) dst=/tmp/val/$name ;; *) dst=/tmp/data/$name ;; esac
+        rm -rf "$dst.tmp" && cp -r ".carry/$name" "$dst.tmp" && rm -rf "$dst" && mv "$dst.tmp" "$dst"
+        say "staged $name -> $dst ($(find "$dst" -type f | wc -l) files)"
+    done
+}
+
+start_main() {  # CODEC MIN [extra train args]
+    local codec=$1 minutes=$2; shift 2
+    local init=src/neuralcodec/weights/$codec.safetensors
+    local initarg=(); [ -f "$init" ] && initarg=(--init "$init")
+    mkdir -p "$RUNS/$codec"
+    [ $# -gt 0 ] && printf '%s\n' "$@" >"$RUNS/$codec.args"    # a restart reuses them
+    [ $# -eq 0 ] && [ -f "$RUNS/$codec.args" ] && mapfile -t extra_args <"$RUNS/$codec.args" && set -- "${extra_args[@]}"
+    setsid nohup python3 -m neuralcodec train --codec "$codec" --data /tmp/data --out "$RUNS/$codec" \
+        "${initarg[@]}" --steps 1000000 --time-budget "$minutes" --lr 1e-4 --lr-schedule cosine \
+        --ema 0.999 --workers 16 --val /tmp/val/val4 --val-every 4000 --val-qualities 1 3 5 8 \
+        --val-max-images 4 --ckpt-every 2000 --keep 2 --resume --no-progress --log-every 200 \
+        --export "$RUNS/$codec.safetensors" "$@" >>"$RUNS/$codec.log" 2>&1 </dev/null &
+    echo "$!" >"$RUNS/$codec.pid"
+    say "started $codec (pid $!), data: $(ls /tmp/data | tr '\n' ' ')"
+}
+
+stop_run() {  # CODEC: SIGTERM, wait for the checkpoint and exit
+    local pid; pid=$(cat "$RUNS/$1.pid" 2>/dev/null) || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for _ in $(seq 180); do kill -0 "$pid" 2>/dev/null || { say "stopped $1"; return 0; }; sleep 1; done
+    kill -KILL "$pid" 2>/dev/null; sleep 2; say "killed $1 (no clean stop within 180 s)"
+}
+
+start_compare() {  # SPEC MIN
+    mkdir -p "$RUNS/compare"
+    setsid nohup python3 -m neuralcodec.train.compare --spec "$1" --data /tmp/data/part-01 \
+        --out "$RUNS/compare" --steps 1000000 --minutes "$2" --batch-size 64 --crop 256 \
+        --val /tmp/val/val24 --val-max-images 24 --val-qualities 1 3 5 8 --val-fractions \
+        --warmup-steps 100 --log-every 200 >>"$RUNS/compare.log" 2>&1 </dev/null &
+    echo "$!" >"$RUNS/compare.pid"
+    say "started compare (pid $!)"
+}
+
+do_status() {
+    for log in "$RUNS"/*.log; do
+        [ -f "$log" ] || continue
+        echo "--- $(basename "$log"): $(grep -c . "$log") lines"
+        tail -n 3 "$log" | cut -c1-400
+    done
+    nvidia-smi --query-gpu=utilization.gpu,memory.used,clocks.sm --format=csv,noheader 2>/dev/null
+}
+
+do_collect() {
+    [ -n "${OUT:-}" ] || return 0
+    for f in "$RUNS"/*.safetensors; do
+        case "$f" in *.init.safetensors) continue ;; esac
+        [ -f "$f" ] && cp "$f" "$OUT/"
+    done
+    for codec_dir in "$RUNS"/*/; do
+        name=$(basename "$codec_dir")
+        tar -czf "$OUT/run-$name.tgz" -C "$RUNS" --exclude checkpoints --exclude tb "$name" "$name.log" 2>/dev/null
+    done
+    ls -la "$OUT"
+}
+
+while [ $# -gt 0 ]; do
+    step=$1; shift
+    case "$step" in
+        setup) do_setup || exit 1 ;;
+        stage) names=(); while [ $# -gt 0 ] && [[ "$1" != +* ]]; do names+=("$1"); shift; done
+               do_stage "${names[@]}" || exit 1 ;;
+        bench) python3 bench/train_speed.py --configs base bf16-cl default --codecs hyperprior gmm-ctx \
+                   2>&1 | grep -v Warning | tee "${OUT:-/tmp}/train_speed.txt" ;;
+        main) codec=$1 minutes=$2; shift 2; extra=(); while [ $# -gt 0 ] && [[ "$1" != +* ]]; do extra+=("$1"); shift; done
+              start_main "$codec" "$minutes" "${extra[@]}" ;;
+        restart) codec=$1 minutes=$2; shift 2; stop_run "$codec"; start_main "$codec" "$minutes" ;;
+        compare) start_compare "$1" "$2"; shift 2 ;;
+        stop) stop_run "$1"; shift ;;
+        wait) end=$(( $(date +%s) + $1 )); shift
+              while [ "$(date +%s)" -lt "$end" ]; do sleep $(( end - $(date +%s) < 60 ? end - $(date +%s) : 60 )); do_status | tail -n 12; done ;;
+        until) end=$(( $(date +%s) + $1 - SECONDS )); shift
+               while [ "$(date +%s)" -lt "$end" ]; do sleep $(( end - $(date +%s) < 60 ? end - $(date +%s) : 60 )); do_status | tail -n 12; done ;;
+        waitfor) names=(); while [ $# -gt 0 ] && [[ "$1" != +* ]]; do names+=("$1"); shift; done
+                 end=$(( $(date +%s) + ${names[-1]} )); unset 'names[-1]' 
+                 for n in "${names[@]}"; do pid=$(cat "$RUNS/$n.pid" 2>/dev/null) || continue
+                     while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do sleep 5; done
+                     say "$n: $(kill -0 "$pid" 2>/dev/null && echo still running || echo ended)"; done ;;
+        status) do_status ;;
+        collect) do_collect ;;
+        +) ;;  # separator
+        *) say "unknown step $step"; exit 2 ;;
+    esac
+done
