@@ -503,3 +503,26 @@ def test_time_budget_ends_the_run_with_its_decay(tmp_path):
     _, meta = final_tensors(tmp_path / "run")
     assert meta["train_seconds"] >= 0.03 * 60 and (tmp_path / "w.safetensors").exists()
     assert (tmp_path / "run" / "COMPLETE").exists()
+
+
+def test_resume_in_channels_last_keeps_layouts(tmp_path, monkeypatch):
+    """A channels-last run resumes bit-identically, and the restored optimiser state has its
+    parameters' memory format (fused Adam on CUDA rejects mixed layouts)."""
+    import neuralcodec.train.loop as loop
+    seen = {}
+    real = loop.Stepper.align_optimizer_state
+
+    def spy(self):
+        real(self)
+        seen["ok"] = all(v.stride() == p.stride() for p, st in self.opt.state.items()
+                         for v in st.values() if torch.is_tensor(v) and v.shape == p.shape)
+        seen["cl"] = any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last)
+                         and not p.is_contiguous() for p in self.opt.state)
+    monkeypatch.setattr(loop.Stepper, "align_optimizer_state", spy)
+    train(cfg_for(tmp_path, "straight", channels_last=True), make_tiny)
+    train(cfg_for(tmp_path, "chunked", channels_last=True), make_tiny, stop_after=3)
+    train(cfg_for(tmp_path, "chunked", channels_last=True, resume=True), make_tiny)
+    assert seen == {"ok": True, "cl": True}
+    a, _ = final_tensors(tmp_path / "straight")
+    b, _ = final_tensors(tmp_path / "chunked")
+    assert all(torch.equal(a[k], b[k]) for k in a)

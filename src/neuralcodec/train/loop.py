@@ -523,6 +523,7 @@ def _restore(path, cfg, stepper: Stepper, info, device) -> int:
     opt.load_state_dict(ckpt.optimizer_unflatten(tensors, meta["optim.main"], "optim.main"))
     if aux_opt is not None and "optim.aux" in meta:
         aux_opt.load_state_dict(ckpt.optimizer_unflatten(tensors, meta["optim.aux"], "optim.aux"))
+    stepper.align_optimizer_state()
     ema = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
     if stepper.ema is not None and not stepper.load_ema_state(ema) and info.is_main:
         print(f"warning: {path} holds no EMA weights: the EMA starts from the restored weights", file=sys.stderr)

@@ -130,6 +130,16 @@ class Stepper:
             self.ema.update_parameters(self.model)
         return m
 
+    def align_optimizer_state(self) -> None:
+        """Lay optimiser state tensors out like their parameters. A checkpoint stores them
+        contiguous and ``load_state_dict`` keeps that, but fused Adam needs each parameter and
+        its state in one memory format (channels-last weights failed the first resume on CUDA)."""
+        for opt in (self.opt, self.aux_opt):
+            for p, st in (opt.state.items() if opt is not None else ()):
+                for key, value in st.items():
+                    if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
+                        st[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
+
     # -- weights ---------------------------------------------------------------
     def shipping_model(self) -> torch.nn.Module:
         """The weights to validate and export: the EMA when there is one."""
