@@ -1,0 +1,89 @@
+"""Render the training ledger: docs/training-log.csv -> the table in docs/training-log.md (between
+its markers) and docs/training-curve.png (Kodak BD-rate vs cumulative GPU-hours, one line per model).
+
+    python scripts/training_ledger.py
+"""
+from __future__ import annotations
+
+import csv
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+BEGIN, END = "<!-- ledger:begin -->", "<!-- ledger:end -->"
+
+
+def rows() -> list[dict]:
+    with open(DOCS / "training-log.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def pct(v: str) -> str:
+    return f"{float(v):+.1f} %" if v else "—"
+
+
+def table(entries: list[dict]) -> str:
+    head = ("| date | round | model | GPU | GPU min | crops (round / total) | steps x batch | schedule | data "
+            "| Kodak BD vs bmshj2018-hyperprior | vs mbt2018-mean | vs VTM | note |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for r in entries:
+        crops = f"{int(r['crops_round']) / 1e6:.2f} M / {int(r['crops_total']) / 1e6:.2f} M"
+        steps = f"{int(r['steps']):,} x {r['batch']}" if r["batch"] else "—"
+        lines.append(f"| {r['date']} | {r['round']} | `{r['model']}` | {r['gpu']} | {r['gpu_minutes']} | {crops} | "
+                     f"{steps} | {r['schedule']} | {r['data']} | {pct(r['bd_bmshj2018_hyperprior'])} | "
+                     f"{pct(r['bd_mbt2018_mean'])} | {pct(r['bd_vtm'])} | {r['note']} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def plot(entries: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    hours: dict[str, float] = defaultdict(float)
+    curves: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for r in entries:
+        hours[r["model"]] += float(r["gpu_minutes"] or 0) / 60
+        if r["bd_bmshj2018_hyperprior"]:
+            point = (hours[r["model"]], float(r["bd_bmshj2018_hyperprior"]))
+            if not curves[r["model"]] or curves[r["model"]][-1] != point:
+                curves[r["model"]].append(point)
+    fig = Figure(figsize=(7, 4.2), dpi=110)
+    ax = fig.add_subplot()
+    for model, pts in curves.items():
+        xs, ys = zip(*pts)
+        ax.plot(xs, ys, marker="o", label=model)
+        ax.annotate(f"{ys[-1]:+.1f} %", (xs[-1], ys[-1]), textcoords="offset points", xytext=(6, 4))
+    ax.set_xlim(0, 1.2 * max(hours.values()))
+    ax.axhline(0, color="grey", lw=0.8, ls="--")
+    ax.text(0.01, 1, "CompressAI bmshj2018-hyperprior", fontsize=8, color="grey",
+            transform=ax.get_yaxis_transform())
+    ax.set_xlabel("cumulative GPU-hours (wall time of the runs, shared GPUs counted whole)")
+    ax.set_ylabel("Kodak BD-rate vs bmshj2018-hyperprior (%)")
+    ax.set_title("Training campaign: Kodak BD-rate (PSNR-RGB, real bitstreams)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp)
+    tmp.replace(path)
+
+
+def main() -> int:
+    entries = rows()
+    md = DOCS / "training-log.md"
+    text = md.read_text()
+    if BEGIN not in text or END not in text:
+        print(f"{md} lacks the ledger markers", file=sys.stderr)
+        return 1
+    before, rest = text.split(BEGIN, 1)
+    _, after = rest.split(END, 1)
+    md.write_text(before + BEGIN + "\n" + table(entries) + END + after)
+    plot(entries, DOCS / "training-curve.png")
+    print(f"wrote {md} and {DOCS / 'training-curve.png'} ({len(entries)} rows)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
