@@ -526,3 +526,23 @@ def test_resume_in_channels_last_keeps_layouts(tmp_path, monkeypatch):
     a, _ = final_tensors(tmp_path / "straight")
     b, _ = final_tensors(tmp_path / "chunked")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_init_partial_takes_the_matching_tensors(tmp_path):
+    """--init-partial starts a factorized codec from a hyperprior's transforms (names and shapes
+    that match); a strict --init of the same file is one clear error."""
+    from safetensors.torch import load_file
+
+    from neuralcodec.codecs.registry import create, save_weights
+    from neuralcodec.errors import ModelError
+    hp = tmp_path / "hp.safetensors"
+    save_weights(create("hyperprior", n=16, m=24), hp)
+    data = make_images(tmp_path / "data", n=2, size=(64, 72))
+    cfg = cfg_for(tmp_path, codec="factorized", codec_kwargs={"n": 16, "m": 24}, init=str(hp), init_partial=True,
+                  steps=1, lr=0.0, crop=64, data=[str(data)], export=str(tmp_path / "f.safetensors"))
+    train(cfg)
+    f, h = load_file(str(tmp_path / "f.safetensors")), load_file(str(hp))
+    assert torch.equal(f["g_a.0.weight"], h["g_a.0.weight"]) and torch.equal(f["inv_gain.log_gain"], h["inv_gain.log_gain"])
+    with pytest.raises(ModelError, match="do not fit"):
+        train(cfg_for(tmp_path, "strict", codec="factorized", codec_kwargs={"n": 16, "m": 24}, init=str(hp),
+                      steps=1, crop=64, data=[str(data)]))

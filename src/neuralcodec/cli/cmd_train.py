@@ -28,6 +28,8 @@ def register(sub) -> None:
       help="build the model with this function instead of the registry (experiments, tests)")
     a("--init", default="", metavar="FILE",
       help="start from these weights (a safetensors weights file, e.g. shipped ones; fine-tuning)")
+    a("--init-partial", action="store_true",
+      help="take from --init only the tensors whose names and shapes match (e.g. the transforms of another codec)")
     a("--data", nargs="+", required=True, metavar="DIR", help="folders of training images (recursive)")
     a("--out", required=True, metavar="RUN_DIR", help="run folder (config, logs, checkpoints)")
     a("--steps", type=int, default=100_000, help="total optimizer steps (default 100000)")

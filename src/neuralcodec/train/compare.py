@@ -73,20 +73,6 @@ def read_spec(path: str) -> list[Variant]:
     return variants
 
 
-def load_matching(model: torch.nn.Module, path: str) -> int:
-    """Load the tensors of a weights file whose names and shapes match the model (e.g. the
-    transforms of a trained codec into a variant with another entropy model); returns how many."""
-    from safetensors.torch import load_file
-    own = model.state_dict()
-    try:
-        state = load_file(path)
-    except Exception as exc:  # safetensors raises several types
-        raise InputError(f"cannot read init weights {path}: {exc}") from None
-    match = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    model.load_state_dict(match, strict=False)
-    return len(match)
-
-
 def cosine_lr(base: float, progress: float, step: int, warmup: int, final: float = 0.0) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine from ``base`` to ``final * base``
     over the run's progress in [0, 1]."""
@@ -104,11 +90,8 @@ class Runner:
         self.v = v
         model = registry_factory(v.codec, v.kwargs)()
         self.loaded = 0
-        if v.init and v.init_partial:
-            self.loaded = load_matching(model, v.init)
-        elif v.init:
-            load_init(model, v.init)
-            self.loaded = len(model.state_dict())
+        if v.init:
+            self.loaded = load_init(model, v.init, partial=v.init_partial)
         self.micro = v.micro_batch or batch
         if batch % self.micro:
             raise InputError(f"variant {v.name}: micro_batch {self.micro} does not divide the batch {batch}")

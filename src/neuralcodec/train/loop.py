@@ -32,6 +32,7 @@ class TrainConfig:
     codec: str = ""
     codec_kwargs: dict = field(default_factory=dict)
     init: str = ""                      # weights file to start from (fine-tuning)
+    init_partial: bool = False          # take only the init tensors whose names and shapes match
     steps: int = 100_000
     batch_size: int = 0                 # per process (per GPU); 0: 64 on CUDA, 8 on the CPU
     crop: int = 256
@@ -278,7 +279,9 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
     if not isinstance(model, torch.nn.Module):
         raise ModelError(f"codec factory returned {type(model).__name__}, not a torch module")
     if latest is None and cfg.init:
-        load_init(model, cfg.init)
+        loaded = load_init(model, cfg.init, partial=cfg.init_partial)
+        if cfg.init_partial and info.is_main:
+            print(f"--init-partial: {loaded} of {len(model.state_dict())} tensors from {cfg.init}", file=sys.stderr)
     torch.manual_seed(cfg.seed + 1 + info.rank)
     messages: list[str] = []
     base_lr = scaled_lr(cfg.lr, cfg.batch_size * info.world_size, cfg.lr_scaling)
@@ -430,8 +433,10 @@ class _StopSignals:
             signal.signal(sig, handler)
 
 
-def load_init(model: torch.nn.Module, path: str) -> None:
-    """Start from the weights of a weights file (e.g. shipped weights, for fine-tuning)."""
+def load_init(model: torch.nn.Module, path: str, partial: bool = False) -> int:
+    """Start from the weights of a weights file (e.g. shipped weights, for fine-tuning). With
+    ``partial``, only the tensors whose names and shapes match the model are taken (a new
+    architecture that shares transforms with a trained codec). Returns how many were loaded."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -439,10 +444,16 @@ def load_init(model: torch.nn.Module, path: str) -> None:
         state = load_file(path)
     except (OSError, SafetensorError) as exc:
         raise InputError(f"cannot read --init weights {path}: {exc}") from None
+    if partial:
+        own = model.state_dict()
+        state = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(state, strict=False)
+        return len(state)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise ModelError(f"--init weights {path} do not fit the model: {str(exc).splitlines()[0]}") from None
+    return len(state)
 
 
 def _export(cfg, stepper: Stepper, step, log) -> None:
