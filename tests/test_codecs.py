@@ -186,15 +186,22 @@ GMM_VARIANTS = [dict(components=1), dict(components=1, mean_shift=True), dict(ch
                 dict(components=1, mean_shift=True, checkerboard=False, channel_context=False)]
 
 
-@pytest.mark.parametrize("kw", GMM_VARIANTS, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
+ELIC_SMALL = dict(n=32, m=48, groups=[8, 8, 32], hyper_channels=96, blocks=[1, 1, 1], channel_hidden=[24])
+
+
+@pytest.mark.parametrize("kw", GMM_VARIANTS + [dict(codec="elic", **ELIC_SMALL)],
+                         ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
 def test_gmm_ctx_ablation_variants_train_and_code_exactly(kw):
-    """Every ablation switch of gmm-ctx trains (finite loss and gradients) and codes: the decoder
-    reproduces the encoder's latents (other thread count and dtype), and the image decodes."""
+    """Every ablation switch of gmm-ctx, and the elic flagship, trains (finite loss and gradients)
+    and codes: the decoder reproduces the encoder's latents (other thread count and dtype), and
+    the image decodes."""
     import copy
 
     from neuralcodec.codecs.registry import create
     torch.manual_seed(7)
-    model = create("gmm-ctx", n=32, m=48, groups=[8, 8, 32], **kw)
+    kw = dict(kw)
+    codec = kw.pop("codec", "gmm-ctx")
+    model = create(codec, **kw) if codec == "elic" else create(codec, n=32, m=48, groups=[8, 8, 32], **kw)
     x = torch.rand(2, 3, 64, 64)
     out = model.train()(x, torch.tensor([1.0, 8.0]))
     bits = sum(-torch.log2(v).sum() for v in out["likelihoods"].values())
@@ -213,3 +220,21 @@ def test_gmm_ctx_ablation_variants_train_and_code_exactly(kw):
     est_bits = sum(-torch.log2(v).sum().item() for v in est["likelihoods"].values())
     real_bits = 8 * sum(len(s) for s in compressed.streams.values())
     assert real_bits < 1.3 * est_bits + 800
+
+
+def test_elic_config_round_trips_and_saves():
+    """The elic flagship records its whole configuration; a model built from it has the same
+    state-dict layout; weights saved and loaded through the registry code identically."""
+    from neuralcodec.codecs.registry import create, load_model, save_weights
+    torch.manual_seed(3)
+    model = create("elic", **ELIC_SMALL).eval()
+    again = create("elic", **model.config)
+    assert {k: v.shape for k, v in again.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+    assert model.config["transform"] == "residual" and model.config["mean_shift"] is True
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        model.update()
+        save_weights(model, f"{d}/e.safetensors", half=False)
+        loaded = load_model("elic", f"{d}/e.safetensors")
+        img = make_image(64, 64, seed=9)
+        assert decode_with_model(loaded, encode_with_model(loaded, img, 3.0)).shape == img.shape

@@ -422,7 +422,7 @@ def test_channels_last_and_cli_options():
         "bf16", False, False, 0.999, "linear")
 
 
-@pytest.mark.parametrize("codec", ["factorized", "hyperprior", "gmm-ctx"])
+@pytest.mark.parametrize("codec", ["factorized", "hyperprior", "gmm-ctx", "elic"])
 def test_training_forward_is_one_graph(codec):
     """torch.compile sees the training forward and loss of every image codec as one graph
     (no graph breaks in the hot path)."""

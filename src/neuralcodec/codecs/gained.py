@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from neuralcodec.codecs.base import Compressed, ImageCodec, QualityGain
-from neuralcodec.codecs.transforms import analysis, hyper_analysis, hyper_synthesis, synthesis
+from neuralcodec.codecs.transforms import (analysis, hyper_analysis, hyper_synthesis, residual_analysis,
+                                           residual_synthesis, synthesis)
 from neuralcodec.entropy.exact import to_fixed
 from neuralcodec.entropy.factorized import FactorizedPrior
 
@@ -29,11 +30,15 @@ def quality_tensor(quality, x: torch.Tensor) -> torch.Tensor:
 class GainedCodec(ImageCodec):
     """Analysis/synthesis transforms with per-quality channel gains on the latent."""
 
-    def __init__(self, n: int, m: int):
+    def __init__(self, n: int, m: int, transform: str = "gdn", blocks: tuple[int, int, int] = (3, 3, 3)):
         super().__init__()
+        if transform not in ("gdn", "residual"):
+            raise ValueError("transform must be 'gdn' or 'residual'")
         self.config = {"n": n, "m": m}
-        self.g_a = analysis(n, m)
-        self.g_s = synthesis(n, m)
+        if transform == "residual":
+            self.g_a, self.g_s = residual_analysis(n, m, tuple(blocks)), residual_synthesis(n, m, tuple(blocks))
+        else:
+            self.g_a, self.g_s = analysis(n, m), synthesis(n, m)
         self.gain = QualityGain(m, init_low=0.5, init_high=2.0)
         self.inv_gain = QualityGain(m, init_low=2.0, init_high=0.5)
 
@@ -50,8 +55,8 @@ class HyperpriorCodec(GainedCodec):
 
     hyper_out: int  # channels of the hyper-synthesis output
 
-    def __init__(self, n: int, m: int, hyper_out: int):
-        super().__init__(n, m)
+    def __init__(self, n: int, m: int, hyper_out: int, **transform):
+        super().__init__(n, m, **transform)
         self.h_a = hyper_analysis(m, n)
         self.h_s = hyper_synthesis(n, m, hyper_out)
         self.z_prior = FactorizedPrior(n)

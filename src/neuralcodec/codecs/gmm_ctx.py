@@ -30,19 +30,31 @@ def anchor_mask(h: int, w: int, device) -> torch.Tensor:
     return (idx % 2 == 0)
 
 
+def _chain(cin: int, hidden: tuple[int, ...], cout: int, kernel: int) -> ExactNet:
+    """Integer-exact convolutions ``cin -> hidden... -> cout`` with ReLU between them."""
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [conv(cin, width, kernel, 1), nn.ReLU()]
+        cin = width
+    return ExactNet(*layers, conv(cin, cout, kernel, 1))
+
+
 class SliceContext(nn.Module):
     """Entropy parameters of one channel slice from hyper features, earlier slices
-    (channel context) and checkerboard anchors (spatial context)."""
+    (channel context) and checkerboard anchors (spatial context). The context width is
+    ``context_width`` times the slice's channels; ``channel_hidden`` (kernel ``channel_kernel``)
+    and ``param_hidden`` are the hidden widths of the channel-context and parameter networks."""
 
-    def __init__(self, hyper: int, prev: int, channels: int, param_channels: int, spatial: bool = True):
+    def __init__(self, hyper: int, prev: int, channels: int, param_channels: int, spatial: bool = True,
+                 context_width: int = 1, channel_hidden: tuple[int, ...] = (64,), channel_kernel: int = 3,
+                 param_hidden: tuple[int, ...] = (224, 160)):
         super().__init__()
         self.channels = channels
-        self.ctx_width = channels
-        self.channel_ctx = (ExactNet(conv(prev, 64, 3, 1), nn.ReLU(), conv(64, self.ctx_width, 3, 1))
-                            if prev else None)
+        self.ctx_width = channels * context_width
+        self.channel_ctx = _chain(prev, tuple(channel_hidden), self.ctx_width, channel_kernel) if prev else None
         self.spatial_ctx = ExactNet(conv(channels, self.ctx_width, 5, 1)) if spatial else None
         cin = hyper + self.ctx_width * ((1 if prev else 0) + (1 if spatial else 0))
-        self.params = pointwise_net(cin, (224, 160), param_channels)
+        self.params = pointwise_net(cin, tuple(param_hidden), param_channels)
 
     def _inputs(self, hyper, prev, spatial, exact: bool):
         parts = [hyper]
@@ -75,9 +87,17 @@ class SliceContext(nn.Module):
 class GMMContextCodec(HyperpriorCodec):
     name = "gmm-ctx"
 
+    #: constructor defaults; ``config`` records only the arguments that differ from them
+    DEFAULTS = dict(mean_shift=False, channel_context=True, checkerboard=True, hyper_channels=None,
+                    context_inputs="round", transform="gdn", blocks=(3, 3, 3), context_width=1,
+                    channel_hidden=(64,), channel_kernel=3, param_hidden=(224, 160))
+
     def __init__(self, n: int = 128, m: int = 192, groups: tuple[int, ...] = (16, 16, 32, 64, 64),
                  components: int = 3, mean_shift: bool = False, channel_context: bool = True,
-                 checkerboard: bool = True, hyper_channels: int | None = None, context_inputs: str = "round"):
+                 checkerboard: bool = True, hyper_channels: int | None = None, context_inputs: str = "round",
+                 transform: str = "gdn", blocks: tuple[int, int, int] = (3, 3, 3), context_width: int = 1,
+                 channel_hidden: tuple[int, ...] = (64,), channel_kernel: int = 3,
+                 param_hidden: tuple[int, ...] = (224, 160)):
         if sum(groups) != m:
             raise ValueError("channel groups must sum to m")
         if mean_shift and components != 1:
@@ -85,18 +105,23 @@ class GMMContextCodec(HyperpriorCodec):
         if context_inputs not in CONTEXT_INPUTS:
             raise ValueError(f"context_inputs must be one of {CONTEXT_INPUTS}")
         hyper = hyper_channels or m
-        super().__init__(n, m, hyper)
+        super().__init__(n, m, hyper, transform=transform, blocks=tuple(blocks))
         self.config.update(groups=list(groups), components=components)
         options = dict(mean_shift=mean_shift, channel_context=channel_context, checkerboard=checkerboard,
-                       hyper_channels=hyper, context_inputs=context_inputs)
-        defaults = dict(mean_shift=False, channel_context=True, checkerboard=True, hyper_channels=m,
-                        context_inputs="round")
-        self.config.update({k: v for k, v in options.items() if v != defaults[k]})  # shipped configs unchanged
+                       hyper_channels=hyper_channels if hyper_channels != m else None, context_inputs=context_inputs,
+                       transform=transform, blocks=tuple(blocks), context_width=context_width,
+                       channel_hidden=tuple(channel_hidden), channel_kernel=channel_kernel,
+                       param_hidden=tuple(param_hidden))
+        defaults = dict(GMMContextCodec.DEFAULTS)
+        # record what differs from the base defaults (the shipped configs stay as they are)
+        self.config.update({k: list(v) if isinstance(v, tuple) else v for k, v in options.items()
+                            if v != defaults[k]})
         self.groups = tuple(groups)
         self.mean_shift, self.checkerboard, self.context_inputs = mean_shift, checkerboard, context_inputs
         self.models = [GaussianModel(c) if mean_shift else MixtureModel(c, components) for c in groups]
         starts = [sum(groups[:i]) if channel_context else 0 for i in range(len(groups))]
-        self.slices = nn.ModuleList(SliceContext(hyper, s, c, model.param_channels, checkerboard)
+        self.slices = nn.ModuleList(SliceContext(hyper, s, c, model.param_channels, checkerboard, context_width,
+                                                 tuple(channel_hidden), channel_kernel, tuple(param_hidden))
                                     for s, c, model in zip(starts, groups, self.models))
 
     # -- training ---------------------------------------------------------------
@@ -133,8 +158,7 @@ class GMMContextCodec(HyperpriorCodec):
         if not self.checkerboard:
             y_hat, lik = code(ctx.params_float(hyper, prev, None, nonanchor))
             return y_hat, lik, (noisy(y_s) if noise_ctx else y_hat)
-        zeros = torch.zeros_like(y_s)
-        y_a, lik_a = code(ctx.params_float(hyper, prev, zeros, zeros))
+        y_a, lik_a = code(ctx.params_float(hyper, prev, torch.zeros_like(y_s), torch.zeros_like(nonanchor)))
         seen_a = noisy(y_s) if noise_ctx else y_a
         y_n, lik_n = code(ctx.params_float(hyper, prev, seen_a * anchors, nonanchor))
         y_hat = y_a * anchors + y_n * nonanchor
@@ -179,3 +203,26 @@ class GMMContextCodec(HyperpriorCodec):
     def _y_decompress(self, data, hyper_fx):
         streams = unpack_streams(data, len(self._masks(1, 1, "cpu")) * len(self.groups))
         return self._passes(hyper_fx, lambda i, s, model, params, mask: model.decode(streams[i], *params))
+
+
+class ELICCodec(GMMContextCodec):
+    """`elic`: the flagship design after the round-1 ablation (docs/training.md). ELIC-style
+    (He et al. 2022) without its attention blocks: residual-bottleneck transforms N=192 / M=320,
+    uneven channel groups (16, 16, 32, 64, 192) each coded in two checkerboard passes with a
+    mean-shifted Gaussian (round(y - mean), as the hyperprior codes), channel context from the
+    earlier groups through three 5x5 convolutions, a 2M-channel hyper path, and every network
+    that feeds the coder integer-exact."""
+
+    name = "elic"
+    DEFAULTS = dict(GMMContextCodec.DEFAULTS, mean_shift=True, transform="residual", context_width=2,
+                    channel_hidden=(224, 128), channel_kernel=5, param_hidden=(640, 512))
+
+    def __init__(self, n: int = 192, m: int = 320, groups: tuple[int, ...] = (16, 16, 32, 64, 192),
+                 components: int = 1, hyper_channels: int | None = 640, **options):
+        merged = {k: v for k, v in ELICCodec.DEFAULTS.items() if k != "hyper_channels"}
+        merged.update(options)
+        super().__init__(n, m, tuple(groups), components, hyper_channels=hyper_channels, **merged)
+        # this codec's config is complete (its defaults are not the base class's)
+        self.config = {"n": n, "m": m, "groups": list(groups), "components": components,
+                       "hyper_channels": hyper_channels, **{k: list(v) if isinstance(v, tuple) else v
+                                                            for k, v in merged.items()}}

@@ -66,6 +66,39 @@ def synthesis(n: int, m: int) -> nn.Sequential:
                          deconv(n, n), GDN(n, inverse=True), OutputDeconv(n, 3))
 
 
+class ResidualBottleneck(nn.Module):
+    """x + (1x1 to n/2, ReLU, 3x3, ReLU, 1x1 back to n): ELIC's residual bottleneck block."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(n, n // 2, 1), nn.ReLU(inplace=True), nn.Conv2d(n // 2, n // 2, 3, 1, 1),
+                                  nn.ReLU(inplace=True), nn.Conv2d(n // 2, n, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def residual_analysis(n: int, m: int, blocks: tuple[int, int, int] = (3, 3, 3)) -> nn.Sequential:
+    """Image -> latent at 1/16 (ELIC-style, without attention): 5x5 stride-2 convolutions with
+    ``blocks[i]`` residual bottleneck blocks after each of the first three."""
+    layers: list[nn.Module] = []
+    cin = 3
+    for k in blocks:
+        layers += [conv(cin, n)] + [ResidualBottleneck(n) for _ in range(k)]
+        cin = n
+    return nn.Sequential(*layers, conv(n, m))
+
+
+def residual_synthesis(n: int, m: int, blocks: tuple[int, int, int] = (3, 3, 3)) -> nn.Sequential:
+    """Latent -> image, the mirror of :func:`residual_analysis` (blocks[0] at 1/8 resolution)."""
+    layers: list[nn.Module] = []
+    cin = m
+    for k in blocks:
+        layers += [deconv(cin, n)] + [ResidualBottleneck(n) for _ in range(k)]
+        cin = n
+    return nn.Sequential(*layers, OutputDeconv(n, 3))
+
+
 def hyper_analysis(m: int, n: int) -> nn.Sequential:
     """Latent -> hyper-latent at 1/4 of the latent resolution (encoder only, float)."""
     return nn.Sequential(conv(m, n, 3, 1), nn.LeakyReLU(inplace=True), conv(n, n),
