@@ -20,3 +20,16 @@ class ModelError(NeuralCodecError):
 
 class InputError(NeuralCodecError):
     """Unreadable or unsupported input file, or an unsafe output path."""
+
+
+def reason(exc: BaseException, filename: bool = True) -> str:
+    """An exception from a library as one line, without the '[Errno N]' prefix that OSError
+    and FFmpeg errors put in front of their text (the file name follows unless ``filename``
+    is False, for messages that name the file already)."""
+    text = getattr(exc, "strerror", None) if getattr(exc, "errno", None) is not None else None
+    if text:
+        name = getattr(exc, "filename", None) if filename else None
+        text = f"{text}: {name}" if name and str(name) not in text else text
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(str(text).split())

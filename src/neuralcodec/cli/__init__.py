@@ -15,7 +15,7 @@ import sys
 import warnings
 
 from neuralcodec import __version__
-from neuralcodec.errors import NeuralCodecError
+from neuralcodec.errors import NeuralCodecError, reason
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,16 +53,17 @@ def main(argv: list[str] | None = None) -> int:
         print("neuralcodec: interrupted", file=sys.stderr)
         return 130
     except (OSError, MemoryError) as exc:
-        print(f"neuralcodec: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"neuralcodec: error: {reason(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:  # a bug: still one line, traceback on request
         if os.environ.get("NEURALCODEC_DEBUG"):
             raise
-        print(f"neuralcodec: internal error: {type(exc).__name__}: {_one_line(exc)} "
+        if isinstance(exc, ModuleNotFoundError) and not (exc.name or "neuralcodec").startswith("neuralcodec"):
+            from neuralcodec.cli.checks import missing_module_message   # an optional dependency
+
+            print(f"neuralcodec: error: {missing_module_message(exc.name, f'neuralcodec {args.command}')}",
+                  file=sys.stderr)
+            return 1
+        print(f"neuralcodec: internal error: {type(exc).__name__}: {reason(exc)} "
               "(set NEURALCODEC_DEBUG=1 for a traceback)", file=sys.stderr)
         return 3
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())

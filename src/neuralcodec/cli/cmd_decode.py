@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import time
 
-from neuralcodec.cli.runtime import add_backend_options, add_runtime_options, apply_backend, apply_runtime
+from neuralcodec.cli.runtime import add_backend_options, add_runtime_options
 
 
 def register(sub) -> None:
-    p = sub.add_parser("decode", help="decompress a .ncb file to an image (format from the extension)")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
+    p = sub.add_parser("decode", help="decompress a .ncb image bitstream or a .ncv video bitstream",
+                       description="Decode a bitstream; the codec and weights are read from it. An "
+                                   "image goes to the format of -o's extension, a video to .y4m, "
+                                   ".mkv, .mp4 or a folder of PNG frames.")
+    p.add_argument("input", help="bitstream: .ncb (image) or .ncv (video)")
+    p.add_argument("-o", "--output", required=True,
+                   help="image: .png .bmp .tif .webp .jpg .ppm; video: .y4m .mkv .mp4 or a folder")
     prefix = p.add_mutually_exclusive_group()
     prefix.add_argument("--bytes", type=int, default=None, metavar="N",
                         help="progressive codecs: decode the best stream of at most N bytes")
@@ -23,38 +27,48 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from neuralcodec.cli import checks
     from neuralcodec.video.cli import decode_if_video
+
+    checks.check_runtime(args)
     if (done := decode_if_video(args)) is not None:    # kind="video" bitstream
         return done
     from pathlib import Path
 
-    from neuralcodec.cli.images import write_image
+    from neuralcodec.cli.images import image_format, write_image
     from neuralcodec.cli.io_utils import check_output_path, read_input_bytes
-    from neuralcodec.codecs.api import decode_with_model, get_model
-    from neuralcodec.codecs.registry import CODECS
-    from neuralcodec.container import read_header
+    from neuralcodec.codecs.catalog import PROGRESSIVE_CODECS
+    from neuralcodec.container import read_header, truncate_container
     from neuralcodec.errors import InputError
 
-    device = apply_runtime(args)
+    # arguments and files first: no torch import for a mistake
     output = check_output_path(args.output, args.input)
+    image_format(output)
     path = Path(args.input)
     data = read_input_bytes(path)
     header = read_header(data)
-    max_bytes = _prefix_bytes(args, len(data), header.width * header.height)
-    if max_bytes is not None and not hasattr(CODECS.get(header.codec), "decode_image"):
-        raise InputError(f"--bytes/--fraction/--target-bpp need a progressive codec (trit-plane); "
-                         f"this stream is {header.codec}")
+    pixels_count = header.width * header.height
+    max_bytes = _prefix_bytes(args, len(data), pixels_count)
+    progressive = header.codec in PROGRESSIVE_CODECS
+    if max_bytes is not None and not progressive:
+        raise InputError(f"--bytes/--fraction/--target-bpp need a progressive codec "
+                         f"({', '.join(PROGRESSIVE_CODECS)}); this stream is {header.codec}")
+    stream = data if max_bytes is None else truncate_container(data, max_bytes)
+
+    from neuralcodec.cli.runtime import apply_backend, apply_runtime
+    from neuralcodec.codecs.api import decode_with_model, get_model
+
+    device = apply_runtime(args)
     model = get_model(header.codec, args.weights, device)
     model, device = apply_backend(args, model, device)
     start = time.perf_counter()
-    if max_bytes is None:
-        pixels = decode_with_model(model, data, device)
-    else:
-        pixels = model.decode_image(data, device, max_bytes=max_bytes)
+    pixels = decode_with_model(model, stream, device)
     elapsed = time.perf_counter() - start
     write_image(output, pixels)
-    print(f"{output}: {header.width}x{header.height}, codec {header.codec}, "
-          f"quality {header.quality:.3f}, {elapsed:.2f} s on {device}")
+    used = (f"{len(stream)} of {len(data)} bytes, {8 * len(stream) / pixels_count:.4f} bpp" if progressive
+            else f"quality {header.quality:.3f}")
+    print(f"{output}: {header.width}x{header.height}, codec {header.codec}, {used}, "
+          f"{elapsed:.2f} s on {device}")
     return 0
 
 

@@ -1,16 +1,21 @@
-"""`neuralcodec encode`: image -> .ncb bitstream."""
+"""`neuralcodec encode`: image -> .ncb bitstream (videos: see neuralcodec.video.cli)."""
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 
 from neuralcodec.cli.runtime import add_backend_options, add_runtime_options, apply_backend, apply_runtime
+from neuralcodec.codecs.catalog import model_help
+from neuralcodec.limits import DEFAULT_MAX_PIXELS
 
 
 def register(sub) -> None:
     p = sub.add_parser("encode", help="compress an image (PNG/JPEG/WebP/TIFF/BMP) to .ncb, or a video (mp4/mkv/mov/webm/y4m, PNG folder) to .ncv")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--model", default=None, help="codec name (default: the default codec)")
+    p.add_argument("input", help="image file, video file, or folder of PNG frames (a video)")
+    p.add_argument("-o", "--output", required=True,
+                   help="bitstream to write: .ncb for an image, .ncv for a video")
+    p.add_argument("--model", default=None, help=model_help())
     target = p.add_mutually_exclusive_group()
     target.add_argument("--quality", type=float, default=None, help="real number in [1, 8] (default 4)")
     target.add_argument("--target-bpp", type=float, default=None, metavar="X",
@@ -19,34 +24,86 @@ def register(sub) -> None:
                         help="lowest quality whose PSNR is at least Y dB")
     p.add_argument("--intra-period", type=int, default=None, metavar="N",
                    help="video: frames per GOP (I-frame every N frames; 0 = first only; default 32)")
-    p.add_argument("--frames", type=int, default=None, metavar="N", help="video: encode at most N frames")
+    p.add_argument("--frames", type=int, default=None, metavar="N",
+                   help="video: encode the first N frames (N >= 1; default: all)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help=f"refuse larger input pictures (width x height; default {DEFAULT_MAX_PIXELS}"
+                        f" = 16384x16384)")
     add_runtime_options(p)
     add_backend_options(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from neuralcodec.cli import checks
     from neuralcodec.video.cli import encode_if_video
+
+    checks.check_runtime(args)
+    checks.check_positive("--max-pixels", args.max_pixels)
     if (done := encode_if_video(args)) is not None:    # video input: folder or video file
         return done
     from neuralcodec.cli.images import read_image
-    from neuralcodec.cli.io_utils import check_output_path, write_bytes_atomic
+    from neuralcodec.cli.io_utils import check_output_path
+    from neuralcodec.codecs.catalog import DEFAULT_CODEC, check_quality
+
+    # everything that can be wrong with the arguments and files, before torch is imported
+    name = checks.image_model(args.model) or (None if args.weights else DEFAULT_CODEC)
+    if args.quality is not None:
+        check_quality(args.quality)
+    checks.check_positive("--target-bpp", args.target_bpp)
+    checks.check_positive("--target-psnr", args.target_psnr)
+    checks.check_suffix(args.output, "image")
+    output = check_output_path(args.output, args.input)
+    pixels = read_image(args.input, args.max_pixels)
+
+    from neuralcodec.cli.io_utils import write_bytes_atomic
     from neuralcodec.codecs.api import get_model
     from neuralcodec.codecs.quality_search import choose_quality
-    from neuralcodec.codecs.registry import DEFAULT_CODEC
     from neuralcodec.container import read_header
 
     device = apply_runtime(args)
-    output = check_output_path(args.output, args.input)
-    pixels = read_image(args.input)
-    model = get_model(args.model or (None if args.weights else DEFAULT_CODEC), args.weights, device)
+    model = get_model(name, args.weights, device)
     model, device = apply_backend(args, model, device)
     start = time.perf_counter()
-    _, data = choose_quality(model, pixels, args.quality, args.target_bpp, args.target_psnr, device)
+    with _search_progress(args.target_bpp is not None or args.target_psnr is not None) as on_step:
+        choice = choose_quality(model, pixels, args.quality, args.target_bpp, args.target_psnr, device,
+                                on_step=on_step)
     elapsed = time.perf_counter() - start
-    write_bytes_atomic(output, data)
+    write_bytes_atomic(output, choice.data)
     h, w = pixels.shape[:2]
-    quality = read_header(data).quality     # what the stream holds (progressive codecs fix it)
-    print(f"{output}: {len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp, {w}x{h}, "
-          f"codec {model.name}, quality {quality:.3f}, {elapsed:.2f} s on {device}")
+    quality = read_header(choice.data).quality     # what the stream holds (progressive codecs fix it)
+    reached = f", PSNR {choice.psnr:.2f} dB" if choice.psnr is not None else ""
+    print(f"{output}: {len(choice.data)} bytes, {choice.bpp:.4f} bpp, {w}x{h}, "
+          f"codec {model.name}, quality {quality:.3f}{reached}, {elapsed:.2f} s on {device}")
+    if not choice.reached:
+        target = (f"--target-bpp {args.target_bpp:g}" if args.target_bpp is not None
+                  else f"--target-psnr {args.target_psnr:g}")
+        achieved = (f"{choice.bpp:.4f} bpp" if args.target_bpp is not None else f"{choice.psnr:.2f} dB")
+        end = "lowest" if args.target_bpp is not None else "highest"
+        print(f"neuralcodec: warning: {target} is not reachable with {model.name}: its {end} quality "
+              f"({quality:g}) gives {achieved}; wrote that stream", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _search_progress(active: bool):
+    """A progress bar (stderr, terminals only) over the encodes of a --target-* search; yields
+    the per-encode callback (None without a target)."""
+    if not active:
+        yield None
+        return
+    from tqdm import tqdm
+
+    from neuralcodec.codecs.quality_search import MAX_ENCODES
+
+    bar = tqdm(total=MAX_ENCODES, desc="quality search", unit="encode", file=sys.stderr,
+               disable=None, leave=False, dynamic_ncols=True)
+
+    def step(quality: float, bpp: float, psnr: float | None) -> None:
+        bar.update(1)
+        bar.set_postfix_str(f"q {quality:.3f}: {bpp:.4f} bpp" + (f", {psnr:.2f} dB" if psnr is not None else ""))
+
+    try:
+        yield step
+    finally:
+        bar.close()

@@ -5,9 +5,12 @@ import argparse
 import shlex
 import sys
 
-_IMAGE_CODECS = ("jpeg, webp, avif, jpeg2000, jpegxl and neuralcodec's codecs "
-                 "(factorized, hyperprior, ...; 'neuralcodec' = all of them)")
-_VIDEO_CODECS = "x264, x265, svtav1, vp9"
+from neuralcodec.codecs.catalog import IMAGE_CODECS, VIDEO_CODECS
+from neuralcodec.limits import DEFAULT_MAX_PIXELS
+
+_IMAGE_CODECS = (f"jpeg, webp, avif, jpeg2000, jpegxl and neuralcodec's codecs "
+                 f"({', '.join(IMAGE_CODECS)}; 'neuralcodec' = all of them)")
+_VIDEO_CODECS = f"x264, x265, svtav1, vp9 and neuralcodec's {', '.join(VIDEO_CODECS)}"
 
 
 def _csv(text: str) -> list[str]:
@@ -38,6 +41,19 @@ def register(subparsers) -> None:
     _common(pi, _IMAGE_CODECS)
     pi.add_argument("--device", default="cpu", help="device for neuralcodec codecs (default cpu)")
     pi.add_argument("--crop-image", help="image shown in the side-by-side crops (default the first)")
+    pi.add_argument("--weights", action="append", default=[], metavar="CODEC=FILE",
+                    help="evaluate these weights (safetensors) for one of neuralcodec's codecs "
+                         "instead of the shipped ones (repeatable)")
+    pi.add_argument("--avif-subsampling", choices=["4:4:4", "4:2:0"], default="4:4:4",
+                    help="AVIF chroma subsampling (default 4:4:4: the metrics are on RGB; 4:2:0 is "
+                         "the web setting and favours every codec compared with it)")
+    pi.add_argument("--avif-speed", type=int, default=6, metavar="S",
+                    help="libaom speed 0 (slowest, best) .. 10 (default 6)")
+    pi.add_argument("--no-published", dest="published", action="store_false",
+                    help="leave out the published Kodak curves (CompressAI's models, VTM, AV1) that "
+                         "are added when the inputs are the 24 Kodak images")
+    pi.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                    help=f"skip larger images (width x height; default {DEFAULT_MAX_PIXELS} = 16384x16384)")
     pi.set_defaults(func=run)
     pv = sub.add_parser("videos", help="evaluate video codecs on video files or PNG-frame folders")
     pv.add_argument("inputs", nargs="+", metavar="VIDEO_OR_FRAME_DIR")
@@ -45,19 +61,33 @@ def register(subparsers) -> None:
     pv.add_argument("--max-frames", type=int, default=0, help="use at most N frames (0: all)")
     pv.add_argument("--fps", type=float, help="frame rate of PNG-frame folders (default 30; "
                     "overrides a file's rate)")
+    pv.add_argument("--device", default="cpu", help="device for neuralcodec's video codec (default cpu)")
+    pv.add_argument("--intra-period", type=int, default=32, metavar="N",
+                    help="video-rt: I-frame every N frames (0: first only; default 32)")
     pv.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from neuralcodec.eval.pipeline import EvalOptions, parse_qualities, run_eval
+    from neuralcodec.errors import InputError
+    from neuralcodec.eval.pipeline import EvalOptions, parse_qualities, parse_weights, run_eval
 
+    if args.eval_kind == "images":
+        options = parse_weights(args.weights)
+        options["avif"] = {"subsampling": args.avif_subsampling, "speed": args.avif_speed}
+    else:
+        if args.intra_period < 0:
+            raise InputError("--intra-period must be >= 0")
+        if args.max_frames < 0:
+            raise InputError("--max-frames must be >= 0 (0: all frames)")
+        options = {name: {"intra_period": args.intra_period} for name in VIDEO_CODECS}
     opt = EvalOptions(kind=args.eval_kind, inputs=args.inputs, codecs=args.codecs, out=args.out,
                       metrics=args.metrics, anchor=args.anchor, workers=args.workers,
                       include=args.include_results, qualities=parse_qualities(args.qualities),
-                      device=getattr(args, "device", "cpu"),
-                      crop_image=getattr(args, "crop_image", None),
+                      device=args.device, crop_image=getattr(args, "crop_image", None),
                       max_frames=getattr(args, "max_frames", 0) or 0,
-                      fps=getattr(args, "fps", None),
+                      fps=getattr(args, "fps", None), codec_options=options,
+                      published=getattr(args, "published", True),
+                      max_pixels=getattr(args, "max_pixels", DEFAULT_MAX_PIXELS),
                       command=" ".join(["neuralcodec"] + [shlex.quote(a) for a in sys.argv[1:]]))
     run_eval(opt)
     return 0

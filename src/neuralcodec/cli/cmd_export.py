@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from neuralcodec.cli.runtime import add_runtime_options, apply_runtime
+from neuralcodec.codecs.catalog import DEFAULT_CODEC, IMAGE_CODECS
 
 
 def register(sub) -> None:
     p = sub.add_parser("export", help="export a codec for other runtimes (ONNX)")
     formats = p.add_subparsers(dest="format", metavar="FORMAT", required=True)
     o = formats.add_parser("onnx", help="ONNX graphs of the transforms + integer entropy-parameter nets")
-    o.add_argument("--model", default=None, help="codec name (default: the default codec)")
+    o.add_argument("--model", default=None,
+                   help=f"image codec: {', '.join(IMAGE_CODECS)} (default {DEFAULT_CODEC})")
     o.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     o.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
     o.add_argument("--int8", action="store_true",
@@ -27,12 +29,16 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from neuralcodec.codecs.api import get_model
-    from neuralcodec.codecs.registry import DEFAULT_CODEC
+    from neuralcodec.cli import checks
     from neuralcodec.errors import InputError
-    from neuralcodec.export.onnx_export import OPSET, export_onnx
 
-    apply_runtime(args)
+    checks.check_runtime(args)
+    name = checks.image_model(args.model) or (None if args.weights else DEFAULT_CODEC)
+    checks.require_module("onnx", "export onnx")
+    if args.int8:
+        checks.require_module("onnxruntime", "export onnx --int8 (calibration runs the graphs)")
+    if args.calibration and not Path(args.calibration).is_dir():
+        raise InputError(f"--calibration {args.calibration}: no such folder")
     if args.calibration and not args.int8:
         raise InputError("--calibration is used with --int8")
     if args.int8 and not args.calibration:
@@ -49,7 +55,12 @@ def run(args) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a folder")
-    model = get_model(args.model or (None if args.weights else DEFAULT_CODEC), args.weights, "cpu")
+
+    from neuralcodec.codecs.api import get_model
+    from neuralcodec.export.onnx_export import OPSET, export_onnx
+
+    apply_runtime(args)
+    model = get_model(name, args.weights, "cpu")
     manifest = export_onnx(model, out, opset=args.opset or OPSET, int8=args.int8,
                            calibration=args.calibration,
                            int8_options={"count": args.calibration_images, "targets": targets})

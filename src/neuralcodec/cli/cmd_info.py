@@ -6,11 +6,12 @@ import os
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("info", help="show the header and substreams of a .ncb file",
-                              description="Validate a .ncb bitstream and print its header "
-                                          "and substreams (truncated progressive files are "
-                                          "shown as such).")
-    p.add_argument("file", help="bitstream file (.ncb)")
+    p = subparsers.add_parser("info", help="show the header and substreams of a .ncb or .ncv file",
+                              description="Validate a bitstream (.ncb image, .ncv video) and print "
+                                          "its header and substreams (truncated progressive files "
+                                          "are shown as such; videos also get frames, GOPs and "
+                                          "bits per frame).")
+    p.add_argument("file", help="bitstream file (.ncb image or .ncv video)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -61,7 +62,9 @@ def _text(info: dict) -> str:
              f"size:       {h['width']}x{h['height']} {h['pixel_format']}"]
     if h["kind"] == "video":
         num, den = h["fps"]
-        frames = h["frames"] or "unknown"
+        counted = info.get("video", {}).get("frames")
+        frames = h["frames"] or (f"{counted} (counted; the header leaves the count open)"
+                                 if counted is not None else "not recorded")
         rate = f"{num}/{den} fps ({num / den:.3f})" if num else "fps unspecified"
         lines.append(f"frames:     {frames} @ {rate}")
     if "video" in info:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 def register(sub) -> None:
     p = sub.add_parser("models", help="list codecs with their weights, parameter count and Kodak RD")
+    p.add_argument("--json", action="store_true", help="print one JSON object (a list of codecs)")
     p.set_defaults(func=run)
 
 
@@ -20,26 +21,46 @@ def kodak_points(weights_path) -> list[tuple[float, float, float]]:
     return list(zip(res["quality"], res["bpp"], res["psnr-rgb"]))
 
 
-def run(args) -> int:
+def model_list() -> list[dict]:
+    """Every codec: name, kind, default flag, parameter count, shipped weights, Kodak RD, note."""
     import json
 
     from neuralcodec.codecs.registry import (DEFAULT_CODEC, available, create, parameter_count,
                                              read_metadata, shipped_weights)
 
-    print(f"{'codec':<12} {'params':>9}  {'weights':<34} Kodak RD (quality: bpp / PSNR-RGB dB)")
+    rows = []
     for name in available():
         path = shipped_weights(name)
-        if path is None:
-            params, weights, rd = parameter_count(create(name)), "none shipped (train your own)", ""
-        else:
-            meta = read_metadata(path)
-            params = parameter_count(create(name, **json.loads(meta["config"])))
-            weights = f"{path.name} ({path.stat().st_size / 2**20:.1f} MiB)"
-            rd = "  ".join(f"q{q:g}: {b:.3f}/{d:.2f}" for q, b, d in kodak_points(path))
-        mark = " *" if name == DEFAULT_CODEC else ""
-        print(f"{name + mark:<12} {params / 1e6:>8.2f}M  {weights:<34} {rd}")
-    from neuralcodec.video.weights import model_rows
-    for name, params, weights, note in model_rows():
-        print(f"{name:<12} {params / 1e6:>8.2f}M  {weights:<34} {note}")
+        config = json.loads(read_metadata(path)["config"]) if path else {}
+        rd = [{"quality": q, "bpp": b, "psnr-rgb": d} for q, b, d in kodak_points(path)] if path else []
+        rows.append({"name": name, "kind": "image", "default": name == DEFAULT_CODEC,
+                     "params": parameter_count(create(name, **config)),
+                     "weights": _weights_entry(path), "kodak": rd, "note": ""})
+    from neuralcodec.video.weights import model_rows, shipped_weights as video_weights
+    for name, params, _, note in model_rows():
+        rows.append({"name": name, "kind": "video", "default": False, "params": params,
+                     "weights": _weights_entry(video_weights(name)), "kodak": [], "note": note})
+    return rows
+
+
+def _weights_entry(path) -> dict | None:
+    return {"file": path.name, "bytes": path.stat().st_size} if path else None
+
+
+def run(args) -> int:
+    import json
+
+    rows = model_list()
+    if args.json:
+        print(json.dumps({"codecs": rows}, indent=2))
+        return 0
+    print(f"{'codec':<12} {'params':>9}  {'weights':<34} Kodak RD (quality: bpp / PSNR-RGB dB)")
+    for row in rows:
+        w = row["weights"]
+        weights = (f"{w['file']} ({w['bytes'] / 2**20:.1f} MiB)" if w else
+                   "none shipped (train your own)" if row["kind"] == "image" else "none shipped (train-video)")
+        rd = "  ".join(f"q{p['quality']:g}: {p['bpp']:.3f}/{p['psnr-rgb']:.2f}" for p in row["kodak"])
+        mark = " *" if row["default"] else ""
+        print(f"{row['name'] + mark:<12} {row['params'] / 1e6:>8.2f}M  {weights:<34} {rd or row['note']}")
     print("* default codec")
     return 0

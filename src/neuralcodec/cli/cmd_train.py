@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from neuralcodec.codecs.catalog import IMAGE_CODECS
+
 
 def _kv(text: str) -> tuple[str, object]:
     key, sep, val = text.partition("=")
@@ -21,7 +23,8 @@ def register(sub) -> None:
                                    "Multi-GPU: torchrun --nproc-per-node N -m neuralcodec train ... "
                                    "(see docs/training.md).")
     a = p.add_argument
-    a("--codec", required=True, help="codec name in the registry")
+    a("--codec", required=True, help=f"image codec to train: {', '.join(IMAGE_CODECS)} "
+                                     "(video-rt: see train-video)")
     a("--codec-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
       help="keyword argument for the codec constructor (VALUE parsed as JSON when it can be)")
     a("--codec-factory", default="", metavar="MODULE:FUNC",
@@ -103,10 +106,27 @@ def register(sub) -> None:
     e.set_defaults(func=run_export)
 
 
+def _check_files(args) -> None:
+    """Codec name and data folders, before torch is imported."""
+    from pathlib import Path
+
+    from neuralcodec.errors import InputError, ModelError
+    from neuralcodec.train.files import find_images
+
+    if not args.codec_factory and args.codec not in IMAGE_CODECS:
+        raise ModelError(f"unknown codec {args.codec!r} (available: {', '.join(IMAGE_CODECS)}; "
+                         "video-rt trains with train-video)")
+    for folder in [*args.data, *args.val]:
+        find_images([folder])
+    if args.init and not Path(args.init).is_file():
+        raise InputError(f"--init {args.init}: file not found")
+
+
 def run_train(args) -> int:
     import time
     t_start = time.monotonic()  # --max-minutes counts the torch import too
 
+    _check_files(args)
     from dataclasses import fields
 
     from neuralcodec.train.loop import TrainConfig, import_factory, train

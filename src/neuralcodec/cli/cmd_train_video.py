@@ -5,25 +5,27 @@ from __future__ import annotations
 def register(sub) -> None:
     p = sub.add_parser("train-video", help="train the video-rt codec on clips and synthetic pans/zooms")
     a = p.add_argument
-    a("--out", required=True, help="run folder (checkpoints, config.json, history.json)")
-    a("--video", nargs="*", default=[], help="frame folders / video files (searched recursively)")
-    a("--images", nargs="*", default=[], help="still images for synthetic camera motion")
+    a("--out", required=True, metavar="RUN_DIR", help="run folder (checkpoints, config.json, history.json)")
+    a("--video", nargs="*", default=[], metavar="PATH",
+      help="frame folders / video files (searched recursively)")
+    a("--images", nargs="*", default=[], metavar="DIR", help="still images for synthetic camera motion")
     a("--synthetic", type=float, default=0.5, help="fraction of synthetic clips (default 0.5)")
-    a("--steps", type=int, default=20000)
-    a("--batch-size", type=int, default=8)
+    a("--steps", type=int, default=20000, help="optimizer steps (default 20000)")
+    a("--batch-size", type=int, default=8, help="clips per step and per process (default 8)")
     a("--frames", type=int, default=4, help="frames per training clip: I + P... (default 4)")
-    a("--crop", type=int, default=256)
-    a("--lr", type=float, default=2e-4)
-    a("--warmup-steps", type=int, default=200)
+    a("--crop", type=int, default=256, help="crop size, a multiple of 64 (default 256)")
+    a("--lr", type=float, default=2e-4, help="learning rate (default 2e-4)")
+    a("--warmup-steps", type=int, default=200, help="linear learning-rate warm-up steps (default 200)")
     a("--clip", type=float, default=1.0, help="gradient norm clip (0: off)")
     a("--video-scale", type=float, default=1.0, help="downscale decoded video files by this factor")
-    a("--max-clip-frames", type=int, default=300)
-    a("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    a("--seed", type=int, default=0)
+    a("--max-clip-frames", type=int, default=300,
+      help="read at most N frames of each clip (default 300)")
+    a("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: cuda when available")
+    a("--seed", type=int, default=0, help="random seed (default 0)")
     a("--max-minutes", type=float, default=0.0, help="stop after this many minutes (0: no limit)")
-    a("--ckpt-every", type=int, default=1000)
-    a("--log-every", type=int, default=100)
-    a("--resume", action="store_true")
+    a("--ckpt-every", type=int, default=1000, help="checkpoint every N steps (default 1000)")
+    a("--log-every", type=int, default=100, help="log interval in steps (default 100)")
+    a("--resume", action="store_true", help="continue from the latest checkpoint in RUN_DIR")
     a("--export", default="", metavar="PATH", help="write fp16 video-rt weights here at the end")
     a("--init", default="", metavar="PATH", help="start from these video-rt weights")
     a("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -31,13 +33,22 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from neuralcodec.errors import InputError
-    from neuralcodec.video.train import VideoTrainConfig, run as train
 
     if args.frames < 2:
         raise InputError("--frames must be at least 2 (an I-frame and a P-frame)")
     if args.crop % 64:
         raise InputError("--crop must be a multiple of 64")
+    for path in [*args.video, *args.images]:
+        if not Path(path).exists():
+            raise InputError(f"training data {path} does not exist")
+    if args.init and not Path(args.init).is_file():
+        raise InputError(f"--init {args.init}: file not found")
+
+    from neuralcodec.video.train import VideoTrainConfig, run as train   # imports torch
+
     cfg = VideoTrainConfig(out=args.out, video=args.video, images=args.images, synthetic=args.synthetic,
                            steps=args.steps, batch_size=args.batch_size, frames=args.frames, crop=args.crop,
                            lr=args.lr, warmup_steps=args.warmup_steps, clip=args.clip,

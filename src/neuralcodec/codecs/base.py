@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-QUALITY_MIN = 1.0
-QUALITY_MAX = 8.0
+from neuralcodec.codecs.catalog import QUALITY_MAX, QUALITY_MIN, check_quality  # noqa: F401 (re-exported)
+
 # MSE lambdas (for images in [0, 1], distortion = lambda * 255^2 * MSE) at quality 1 and 8;
 # the same end points as CompressAI's quality 1..8 ladder, interpolated geometrically.
 LAMBDA_MIN = 0.0018
@@ -25,15 +25,6 @@ def rd_lambda(quality: torch.Tensor | float) -> torch.Tensor:
     q = torch.as_tensor(quality, dtype=torch.float32).clamp(QUALITY_MIN, QUALITY_MAX)
     t = (q - QUALITY_MIN) / (QUALITY_MAX - QUALITY_MIN)
     return LAMBDA_MIN * torch.exp(t * math.log(LAMBDA_MAX / LAMBDA_MIN))
-
-
-def check_quality(quality: float) -> float:
-    """Validate a user quality value."""
-    q = float(quality)
-    if not (QUALITY_MIN <= q <= QUALITY_MAX):
-        from neuralcodec.errors import InputError
-        raise InputError(f"quality must be in [{QUALITY_MIN:g}, {QUALITY_MAX:g}], got {quality}")
-    return q
 
 
 class QualityGain(nn.Module):

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from neuralcodec.codecs.base import ImageCodec
+from neuralcodec.codecs.catalog import DEFAULT_CODEC  # noqa: F401 (re-exported)
 from neuralcodec.codecs.factorized import FactorizedCodec
 from neuralcodec.codecs.gmm_ctx import ELICCodec, GMMContextCodec
 from neuralcodec.codecs.hyperprior import MeanScaleHyperprior
@@ -17,7 +18,6 @@ from neuralcodec.errors import ModelError
 CODECS: dict[str, type[ImageCodec]] = {
     cls.name: cls for cls in (FactorizedCodec, MeanScaleHyperprior, GMMContextCodec, ELICCodec, TritPlaneCodec)
 }
-DEFAULT_CODEC = "hyperprior"   # best codec with shipped weights that runs fast on a CPU
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 WEIGHTS_FORMAT = "neuralcodec-weights-1"
 

@@ -94,28 +94,34 @@ class JpegXLCodec(ImageCodec):
 
 
 class NeuralImageCodec(ImageCodec):
-    """A neuralcodec codec through ``neuralcodec.codecs.api`` (full container bitstreams)."""
+    """A neuralcodec codec through ``neuralcodec.codecs.api`` (full container bitstreams), with
+    its shipped weights or the file given (``--weights CODEC=FILE``)."""
 
-    def __init__(self, name, api, device="cpu"):
-        super().__init__(name, (1, 2, 3, 4, 5, 6, 7, 8), "quality (1-8)",
-                         {"library": "neuralcodec", "device": device, "weights": _weights_id(name)})
+    def __init__(self, name, api, device="cpu", weights=None):
+        settings = {"library": "neuralcodec", "device": device, "weights": _weights_id(name, weights)}
+        if weights:
+            settings["weights_file"] = str(weights)
+        super().__init__(name, (1, 2, 3, 4, 5, 6, 7, 8), "quality (1-8)", settings)
         self.api, self.device = api, device
+        self.weights = {"weights": str(weights)} if weights else {}
 
     def encode(self, pixels, quality):
-        return bytes(self.api.encode_image(pixels, self.name, float(quality), device=self.device))
+        return bytes(self.api.encode_image(pixels, self.name, float(quality), device=self.device,
+                                           **self.weights))
 
     def decode(self, data):
-        return np.asarray(self.api.decode_image(data, device=self.device), dtype=np.uint8)
+        return np.asarray(self.api.decode_image(data, device=self.device, **self.weights), dtype=np.uint8)
 
 
-def _weights_id(name: str) -> str:
-    """SHA-256 prefix of a codec's shipped weights (part of the cache key: new weights, new results)."""
+def _weights_id(name: str, weights=None) -> str:
+    """SHA-256 prefix of a codec's weights, shipped or given (part of the cache key: new
+    weights, new results)."""
     try:
         from neuralcodec.codecs.registry import shipped_weights
         from neuralcodec.container import weights_hash
     except ImportError:
         return "unknown"
-    path = shipped_weights(name)
+    path = weights or shipped_weights(name)
     return weights_hash(path).hex()[:16] if path else "none"
 
 
@@ -143,22 +149,32 @@ def _make_webp():
                         "method": 4})
 
 
-def _make_avif():
+AVIF_SUBSAMPLINGS = ("4:4:4", "4:2:0")
+AVIF_DEFAULTS = {"subsampling": "4:4:4", "speed": 6}
+
+
+def _make_avif(subsampling: str = AVIF_DEFAULTS["subsampling"], speed: int = AVIF_DEFAULTS["speed"]):
+    """AVIF (libaom). 4:4:4 by default: the metrics are on RGB, and 4:2:0 would charge AVIF
+    for chroma it threw away (``--avif-subsampling 4:2:0`` for the web-delivery setting)."""
     from PIL import features
 
+    if subsampling not in AVIF_SUBSAMPLINGS:
+        raise CodecUnavailable(f"avif subsampling {subsampling!r}: use {' or '.join(AVIF_SUBSAMPLINGS)}")
+    if not 0 <= int(speed) <= 10:
+        raise CodecUnavailable(f"avif speed {speed}: use 0 (slowest) to 10 (fastest)")
     if not features.check("avif"):
         raise CodecUnavailable("codec 'avif' not available: this Pillow has no AVIF support")
     from PIL import _avif
 
     if not _avif.encoder_codec_available("aom"):
         raise CodecUnavailable("codec 'avif' not available: Pillow's libavif has no libaom encoder")
-    speed = 6
+    speed = int(speed)
     return PillowCodec("avif", "AVIF", (20, 35, 50, 65, 75, 85), "quality",
                        lambda q: {"quality": int(q), "speed": speed, "codec": "aom",
-                                  "subsampling": "4:2:0", "max_threads": 1},
+                                  "subsampling": subsampling, "max_threads": 1},
                        {"library": f"Pillow {_pillow_version()} (libavif {features.version('avif')}, "
                                    f"{_avif.codec_versions()})",
-                        "encoder": "aom", "speed": speed, "subsampling": "4:2:0"})
+                        "encoder": "aom", "speed": speed, "subsampling": subsampling})
 
 
 def _make_jpeg2000():
@@ -213,10 +229,14 @@ def neural_codec_names() -> list[str]:
         return []
 
 
-def get_image_codec(name: str, device: str = "cpu") -> ImageCodec:
-    """The codec called ``name``; CodecUnavailable with one clear line otherwise."""
+def get_image_codec(name: str, device: str = "cpu", options: dict | None = None) -> ImageCodec:
+    """The codec called ``name`` with its ``options`` (avif: subsampling, speed; neuralcodec's
+    codecs: weights); CodecUnavailable with one clear line otherwise."""
+    options = dict(options or {})
     if name in _FACTORIES:
-        return _FACTORIES[name]()
+        return _FACTORIES[name](**options)
+    weights = options.pop("weights", None)
+    _check_shipped(name, weights)
     try:
         api = _neural_api()
     except CodecUnavailable as exc:
@@ -228,4 +248,19 @@ def get_image_codec(name: str, device: str = "cpu") -> ImageCodec:
     if name not in names:
         raise CodecUnavailable(f"unknown codec {name!r}; available: "
                                f"{', '.join(list(CLASSICAL) + names)}")
-    return NeuralImageCodec(name, api, device)
+    return NeuralImageCodec(name, api, device, weights)
+
+
+def _check_shipped(name: str, weights) -> None:
+    """One clear line for a codec of ours that has no shipped weights and was given none."""
+    from neuralcodec.codecs import catalog
+
+    if weights or name not in catalog.IMAGE_CODECS:
+        return
+    try:
+        from neuralcodec.codecs.registry import shipped_weights
+    except ImportError:   # no torch: get_image_codec says so
+        return
+    if shipped_weights(name) is None:
+        raise CodecUnavailable(f"codec {name!r} has no shipped weights; evaluate trained ones "
+                               f"with --weights {name}=FILE")

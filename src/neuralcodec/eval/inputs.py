@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralcodec.errors import InputError
+from neuralcodec.errors import InputError, reason
+from neuralcodec.image_reader import read_rgb8
+from neuralcodec.limits import DEFAULT_MAX_PIXELS
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 VIDEO_EXTS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".ts")
@@ -24,6 +26,7 @@ class Source:
     height: int
     frames: int = 1
     fps: float = 0.0
+    pixels_digest: str = ""     # images: SHA-256 prefix of the decoded RGB pixels
 
 
 def file_digest(paths) -> str:
@@ -34,6 +37,13 @@ def file_digest(paths) -> str:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
+
+
+def pixels_digest(pixels: np.ndarray) -> str:
+    """SHA-256 prefix of an image's RGB samples and shape (the same picture in any file format)."""
+    h = hashlib.sha256(f"{pixels.shape}".encode())
+    h.update(np.ascontiguousarray(pixels).tobytes())
+    return h.hexdigest()[:16]
 
 
 def _expand(paths, exts, what: str) -> list[Path]:
@@ -59,33 +69,32 @@ def _unique_names(paths: list[Path]) -> list[str]:
     return [str(p) if names.count(p.name) > 1 else p.name for p in paths]
 
 
-def load_image(path) -> np.ndarray:
-    """RGB uint8 pixels of an image file (alpha dropped); InputError if unreadable."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return np.asarray(im.convert("RGB"))
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise InputError(f"cannot read image {path}: {' '.join(str(exc).split())}") from None
+def load_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """8-bit RGB pixels of an image file, as every reader of the package reads them
+    (:func:`neuralcodec.image_reader.read_rgb8`); InputError if unreadable."""
+    return read_rgb8(path, max_pixels).pixels
 
 
-def scan_images(paths) -> tuple[list[Source], list[tuple[str, str]]]:
-    """Readable images among ``paths`` (files or folders) and the (path, reason) skipped."""
+def scan_images(paths, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """Readable images among ``paths`` (files or folders), the (path, reason) skipped, and the
+    conversions made (grayscale, alpha, 16-bit samples scaled to 8 bits), one note per image."""
     files = _expand(paths, IMAGE_EXTS, "images")
-    items, skipped = [], []
+    items, skipped, notes = [], [], []
     for path, name in zip(files, _unique_names(files)):
         try:
-            h, w = load_image(path).shape[:2]
+            image = read_rgb8(path, max_pixels)
         except InputError as exc:
             skipped.append((str(path), str(exc)))
             continue
-        items.append(Source(name, str(path), file_digest([path]), w, h))
+        h, w = image.pixels.shape[:2]
+        if image.note:
+            notes.append(image.note)
+        items.append(Source(name, str(path), file_digest([path]), w, h,
+                            pixels_digest=pixels_digest(image.pixels)))
     if not items:
         raise InputError(f"none of the {len(files)} image file(s) could be read "
                          f"(first: {skipped[0][1]})")
-    return items, skipped
+    return items, skipped, notes
 
 
 def frame_files(folder) -> list[Path]:
@@ -118,7 +127,7 @@ def probe_video(path, fps: float | None, max_frames: int) -> Source:
                     break
             w, h = st.codec_context.width, st.codec_context.height
     except av.FFmpegError as exc:
-        raise InputError(f"cannot read video {p}: {' '.join(str(exc).split())}") from None
+        raise InputError(f"cannot read video {p}: {reason(exc, filename=False)}") from None
     if n == 0:
         raise InputError(f"{p} has no decodable frames")
     return Source(p.name, str(p), file_digest([p]), w, h, n, rate)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from neuralcodec.errors import InputError
+from neuralcodec.limits import DEFAULT_MAX_PIXELS
 
 METRICS = ("psnr", "ms-ssim")
 
@@ -34,6 +35,9 @@ class EvalOptions:
     max_frames: int = 0
     fps: float | None = None
     command: str = ""
+    codec_options: dict = field(default_factory=dict)   # codec -> {option: value}
+    published: bool = True          # Kodak inputs: add the published curves
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 def parse_qualities(specs) -> dict:
@@ -51,10 +55,23 @@ def parse_qualities(specs) -> dict:
     return out
 
 
+def parse_weights(specs) -> dict:
+    """['hyperprior=run/w.safetensors', ...] -> {'hyperprior': {'weights': 'run/w.safetensors'}}."""
+    out = {}
+    for spec in specs or []:
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise InputError(f"--weights expects CODEC=FILE, got {spec!r}")
+        if not Path(path).is_file():
+            raise InputError(f"--weights {spec}: file {path} not found")
+        out[name.strip()] = {"weights": path.strip()}
+    return out
+
+
 def _validate(opt: EvalOptions):
-    from neuralcodec.eval.image_codecs import get_image_codec
+    """Every check that needs neither the inputs nor the codecs' libraries (no torch import
+    unless a codec name is none of the known ones); returns (included curves, anchor)."""
     from neuralcodec.eval.results import load_results
-    from neuralcodec.eval.video_codecs import get_video_codec
 
     bad = [m for m in opt.metrics if m not in METRICS]
     if bad or not opt.metrics:
@@ -62,30 +79,33 @@ def _validate(opt: EvalOptions):
     if not opt.codecs:
         raise InputError("no codecs given (--codecs jpeg,webp,...)")
     if opt.kind == "images" and "neuralcodec" in opt.codecs:  # shorthand: all of ours
-        from neuralcodec.eval.image_codecs import _neural_api
+        from neuralcodec.eval.image_codecs import neural_codec_names
 
         i = opt.codecs.index("neuralcodec")
-        opt.codecs[i:i + 1] = [n for n in _neural_api().list_codecs() if n not in opt.codecs]
+        opt.codecs[i:i + 1] = [n for n in neural_codec_names() if n not in opt.codecs]
     if len(set(opt.codecs)) != len(opt.codecs):
         raise InputError("a codec is listed twice in --codecs")
     if opt.workers < 1:
         raise InputError("--workers must be at least 1")
+    if opt.max_pixels < 1:
+        raise InputError("--max-pixels must be at least 1")
     unknown = set(opt.qualities) - set(opt.codecs)
     if unknown:
         raise InputError(f"--qualities names codec(s) not in --codecs: {', '.join(sorted(unknown))}")
-    get = get_image_codec if opt.kind == "images" else (lambda n, d=None: get_video_codec(n))
-    codecs = {}
-    for name in opt.codecs:
-        c = get(name, opt.device)
-        codecs[name] = (c, [float(q) for q in opt.qualities.get(name, c.qualities)])
-        if opt.kind == "images":
-            c.probe(codecs[name][1][0])
+    unknown = {n for n, o in opt.codec_options.items() if "weights" in o and n not in opt.codecs}
+    if unknown:
+        raise InputError(f"--weights names codec(s) not in --codecs: {', '.join(sorted(unknown))}")
+    _check_codec_names(opt)
     included = [load_results(p) for p in opt.include]
-    names = list(codecs) + [c.name for c in included]
+    names = list(opt.codecs) + [c.name for c in included]
     anchor = opt.anchor or opt.codecs[0]
     if anchor not in names:
         match = [c.name for c in included if c.meta["file"].endswith(anchor) or
                  c.name.startswith(anchor + " [")]
+        if opt.kind == "images" and opt.published and not match:
+            from neuralcodec.eval.published import kodak_names
+
+            match = [n for n in kodak_names() if n == anchor or n.startswith(anchor + " [")]
         if len(match) != 1:
             raise InputError(f"--anchor {anchor!r} is neither a codec of this run nor an included "
                              f"curve ({', '.join(names)})")
@@ -93,7 +113,59 @@ def _validate(opt: EvalOptions):
     out = Path(opt.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a folder")
-    return codecs, included, anchor
+    return included, anchor
+
+
+def _check_codec_names(opt: EvalOptions) -> None:
+    """Unknown names fail here; known ones are built (and their libraries loaded) later."""
+    from neuralcodec.codecs import catalog
+    from neuralcodec.eval import image_codecs, video_codecs
+
+    if opt.kind == "images":
+        known = set(image_codecs.CLASSICAL) | set(catalog.IMAGE_CODECS)
+        lookup = image_codecs.get_image_codec       # other names: ask the codec API
+    else:
+        known = set(video_codecs.CODECS) | set(catalog.VIDEO_CODECS)
+        lookup = video_codecs.get_video_codec
+    for name in opt.codecs:
+        if name not in known:
+            lookup(name)
+
+
+def _build_codecs(opt: EvalOptions) -> dict:
+    """{name: (codec, qualities)}; each image codec round-trips a small image once, so one that
+    cannot work stops the run with one line before anything is written."""
+    from neuralcodec.eval.image_codecs import get_image_codec
+    from neuralcodec.eval.video_codecs import get_video_codec
+
+    codecs = {}
+    for name in opt.codecs:
+        options = opt.codec_options.get(name, {})
+        if opt.kind == "images":
+            c = get_image_codec(name, opt.device, options)
+        else:
+            c = get_video_codec(name, opt.device, options)
+        codecs[name] = (c, [float(q) for q in opt.qualities.get(name, c.qualities)])
+        if opt.kind == "images":
+            c.probe(codecs[name][1][0])
+    return codecs
+
+
+def _published(opt: EvalOptions, sources) -> list:
+    """The published Kodak curves when the inputs are the Kodak images, all 24 (a note says why
+    not when they are some of them)."""
+    if opt.kind != "images" or not opt.published:
+        return []
+    from neuralcodec.eval.published import kodak_coverage, kodak_curves
+
+    kodak, other, total = kodak_coverage(sources)
+    if kodak == total and not other:
+        return kodak_curves()
+    if kodak:
+        others = f" and {other} other image(s)" if other else ""
+        print(f"neuralcodec: note: {kodak} of the {total} Kodak images{others} in the inputs; the "
+              f"published Kodak curves (means over all {total}) are not added", file=sys.stderr)
+    return []
 
 
 def run_eval(opt: EvalOptions) -> Path:
@@ -102,16 +174,28 @@ def run_eval(opt: EvalOptions) -> Path:
     from neuralcodec.eval.runner import evaluate
 
     t0 = time.perf_counter()
-    codecs, included, anchor = _validate(opt)
+    included, anchor = _validate(opt)
     if opt.kind == "images":
-        sources, skipped = inputs.scan_images(opt.inputs)
-        extra, runtime = {}, {"device": opt.device}
+        sources, skipped, notes = inputs.scan_images(opt.inputs, opt.max_pixels)
+        extra, runtime = {}, {"device": opt.device, "max_pixels": opt.max_pixels}
     else:
         sources, skipped = inputs.scan_videos(opt.inputs, opt.fps, opt.max_frames)
+        notes = []
         extra = {"max_frames": opt.max_frames, "fps": opt.fps}
-        runtime = {"threads": max(1, _cpus() // opt.workers) if opt.workers > 1 else 0}
+        runtime = {"threads": max(1, _cpus() // opt.workers) if opt.workers > 1 else 0,
+                   "device": opt.device}
     for path, why in skipped:
         print(f"neuralcodec: warning: skipping {path}: {why}", file=sys.stderr)
+    if notes:
+        print(f"neuralcodec: warning: {len(notes)} image(s) converted to 8-bit RGB: {notes[0]}"
+              f"{' ...' if len(notes) > 1 else ''}", file=sys.stderr)
+    published = _published(opt, sources)
+    from neuralcodec.eval.published import is_published
+
+    if is_published(anchor) and not published:
+        raise InputError(f"--anchor {anchor!r} is a published Kodak curve, but the inputs are not "
+                         f"the 24 Kodak images")
+    codecs = _build_codecs(opt)
     from neuralcodec.eval.metrics import MS_SSIM_MIN_SIDE
 
     small = [s.name for s in sources if min(s.width, s.height) < MS_SSIM_MIN_SIDE]
@@ -122,7 +206,7 @@ def run_eval(opt: EvalOptions) -> Path:
     out = Path(opt.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = evaluate(opt.kind, sources, codecs, opt.metrics, out / "cache", opt.workers,
-                    extra, runtime)
+                    extra, runtime, opt.codec_options)
     label = "image" if opt.kind == "images" else "video"
     results.write_csv(out / "rows.csv", rows, label)
     sweeps = {n: q for n, (_, q) in codecs.items()}
@@ -135,7 +219,13 @@ def run_eval(opt: EvalOptions) -> Path:
         print(f"neuralcodec: warning: {len(partial)} {label}(s) left out of the averages because "
               f"a codec failed on them: {', '.join(partial[:5])}{' ...' if len(partial) > 5 else ''}",
               file=sys.stderr)
-    groups = _write_curves(opt, codecs, rows, full, included, out)
+    if published and len(full) < len(sources):
+        print(f"neuralcodec: warning: only {len(full)} of the {len(sources)} Kodak images are in the "
+              f"averages; the published curves (means over all of them) are left out", file=sys.stderr)
+        published = []
+        if is_published(anchor):
+            raise InputError(f"--anchor {anchor!r}: the published curve is left out (see above)")
+    groups = _write_curves(opt, codecs, rows, full, included + published, out)
     crops, note = _crops(opt, codecs, rows, full, sources) if opt.kind == "images" else ([], "")
     html = _render(opt, groups, rows, full, anchor, codecs, skipped, failed, crops, note,
                    time.perf_counter() - t0)
@@ -260,7 +350,8 @@ def _render(opt, groups, rows, full, anchor, codecs, skipped, failed, crops, not
            f"{platform.machine()}, {_cpus()} CPU(s), {opt.workers} worker(s); "
            f"{len(full)} {'image' if opt.kind == 'images' else 'video'}(s) in the averages")
     info = {n: c.describe() for n, (c, _) in codecs.items()}
-    info.update({c.name: f"included: {c.meta.get('file')} ({c.description})"
+    info.update({c.name: (f"published: {c.meta.get('file')}; {c.meta.get('attribution')}"
+                          if c.meta.get("published") else f"included: {c.meta.get('file')} ({c.description})")
                  for c in groups[0].curves if c.included})
     return render(title=f"neuralcodec eval {opt.kind}", kind=opt.kind, groups=groups,
                   rows=rows,
@@ -270,7 +361,7 @@ def _render(opt, groups, rows, full, anchor, codecs, skipped, failed, crops, not
 
 
 def _summary(groups, anchor, opt, out: Path) -> None:
-    from neuralcodec.eval.report import bd_rows
+    from neuralcodec.eval.report import bd_rows, published_bd
 
     metric = _plot_metrics(opt)[0]
     for g in groups:
@@ -278,4 +369,8 @@ def _summary(groups, anchor, opt, out: Path) -> None:
             v = cells["BD-rate pchip [%]"]
             txt = f"{v:+.2f} %" if isinstance(v, float) else f"n/a ({v})"
             print(f"{g.title}: BD-rate ({metric}, pchip) of {name} vs {anchor}: {txt}")
+        for name, cells in published_bd(g.curves, metric, g.rate):
+            txt = ", ".join(f"{label} " + (f"{v:+.1f} %" if isinstance(v, float) else "n/a")
+                            for label, v in cells)
+            print(f"{g.title}: BD-rate ({metric}, pchip) of {name} vs published Kodak results: {txt}")
     print(f"report: {out / 'report.html'}")

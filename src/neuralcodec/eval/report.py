@@ -75,6 +75,39 @@ def bd_rows(curves: list[Curve], anchor: str, metric: str, rate: str):
     return out
 
 
+def published_bd(curves: list[Curve], metric: str, rate: str):
+    """(measured codec, [(published curve's label, pchip BD-rate or BDError)]) for every
+    measured curve against every published one (curves with ``meta["published"]``)."""
+    refs = [c for c in curves if c.meta.get("published") and c.has(metric)]
+    out = []
+    for c in curves:
+        if c.included or not c.has(metric) or not c.has(rate) or not refs:
+            continue
+        cells = []
+        for ref in refs:
+            try:
+                cells.append((ref.meta["label"], bd_rate(ref.values[rate], ref.values[metric],
+                                                         c.values[rate], c.values[metric], "pchip")))
+            except BDError as exc:
+                cells.append((ref.meta["label"], exc))
+        out.append((c.name, cells))
+    return out
+
+
+def _published_table(curves, metric, rate) -> str:
+    rows = published_bd(curves, metric, rate)
+    if not rows:
+        return ""
+    head = "".join(f"<th>{_e(label)}</th>" for label, _ in rows[0][1])
+    body = []
+    for name, cells in rows:
+        tds = "".join(f'<td class="na" title="{_e(v)}">n/a</td>' if isinstance(v, Exception)
+                      else f'<td class="{"neg" if v < 0 else "pos"}">{v:+.2f}</td>' for _, v in cells)
+        body.append(f'<tr><td class="l">{_e(name)}</td>{tds}</tr>')
+    return (f'<h4>{_e(METRIC_LABELS.get(metric, metric))}</h4><table class="published-bd" '
+            f'data-metric="{_e(metric)}"><tr><th class="l">codec vs</th>{head}</tr>{"".join(body)}</table>')
+
+
 def _bd_table(curves, anchor, metric, rate) -> str:
     rows = bd_rows(curves, anchor, metric, rate)
     if not rows:
@@ -219,6 +252,11 @@ def render(*, title: str, kind: str, groups: list[Group], rows: list[dict], anch
                    "and positive BD-quality mean the codec beats the anchor.</p>")
         for m in bd_metrics:
             out.append(f"<h4>{_e(METRIC_LABELS.get(m, m))}</h4>" + _bd_table(g.curves, anchor, m, g.rate))
+        published = "".join(_published_table(g.curves, m, g.rate) for m in bd_metrics)
+        if published:
+            source = next(c.meta.get("attribution", "") for c in g.curves if c.meta.get("published"))
+            out.append("<h3>BD-rate [%] against published Kodak results</h3><p class='small'>pchip, "
+                       f"over the overlapping range. Published curves: {_e(source)}.</p>" + published)
         out.append("<h3>Average RD points</h3>" + _curve_table(g.curves, g.rate, bd_metrics))
     out.append(f"<h2>Per-{'video' if video else 'image'} results</h2>")
     out.append(_per_source_tables(rows, metrics, anchor, video))

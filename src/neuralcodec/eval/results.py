@@ -109,11 +109,18 @@ def load_results(path) -> Curve:
     p = Path(path)
     try:
         data = json.loads(p.read_text())
-        res = data["results"]
-        bpp = [float(x) for x in res["bpp"]]
+        curve = results_curve(data["results"], f"{data.get('name') or p.stem} [{p.name}]",
+                              str(data.get("description", "")), {"file": str(p)})
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{p} is not a CompressAI results file ({type(exc).__name__}: {exc})") \
             from None
+    return curve
+
+
+def results_curve(res: dict, name: str, description: str, meta: dict) -> Curve:
+    """An included (not measured) Curve from CompressAI-format ``results`` lists, sorted by
+    rate; MS-SSIM is given on both scales. KeyError/ValueError/TypeError if malformed."""
+    bpp = [float(x) for x in res["bpp"]]
     values = {"bpp": bpp}
     for key, vals in res.items():
         if key != "bpp" and isinstance(vals, list) and len(vals) == len(bpp):
@@ -128,6 +135,4 @@ def load_results(path) -> Curve:
                                     for x in values["ms-ssim-rgb"]]
     order = np.argsort(bpp)
     values = {k: [v[i] for i in order] for k, v in values.items()}
-    name = str(data.get("name") or p.stem)
-    return Curve(f"{name} [{p.name}]", values, str(data.get("description", "")),
-                 {"file": str(p)}, included=True)
+    return Curve(name, values, description, meta, included=True)

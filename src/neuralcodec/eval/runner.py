@@ -12,6 +12,7 @@ from concurrent.futures import BrokenExecutor, ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from neuralcodec.errors import NeuralCodecError
+from neuralcodec.limits import DEFAULT_MAX_PIXELS
 
 
 def settings_key(settings: dict) -> str:
@@ -107,8 +108,8 @@ def evaluate_image_job(job: dict) -> list[dict]:
     src, name, qualities = job["source"], job["codec"], job["qualities"]
     base = {"source": src.name, "codec": name, "width": src.width, "height": src.height}
     try:
-        codec = get_image_codec(name, job.get("device", "cpu"))
-        ref = load_image(src.path)
+        codec = get_image_codec(name, job.get("device", "cpu"), job.get("options"))
+        ref = load_image(src.path, job.get("max_pixels", DEFAULT_MAX_PIXELS))
     except Exception as exc:  # reported per row, never fatal
         return [dict(base, quality=q, error=_err(exc)) for q in qualities]
     rows = []
@@ -136,12 +137,15 @@ def _err(exc: BaseException) -> str:
 
 
 def evaluate(kind: str, sources, codecs: dict, metrics, cache_dir, workers: int,
-             extra: dict | None = None, runtime: dict | None = None) -> list[dict]:
+             extra: dict | None = None, runtime: dict | None = None,
+             codec_options: dict | None = None) -> list[dict]:
     """Evaluate every (source, codec, quality), reusing cached rows; return all rows.
 
     ``codecs`` maps a codec name to (codec object with .settings, list of qualities).
     ``kind`` is "images" or "videos"; ``extra`` (options that change results, part of the
-    cache key) and ``runtime`` (options that do not, e.g. the device) go into every job.
+    cache key) and ``runtime`` (options that do not, e.g. the device) go into every job;
+    ``codec_options`` (name -> options) rebuild each codec in the workers (their effect is
+    in the codec's recorded settings, hence in the key).
     """
     from neuralcodec.eval.video_codecs import evaluate_video_job
 
@@ -164,7 +168,8 @@ def evaluate(kind: str, sources, codecs: dict, metrics, cache_dir, workers: int,
             chunks = [todo] if kind == "images" else [[q] for q in todo]
             for chunk in chunks:
                 jobs.append({"source": src, "codec": name, "qualities": chunk, "skey": skey,
-                             "metrics": tuple(metrics), **(extra or {}), **(runtime or {})})
+                             "metrics": tuple(metrics), "options": (codec_options or {}).get(name, {}),
+                             **(extra or {}), **(runtime or {})})
     skeys = {(j["source"].name, j["codec"]): (j["source"], j["skey"]) for j in jobs}
 
     def store(new_rows):

@@ -40,6 +40,11 @@ class VideoCodec:
     def encoder_options(self, quality: float) -> dict:
         return {**self.options, self.quality_param: str(int(quality))}
 
+    def score(self, quality: float, path: str, fps: float, max_frames: int, metrics,
+              threads: int = 0) -> dict:
+        """One evaluation row: encode ``path`` at ``quality``, decode, score every frame."""
+        return encode_and_score(self, quality, path, fps, max_frames, metrics, threads)
+
 
 _SPECS = {
     "x264": ("libx264", ("h264",), (22, 27, 32, 37), {"preset": "medium"}),
@@ -61,10 +66,18 @@ def _available(name: str, mode: str) -> bool:
         return False
 
 
-def get_video_codec(name: str) -> VideoCodec:
-    """The video codec called ``name``; CodecUnavailable with one clear line otherwise."""
+def get_video_codec(name: str, device: str = "cpu", options: dict | None = None):
+    """The video codec called ``name`` (PyAV's, or neuralcodec's own on ``device``);
+    CodecUnavailable with one clear line otherwise."""
+    from neuralcodec.codecs.catalog import VIDEO_CODECS
+
+    if name in VIDEO_CODECS:
+        from neuralcodec.eval.neural_video import NeuralVideoCodec
+
+        return NeuralVideoCodec(name, device, **(options or {}))
     if name not in _SPECS:
-        raise CodecUnavailable(f"unknown video codec {name!r}; available: {', '.join(CODECS)}")
+        raise CodecUnavailable(f"unknown video codec {name!r}; available: "
+                               f"{', '.join(CODECS + VIDEO_CODECS)}")
     import av
 
     encoder, decoders, qualities, options = _SPECS[name]
@@ -130,12 +143,13 @@ def iter_source_frames(path: str, max_frames: int):
                 yield rgb, rgb_to_yuv_frame(rgb)
 
 
-def frame_scores(ref_rgb, ref_yuv, rec_yuv, metrics) -> dict:
-    """Per-frame PSNR-Y/U/V, 6:1:1 PSNR-YUV, PSNR-RGB and MS-SSIM."""
+def frame_scores(ref_rgb, ref_yuv, rec_yuv, metrics, rec_rgb=None) -> dict:
+    """Per-frame PSNR-Y/U/V, 6:1:1 PSNR-YUV, PSNR-RGB and MS-SSIM (RGB scores on ``rec_rgb``
+    when the codec's output is RGB, else on ``rec_yuv`` converted back)."""
     from neuralcodec.eval.metrics import ms_ssim, psnr
 
     out = {}
-    rec_rgb = yuv_frame_to_rgb(rec_yuv)
+    rec_rgb = yuv_frame_to_rgb(rec_yuv) if rec_rgb is None else rec_rgb
     if "psnr" in metrics:
         y, u, v = (psnr(a, b) for a, b in zip(yuv_planes(ref_yuv), yuv_planes(rec_yuv)))
         out.update({"psnr-y": y, "psnr-u": u, "psnr-v": v, "psnr-yuv": (6 * y + u + v) / 8,
@@ -149,8 +163,6 @@ def encode_and_score(codec: VideoCodec, quality: float, path: str, fps: float,
                      max_frames: int, metrics, threads: int = 0) -> dict:
     """Encode a source at one quality, decode its packets and score every frame."""
     import av
-
-    from neuralcodec.eval.metrics import ms_ssim_db
 
     rate = Fraction(fps).limit_denominator(1001)
     enc = dec = None
@@ -198,12 +210,20 @@ def encode_and_score(codec: VideoCodec, quality: float, path: str, fps: float,
     decode(None)
     if len(scores) != n:
         raise RuntimeError(f"decoder returned {len(scores)} frames for {n} encoded")
-    w, h = enc.width, enc.height
+    return summary_row(scores, enc.width, enc.height, fps, size, t_enc, t_dec)
+
+
+def summary_row(scores: list[dict], width: int, height: int, fps: float, size: int,
+                t_enc: float, t_dec: float) -> dict:
+    """An evaluation row from per-frame scores: means, rate (bpp, kbit/s) and speed."""
+    from neuralcodec.eval.metrics import ms_ssim_db
+
+    n = len(scores)
     row = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
     if "ms-ssim-rgb" in row:
         row["ms-ssim-db-rgb"] = ms_ssim_db(row["ms-ssim-rgb"])
-    row.update(width=w, height=h, frames=n, fps=float(fps), bytes=size,
-               bpp=8.0 * size / (n * w * h), bitrate_kbps=8.0 * size * float(fps) / n / 1000,
+    row.update(width=width, height=height, frames=n, fps=float(fps), bytes=size,
+               bpp=8.0 * size / (n * width * height), bitrate_kbps=8.0 * size * float(fps) / n / 1000,
                encode_s=t_enc, decode_s=t_dec, encode_fps=n / t_enc if t_enc else None,
                decode_fps=n / t_dec if t_dec else None)
     return row
@@ -215,9 +235,9 @@ def evaluate_video_job(job: dict) -> list[dict]:
     src, name, (q,) = job["source"], job["codec"], job["qualities"]
     row = {"source": src.name, "codec": name, "quality": q}
     try:
-        codec = get_video_codec(name)
-        row.update(encode_and_score(codec, q, src.path, src.fps, job["max_frames"],
-                                    job["metrics"], job.get("threads", 0)))
+        codec = get_video_codec(name, job.get("device", "cpu"), job.get("options"))
+        row.update(codec.score(q, src.path, src.fps, job["max_frames"], job["metrics"],
+                               job.get("threads", 0)))
         row["preset"] = codec.options.get("preset", codec.options.get("cpu-used", ""))
         row["error"] = None
     except Exception as exc:

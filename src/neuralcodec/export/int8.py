@@ -40,7 +40,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 def calibration_images(folder, count: int = 12, crop: int = 256) -> list[np.ndarray]:
     """Centre crops (at most ``crop`` pixels a side) of the first ``count`` images in a folder."""
-    from PIL import Image
+    from neuralcodec.image_reader import read_rgb8
 
     folder = Path(folder)
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS) if folder.is_dir() else []
@@ -48,10 +48,7 @@ def calibration_images(folder, count: int = 12, crop: int = 256) -> list[np.ndar
         raise InputError(f"no calibration images (PNG/JPEG/...) in {folder}")
     images = []
     for path in files[:count]:
-        try:
-            img = np.asarray(Image.open(path).convert("RGB"))
-        except OSError as exc:
-            raise InputError(f"cannot read calibration image {path}: {exc}") from None
+        img = read_rgb8(path).pixels
         h, w = img.shape[:2]
         top, left = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
         images.append(np.ascontiguousarray(img[top:top + crop, left:left + crop]))

@@ -15,18 +15,18 @@ from neuralcodec.train.files import JPEG_SUFFIXES, find_images  # noqa: F401 (re
 
 
 def load_image(path: Path, jpeg_downsample: float = 1.0) -> np.ndarray:
-    """Decode one image to uint8 HxWx3, downsampling JPEG sources by ``jpeg_downsample``."""
-    from PIL import Image
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if path.suffix.lower() in JPEG_SUFFIXES and jpeg_downsample > 1.0:
-                w, h = im.size
-                size = (max(1, round(w / jpeg_downsample)), max(1, round(h / jpeg_downsample)))
-                im = im.resize(size, Image.LANCZOS)
-            return np.asarray(im, dtype=np.uint8).copy()
-    except OSError as exc:
-        raise InputError(f"cannot read image {path}: {exc}") from None
+    """Decode one image to uint8 HxWx3 (:func:`neuralcodec.image_reader.read_rgb8`: 16-bit
+    samples scaled), downsampling JPEG sources by ``jpeg_downsample``."""
+    from neuralcodec.image_reader import read_rgb8
+
+    pixels = read_rgb8(path).pixels
+    if Path(path).suffix.lower() in JPEG_SUFFIXES and jpeg_downsample > 1.0:
+        from PIL import Image
+
+        h, w = pixels.shape[:2]
+        size = (max(1, round(w / jpeg_downsample)), max(1, round(h / jpeg_downsample)))
+        pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.LANCZOS), dtype=np.uint8)
+    return np.ascontiguousarray(pixels)
 
 
 def fit_to_crop(img: np.ndarray, crop: int, small: str) -> np.ndarray | None:

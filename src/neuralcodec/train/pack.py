@@ -70,12 +70,14 @@ def out_size(size: tuple[int, int], scale: float, min_side: int) -> tuple[int, i
 
 
 def encode(path: str, size: tuple[int, int], fmt: str) -> bytes:
-    """Decode, resize (Lanczos) and encode one image (``fmt`` "copy": the file's bytes)."""
+    """Decode (as 8-bit RGB, :func:`neuralcodec.image_reader.read_rgb8`), resize (Lanczos) and
+    encode one image (``fmt`` "copy": the file's bytes)."""
     from PIL import Image
+
+    from neuralcodec.image_reader import read_rgb8
     if fmt == "copy":
         return Path(path).read_bytes()
-    with Image.open(path) as im:
-        im = im.convert("RGB")
+    with Image.fromarray(read_rgb8(path).pixels) as im:
         if im.size != tuple(size):
             im = im.resize(tuple(size), Image.LANCZOS)
         buf = io.BytesIO()

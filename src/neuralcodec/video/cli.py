@@ -6,7 +6,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from neuralcodec.errors import InputError, ModelError
+from neuralcodec.errors import InputError
 
 
 def is_video_input(path: str) -> bool:
@@ -25,40 +25,47 @@ def encode_if_video(args) -> int | None:
     """Handle `encode` for video inputs (a folder or a video extension); None otherwise."""
     if not is_video_input(args.input):
         return None
-    from neuralcodec.cli.io_utils import atomic_path
-    from neuralcodec.cli.runtime import apply_runtime
+    from neuralcodec.cli import checks
+    from neuralcodec.cli.io_utils import check_output_path
+    from neuralcodec.codecs.catalog import check_quality
     from neuralcodec.video import io as vio
-    from neuralcodec.video.codec import check_geometry, encode_frames
-    from neuralcodec.video.weights import available, load
 
+    # arguments and files first: no torch import for a mistake
     if getattr(args, "target_bpp", None) is not None or getattr(args, "target_psnr", None) is not None:
         raise InputError("--target-bpp/--target-psnr are for images; use --quality for video")
-    device = apply_runtime(args)
+    name = checks.video_model(args.model)
+    if args.quality is not None:
+        check_quality(args.quality)
+    limit = getattr(args, "frames", None)
+    if limit is not None and limit < 1:
+        raise InputError(f"--frames must be at least 1, got {limit} (leave it out to encode every frame)")
+    limit = limit or 0
+    if getattr(args, "intra_period", None) is not None and args.intra_period < 0:
+        raise InputError("--intra-period must be >= 0")
     src = Path(args.input)
     if not src.exists():
         raise InputError(f"input {src} not found")
+    checks.check_suffix(args.output, "video")
     out = Path(args.output)
-    if out.resolve() == src.resolve():
-        raise InputError(f"output {out} would overwrite the input {src}")
-    from neuralcodec.cli.io_utils import check_output_path
     check_output_path(out, src) if src.is_file() else check_output_path(out)
     if src.is_dir() and out.exists() and out.resolve().is_relative_to(src.resolve()):
         raise InputError(f"output {out} would overwrite a file of the input folder {src}")
-    name = args.model or "video-rt"
-    if name not in available():
-        raise ModelError(f"{name!r} is not a video codec (available: {', '.join(available())})")
-    limit = getattr(args, "frames", None) or 0
-    if limit < 0:
-        raise InputError("--frames must be >= 0")
     info = vio.probe(src, limit)
+
+    from neuralcodec.cli.io_utils import atomic_path
+    from neuralcodec.cli.runtime import apply_runtime
+    from neuralcodec.video.codec import check_geometry, encode_frames
+    from neuralcodec.video.weights import load
+
     check_geometry(info.width, info.height)
+    device = apply_runtime(args)
     model = load(name, args.weights, device)
     quality = 4.0 if args.quality is None else args.quality
     period = 32 if getattr(args, "intra_period", None) is None else args.intra_period
     fps = Fraction(info.fps)
     half = device == "cuda" and not getattr(args, "fp32", False)
     sizes = []
-    bar = _progress(info.frames, "encode")
+    bar = _progress(info.frames or info.estimated_frames, "encode")
     start = time.perf_counter()
 
     def on_frame(i, kind, nbytes):
@@ -97,13 +104,18 @@ def decode_if_video(args) -> int | None:
         return None
     if header.kind != "video":
         return None
-    from neuralcodec.cli.runtime import apply_runtime
     from neuralcodec.video import io as vio
+
+    if any(getattr(args, k, None) is not None for k in ("bytes", "fraction", "target_bpp")):
+        raise InputError("--bytes/--fraction/--target-bpp decode a prefix of a progressive image "
+                         f"stream; {src} is a video")
+    out = vio.check_video_output(args.output, src)
+
+    from neuralcodec.cli.runtime import apply_runtime
     from neuralcodec.video.codec import decode_frames
     from neuralcodec.video.weights import load
 
     device = apply_runtime(args)
-    out = vio.check_video_output(args.output, src)
     model = load(header.codec if header.codec != "" else None, args.weights, device)
     fps = Fraction(header.fps[0], header.fps[1]) if header.fps[0] else vio.FOLDER_FPS
     writer = vio.FrameWriter(out, header.width, header.height, fps)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralcodec.errors import InputError
+from neuralcodec.errors import InputError, reason
 
 VIDEO_INPUT_EXTS = (".mp4", ".mkv", ".mov", ".webm", ".y4m", ".avi", ".m4v")
 VIDEO_OUTPUT_EXTS = (".y4m", ".mkv", ".mp4")
@@ -26,6 +26,7 @@ class VideoInfo:
     fps: Fraction
     frames: int          # 0 = unknown
     pix_fmt: str
+    estimated_frames: int = 0    # the container's frame count when it has one (progress only)
 
 
 def frame_to_rgb(frame) -> np.ndarray:
@@ -47,7 +48,7 @@ def _av():
 
 
 def _av_error(path, exc) -> InputError:
-    return InputError(f"cannot read video {path}: {' '.join(str(exc).split()) or type(exc).__name__}")
+    return InputError(f"cannot read video {path}: {reason(exc, filename=False)}")
 
 
 def _folder_frames(path: Path) -> list[Path]:
@@ -78,6 +79,7 @@ def probe(path: str | os.PathLike, max_frames: int = 0) -> VideoInfo:
             rate = s.average_rate or s.guessed_rate or FOLDER_FPS
             cc = s.codec_context
             w, h, fmt = cc.width, cc.height, (cc.pix_fmt or "")
+            counted = int(s.frames or 0)
             if not (w and h):
                 first = next(c.decode(video=0))
                 w, h, fmt = first.width, first.height, first.format.name
@@ -85,7 +87,8 @@ def probe(path: str | os.PathLike, max_frames: int = 0) -> VideoInfo:
         raise
     except (av.error.FFmpegError, StopIteration, ValueError, UnicodeDecodeError) as exc:
         raise _av_error(p, exc) from None
-    return VideoInfo(w, h, Fraction(rate).limit_denominator(1 << 20), 0, fmt)
+    estimate = min(counted, max_frames) if counted and max_frames else (counted or max_frames)
+    return VideoInfo(w, h, Fraction(rate).limit_denominator(1 << 20), 0, fmt, estimate)
 
 
 def iter_frames(path: str | os.PathLike, max_frames: int = 0):
@@ -95,7 +98,7 @@ def iter_frames(path: str | os.PathLike, max_frames: int = 0):
         from neuralcodec.cli.images import read_image
         files = _folder_frames(p)
         for f in files[:max_frames] if max_frames else files:
-            yield read_image(f)
+            yield read_image(f, quiet=True)     # probe() warned about the first frame
         return
     av = _av()
     try:

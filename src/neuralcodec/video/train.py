@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, rd_lambda
-from neuralcodec.errors import InputError
+from neuralcodec.errors import InputError, reason
 from neuralcodec.train import checkpoint as ckpt
 from neuralcodec.train import distributed as D
 from neuralcodec.train.data import fit_to_crop, load_image
@@ -75,7 +75,7 @@ def _read_video_file(path: Path, scale: float, max_frames: int) -> list[np.ndarr
                                            height=round(frame.height / scale) // 2 * 2)
                 out.append(frame_to_rgb(frame))
     except av.error.FFmpegError as exc:
-        raise InputError(f"cannot read video {path}: {exc}") from None
+        raise InputError(f"cannot read video {path}: {reason(exc, filename=False)}") from None
     return out
 
 

@@ -1,0 +1,30 @@
+"""What the codecs are called and the quality scale, known without importing PyTorch (for
+argument checks and help texts before the networks load).
+
+``tests/test_cli_startup.py`` checks that the names match the registries
+(``neuralcodec.codecs.registry`` and ``neuralcodec.video.weights``).
+"""
+from __future__ import annotations
+
+IMAGE_CODECS = ("factorized", "gmm-ctx", "hyperprior", "trit-plane")
+PROGRESSIVE_CODECS = ("trit-plane",)     # decodable from any prefix (--bytes, --fraction)
+VIDEO_CODECS = ("video-rt",)
+DEFAULT_CODEC = "hyperprior"             # best codec with shipped weights that runs fast on a CPU
+DEFAULT_VIDEO_CODEC = "video-rt"
+QUALITY_MIN = 1.0
+QUALITY_MAX = 8.0
+
+
+def check_quality(quality: float) -> float:
+    """Validate a user quality value."""
+    q = float(quality)
+    if not (QUALITY_MIN <= q <= QUALITY_MAX):
+        from neuralcodec.errors import InputError
+        raise InputError(f"quality must be in [{QUALITY_MIN:g}, {QUALITY_MAX:g}], got {quality}")
+    return q
+
+
+def model_help() -> str:
+    """The --model help text: every name and both defaults."""
+    return (f"codec: {', '.join(IMAGE_CODECS)} for images (default {DEFAULT_CODEC}); "
+            f"{', '.join(VIDEO_CODECS)} for videos (default {DEFAULT_VIDEO_CODEC})")
