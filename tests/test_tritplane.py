@@ -297,6 +297,23 @@ def test_cli_encode_truncate_decode(shipped, image, tmp_path, capsys):
     assert "cannot truncate" in capsys.readouterr().err
 
 
+def test_cli_prefix_decode_reports_bytes_and_bpp(shipped, image, tmp_path, capsys):
+    from PIL import Image
+
+    from neuralcodec.cli import main
+
+    src, ncb = tmp_path / "in.png", tmp_path / "full.ncb"
+    Image.fromarray(image).save(src)
+    assert main(["encode", str(src), "-o", str(ncb), "--model", "trit-plane"]) == 0
+    size = ncb.stat().st_size
+    capsys.readouterr()
+    assert main(["decode", str(ncb), "-o", str(tmp_path / "h.png"), "--fraction", "0.5"]) == 0
+    out = capsys.readouterr().out
+    used = len(truncate_container(ncb.read_bytes(), size // 2))
+    h, w = image.shape[:2]
+    assert f"{used} of {size} bytes, {8 * used / (h * w):.4f} bpp" in out and "quality" not in out
+
+
 def test_cli_rejects_prefix_options_for_other_codecs(shipped, image, tmp_path, capsys):
     from neuralcodec.cli import main
 
