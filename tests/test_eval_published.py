@@ -67,7 +67,7 @@ def fake_kodak(tmp_path, monkeypatch):
         {"name": "Reference", "source": "test/ref.json",
          "results": {"bpp": [0.3, 0.6, 1.2, 2.4], "psnr-rgb": [27.0, 30.0, 33.0, 36.0],
                      "ms-ssim-rgb": [0.9, 0.94, 0.97, 0.985]}}]}
-    monkeypatch.setattr(published, "_kodak", lambda: data)
+    monkeypatch.setattr(published, "kodak_data", lambda: data)
     return folder
 
 

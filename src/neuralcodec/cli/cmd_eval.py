@@ -37,7 +37,8 @@ def register(subparsers) -> None:
                               "and a self-contained report.html with BD-rates.")
     sub = p.add_subparsers(dest="eval_kind", metavar="KIND", required=True)
     pi = sub.add_parser("images", help="evaluate image codecs on image files or folders")
-    pi.add_argument("inputs", nargs="+", metavar="DIR_OR_FILES")
+    pi.add_argument("inputs", nargs="+", metavar="DIR_OR_FILES",
+                    help="image files, or folders of them (not recursive)")
     _common(pi, _IMAGE_CODECS)
     pi.add_argument("--device", default="cpu", help="device for neuralcodec codecs (default cpu)")
     pi.add_argument("--crop-image", help="image shown in the side-by-side crops (default the first)")
@@ -56,7 +57,9 @@ def register(subparsers) -> None:
                     help=f"skip larger images (width x height; default {DEFAULT_MAX_PIXELS} = 16384x16384)")
     pi.set_defaults(func=run)
     pv = sub.add_parser("videos", help="evaluate video codecs on video files or PNG-frame folders")
-    pv.add_argument("inputs", nargs="+", metavar="VIDEO_OR_FRAME_DIR")
+    pv.add_argument("inputs", nargs="+", metavar="VIDEO_OR_FRAME_DIR",
+                    help="video files or folders of PNG frames (a folder without frames is "
+                         "searched one level down)")
     _common(pv, _VIDEO_CODECS)
     pv.add_argument("--max-frames", type=int, default=0, help="use at most N frames (0: all)")
     pv.add_argument("--fps", type=float, help="frame rate of PNG-frame folders (default 30; "

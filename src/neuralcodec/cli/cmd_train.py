@@ -74,10 +74,11 @@ def register(sub) -> None:
     a("--no-tf32", dest="tf32", action="store_false", help="disable TF32 matmuls/convolutions on CUDA")
     a("--deterministic", action="store_true", help="deterministic kernels (slower on CUDA)")
     a("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: cuda when available")
-    a("--seed", type=int, default=0)
+    a("--seed", type=int, default=0, help="random seed of the crops and the initialisation (default 0)")
     a("--val", nargs="*", default=[], metavar="DIR", help="validation image folders")
     a("--val-every", type=int, default=5000, help="validate every N steps and at the end")
-    a("--val-qualities", type=float, nargs="+", default=[1.0, 4.0, 8.0], metavar="Q")
+    a("--val-qualities", type=float, nargs="+", default=[1.0, 4.0, 8.0], metavar="Q",
+      help="qualities validated (default 1 4 8)")
     a("--val-max-images", type=int, default=8, help="use at most N validation images (default 8)")
     a("--ckpt-every", type=int, default=5000, help="checkpoint every N steps (and at the end / time limit)")
     a("--keep", type=int, default=3, help="checkpoints kept in RUN_DIR/checkpoints (default 3)")
@@ -89,18 +90,21 @@ def register(sub) -> None:
            "max(step/--steps, time/MIN), so it ends with its decay (default 0: no budget)")
     a("--resume", action="store_true", help="continue from the latest checkpoint in RUN_DIR (if any)")
     a("--export", default="", metavar="PATH", help="after the last step write shipping weights (safetensors)")
-    a("--export-dtype", choices=["fp16", "bf16", "fp32"], default="fp16")
+    a("--export-dtype", choices=["fp16", "bf16", "fp32"], default="fp16",
+      help="floating-point type of the exported weights (default fp16)")
     a("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=run_train)
 
     e = sub.add_parser("train-export", help="write shipping weights from a training run",
                        description="Load a run's latest (or given) checkpoint, call model.update() and "
                                    "write the weights and buffers as a standalone safetensors file.")
-    e.add_argument("run_dir", metavar="RUN_DIR")
-    e.add_argument("-o", "--output", required=True, metavar="PATH")
+    e.add_argument("run_dir", metavar="RUN_DIR", help="folder of a `neuralcodec train` run")
+    e.add_argument("-o", "--output", required=True, metavar="PATH", help="weights file to write (.safetensors)")
     e.add_argument("--checkpoint", default="", help="checkpoint file (default: the latest in RUN_DIR)")
-    e.add_argument("--dtype", choices=["fp16", "bf16", "fp32"], default="fp16")
-    e.add_argument("--codec-factory", default="", metavar="MODULE:FUNC")
+    e.add_argument("--dtype", choices=["fp16", "bf16", "fp32"], default="fp16",
+                   help="floating-point type of the weights (default fp16)")
+    e.add_argument("--codec-factory", default="", metavar="MODULE:FUNC",
+                   help="the function the run was trained with (--codec-factory of train)")
     e.add_argument("--raw", action="store_true",
                    help="export the trained weights even when the run keeps an EMA (default: the EMA weights)")
     e.set_defaults(func=run_export)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 def register(sub) -> None:
     p = sub.add_parser("truncate", help="cut a progressive (trit-plane) .ncb file to a shorter valid file")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("input", help="progressive bitstream (.ncb, e.g. from --model trit-plane)")
+    p.add_argument("-o", "--output", required=True, help="shorter bitstream to write (.ncb)")
     size = p.add_mutually_exclusive_group(required=True)
     size.add_argument("--bytes", type=int, default=None, metavar="N", help="at most N bytes")
     size.add_argument("--fraction", type=float, default=None, metavar="F",

@@ -19,13 +19,14 @@ TAG = "published"
 
 
 @lru_cache(maxsize=1)
-def _kodak() -> dict:
+def kodak_data() -> dict:
+    """The shipped file: attribution, the Kodak images' pixel digests, the curves."""
     return json.loads(KODAK_FILE.read_text())
 
 
 def kodak_names() -> list[str]:
     """The names the published curves get in a report (valid --anchor values)."""
-    return [_curve_name(c) for c in _kodak()["curves"]]
+    return [_curve_name(c) for c in kodak_data()["curves"]]
 
 
 def _curve_name(entry: dict) -> str:
@@ -39,7 +40,7 @@ def is_published(name: str) -> bool:
 
 def kodak_curves() -> list[Curve]:
     """Every published Kodak curve, marked as included, with its source in ``meta``."""
-    data = _kodak()
+    data = kodak_data()
     return [results_curve(c["results"], _curve_name(c), f"{c['name']} ({data['attribution']})",
                           {"file": c["source"], "published": True, "label": c["name"],
                            "attribution": data["attribution"]})
@@ -48,11 +49,7 @@ def kodak_curves() -> list[Curve]:
 
 def kodak_coverage(sources) -> tuple[int, int, int]:
     """(Kodak images among ``sources``, other images, size of the Kodak set), by pixel digest."""
-    known = set(_kodak()["kodak_pixels"].values())
+    known = set(kodak_data()["kodak_pixels"].values())
     digests = [s.pixels_digest for s in sources]
     hits = len({d for d in digests if d in known})
     return hits, sum(1 for d in digests if d not in known), len(known)
-
-
-def attribution() -> str:
-    return _kodak()["attribution"]
