@@ -111,17 +111,17 @@ def register(sub) -> None:
 
 
 def _check_files(args) -> None:
-    """Codec name and data folders, before torch is imported."""
+    """Data folders and codec name, before torch is imported."""
     from pathlib import Path
 
     from neuralcodec.errors import InputError, ModelError
     from neuralcodec.train.files import find_images
 
+    for folder in [*args.data, *args.val]:
+        find_images([folder])
     if not args.codec_factory and args.codec not in IMAGE_CODECS:
         raise ModelError(f"unknown codec {args.codec!r} (available: {', '.join(IMAGE_CODECS)}; "
                          "video-rt trains with train-video)")
-    for folder in [*args.data, *args.val]:
-        find_images([folder])
     if args.init and not Path(args.init).is_file():
         raise InputError(f"--init {args.init}: file not found")
 

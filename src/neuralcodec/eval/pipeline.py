@@ -59,12 +59,12 @@ def parse_weights(specs) -> dict:
     """['hyperprior=run/w.safetensors', ...] -> {'hyperprior': {'weights': 'run/w.safetensors'}}."""
     out = {}
     for spec in specs or []:
-        name, sep, path = spec.partition("=")
-        if not sep or not name.strip() or not path.strip():
+        name, sep, path = (part.strip() for part in spec.partition("="))
+        if not sep or not name or not path:
             raise InputError(f"--weights expects CODEC=FILE, got {spec!r}")
         if not Path(path).is_file():
             raise InputError(f"--weights {spec}: file {path} not found")
-        out[name.strip()] = {"weights": path.strip()}
+        out[name] = {"weights": path}
     return out
 
 
