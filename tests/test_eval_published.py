@@ -116,22 +116,31 @@ def test_eval_takes_weights_for_our_codecs(tmp_path, weights_files, capsys):
 
 
 def test_eval_videos_runs_our_video_codec(tmp_path, capsys):
-    from neuralcodec.video.weights import shipped_weights
+    import torch
 
-    if shipped_weights() is None:
-        pytest.skip("needs the shipped video-rt weights")
+    from neuralcodec.video.weights import create, save_weights
+
+    torch.manual_seed(0)
+    model = create().eval()     # P-frame nets at random, I-frames the installed hyperprior
+    model.update()
+    weights = tmp_path / "video-rt.safetensors"
+    save_weights(model, weights)
     clip = tmp_path / "clip"
     clip.mkdir()
     for t in range(3):
         Image.fromarray(synthetic(48, 64, t, box=30)).save(clip / f"f{t:03d}.png")
     out = tmp_path / "out"
     rc, stdout, err = run(capsys, "eval", "videos", clip, "--codecs", "video-rt", "--out", out,
-                          "--qualities", "video-rt=2,8", "--metrics", "psnr")
+                          "--qualities", "video-rt=2,8", "--metrics", "psnr", "--weights", f"video-rt={weights}")
     assert rc == 0, err
     res = json.loads((out / "results" / "video-rt.json").read_text())
     r = res["results"]
     assert r["quality"] == [2.0, 8.0] and r["bpp"][0] < r["bpp"][1] and r["psnr-rgb"][0] < r["psnr-rgb"][1]
     assert all(np.isfinite(r[k]).all() for k in ("psnr-y", "psnr-u", "psnr-v", "psnr-yuv"))
-    assert res["meta"]["settings"]["rate"].startswith("whole .ncv file")
+    settings = res["meta"]["settings"]
+    assert settings["rate"].startswith("whole .ncv file") and settings["weights_file"] == str(weights)
     rc, _, err = run(capsys, "eval", "videos", clip, "--codecs", "video-rtx", "--out", tmp_path / "o2")
     assert rc == 1 and "video-rt" in err      # the list of codecs names ours
+    rc, _, err = run(capsys, "eval", "videos", clip, "--codecs", "x264", "--out", tmp_path / "o3",
+                     "--weights", f"x264={weights}")
+    assert rc == 1 and "--weights is for neuralcodec's codecs, not x264" in err

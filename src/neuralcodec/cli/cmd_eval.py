@@ -28,6 +28,9 @@ def _common(p: argparse.ArgumentParser, codec_help: str) -> None:
                    help="CompressAI-format results JSON files to add as extra curves")
     p.add_argument("--qualities", action="append", default=[], metavar="CODEC=Q1,Q2,...",
                    help="override a codec's quality sweep (repeatable)")
+    p.add_argument("--weights", action="append", default=[], metavar="CODEC=FILE",
+                   help="evaluate these weights (safetensors) for one of neuralcodec's codecs "
+                        "instead of the shipped ones (repeatable)")
 
 
 def register(subparsers) -> None:
@@ -42,9 +45,6 @@ def register(subparsers) -> None:
     _common(pi, _IMAGE_CODECS)
     pi.add_argument("--device", default="cpu", help="device for neuralcodec codecs (default cpu)")
     pi.add_argument("--crop-image", help="image shown in the side-by-side crops (default the first)")
-    pi.add_argument("--weights", action="append", default=[], metavar="CODEC=FILE",
-                    help="evaluate these weights (safetensors) for one of neuralcodec's codecs "
-                         "instead of the shipped ones (repeatable)")
     pi.add_argument("--avif-subsampling", choices=["4:4:4", "4:2:0"], default="4:4:4",
                     help="AVIF chroma subsampling (default 4:4:4: the metrics are on RGB; 4:2:0 is "
                          "the web setting and favours every codec compared with it)")
@@ -74,15 +74,16 @@ def run(args) -> int:
     from neuralcodec.errors import InputError
     from neuralcodec.eval.pipeline import EvalOptions, parse_qualities, parse_weights, run_eval
 
+    options = parse_weights(args.weights)
     if args.eval_kind == "images":
-        options = parse_weights(args.weights)
         options["avif"] = {"subsampling": args.avif_subsampling, "speed": args.avif_speed}
     else:
         if args.intra_period < 0:
             raise InputError("--intra-period must be >= 0")
         if args.max_frames < 0:
             raise InputError("--max-frames must be >= 0 (0: all frames)")
-        options = {name: {"intra_period": args.intra_period} for name in VIDEO_CODECS}
+        for name in VIDEO_CODECS:
+            options.setdefault(name, {})["intra_period"] = args.intra_period
     opt = EvalOptions(kind=args.eval_kind, inputs=args.inputs, codecs=args.codecs, out=args.out,
                       metrics=args.metrics, anchor=args.anchor, workers=args.workers,
                       include=args.include_results, qualities=parse_qualities(args.qualities),

@@ -36,15 +36,17 @@ class _Timed:
 
 
 class NeuralVideoCodec:
-    """``video-rt`` with its shipped weights on ``device`` (fp16 on CUDA, as the CLI runs it)."""
+    """``video-rt`` with its shipped weights, or the file given (``--weights video-rt=FILE``),
+    on ``device`` (fp16 on CUDA, as the CLI runs it)."""
 
     quality_param = "quality (1-8)"
 
-    def __init__(self, name: str, device: str = "cpu", intra_period: int = DEFAULT_INTRA_PERIOD):
+    def __init__(self, name: str, device: str = "cpu", intra_period: int = DEFAULT_INTRA_PERIOD,
+                 weights=None):
         try:
             from neuralcodec.video.weights import load, video_hash
 
-            self.model = load(name, None, device)
+            self.model = load(name, weights, device)
         except Exception as exc:  # no torch, no weights, no such device
             raise CodecUnavailable(f"codec {name!r} not available: {type(exc).__name__}: "
                                    f"{' '.join(str(exc).split())}") from None
@@ -53,6 +55,7 @@ class NeuralVideoCodec:
         self.qualities = DEFAULT_QUALITIES
         self.options: dict = {}
         self.settings = {"library": "neuralcodec", "weights": video_hash(self.model).hex()[:16],
+                         **({"weights_file": str(weights)} if weights else {}),
                          "intra_period": self.intra_period, "device": device,
                          "precision": "fp16" if self.half else "fp32",
                          "rate": "whole .ncv file (header included)"}

@@ -92,9 +92,16 @@ def _validate(opt: EvalOptions):
     unknown = set(opt.qualities) - set(opt.codecs)
     if unknown:
         raise InputError(f"--qualities names codec(s) not in --codecs: {', '.join(sorted(unknown))}")
-    unknown = {n for n, o in opt.codec_options.items() if "weights" in o and n not in opt.codecs}
+    weighted = {n for n, o in opt.codec_options.items() if "weights" in o}
+    unknown = weighted - set(opt.codecs)
     if unknown:
         raise InputError(f"--weights names codec(s) not in --codecs: {', '.join(sorted(unknown))}")
+    from neuralcodec.eval.image_codecs import CLASSICAL
+    from neuralcodec.eval.video_codecs import CODECS as PYAV_CODECS
+
+    foreign = weighted & set(CLASSICAL + PYAV_CODECS)
+    if foreign:
+        raise InputError(f"--weights is for neuralcodec's codecs, not {', '.join(sorted(foreign))}")
     _check_codec_names(opt)
     included = [load_results(p) for p in opt.include]
     names = list(opt.codecs) + [c.name for c in included]
@@ -309,7 +316,7 @@ def _crops(opt, codecs, rows, full, sources, size: int = 192):
     ranges = [[r["bpp"] for r in mine if r["codec"] == c] for c in codecs]
     lo, hi = max(min(b) for b in ranges), min(max(b) for b in ranges)
     target = math.sqrt(lo * hi) if lo < hi else float(np.median([b for rs in ranges for b in rs]))
-    ref = load_image(src.path)
+    ref = load_image(src.path, opt.max_pixels)
     h, w = ref.shape[:2]
     s = min(size, h, w)
     y0, x0 = (h - s) // 2, (w - s) // 2
