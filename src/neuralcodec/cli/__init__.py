@@ -3,7 +3,10 @@
 Subcommands live in modules named ``cmd_<name>.py`` in this package; each defines
 ``register(subparsers)`` which adds its parser and sets ``func`` to a callable
 taking the parsed namespace and returning an exit code. Modules import heavy
-dependencies (torch, codecs) inside ``func`` so that ``--help`` stays fast.
+dependencies (torch, codecs) inside ``func``, after the torch-free checks of
+``neuralcodec.cli.checks`` and ``neuralcodec.codecs.catalog``, so that ``--help``, ``info``,
+``truncate`` and every mistake in the arguments or files answer without importing torch
+(``tests/test_cli_startup.py``).
 """
 from __future__ import annotations
 

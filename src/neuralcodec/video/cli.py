@@ -47,6 +47,8 @@ def encode_if_video(args) -> int | None:
         raise InputError(f"input {src} not found")
     checks.check_suffix(args.output, "video")
     out = Path(args.output)
+    if out.resolve() == src.resolve():
+        raise InputError(f"output {out} would overwrite the input {src}")
     check_output_path(out, src) if src.is_file() else check_output_path(out)
     if src.is_dir() and out.exists() and out.resolve().is_relative_to(src.resolve()):
         raise InputError(f"output {out} would overwrite a file of the input folder {src}")
