@@ -6,7 +6,7 @@ argument checks and help texts before the networks load).
 """
 from __future__ import annotations
 
-IMAGE_CODECS = ("factorized", "gmm-ctx", "hyperprior", "trit-plane")
+IMAGE_CODECS = ("elic", "factorized", "gmm-ctx", "hyperprior", "trit-plane")
 PROGRESSIVE_CODECS = ("trit-plane",)     # decodable from any prefix (--bytes, --fraction)
 VIDEO_CODECS = ("video-rt",)
 DEFAULT_CODEC = "hyperprior"             # best codec with shipped weights that runs fast on a CPU
