@@ -6,7 +6,8 @@ import shlex
 import sys
 
 _IMAGE_CODECS = ("jpeg, webp, avif, jpeg2000, jpegxl and neuralcodec's codecs "
-                 "(factorized, hyperprior, ...; 'neuralcodec' = all of them)")
+                 "(factorized, hyperprior, ...; 'neuralcodec' = all of them; NAME=FILE.safetensors = "
+                 "a weights file, e.g. an imported model, under a name)")
 _VIDEO_CODECS = "x264, x265, svtav1, vp9"
 
 

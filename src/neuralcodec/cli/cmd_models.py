@@ -23,23 +23,25 @@ def kodak_points(weights_path) -> list[tuple[float, float, float]]:
 def run(args) -> int:
     import json
 
-    from neuralcodec.codecs.registry import (DEFAULT_CODEC, available, create, parameter_count,
+    from neuralcodec.codecs.registry import (CODECS, DEFAULT_CODEC, available, create, parameter_count,
                                              read_metadata, shipped_weights)
 
-    print(f"{'codec':<12} {'params':>9}  {'weights':<34} Kodak RD (quality: bpp / PSNR-RGB dB)")
+    w = max(len(name) + 2 for name in available())     # name column (room for the default mark)
+    print(f"{'codec':<{w}} {'params':>9}  {'weights':<34} Kodak RD (quality: bpp / PSNR-RGB dB)")
     for name in available():
         path = shipped_weights(name)
         if path is None:
-            params, weights, rd = parameter_count(create(name)), "none shipped (train your own)", ""
+            weights = getattr(CODECS[name], "weights_note", "none shipped (train your own)")
+            params, rd = parameter_count(create(name)), ""
         else:
             meta = read_metadata(path)
             params = parameter_count(create(name, **json.loads(meta["config"])))
             weights = f"{path.name} ({path.stat().st_size / 2**20:.1f} MiB)"
             rd = "  ".join(f"q{q:g}: {b:.3f}/{d:.2f}" for q, b, d in kodak_points(path))
         mark = " *" if name == DEFAULT_CODEC else ""
-        print(f"{name + mark:<12} {params / 1e6:>8.2f}M  {weights:<34} {rd}")
+        print(f"{name + mark:<{w}} {params / 1e6:>8.2f}M  {weights:<34} {rd}")
     from neuralcodec.video.weights import model_rows
     for name, params, weights, note in model_rows():
-        print(f"{name:<12} {params / 1e6:>8.2f}M  {weights:<34} {note}")
+        print(f"{name:<{w}} {params / 1e6:>8.2f}M  {weights:<34} {note}")
     print("* default codec")
     return 0

@@ -49,11 +49,14 @@ class HyperpriorCodec(GainedCodec):
     hyper-synthesis output (``_y_forward``, ``_y_compress``, ``_y_decompress``)."""
 
     hyper_out: int  # channels of the hyper-synthesis output
+    # builders of the hyper transforms: (m, n) -> h_a and (n, m, hyper_out) -> h_s (an ExactNet)
+    hyper_analysis = staticmethod(hyper_analysis)
+    hyper_synthesis = staticmethod(hyper_synthesis)
 
     def __init__(self, n: int, m: int, hyper_out: int):
         super().__init__(n, m)
-        self.h_a = hyper_analysis(m, n)
-        self.h_s = hyper_synthesis(n, m, hyper_out)
+        self.h_a = self.hyper_analysis(m, n)
+        self.h_s = self.hyper_synthesis(n, m, hyper_out)
         self.z_prior = FactorizedPrior(n)
 
     def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict:

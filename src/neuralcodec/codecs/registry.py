@@ -11,11 +11,13 @@ from neuralcodec.codecs.base import ImageCodec
 from neuralcodec.codecs.factorized import FactorizedCodec
 from neuralcodec.codecs.gmm_ctx import GMMContextCodec
 from neuralcodec.codecs.hyperprior import MeanScaleHyperprior
+from neuralcodec.codecs.imported import IMPORTED_CODECS
 from neuralcodec.codecs.tritplane import TritPlaneCodec
 from neuralcodec.errors import ModelError
 
 CODECS: dict[str, type[ImageCodec]] = {
-    cls.name: cls for cls in (FactorizedCodec, MeanScaleHyperprior, GMMContextCodec, TritPlaneCodec)
+    cls.name: cls for cls in (FactorizedCodec, MeanScaleHyperprior, GMMContextCodec, TritPlaneCodec,
+                              *IMPORTED_CODECS)
 }
 DEFAULT_CODEC = "hyperprior"   # best codec with shipped weights that runs fast on a CPU
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"

@@ -66,8 +66,11 @@ def _validate(opt: EvalOptions):
 
         i = opt.codecs.index("neuralcodec")
         opt.codecs[i:i + 1] = [n for n in _neural_api().list_codecs() if n not in opt.codecs]
+    specs = opt.codecs       # NAME=WEIGHTS names a weights file; the rest are codec names
+    opt.codecs = [spec.partition("=")[0] for spec in specs]
     if len(set(opt.codecs)) != len(opt.codecs):
         raise InputError("a codec is listed twice in --codecs")
+    specs = dict(zip(opt.codecs, specs))
     if opt.workers < 1:
         raise InputError("--workers must be at least 1")
     unknown = set(opt.qualities) - set(opt.codecs)
@@ -76,7 +79,7 @@ def _validate(opt: EvalOptions):
     get = get_image_codec if opt.kind == "images" else (lambda n, d=None: get_video_codec(n))
     codecs = {}
     for name in opt.codecs:
-        c = get(name, opt.device)
+        c = get(specs[name], opt.device)
         codecs[name] = (c, [float(q) for q in opt.qualities.get(name, c.qualities)])
         if opt.kind == "images":
             c.probe(codecs[name][1][0])

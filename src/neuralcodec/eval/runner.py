@@ -107,7 +107,7 @@ def evaluate_image_job(job: dict) -> list[dict]:
     src, name, qualities = job["source"], job["codec"], job["qualities"]
     base = {"source": src.name, "codec": name, "width": src.width, "height": src.height}
     try:
-        codec = get_image_codec(name, job.get("device", "cpu"))
+        codec = get_image_codec(job.get("spec", name), job.get("device", "cpu"))
         ref = load_image(src.path)
     except Exception as exc:  # reported per row, never fatal
         return [dict(base, quality=q, error=_err(exc)) for q in qualities]
@@ -163,7 +163,8 @@ def evaluate(kind: str, sources, codecs: dict, metrics, cache_dir, workers: int,
                 continue
             chunks = [todo] if kind == "images" else [[q] for q in todo]
             for chunk in chunks:
-                jobs.append({"source": src, "codec": name, "qualities": chunk, "skey": skey,
+                jobs.append({"source": src, "codec": name, "spec": getattr(codec, "spec", name),
+                             "qualities": chunk, "skey": skey,
                              "metrics": tuple(metrics), **(extra or {}), **(runtime or {})})
     skeys = {(j["source"].name, j["codec"]): (j["source"], j["skey"]) for j in jobs}
 
