@@ -281,6 +281,11 @@ def test_cli_errors_are_one_line(tmp_path, zoo_files, capsys):
     torch.save(state, missing)
     listed = tmp_path / "list.pth.tar"
     torch.save([torch.zeros(2)], listed)
+    from compressai.models import Elic2022Official
+    from compressai.zoo.image_vbr import model_architectures as vbr_models
+    vbr, elic = tmp_path / "vbr.pth.tar", tmp_path / "elic.pth.tar"
+    torch.save(vbr_models["mbt2018-mean-vbr"](32, 48).state_dict(), vbr)
+    torch.save(Elic2022Official(32, 160).state_dict(), elic)
     out = tmp_path / "o.safetensors"
     cases = [
         (("--arch", "mbt2018", "--checkpoint", mbt), "'mbt2018' is not supported: autoregressive"),
@@ -289,6 +294,8 @@ def test_cli_errors_are_one_line(tmp_path, zoo_files, capsys):
         (("--arch", "bmshj2018-hyperprior", "--checkpoint", mbt),
          "holds a mbt2018-mean model, not bmshj2018-hyperprior (import it with --arch mbt2018-mean)"),
         (("--arch", "mbt2018-mean", "--checkpoint", missing), "misses 1 weights of a mbt2018-mean model"),
+        (("--arch", "mbt2018-mean", "--checkpoint", vbr), "holds a vbr model, not mbt2018-mean (not supported"),
+        (("--arch", "mbt2018-mean", "--checkpoint", elic), "holds a latent-codec model"),
         (("--arch", "mbt2018-mean", "--checkpoint", garbage), "is not a PyTorch checkpoint"),
         (("--arch", "mbt2018-mean", "--checkpoint", text), "is not a PyTorch checkpoint"),
         (("--arch", "mbt2018-mean", "--checkpoint", pickled), "holds Python objects"),

@@ -69,6 +69,8 @@ UNSUPPORTED = {
     "bmshj2018-factorized-relu": "its ReLU transforms have no counterpart here",
     "latent-codec": "CompressAI's latent_codec models (elic2022-*, cheng2020-anchor-checkerboard) "
                     "are not mapped",
+    "vbr": "CompressAI's variable-rate models (*-vbr) scale the quantisation step with the rate "
+           "(learned gains and a step-size network); the levels here are fixed-rate",
 }
 
 
@@ -90,6 +92,8 @@ def detect_arch(state: dict[str, torch.Tensor]) -> str | None:
     keys = state.keys()
     if any(k.startswith("latent_codec.") for k in keys):
         return "latent-codec"
+    if "Gain" in state or any(k.startswith("QuantABCD.") for k in keys):
+        return "vbr"
     if "context_prediction.weight" in state:
         if any(".conv_b." in k for k in keys):
             return "cheng2020-attn"
