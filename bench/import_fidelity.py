@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Imported CompressAI models against CompressAI itself, on real crops.
 
-    python bench/import_fidelity.py [--archs bmshj2018-factorized bmshj2018-hyperprior mbt2018-mean]
+    python bench/import_fidelity.py [--archs bmshj2018-factorized bmshj2018-hyperprior mbt2018-mean ...]
         [--n 128 --m 192] [--train-steps 300] [--lmbda 0.0130] [--lr 5e-4] [--images 8] [--crop 256]
-        [--out DIR]
+        [--out DIR] [--reuse]
 
 No zoo file can be downloaded here, so each architecture is built with CompressAI, trained
 briefly on BSDS500 crops (``--train-steps`` of 4 crops of 128x128; 0 keeps the random weights), updated, and saved
@@ -24,16 +24,23 @@ import torch
 warnings.filterwarnings("ignore")
 
 from neuralcodec.codecs.api import decode_with_model, encode_with_model, psnr  # noqa: E402
+from neuralcodec.codecs.compressai_checkerboard import CHECKERBOARD_ARCHS  # noqa: E402
+from neuralcodec.codecs.compressai_checkerboard import compressai_model as checkerboard_model  # noqa: E402
 from neuralcodec.container import unpack  # noqa: E402
 from neuralcodec.importers.compressai import import_compressai  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-ARCHS = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean")
+ZOO_ARCHS = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean")
+ARCHS = ZOO_ARCHS + CHECKERBOARD_ARCHS
 
 
 def compressai_model(arch: str, n: int, m: int):
+    """A fresh CompressAI model (ELIC: CompressAI's default groups 16, 16, 32, 64, M - 128;
+    Cheng2020: M = N)."""
     from compressai.models import FactorizedPrior, MeanScaleHyperprior, ScaleHyperprior
 
+    if arch in CHECKERBOARD_ARCHS:
+        return checkerboard_model(arch, n, m, [16, 16, 32, 64, m - 128])
     cls = {"bmshj2018-factorized": FactorizedPrior, "bmshj2018-hyperprior": ScaleHyperprior,
            "mbt2018-mean": MeanScaleHyperprior}[arch]
     return cls(n, m)
@@ -45,6 +52,9 @@ def crops(files, size: int, count: int, rng) -> list[np.ndarray]:
     out = []
     for f in files[:count]:
         img = np.asarray(Image.open(f).convert("RGB"))
+        if not size:                    # the whole image (Kodak: 768x512, multiples of 64)
+            out.append(img)
+            continue
         top = int(rng.integers(0, img.shape[0] - size + 1))
         left = int(rng.integers(0, img.shape[1] - size + 1))
         out.append(np.ascontiguousarray(img[top:top + size, left:left + size]))
@@ -91,32 +101,41 @@ def reference(net, img: np.ndarray) -> tuple[np.ndarray, int]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
+    parser.add_argument("--archs", nargs="+", default=list(ZOO_ARCHS), choices=ARCHS,
+                        help="default: the zoo architectures (ELIC needs --m above 128)")
     parser.add_argument("--n", type=int, default=128)
     parser.add_argument("--m", type=int, default=192)
     parser.add_argument("--train-steps", type=int, default=300)
     parser.add_argument("--lmbda", type=float, default=0.0130)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--images", type=int, default=8, help="Kodak images (one crop each)")
-    parser.add_argument("--crop", type=int, default=256)
+    parser.add_argument("--crop", type=int, default=256, help="crop side (0: whole images)")
     parser.add_argument("--out", default="bench_import_fidelity", help="folder for the checkpoints")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reuse", action="store_true", help="use the checkpoints already in --out")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     images = crops(sorted((DATA / "kodak").glob("kodim*.png")), args.crop, args.images, rng)
-    print(f"{len(images)} Kodak crops of {args.crop}x{args.crop}; N={args.n}, M={args.m}, "
-          f"{args.train_steps} training steps at lambda {args.lmbda}, {torch.get_num_threads()} threads")
+    how = "checkpoints reused where present" if args.reuse else \
+        f"{args.train_steps} training steps at lambda {args.lmbda}"
+    print(f"{len(images)} Kodak {f'crops of {args.crop}x{args.crop}' if args.crop else 'images'}; N={args.n}, "
+          f"M={args.m}, {how}, {torch.get_num_threads()} threads")
     for arch in args.archs:
         torch.manual_seed(args.seed)
         net = compressai_model(arch, args.n, args.m)
-        print(arch)
-        train(net, args.train_steps, args.lmbda, args.lr, rng, print)
-        net.update(force=True)
         zoo, trained = out / f"{arch}.pth.tar", out / f"{arch}-train.pth.tar"
-        torch.save(net.state_dict(), zoo)
-        torch.save({"epoch": args.train_steps, "state_dict": net.state_dict()}, trained)
+        print(arch)
+        if args.reuse and zoo.is_file():
+            net.load_state_dict(torch.load(zoo, weights_only=True))
+            print(f"  reusing {zoo}")
+        else:
+            train(net, args.train_steps, args.lmbda, args.lr, rng, print)
+            net.update(force=True)
+            torch.save(net.state_dict(), zoo)
+            torch.save({"epoch": args.train_steps, "state_dict": net.state_dict()}, trained)
+        net.eval()
         refs = [reference(net, img) for img in images]
         for path in (zoo, trained):
             codec = import_compressai(arch, [path])
@@ -133,7 +152,7 @@ def main():
                   f"{100 * max(ratios):+.2f}% (mean {100 * np.mean(ratios):+.2f}%); whole container "
                   f"{100 * np.mean(whole):+.2f}% (mean)")
         print(f"  CompressAI: PSNR {np.mean([psnr(r, i) for (r, _), i in zip(refs, images)]):.2f} dB, "
-              f"bpp {8 * np.mean([b for _, b in refs]) / args.crop ** 2:.3f} (means)")
+              f"bpp {np.mean([8 * b / i.shape[0] / i.shape[1] for (_, b), i in zip(refs, images)]):.3f} (means)")
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,8 @@ def register(sub) -> None:
                     "Several checkpoints of one architecture become one codec whose --quality "
                     "picks among them.")
     c.add_argument("--arch", required=True, metavar="NAME",
-                   help="bmshj2018-factorized, bmshj2018-hyperprior or mbt2018-mean")
+                   help="bmshj2018-factorized, bmshj2018-hyperprior, mbt2018-mean, elic2022-official, "
+                        "elic2022-chandelier or cheng2020-anchor-checkerboard")
     c.add_argument("--checkpoint", action="append", required=True, metavar="FILE",
                    help="a zoo *.pth.tar or a training checkpoint (repeat for several qualities)")
     c.add_argument("-o", "--output", required=True, metavar="OUT.safetensors")

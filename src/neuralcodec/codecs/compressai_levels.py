@@ -44,19 +44,24 @@ def default_scale_table() -> torch.Tensor:
 
 
 class TableGaussian(GaussianModel, nn.Module):
-    """Mean-scale Gaussian with CompressAI's parameters: linear scales (then means, when the
-    model predicts them), a lower bound and a scale table, held as buffers."""
+    """Mean-scale Gaussian with CompressAI's parameters: linear scales and, when the model
+    predicts them, means (after the scales, or before them with ``means_first``), a lower
+    bound and a scale table, held as buffers."""
 
-    def __init__(self, channels: int, with_means: bool):
+    def __init__(self, channels: int, with_means: bool, means_first: bool = False):
         nn.Module.__init__(self)
         GaussianModel.__init__(self, channels)
-        self.with_means = with_means
+        self.with_means, self.means_first = with_means, means_first
         self.param_channels = (2 if with_means else 1) * channels
         self.register_buffer("scale_table", default_scale_table())
         self.register_buffer("scale_bound", torch.tensor([SCALE_BOUND]))
 
     def _parts(self, params: torch.Tensor):
-        return params.chunk(2, dim=1) if self.with_means else (params, None)
+        """(scales, means or None)."""
+        if not self.with_means:
+            return params, None
+        first, second = params.chunk(2, dim=1)
+        return (second, first) if self.means_first else (first, second)
 
     def split_float(self, params: torch.Tensor):
         scales, means = self._parts(params)

@@ -44,7 +44,35 @@ class GainedCodec(ImageCodec):
         return self.g_s(y_hat * self.inv_gain(quality_tensor(quality, y_hat)))
 
 
-class HyperpriorCodec(GainedCodec):
+class HyperLatentCoding:
+    """Coding with a hyper-latent (a mixin for ImageCodecs with ``h_a``, an integer-exact
+    ``h_s`` and a factorized ``z_prior``): z is coded first, and the hyper-synthesis output
+    (fixed point) parametrises y's coding in ``_y_compress`` / ``_y_decompress``."""
+
+    @torch.no_grad()
+    def compress_latent(self, y: torch.Tensor) -> Compressed:
+        z_stream, z_hat = self.z_prior.compress(self.h_a(y))
+        hyper = self.h_s.exact(to_fixed(z_hat))
+        y_stream, y_hat = self._y_compress(y, hyper)
+        return Compressed({"z": z_stream, "y": y_stream}, {"latent_hw": list(y.shape[-2:])}, y_hat)
+
+    @torch.no_grad()
+    def decode_latents(self, compressed: Compressed) -> torch.Tensor:
+        device = next(self.parameters()).device
+        h, w = latent_hw(compressed.params, 4)
+        shape = (1, self.z_prior.bottleneck.channels, h // 4, w // 4)
+        z_hat = self.z_prior.decompress(compressed.streams["z"], shape, device)
+        hyper = self.h_s.exact(to_fixed(z_hat))
+        return self._y_decompress(compressed.streams["y"], hyper)
+
+    def _y_compress(self, y, hyper_fixed) -> tuple[bytes, torch.Tensor]:
+        raise NotImplementedError
+
+    def _y_decompress(self, data: bytes, hyper_fixed) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class HyperpriorCodec(HyperLatentCoding, GainedCodec):
     """Adds a hyper-latent z with a factorized prior; subclasses model y given the
     hyper-synthesis output (``_y_forward``, ``_y_compress``, ``_y_decompress``)."""
 
@@ -74,27 +102,5 @@ class HyperpriorCodec(GainedCodec):
             if hasattr(module, "freeze"):
                 module.freeze()
 
-    @torch.no_grad()
-    def compress_latent(self, y: torch.Tensor) -> Compressed:
-        z_stream, z_hat = self.z_prior.compress(self.h_a(y))
-        hyper = self.h_s.exact(to_fixed(z_hat))
-        y_stream, y_hat = self._y_compress(y, hyper)
-        return Compressed({"z": z_stream, "y": y_stream}, {"latent_hw": list(y.shape[-2:])}, y_hat)
-
-    @torch.no_grad()
-    def decode_latents(self, compressed: Compressed) -> torch.Tensor:
-        device = next(self.parameters()).device
-        h, w = latent_hw(compressed.params, 4)
-        shape = (1, self.z_prior.bottleneck.channels, h // 4, w // 4)
-        z_hat = self.z_prior.decompress(compressed.streams["z"], shape, device)
-        hyper = self.h_s.exact(to_fixed(z_hat))
-        return self._y_decompress(compressed.streams["y"], hyper)
-
     def _y_forward(self, y, hyper):
-        raise NotImplementedError
-
-    def _y_compress(self, y, hyper_fixed) -> tuple[bytes, torch.Tensor]:
-        raise NotImplementedError
-
-    def _y_decompress(self, data: bytes, hyper_fixed) -> torch.Tensor:
         raise NotImplementedError

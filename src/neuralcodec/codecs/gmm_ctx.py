@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neuralcodec.codecs.framing import pack_streams, unpack_streams
+from neuralcodec.codecs.framing import compress_passes, decompress_passes
 from neuralcodec.codecs.gained import HyperpriorCodec
 from neuralcodec.codecs.transforms import conv, pointwise_net
 from neuralcodec.entropy.conditional import MixtureModel
@@ -107,17 +107,7 @@ class GMMContextCodec(HyperpriorCodec):
         return torch.cat(decoded, 1)
 
     def _y_compress(self, y, hyper_fx) -> bytes:
-        y_slices = y.split(self.groups, 1)
-        streams = []
-
-        def encode(_, s, mix, params, mask):
-            data, values = mix.encode(y_slices[s][:, :, mask].flatten(), *params)
-            streams.append(data)
-            return values
-
-        y_hat = self._passes(hyper_fx, encode)
-        return pack_streams(streams), y_hat
+        return compress_passes(self._passes, hyper_fx, y.split(self.groups, 1))
 
     def _y_decompress(self, data, hyper_fx):
-        streams = unpack_streams(data, 2 * len(self.groups))
-        return self._passes(hyper_fx, lambda i, s, mix, params, mask: mix.decode(streams[i], *params))
+        return decompress_passes(self._passes, hyper_fx, data, 2 * len(self.groups))

@@ -1,7 +1,7 @@
 """Codecs imported from CompressAI checkpoints (``neuralcodec import compressai``).
 
-An imported codec holds one or more fixed-rate *levels* (:mod:`.compressai_levels`), each
-with a quality label in [1, 8]: CompressAI trains one model per quality, its zoo has 8. A
+An imported codec holds one or more fixed-rate *levels* (:mod:`.compressai_levels`,
+:mod:`.compressai_checkerboard`), each with a quality label in [1, 8]: CompressAI trains one model per quality, its zoo has 8. A
 quality picks the level with the nearest label (the lower one on a tie); the bitstream
 records that label as its quality, and decoding uses the level with exactly that label.
 
@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, ImageCodec, check_quality
+from neuralcodec.codecs.compressai_checkerboard import CheckerboardLevel
 from neuralcodec.codecs.compressai_levels import FactorizedLevel, MeanScaleLevel, ScaleHyperpriorLevel
 from neuralcodec.entropy.exact import ExactNet
 from neuralcodec.entropy.factorized import FactorizedPrior
@@ -24,17 +25,20 @@ DEFAULT_LEVELS = ({"label": 1.0, "n": 128, "m": 192},)
 
 
 def check_levels(levels) -> list[dict]:
-    """Validated level configs ({"label", "n", "m"}), sorted by label."""
+    """Validated level configs ({"label", "n", "m"}, and "groups" for channel-group models),
+    sorted by label."""
     out = []
     for level in levels:
         try:
             label, n, m = float(level["label"]), int(level["n"]), int(level["m"])
+            groups = [int(g) for g in level["groups"]] if "groups" in level else None
         except (KeyError, TypeError, ValueError):
             raise ModelError(f"bad level config {level!r}") from None
-        if not QUALITY_MIN <= label <= QUALITY_MAX or n < 1 or m < 1:
+        if not QUALITY_MIN <= label <= QUALITY_MAX or n < 1 or m < 1 \
+                or (groups is not None and (min(groups) < 1 or sum(groups) != m)):
             raise ModelError(f"bad level config {level!r} (labels are qualities in "
                              f"[{QUALITY_MIN:g}, {QUALITY_MAX:g}])")
-        out.append({"label": label, "n": n, "m": m})
+        out.append({"label": label, "n": n, "m": m, **({"groups": groups} if groups else {})})
     labels = [level["label"] for level in out]
     if not out or len(set(labels)) != len(labels):
         raise ModelError(f"an imported codec needs distinct quality labels, got {labels}")
@@ -61,18 +65,25 @@ class ImportedCodec(ImageCodec):
     level_class: type[ImageCodec]
     weights_note = "none shipped (see docs/import.md)"
 
-    def __init__(self, levels=DEFAULT_LEVELS, modules: list[ImageCodec] | None = None):
+    default_levels = DEFAULT_LEVELS
+
+    def __init__(self, levels=None, modules: list[ImageCodec] | None = None):
         """``levels``: [{"label", "n", "m"}, ...]; ``modules``: built levels in the same order
         (the importer's), else fresh ones."""
         super().__init__()
+        levels = levels or self.default_levels
         self.config = {"levels": check_levels(levels)}
         if modules is None:
-            modules = [self.level_class(level["n"], level["m"]) for level in self.config["levels"]]
+            modules = [self.make_level(level) for level in self.config["levels"]]
         else:           # check_levels sorts by label: sort the modules alike
             modules = [modules[i] for i in sorted(range(len(levels)), key=lambda i: float(levels[i]["label"]))]
         self.levels = nn.ModuleList(modules)
         for level in self.levels:
             level.name = self.name          # streams carry the imported codec's name
+
+    def make_level(self, level: dict) -> ImageCodec:
+        """A fresh level for a level config."""
+        return self.level_class(level["n"], level["m"])
 
     @property
     def labels(self) -> list[float]:
@@ -81,7 +92,7 @@ class ImportedCodec(ImageCodec):
     @classmethod
     def default_qualities(cls, config: dict) -> list[float]:
         """The qualities worth evaluating: the level labels."""
-        return [level["label"] for level in check_levels(config.get("levels", DEFAULT_LEVELS))]
+        return [level["label"] for level in check_levels(config.get("levels") or cls.default_levels)]
 
     def level_for(self, quality: float) -> tuple[float, ImageCodec]:
         """(label, level) nearest to ``quality``; the lower label on a tie."""
@@ -146,4 +157,37 @@ class ImportedMeanScale(ImportedCodec):
     stride = MeanScaleLevel.stride
 
 
-IMPORTED_CODECS = (ImportedFactorized, ImportedScaleHyperprior, ImportedMeanScale)
+class ImportedCheckerboard(ImportedCodec):
+    """CompressAI's checkerboard models (one class per architecture below)."""
+
+    level_class = CheckerboardLevel
+    stride = CheckerboardLevel.stride
+
+    def make_level(self, level: dict) -> ImageCodec:
+        groups = level.get("groups") or [level["m"]]
+        return CheckerboardLevel(self.arch, level["n"], level["m"], groups)
+
+
+_ELIC_LEVELS = ({"label": 1.0, "n": 192, "m": 320, "groups": [16, 16, 32, 64, 192]},)   # CompressAI's defaults
+
+
+class ImportedElic(ImportedCheckerboard):
+    name = "compressai-elic2022-official"
+    arch = "elic2022-official"
+    default_levels = _ELIC_LEVELS
+
+
+class ImportedElicChandelier(ImportedCheckerboard):
+    name = "compressai-elic2022-chandelier"
+    arch = "elic2022-chandelier"
+    default_levels = _ELIC_LEVELS
+
+
+class ImportedChengCheckerboard(ImportedCheckerboard):
+    name = "compressai-cheng2020-anchor-checkerboard"
+    arch = "cheng2020-anchor-checkerboard"
+    default_levels = ({"label": 1.0, "n": 192, "m": 192},)
+
+
+IMPORTED_CODECS = (ImportedFactorized, ImportedScaleHyperprior, ImportedMeanScale, ImportedElic,
+                   ImportedElicChandelier, ImportedChengCheckerboard)

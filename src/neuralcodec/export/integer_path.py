@@ -11,7 +11,7 @@
 * requantise with a dyadic scale ``2**-s``: a round-half-to-even right shift by ``s``
   (a left shift when ``s < 0``), then clamp to +-ACT_LIMIT; ReLU is ``max(a, 0)``; a leaky
   ReLU multiplies negative ``a`` by its slope numerator and shifts right by ``SLOPE_FRAC``
-  with round-half-even.
+  with round-half-even; a pixel shuffle only moves values.
 
 Integer addition is associative, so the result does not depend on the summation
 order, the thread count or the library; it equals ExactNet's float64 path, whose
@@ -29,9 +29,11 @@ from torch.nn import functional as F
 
 from neuralcodec.entropy.exact import ACT_LIMIT, SLOPE_FRAC, ExactNet
 
-# arrays per layer in the npz file: "<net>/<i>/<field>" (convolutions; leaky ReLUs: "slope")
+# arrays per layer in the npz file: "<net>/<i>/<field>" (convolutions; leaky ReLUs: "slope";
+# pixel shuffles: "factor")
 _CONV_FIELDS = ("weight", "bias", "shift", "geometry")
-_FIELDS = _CONV_FIELDS + ("slope",)
+_FIELDS = _CONV_FIELDS + ("slope", "factor")
+_SCALAR_FIELD = {"leaky_relu": "slope", "pixel_shuffle": "factor"}
 
 
 def integer_weights(net: ExactNet) -> list[dict]:
@@ -46,8 +48,8 @@ def integer_weights(net: ExactNet) -> list[dict]:
         if item[0] == "relu":
             layers.append({"kind": "relu"})
             continue
-        if item[0] == "leaky_relu":
-            layers.append({"kind": "leaky_relu", "slope": np.array(item[1], dtype=np.int64)})
+        if item[0] in _SCALAR_FIELD:
+            layers.append({"kind": item[0], _SCALAR_FIELD[item[0]]: np.array(item[1], dtype=np.int64)})
             continue
         kind, w_int, b_int, unscale, layer = item
         _, exponent = torch.frexp(unscale.flatten())       # unscale = 2**-s = 0.5 * 2**(1 - s)
@@ -119,8 +121,9 @@ class IntegerNet:
         for layer in self.layers:
             if layer["kind"] == "conv":
                 layer["shift"] = _shift_terms(torch.from_numpy(np.asarray(layer["shift"])))
-            elif layer["kind"] == "leaky_relu":
-                layer["slope"] = int(layer["slope"])
+            elif layer["kind"] in _SCALAR_FIELD:
+                field = _SCALAR_FIELD[layer["kind"]]
+                layer[field] = int(layer[field])
         self._slope_shift = _shift_terms(torch.tensor([SLOPE_FRAC]))
 
     @classmethod
@@ -137,6 +140,9 @@ class IntegerNet:
                 continue
             if layer["kind"] == "leaky_relu":
                 x = torch.where(x < 0, _round_shift(x * layer["slope"], self._slope_shift), x)
+                continue
+            if layer["kind"] == "pixel_shuffle":
+                x = F.pixel_shuffle(x, layer["factor"])
                 continue
             geometry = [int(v) for v in layer["geometry"]]
             acc = (_conv_transposed if geometry[0] else _conv)(x, layer["weight"], geometry)
@@ -182,8 +188,8 @@ def load_integer_nets(path, summary: dict) -> dict[str, IntegerNet]:
                 layer = {"kind": kind}
                 if kind == "conv":
                     layer.update({f: data[f"{name}/{i}/{f}"] for f in _CONV_FIELDS})
-                elif kind == "leaky_relu":
-                    layer["slope"] = data[f"{name}/{i}/slope"]
+                elif kind in _SCALAR_FIELD:
+                    layer[_SCALAR_FIELD[kind]] = data[f"{name}/{i}/{_SCALAR_FIELD[kind]}"]
                 layers.append(layer)
             nets[name] = IntegerNet(layers)
     return nets

@@ -174,7 +174,7 @@ def export_onnx(model, folder, *, opset: int = OPSET, int8: bool = False, calibr
     from neuralcodec.codecs.gained import GainedCodec
     from neuralcodec.errors import ModelError
 
-    if not all(isinstance(m, GainedCodec) for m in getattr(model, "levels", [model])):
+    if not (isinstance(model, GainedCodec) or hasattr(model, "levels")):
         raise ModelError(f"ONNX export supports the gained transform codecs (factorized, hyperprior, "
                          f"gmm-ctx) and imported models, not {model.name}")
     if int8 and hasattr(model, "levels"):

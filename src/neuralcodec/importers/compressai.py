@@ -15,6 +15,10 @@ CompressAI                                 level of the imported codec
 ``...scale_bound``                         (the other Gaussian tables are not needed)
 =========================================  ===========================================
 
+CompressAI's checkerboard models (``elic2022-*``, ``cheng2020-anchor-checkerboard``) are
+loaded into CompressAI's own class instead and converted from it
+(:mod:`neuralcodec.codecs.compressai_checkerboard`).
+
 The entropy bottleneck's CDF tables are kept when the checkpoint has them (zoo files do)
 and built from its weights otherwise (``examples/train.py`` checkpoints), as CompressAI's
 ``update()`` would.
@@ -26,8 +30,10 @@ from dataclasses import dataclass
 
 import torch
 
-from neuralcodec.codecs.imported import ImportedCodec, ImportedFactorized, ImportedMeanScale, \
-    ImportedScaleHyperprior, prepare_for_coding
+from neuralcodec.codecs.compressai_checkerboard import CheckerboardLevel, compressai_model
+from neuralcodec.codecs.imported import ImportedCheckerboard, ImportedChengCheckerboard, ImportedCodec, \
+    ImportedElic, ImportedElicChandelier, ImportedFactorized, ImportedMeanScale, ImportedScaleHyperprior, \
+    prepare_for_coding
 from neuralcodec.entropy.scale_table import check_table
 from neuralcodec.errors import InputError, ModelError
 from neuralcodec.importers.checkpoint import Checkpoint, read_checkpoint
@@ -51,13 +57,18 @@ _OLD_BOTTLENECK = re.compile(r"^(?P<module>(?:.+\.)?entropy_bottleneck)\._?"
 @dataclass(frozen=True)
 class Arch:
     codec: type[ImportedCodec]
-    renames: tuple[tuple[str, str], ...]       # CompressAI key prefix -> level key prefix
+    #: CompressAI key prefix -> level key prefix; none for the checkerboard models, which are
+    #: loaded into CompressAI's own class first and converted from it
+    renames: tuple[tuple[str, str], ...] = ()
 
 
 ARCHS = {
     "bmshj2018-factorized": Arch(ImportedFactorized, (("entropy_bottleneck.", "y_prior.bottleneck."),)),
     "bmshj2018-hyperprior": Arch(ImportedScaleHyperprior, _HYPER_KEYS),
     "mbt2018-mean": Arch(ImportedMeanScale, _HYPER_KEYS),
+    "elic2022-official": Arch(ImportedElic),
+    "elic2022-chandelier": Arch(ImportedElicChandelier),
+    "cheng2020-anchor-checkerboard": Arch(ImportedChengCheckerboard),
 }
 _SERIAL = ("autoregressive: its masked-convolution context model makes the decoder run the "
            "entropy-parameter network once per latent position, one after another; the "
@@ -67,8 +78,8 @@ UNSUPPORTED = {
     "cheng2020-anchor": _SERIAL,
     "cheng2020-attn": _SERIAL,
     "bmshj2018-factorized-relu": "its ReLU transforms have no counterpart here",
-    "latent-codec": "CompressAI's latent_codec models (elic2022-*, cheng2020-anchor-checkerboard) "
-                    "are not mapped",
+    "latent-codec": "only the checkerboard latent-codec models (elic2022-*, "
+                    "cheng2020-anchor-checkerboard) are mapped",
     "vbr": "CompressAI's variable-rate models (*-vbr) scale the quantisation step with the rate "
            "(learned gains and a step-size network); the levels here are fixed-rate",
 }
@@ -91,7 +102,7 @@ def detect_arch(state: dict[str, torch.Tensor]) -> str | None:
     """The CompressAI architecture a (normalised) state dict belongs to, if recognised."""
     keys = state.keys()
     if any(k.startswith("latent_codec.") for k in keys):
-        return "latent-codec"
+        return _latent_codec_arch(state)
     if "Gain" in state or any(k.startswith("QuantABCD.") for k in keys):
         return "vbr"
     if "context_prediction.weight" in state:
@@ -108,6 +119,29 @@ def detect_arch(state: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
+def _elic_groups(state: dict) -> list[int]:
+    """Channel-group sizes of an ELIC state dict (inputs of each group's context convolution)."""
+    groups = []
+    while (key := f"latent_codec.y.latent_codec.y{len(groups)}.context_prediction.weight") in state:
+        groups.append(int(state[key].shape[1]))
+    return groups
+
+
+def _latent_codec_arch(state: dict) -> str:
+    if "latent_codec.y.context_prediction.weight" in state:
+        return "cheng2020-anchor-checkerboard"
+    groups = _elic_groups(state)
+    if len(groups) < 2 or "latent_codec.y.channel_context.y1.0.weight" not in state:
+        return "latent-codec"
+    # the channel context of group k >= 3 sees all earlier groups (official) or the first and
+    # the latest (Chandelier); with fewer groups the two are the same model
+    for k in range(3, len(groups)):
+        seen = state.get(f"latent_codec.y.channel_context.y{k}.0.weight")
+        if seen is not None and seen.shape[1] == groups[0] + groups[k - 1] != sum(groups[:k]):
+            return "elic2022-chandelier"
+    return "elic2022-official"
+
+
 def check_arch(arch: str) -> Arch:
     if arch in ARCHS:
         return ARCHS[arch]
@@ -122,9 +156,23 @@ def _mapped_key(key: str, arch: Arch) -> str | None:
     return None if key.startswith(_IGNORED) else key
 
 
+def _check_keys(mapped: dict, target: dict, required: list[str], foreign: list[str], arch: str,
+                where: str) -> None:
+    """ModelError on checkpoint keys that are foreign, missing or of another shape."""
+    if foreign:
+        raise ModelError(f"{where} has keys that no {arch} model has: "
+                         f"{', '.join(foreign[:4])}{' ...' if len(foreign) > 4 else ''}")
+    missing = [k for k in required if k not in mapped]
+    if missing:
+        raise ModelError(f"{where} misses {len(missing)} weights of a {arch} model (first: {missing[0]})")
+    for key, value in mapped.items():
+        if not key.endswith(_TABLES + ("scale_table",)) and value.shape != target[key].shape:
+            raise ModelError(f"{where}: {key} has shape {tuple(value.shape)}, expected "
+                             f"{tuple(target[key].shape)}")
+
+
 def _level_state(level, state: dict[str, torch.Tensor], arch: Arch, where: str) -> dict:
-    """The level's state dict with the checkpoint's tensors in place; ModelError on keys that
-    are missing, foreign or of another shape."""
+    """The level's state dict with the checkpoint's tensors in place."""
     target = level.state_dict()
     mapped, foreign = {}, []
     for key, value in state.items():
@@ -135,14 +183,8 @@ def _level_state(level, state: dict[str, torch.Tensor], arch: Arch, where: str) 
             mapped[new] = value
         else:
             foreign.append(key)
-    if foreign:
-        raise ModelError(f"{where} has keys that no {arch.codec.arch} model has: "
-                         f"{', '.join(foreign[:4])}{' ...' if len(foreign) > 4 else ''}")
     required = [k for k, _ in level.named_parameters() if not k.startswith(("gain.", "inv_gain."))]
-    missing = [k for k in required if k not in mapped]
-    if missing:
-        raise ModelError(f"{where} misses {len(missing)} weights of a {arch.codec.arch} model "
-                         f"(first: {missing[0]})")
+    _check_keys(mapped, target, required, foreign, arch.codec.arch, where)
     table = mapped.pop("gaussian.scale_table", None)
     if table is not None and table.numel():            # empty before CompressAI's update()
         try:
@@ -151,11 +193,46 @@ def _level_state(level, state: dict[str, torch.Tensor], arch: Arch, where: str) 
             raise ModelError(f"{where}: {exc}") from None
         level.gaussian.scale_table = table.float().clone()
         target["gaussian.scale_table"] = level.gaussian.scale_table
-    for key, value in mapped.items():
-        if not key.endswith(_TABLES) and value.shape != target[key].shape:
-            raise ModelError(f"{where}: {key} has shape {tuple(value.shape)}, expected "
-                             f"{tuple(target[key].shape)}")
     return {**target, **mapped}
+
+
+def _renamed_level(state: dict, arch_name: str, where: str):
+    """A level of an architecture rebuilt here, its keys renamed from CompressAI's."""
+    arch = ARCHS[arch_name]
+    for key in ("g_a.0.weight", "g_a.6.weight"):
+        if key not in state:
+            raise ModelError(f"{where} is not a {arch_name} model (no {key})")
+    n, m = int(state["g_a.0.weight"].shape[0]), int(state["g_a.6.weight"].shape[0])
+    level = arch.codec.level_class(n, m)
+    level.load_state_dict(_level_state(level, state, arch, where))
+    return level, {"n": n, "m": m}
+
+
+def _checkerboard_level(state: dict, arch_name: str, where: str):
+    """A level of a checkerboard model: the weights go into CompressAI's class, which is then
+    converted (CheckerboardLevel)."""
+    if arch_name == "cheng2020-anchor-checkerboard":
+        key = "g_a.0.conv1.weight"
+        n = int(state[key].shape[0]) if key in state else 0
+        m, groups = n, [n]
+    else:
+        key = "g_a.0.weight"
+        n, groups = (int(state[key].shape[0]) if key in state else 0), _elic_groups(state)
+        m = sum(groups)
+    if not n or not groups:
+        raise ModelError(f"{where} is not a {arch_name} model (no {key} or context convolutions)")
+    model = compressai_model(arch_name, n, m, groups)
+    target = model.state_dict()
+    _check_keys(state, target, [k for k, _ in model.named_parameters()], [k for k in state if k not in target],
+                arch_name, where)
+    model.load_state_dict(state, strict=False)          # CompressAI's: sizes the table buffers
+    for board in model.modules():
+        if hasattr(board, "gaussian_conditional") and board.gaussian_conditional.scale_table.numel():
+            try:
+                check_table(board.gaussian_conditional.scale_table.float())
+            except ValueError as exc:
+                raise ModelError(f"{where}: {exc}") from None
+    return CheckerboardLevel(arch_name, n, m, groups, model), {"n": n, "m": m, "groups": groups}
 
 
 def level_from_checkpoint(ckpt: Checkpoint, arch_name: str):
@@ -167,19 +244,14 @@ def level_from_checkpoint(ckpt: Checkpoint, arch_name: str):
     if found is not None and found != arch_name:
         hint = f"import it with --arch {found}" if found in ARCHS else f"not supported: {UNSUPPORTED[found]}"
         raise ModelError(f"{where} holds a {found} model, not {arch_name} ({hint})")
-    for key in ("g_a.0.weight", "g_a.6.weight"):
-        if key not in state:
-            raise ModelError(f"{where} is not a {arch_name} model (no {key})")
-    n, m = int(state["g_a.0.weight"].shape[0]), int(state["g_a.6.weight"].shape[0])
-    level = arch.codec.level_class(n, m)
+    build = _checkerboard_level if issubclass(arch.codec, ImportedCheckerboard) else _renamed_level
     try:
-        level.load_state_dict(_level_state(level, state, arch, where))
+        level, shape = build(state, arch_name, where)
     except RuntimeError as exc:
         raise ModelError(f"{where} does not fit a {arch_name} model: {str(exc).splitlines()[0]}") from None
-    tables = "from the checkpoint" if any(k.endswith(_TABLES[0]) and v.numel() for k, v in state.items()) \
-        else "built on import"
+    tables = any(k.endswith("entropy_bottleneck._quantized_cdf") and v.numel() for k, v in state.items())
     prepare_for_coding(level.eval())
-    return level, {"n": n, "m": m, "entropy_tables": tables}
+    return level, {**shape, "entropy_tables": "from the checkpoint" if tables else "built on import"}
 
 
 def zoo_info(ckpt: Checkpoint) -> dict:
@@ -227,7 +299,7 @@ def import_compressai(arch_name: str, paths: list, labels: list[float] | None = 
             card["zoo_hash_ok"] = zoo["zoo_hash_ok"]
         levels.append(level)
         cards.append(card)
-    codec = arch.codec([{"label": c["label"], "n": c["n"], "m": c["m"]} for c in cards], levels)
+    codec = arch.codec([{k: c[k] for k in ("label", "n", "m", "groups") if k in c} for c in cards], levels)
     codec.weights_info = {"source": "CompressAI", "arch": arch_name,
                           "levels": sorted(cards, key=lambda c: c["label"]), "versions": _versions()}
     return codec.eval()
