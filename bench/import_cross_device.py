@@ -20,7 +20,7 @@ import torch
 
 warnings.filterwarnings("ignore")
 
-from neuralcodec.codecs.api import _pad, decode_with_model, encode_with_model, psnr, to_tensor  # noqa: E402
+from neuralcodec.codecs.api import decode_with_model, encode_with_model, psnr, to_tensor  # noqa: E402
 from neuralcodec.codecs.base import Compressed  # noqa: E402
 from neuralcodec.codecs.registry import load_model  # noqa: E402
 from neuralcodec.entropy import coder  # noqa: E402
@@ -43,6 +43,8 @@ def main():
 
     files = sorted(Path(args.kodak).glob("kodim*.png"))[:args.images]
     images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    if any(side % 64 for img in images for side in img.shape[:2]):
+        raise SystemExit("the images' sides must be multiples of 64 (Kodak's are)")
     enc, dec = load_model(None, args.weights, args.encode_device), load_model(None, args.weights, "cpu")
     if not hasattr(enc, "level_for"):
         raise SystemExit(f"{args.weights} is not an imported model ({enc.name})")
@@ -57,7 +59,7 @@ def main():
             if args.encode_device == "cpu":
                 torch.set_num_threads(1)
                 coder.set_num_threads(1)
-            x = _pad(to_tensor(img, args.encode_device), enc_level.stride)
+            x = to_tensor(img, args.encode_device)
             coded = enc_level.compress(x, label)
             t0 = time.perf_counter()
             data = encode_with_model(enc, img, label, args.encode_device)

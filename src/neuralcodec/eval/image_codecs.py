@@ -108,12 +108,15 @@ class NeuralImageCodec(ImageCodec):
         #: what get_image_codec rebuilds this codec from (in worker processes)
         self.spec = name if weights is None else f"{name}={weights}"
 
+    def _weights(self) -> dict:
+        return {} if self.weights is None else {"weights": self.weights}
+
     def encode(self, pixels, quality):
         return bytes(self.api.encode_image(pixels, self.codec, float(quality), device=self.device,
-                                           weights=self.weights))
+                                           **self._weights()))
 
     def decode(self, data):
-        return np.asarray(self.api.decode_image(data, device=self.device, weights=self.weights),
+        return np.asarray(self.api.decode_image(data, device=self.device, **self._weights()),
                           dtype=np.uint8)
 
 
