@@ -104,7 +104,7 @@ def test_catalogue_matches_the_registries():
     from neuralcodec.codecs import catalog, registry
     from neuralcodec.video import weights as video_weights
 
-    assert list(catalog.IMAGE_CODECS) == registry.available()
+    assert sorted(catalog.IMAGE_CODECS + catalog.IMPORTED_CODECS) == registry.available()
     assert list(catalog.VIDEO_CODECS) == video_weights.available()
     assert catalog.DEFAULT_CODEC == registry.DEFAULT_CODEC
     assert catalog.DEFAULT_VIDEO_CODEC == video_weights.DEFAULT_VIDEO_CODEC
@@ -137,7 +137,7 @@ def test_models_json_lists_every_codec():
     from neuralcodec.codecs import catalog
 
     rows = {r["name"]: r for r in json.loads(buf.getvalue())["codecs"]}
-    assert set(rows) == set(catalog.IMAGE_CODECS) | set(catalog.VIDEO_CODECS)
+    assert set(rows) == set(catalog.IMAGE_CODECS) | set(catalog.IMPORTED_CODECS) | set(catalog.VIDEO_CODECS)
     assert rows["hyperprior"]["default"] and rows["hyperprior"]["params"] > 1e6
     assert rows["video-rt"]["kind"] == "video" and rows["factorized"]["weights"] is None
     if rows["hyperprior"]["weights"]:

@@ -110,3 +110,32 @@ def test_param_grid_maps():
     assert math.isclose(float(SCALE_TABLE[64]), 1.0)
     w = weights_from_fixed(torch.tensor([[0.0, -1.0, -100.0]]) * 2 ** ACT_FRAC)
     assert w.tolist() == [[65536.0, 32768.0, 0.0]]
+
+
+def test_leaky_relu_exact_form_is_dyadic_rounds_half_even_and_matches_integer_path():
+    """LeakyReLU(0.01) runs as x * 655 / 2**16 on negatives (round half to even): close to the
+    float net, the same integers across threads and layouts, and in the int64 IntegerNet."""
+    from neuralcodec.entropy.exact import leaky_relu_exact, slope_numerator
+    from neuralcodec.export.integer_path import IntegerNet
+
+    assert slope_numerator(nn.LeakyReLU()) == 655 and slope_numerator(nn.LeakyReLU(0.2)) == 13107
+    ties = torch.tensor([-32768.0, -98304.0, 7.0, 0.0])            # x * 655 / 2**16 = -327.5, -982.5
+    assert leaky_relu_exact(ties, 655).tolist() == [-328.0, -982.0, 7.0, 0.0]
+    torch.manual_seed(4)
+    net = ExactNet(nn.ConvTranspose2d(16, 24, 5, 2, 2, output_padding=1), nn.LeakyReLU(),
+                   nn.Conv2d(24, 20, 3, 1, 1), nn.LeakyReLU(0.2), nn.Conv2d(20, 8, 1)).eval()
+    x = _input(shape=(2, 16, 7, 9))
+    ref = net(x.float()).double()
+    out = from_fixed(net.exact(to_fixed(x)))
+    assert (out - ref).norm() / ref.norm() < 1e-3
+    torch.set_num_threads(1)
+    single = net.exact(to_fixed(x))
+    torch.set_num_threads(2)
+    for other in (net.exact(to_fixed(x)), net.exact(to_fixed(x).contiguous(memory_format=torch.channels_last)),
+                  torch.cat([net.exact(to_fixed(x[i:i + 1])) for i in range(2)])):
+        assert torch.equal(single, other)
+    integer = IntegerNet.from_exact(net)
+    assert torch.equal(integer.exact(to_fixed(x)), single)
+    tie_net = ExactNet(nn.LeakyReLU())
+    assert torch.equal(IntegerNet.from_exact(tie_net).exact(ties.view(1, 4, 1, 1)),
+                       tie_net.exact(ties.view(1, 4, 1, 1)))

@@ -59,7 +59,7 @@ def check_runtime(args) -> None:
 
 def image_model(name: str | None) -> str | None:
     """The image codec a --model value names (None: taken from --weights or the default)."""
-    if name is None or name in catalog.IMAGE_CODECS:
+    if name is None or name in catalog.IMAGE_CODECS or name in catalog.IMPORTED_CODECS:
         return name
     if name in catalog.VIDEO_CODECS:
         raise ModelError(f"{name!r} is a video codec; the input is an image "

@@ -25,7 +25,7 @@ def model_list() -> list[dict]:
     """Every codec: name, kind, default flag, parameter count, shipped weights, Kodak RD, note."""
     import json
 
-    from neuralcodec.codecs.registry import (DEFAULT_CODEC, available, create, parameter_count,
+    from neuralcodec.codecs.registry import (CODECS, DEFAULT_CODEC, available, create, parameter_count,
                                              read_metadata, shipped_weights)
 
     rows = []
@@ -35,7 +35,8 @@ def model_list() -> list[dict]:
         rd = [{"quality": q, "bpp": b, "psnr-rgb": d} for q, b, d in kodak_points(path)] if path else []
         rows.append({"name": name, "kind": "image", "default": name == DEFAULT_CODEC,
                      "params": parameter_count(create(name, **config)),
-                     "weights": _weights_entry(path), "kodak": rd, "note": ""})
+                     "weights": _weights_entry(path), "kodak": rd,
+                     "note": "" if path else getattr(CODECS[name], "weights_note", "")})
     from neuralcodec.video.weights import model_rows, shipped_weights as video_weights
     for name, params, _, note in model_rows():
         rows.append({"name": name, "kind": "video", "default": False, "params": params,
@@ -54,13 +55,15 @@ def run(args) -> int:
     if args.json:
         print(json.dumps({"codecs": rows}, indent=2))
         return 0
-    print(f"{'codec':<12} {'params':>9}  {'weights':<34} Kodak RD (quality: bpp / PSNR-RGB dB)")
+    col = max(len(row["name"]) + 2 for row in rows)     # name column (room for the default mark)
+    print(f"{'codec':<{col}} {'params':>9}  {'weights':<34} Kodak RD (quality: bpp / PSNR-RGB dB)")
     for row in rows:
         w = row["weights"]
-        weights = (f"{w['file']} ({w['bytes'] / 2**20:.1f} MiB)" if w else
-                   "none shipped (train your own)" if row["kind"] == "image" else "none shipped (train-video)")
+        weights = (f"{w['file']} ({w['bytes'] / 2**20:.1f} MiB)" if w else row["note"] or
+                   ("none shipped (train your own)" if row["kind"] == "image" else "none shipped (train-video)"))
         rd = "  ".join(f"q{p['quality']:g}: {p['bpp']:.3f}/{p['psnr-rgb']:.2f}" for p in row["kodak"])
         mark = " *" if row["default"] else ""
-        print(f"{row['name'] + mark:<12} {row['params'] / 1e6:>8.2f}M  {weights:<34} {rd or row['note']}")
+        note = "" if not w and row["note"] == weights else row["note"]
+        print(f"{row['name'] + mark:<{col}} {row['params'] / 1e6:>8.2f}M  {weights:<34} {rd or note}")
     print("* default codec")
     return 0

@@ -7,6 +7,10 @@ argument checks and help texts before the networks load).
 from __future__ import annotations
 
 IMAGE_CODECS = ("elic", "factorized", "gmm-ctx", "hyperprior", "trit-plane")
+#: codecs of imported CompressAI checkpoints (`neuralcodec import compressai`; no shipped weights)
+IMPORTED_CODECS = ("compressai-bmshj2018-factorized", "compressai-bmshj2018-hyperprior",
+                   "compressai-cheng2020-anchor-checkerboard", "compressai-elic2022-chandelier",
+                   "compressai-elic2022-official", "compressai-mbt2018-mean")
 PROGRESSIVE_CODECS = ("trit-plane",)     # decodable from any prefix (--bytes, --fraction)
 VIDEO_CODECS = ("video-rt",)
 DEFAULT_CODEC = "hyperprior"             # best codec with shipped weights that runs fast on a CPU

@@ -49,32 +49,10 @@ class GainedCodec(ImageCodec):
         return self.g_s(y_hat * self.inv_gain(quality_tensor(quality, y_hat)))
 
 
-class HyperpriorCodec(GainedCodec):
-    """Adds a hyper-latent z with a factorized prior; subclasses model y given the
-    hyper-synthesis output (``_y_forward``, ``_y_compress``, ``_y_decompress``)."""
-
-    hyper_out: int  # channels of the hyper-synthesis output
-
-    def __init__(self, n: int, m: int, hyper_out: int, **transform):
-        super().__init__(n, m, **transform)
-        self.h_a = hyper_analysis(m, n)
-        self.h_s = hyper_synthesis(n, m, hyper_out)
-        self.z_prior = FactorizedPrior(n)
-
-    def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict:
-        y = self.analyse(x, quality)
-        z_hat, z_lik = self.z_prior(self.h_a(y))
-        y_hat, y_lik = self._y_forward(y, self.h_s(z_hat))
-        return {"x_hat": self.synthesise(y_hat, quality), "likelihoods": {"y": y_lik, "z": z_lik}}
-
-    def aux_loss(self) -> torch.Tensor:
-        return self.z_prior.aux_loss()
-
-    def update(self) -> None:
-        self.z_prior.update()
-        for module in self.modules():
-            if hasattr(module, "freeze"):
-                module.freeze()
+class HyperLatentCoding:
+    """Coding with a hyper-latent (a mixin for ImageCodecs with ``h_a``, an integer-exact
+    ``h_s`` and a factorized ``z_prior``): z is coded first, and the hyper-synthesis output
+    (fixed point) parametrises y's coding in ``_y_compress`` / ``_y_decompress``."""
 
     @torch.no_grad()
     def compress_latent(self, y: torch.Tensor) -> Compressed:
@@ -92,11 +70,42 @@ class HyperpriorCodec(GainedCodec):
         hyper = self.h_s.exact(to_fixed(z_hat))
         return self._y_decompress(compressed.streams["y"], hyper)
 
-    def _y_forward(self, y, hyper):
-        raise NotImplementedError
-
     def _y_compress(self, y, hyper_fixed) -> tuple[bytes, torch.Tensor]:
         raise NotImplementedError
 
     def _y_decompress(self, data: bytes, hyper_fixed) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class HyperpriorCodec(HyperLatentCoding, GainedCodec):
+    """Adds a hyper-latent z with a factorized prior; subclasses model y given the
+    hyper-synthesis output (``_y_forward``, ``_y_compress``, ``_y_decompress``)."""
+
+    hyper_out: int  # channels of the hyper-synthesis output
+    # builders of the hyper transforms: (m, n) -> h_a and (n, m, hyper_out) -> h_s (an ExactNet)
+    hyper_analysis = staticmethod(hyper_analysis)
+    hyper_synthesis = staticmethod(hyper_synthesis)
+
+    def __init__(self, n: int, m: int, hyper_out: int, **transform):
+        super().__init__(n, m, **transform)
+        self.h_a = self.hyper_analysis(m, n)
+        self.h_s = self.hyper_synthesis(n, m, hyper_out)
+        self.z_prior = FactorizedPrior(n)
+
+    def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict:
+        y = self.analyse(x, quality)
+        z_hat, z_lik = self.z_prior(self.h_a(y))
+        y_hat, y_lik = self._y_forward(y, self.h_s(z_hat))
+        return {"x_hat": self.synthesise(y_hat, quality), "likelihoods": {"y": y_lik, "z": z_lik}}
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.z_prior.aux_loss()
+
+    def update(self) -> None:
+        self.z_prior.update()
+        for module in self.modules():
+            if hasattr(module, "freeze"):
+                module.freeze()
+
+    def _y_forward(self, y, hyper):
         raise NotImplementedError

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neuralcodec.codecs.framing import pack_streams, unpack_streams
+from neuralcodec.codecs.framing import compress_passes, decompress_passes
 from neuralcodec.codecs.gained import HyperpriorCodec
 from neuralcodec.codecs.transforms import conv, pointwise_net
 from neuralcodec.entropy.conditional import GaussianModel, MixtureModel
@@ -189,20 +189,10 @@ class GMMContextCodec(HyperpriorCodec):
         return torch.cat(decoded, 1)
 
     def _y_compress(self, y, hyper_fx) -> bytes:
-        y_slices = y.split(self.groups, 1)
-        streams = []
-
-        def encode(_, s, model, params, mask):
-            data, values = model.encode(y_slices[s][:, :, mask].flatten(), *params)
-            streams.append(data)
-            return values
-
-        y_hat = self._passes(hyper_fx, encode)
-        return pack_streams(streams), y_hat
+        return compress_passes(self._passes, hyper_fx, y.split(self.groups, 1))
 
     def _y_decompress(self, data, hyper_fx):
-        streams = unpack_streams(data, len(self._masks(1, 1, "cpu")) * len(self.groups))
-        return self._passes(hyper_fx, lambda i, s, model, params, mask: model.decode(streams[i], *params))
+        return decompress_passes(self._passes, hyper_fx, data, len(self._masks(1, 1, "cpu")) * len(self.groups))
 
 
 class ELICCodec(GMMContextCodec):

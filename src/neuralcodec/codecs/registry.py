@@ -12,11 +12,13 @@ from neuralcodec.codecs.catalog import DEFAULT_CODEC  # noqa: F401 (re-exported)
 from neuralcodec.codecs.factorized import FactorizedCodec
 from neuralcodec.codecs.gmm_ctx import ELICCodec, GMMContextCodec
 from neuralcodec.codecs.hyperprior import MeanScaleHyperprior
+from neuralcodec.codecs.imported import IMPORTED_CODECS
 from neuralcodec.codecs.tritplane import TritPlaneCodec
 from neuralcodec.errors import ModelError
 
 CODECS: dict[str, type[ImageCodec]] = {
-    cls.name: cls for cls in (FactorizedCodec, MeanScaleHyperprior, GMMContextCodec, ELICCodec, TritPlaneCodec)
+    cls.name: cls for cls in (FactorizedCodec, MeanScaleHyperprior, GMMContextCodec, ELICCodec, TritPlaneCodec,
+                              *IMPORTED_CODECS)
 }
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 WEIGHTS_FORMAT = "neuralcodec-weights-1"

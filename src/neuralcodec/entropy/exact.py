@@ -10,7 +10,10 @@ accumulator is rounded to the nearest integer once (which also absorbs the tiny
 errors of transform-based convolution algorithms), then shifted back to
 ``ACT_FRAC`` bits with round-half-even: both are exact, deterministic operations.
 
-Supported layers: ``nn.Conv2d``, ``nn.ConvTranspose2d`` (groups=1) and ``nn.ReLU``.
+Supported layers: ``nn.Conv2d``, ``nn.ConvTranspose2d`` (groups=1), ``nn.ReLU``,
+``nn.LeakyReLU`` and ``nn.PixelShuffle`` (a permutation: exact). A leaky ReLU's slope is taken as the dyadic ``round(slope * 2**SLOPE_FRAC) /
+2**SLOPE_FRAC`` (0.01 -> 655/65536) and negative inputs are scaled by it with round-half-even:
+an exact product of integers and an exact shift, like a convolution's requantisation.
 Convolutions run either as ``F.conv2d`` or as im2col + one float64 matrix product
 (:func:`set_conv_impl`); both give the same integers (exact sums), only the speed differs.
 """
@@ -26,7 +29,9 @@ from torch.nn import functional as F
 ACT_FRAC = 12          # fractional bits of activations
 ACT_LIMIT = 2 ** 23    # activations are clamped to +-ACT_LIMIT (fixed point units)
 WEIGHT_BITS = 14       # magnitude bits of integer weights (per output channel)
+SLOPE_FRAC = 16        # fractional bits of leaky-ReLU slopes
 CONV_IMPLS = ("conv", "gemm")
+WEIGHTLESS = ("relu", "leaky_relu", "pixel_shuffle")    # frozen layer kinds without weights
 _conv_impl = {"cpu": "conv", "cuda": os.environ.get("NEURALCODEC_EXACT_CONV", "gemm")}
 
 
@@ -75,13 +80,25 @@ def _weight_shifts(weight: torch.Tensor, out_dim: int) -> list[int]:
     return [min(max(WEIGHT_BITS - int(e), -8), 24) for e in exponent]
 
 
+def slope_numerator(layer: nn.LeakyReLU) -> int:
+    """The leaky ReLU's slope in units of 2**-SLOPE_FRAC (the exact path's slope)."""
+    return round(layer.negative_slope * (1 << SLOPE_FRAC))
+
+
+def leaky_relu_exact(x: torch.Tensor, numerator: int) -> torch.Tensor:
+    """Leaky ReLU on fixed-point float64 integers: negative values times
+    numerator / 2**SLOPE_FRAC, rounded half to even (exact: |x * numerator| < 2**53)."""
+    return torch.where(x < 0, torch.round(x * numerator * math.ldexp(1.0, -SLOPE_FRAC)), x)
+
+
 class ExactNet(nn.Module):
-    """A sequence of Conv2d / ConvTranspose2d / ReLU with a bit-exact inference path."""
+    """A sequence of Conv2d / ConvTranspose2d / ReLU / LeakyReLU / PixelShuffle with a bit-exact
+    inference path."""
 
     def __init__(self, *layers: nn.Module):
         super().__init__()
         for layer in layers:
-            ok = isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.ReLU))
+            ok = isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.ReLU, nn.LeakyReLU, nn.PixelShuffle))
             if not ok or getattr(layer, "groups", 1) != 1:
                 raise TypeError(f"ExactNet cannot make {type(layer).__name__} exact")
         self.layers = nn.Sequential(*layers)
@@ -100,6 +117,12 @@ class ExactNet(nn.Module):
             if isinstance(layer, nn.ReLU):
                 frozen.append(("relu",))
                 continue
+            if isinstance(layer, nn.LeakyReLU):
+                frozen.append(("leaky_relu", slope_numerator(layer)))
+                continue
+            if isinstance(layer, nn.PixelShuffle):
+                frozen.append(("pixel_shuffle", layer.upscale_factor))
+                continue
             transposed = isinstance(layer, nn.ConvTranspose2d)
             w = layer.weight.detach().double().cpu()
             shifts = _weight_shifts(w, 1 if transposed else 0)
@@ -115,14 +138,15 @@ class ExactNet(nn.Module):
 
     def frozen_layers(self, device="cpu") -> list[tuple]:
         """The integer layers (freezing first if needed), kept on ``device`` once copied there:
-        ("relu",) or (kind, w_int, b_int, unscale, layer)."""
+        ("relu",), ("leaky_relu", slope numerator), ("pixel_shuffle", factor) or
+        (kind, w_int, b_int, unscale, layer)."""
         if self._frozen is None:
             self.freeze()
         device = torch.device(device)
         if device.type == "cpu":
             return self._frozen
         if device not in self._frozen_on:
-            self._frozen_on[device] = [item if item[0] == "relu" else
+            self._frozen_on[device] = [item if item[0] in WEIGHTLESS else
                                        (item[0], *(t.to(device) for t in item[1:4]), item[4])
                                        for item in self._frozen]
         return self._frozen_on[device]
@@ -134,6 +158,12 @@ class ExactNet(nn.Module):
         for item in self.frozen_layers(x.device):
             if item[0] == "relu":
                 x = x.clamp_min(0)
+                continue
+            if item[0] == "leaky_relu":
+                x = leaky_relu_exact(x, item[1])
+                continue
+            if item[0] == "pixel_shuffle":
+                x = F.pixel_shuffle(x, item[1])
                 continue
             kind, w_int, b_int, unscale, layer = item
             if kind == "conv" and _conv_impl.get(x.device.type, "conv") == "gemm" \

@@ -61,8 +61,17 @@ class FactorizedPrior(nn.Module):
     @torch.no_grad()
     def update(self) -> None:
         self.bottleneck.update(force=True)
+        self.snap_medians()
+
+    @torch.no_grad()
+    def snap_medians(self) -> None:
+        """Set the coding medians from the bottleneck's quantiles (keeping its CDF tables)."""
         medians = self.bottleneck.quantiles[:, 0, 1].detach()
         self.median_q.copy_(torch.round(medians * 256) / 256)
+
+    def has_tables(self) -> bool:
+        """Whether the CDF tables are built (by :meth:`update` or loaded with the weights)."""
+        return self.bottleneck._offset.numel() > 0
 
     def _medians(self, z: torch.Tensor) -> torch.Tensor:
         return self.median_q.to(z.device).view(1, -1, 1, 1)
@@ -75,7 +84,7 @@ class FactorizedPrior(nn.Module):
 
     def _tables(self):
         eb = self.bottleneck
-        if eb._offset.numel() == 0:
+        if not self.has_tables():
             raise RuntimeError("FactorizedPrior.update() must run before coding")
         return (eb._quantized_cdf.cpu().numpy().astype(np.int32),
                 eb._cdf_length.cpu().numpy().astype(np.int32),

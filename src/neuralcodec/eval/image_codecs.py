@@ -94,34 +94,69 @@ class JpegXLCodec(ImageCodec):
 
 
 class NeuralImageCodec(ImageCodec):
-    """A neuralcodec codec through ``neuralcodec.codecs.api`` (full container bitstreams), with
-    its shipped weights or the file given (``--weights CODEC=FILE``)."""
+    """A neuralcodec codec through ``neuralcodec.codecs.api`` (full container bitstreams):
+    its shipped weights, or (``weights``) a weights file of codec ``codec`` under the name
+    (``--weights CODEC=FILE`` for one of our codecs, ``NAME=FILE`` in --codecs for any file)."""
 
-    def __init__(self, name, api, device="cpu", weights=None):
+    def __init__(self, name, api, device="cpu", weights=None, codec=None,
+                 qualities=(1, 2, 3, 4, 5, 6, 7, 8)):
         settings = {"library": "neuralcodec", "device": device, "weights": _weights_id(name, weights)}
-        if weights:
+        if weights is not None:
+            settings["codec"] = codec or name
             settings["weights_file"] = str(weights)
-        super().__init__(name, (1, 2, 3, 4, 5, 6, 7, 8), "quality (1-8)", settings)
+        super().__init__(name, tuple(qualities), "quality (1-8)", settings)
         self.api, self.device = api, device
-        self.weights = {"weights": str(weights)} if weights else {}
+        self.codec, self.weights = codec or name, weights
+        #: what get_image_codec rebuilds this codec from (in worker processes)
+        self.spec = name if weights is None else f"{name}={weights}"
+
+    def _weights(self) -> dict:
+        return {} if self.weights is None else {"weights": self.weights}
 
     def encode(self, pixels, quality):
-        return bytes(self.api.encode_image(pixels, self.name, float(quality), device=self.device,
-                                           **self.weights))
+        return bytes(self.api.encode_image(pixels, self.codec, float(quality), device=self.device,
+                                           **self._weights()))
 
     def decode(self, data):
-        return np.asarray(self.api.decode_image(data, device=self.device, **self.weights), dtype=np.uint8)
+        return np.asarray(self.api.decode_image(data, device=self.device, **self._weights()),
+                          dtype=np.uint8)
 
 
-def _weights_id(name: str, weights=None) -> str:
-    """SHA-256 prefix of a codec's weights, shipped or given (part of the cache key: new
+def _weights_codec(spec: str, api, device: str) -> NeuralImageCodec:
+    """``NAME=FILE``: a neuralcodec weights file (an imported model, a training export) under
+    a name; its sweep is the codec's own (an imported model's quality labels) or 1..8."""
+    import json
+    import re
+    from pathlib import Path
+
+    from neuralcodec.codecs.registry import CODECS, read_metadata
+
+    name, _, path = spec.partition("=")
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or name in _FACTORIES:
+        raise CodecUnavailable(f"codec {spec!r}: NAME=WEIGHTS needs a new name of letters, digits, '.', "
+                               f"'_' or '-'")
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise CodecUnavailable(f"codec {name!r}: weights file {path} not found")
+    try:
+        meta = read_metadata(path)
+        cls = CODECS[meta["codec"]]
+        config = json.loads(meta["config"])
+    except (ModelError, KeyError, ValueError) as exc:
+        raise CodecUnavailable(f"codec {name!r}: {exc}") from None
+    sweep = cls.default_qualities(config) if hasattr(cls, "default_qualities") else range(1, 9)
+    return NeuralImageCodec(name, api, device, str(path), meta["codec"], tuple(sweep))
+
+
+def _weights_id(name: str, path=None) -> str:
+    """SHA-256 prefix of a codec's shipped (or given) weights (part of the cache key: new
     weights, new results)."""
     try:
         from neuralcodec.codecs.registry import shipped_weights
         from neuralcodec.container import weights_hash
     except ImportError:
         return "unknown"
-    path = weights or shipped_weights(name)
+    path = path or shipped_weights(name)
     return weights_hash(path).hex()[:16] if path else "none"
 
 
@@ -231,12 +266,14 @@ def neural_codec_names() -> list[str]:
 
 def get_image_codec(name: str, device: str = "cpu", options: dict | None = None) -> ImageCodec:
     """The codec called ``name`` with its ``options`` (avif: subsampling, speed; neuralcodec's
-    codecs: weights); CodecUnavailable with one clear line otherwise."""
+    codecs: weights), or ``NAME=WEIGHTS`` (a neuralcodec weights file under a name);
+    CodecUnavailable with one clear line otherwise."""
     options = dict(options or {})
     if name in _FACTORIES:
         return _FACTORIES[name](**options)
     weights = options.pop("weights", None)
-    _check_shipped(name, weights)
+    if "=" not in name:
+        _check_shipped(name, weights)
     try:
         api = _neural_api()
     except CodecUnavailable as exc:
@@ -244,11 +281,13 @@ def get_image_codec(name: str, device: str = "cpu", options: dict | None = None)
             raise CodecUnavailable(f"codec {name!r} not available: {exc}") from None
         raise CodecUnavailable(f"unknown codec {name!r}; available: {', '.join(CLASSICAL)} "
                                f"({exc})") from None
+    if "=" in name:
+        return _weights_codec(name, api, device)
     names = list(api.list_codecs())
     if name not in names:
         raise CodecUnavailable(f"unknown codec {name!r}; available: "
                                f"{', '.join(list(CLASSICAL) + names)}")
-    return NeuralImageCodec(name, api, device, weights)
+    return NeuralImageCodec(name, api, device, str(weights) if weights else None)
 
 
 def _check_shipped(name: str, weights) -> None:

@@ -36,6 +36,7 @@ class EvalOptions:
     fps: float | None = None
     command: str = ""
     codec_options: dict = field(default_factory=dict)   # codec -> {option: value}
+    specs: dict = field(default_factory=dict)           # name -> NAME=WEIGHTS (set by validation)
     published: bool = True          # Kodak inputs: add the published curves
     max_pixels: int = DEFAULT_MAX_PIXELS
 
@@ -83,8 +84,11 @@ def _validate(opt: EvalOptions):
 
         i = opt.codecs.index("neuralcodec")
         opt.codecs[i:i + 1] = [n for n in neural_codec_names() if n not in opt.codecs]
+    specs = opt.codecs       # NAME=WEIGHTS names a weights file; the rest are codec names
+    opt.codecs = [spec.partition("=")[0] for spec in specs]
     if len(set(opt.codecs)) != len(opt.codecs):
         raise InputError("a codec is listed twice in --codecs")
+    opt.specs = {name: spec for name, spec in zip(opt.codecs, specs) if spec != name}
     if opt.workers < 1:
         raise InputError("--workers must be at least 1")
     if opt.max_pixels < 1:
@@ -136,7 +140,7 @@ def _check_codec_names(opt: EvalOptions) -> None:
         lookup = video_codecs.get_video_codec
     for name in opt.codecs:
         if name not in known:
-            lookup(name)
+            lookup(opt.specs.get(name, name))
 
 
 def _build_codecs(opt: EvalOptions) -> dict:
@@ -149,7 +153,7 @@ def _build_codecs(opt: EvalOptions) -> dict:
     for name in opt.codecs:
         options = opt.codec_options.get(name, {})
         if opt.kind == "images":
-            c = get_image_codec(name, opt.device, options)
+            c = get_image_codec(opt.specs.get(name, name), opt.device, options)
         else:
             c = get_video_codec(name, opt.device, options)
         codecs[name] = (c, [float(q) for q in opt.qualities.get(name, c.qualities)])

@@ -108,7 +108,7 @@ def evaluate_image_job(job: dict) -> list[dict]:
     src, name, qualities = job["source"], job["codec"], job["qualities"]
     base = {"source": src.name, "codec": name, "width": src.width, "height": src.height}
     try:
-        codec = get_image_codec(name, job.get("device", "cpu"), job.get("options"))
+        codec = get_image_codec(job.get("spec", name), job.get("device", "cpu"), job.get("options"))
         ref = load_image(src.path, job.get("max_pixels", DEFAULT_MAX_PIXELS))
     except Exception as exc:  # reported per row, never fatal
         return [dict(base, quality=q, error=_err(exc)) for q in qualities]
@@ -167,9 +167,9 @@ def evaluate(kind: str, sources, codecs: dict, metrics, cache_dir, workers: int,
                 continue
             chunks = [todo] if kind == "images" else [[q] for q in todo]
             for chunk in chunks:
-                jobs.append({"source": src, "codec": name, "qualities": chunk, "skey": skey,
-                             "metrics": tuple(metrics), "options": (codec_options or {}).get(name, {}),
-                             **(extra or {}), **(runtime or {})})
+                jobs.append({"source": src, "codec": name, "spec": getattr(codec, "spec", name),
+                             "qualities": chunk, "skey": skey, "metrics": tuple(metrics),
+                             "options": (codec_options or {}).get(name, {}), **(extra or {}), **(runtime or {})})
     skeys = {(j["source"].name, j["codec"]): (j["source"], j["skey"]) for j in jobs}
 
     def store(new_rows):

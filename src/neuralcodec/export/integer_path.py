@@ -9,7 +9,9 @@
 * accumulate ``acc = sum(W * a) + b`` exactly in int64 (no overflow: the float64
   path bounds every partial sum below 2**53);
 * requantise with a dyadic scale ``2**-s``: a round-half-to-even right shift by ``s``
-  (a left shift when ``s < 0``), then clamp to +-ACT_LIMIT; ReLU is ``max(a, 0)``.
+  (a left shift when ``s < 0``), then clamp to +-ACT_LIMIT; ReLU is ``max(a, 0)``; a leaky
+  ReLU multiplies negative ``a`` by its slope numerator and shifts right by ``SLOPE_FRAC``
+  with round-half-even; a pixel shuffle only moves values.
 
 Integer addition is associative, so the result does not depend on the summation
 order, the thread count or the library; it equals ExactNet's float64 path, whose
@@ -25,22 +27,29 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from neuralcodec.entropy.exact import ACT_LIMIT, ExactNet
+from neuralcodec.entropy.exact import ACT_LIMIT, SLOPE_FRAC, ExactNet
 
-# arrays per convolution layer in the npz file: "<net>/<i>/<field>"
-_FIELDS = ("weight", "bias", "shift", "geometry")
+# arrays per layer in the npz file: "<net>/<i>/<field>" (convolutions; leaky ReLUs: "slope";
+# pixel shuffles: "factor")
+_CONV_FIELDS = ("weight", "bias", "shift", "geometry")
+_FIELDS = _CONV_FIELDS + ("slope", "factor")
+_SCALAR_FIELD = {"leaky_relu": "slope", "pixel_shuffle": "factor"}
 
 
 def integer_weights(net: ExactNet) -> list[dict]:
     """Layer list of a frozen ExactNet: ReLUs and convolutions as plain integer arrays.
 
     ``weight`` is int64 in PyTorch's layout ((Cout, Cin, k, k), transposed: (Cin, Cout, k, k));
-    ``geometry`` = (transposed, stride, padding, output_padding).
+    ``geometry`` = (transposed, stride, padding, output_padding); a leaky ReLU's ``slope`` is
+    its numerator over 2**SLOPE_FRAC.
     """
     layers = []
     for item in net.frozen_layers("cpu"):
         if item[0] == "relu":
             layers.append({"kind": "relu"})
+            continue
+        if item[0] in _SCALAR_FIELD:
+            layers.append({"kind": item[0], _SCALAR_FIELD[item[0]]: np.array(item[1], dtype=np.int64)})
             continue
         kind, w_int, b_int, unscale, layer = item
         _, exponent = torch.frexp(unscale.flatten())       # unscale = 2**-s = 0.5 * 2**(1 - s)
@@ -112,6 +121,10 @@ class IntegerNet:
         for layer in self.layers:
             if layer["kind"] == "conv":
                 layer["shift"] = _shift_terms(torch.from_numpy(np.asarray(layer["shift"])))
+            elif layer["kind"] in _SCALAR_FIELD:
+                field = _SCALAR_FIELD[layer["kind"]]
+                layer[field] = int(layer[field])
+        self._slope_shift = _shift_terms(torch.tensor([SLOPE_FRAC]))
 
     @classmethod
     def from_exact(cls, net: ExactNet) -> "IntegerNet":
@@ -124,6 +137,12 @@ class IntegerNet:
         for layer in self.layers:
             if layer["kind"] == "relu":
                 x = x.clamp_min(0)
+                continue
+            if layer["kind"] == "leaky_relu":
+                x = torch.where(x < 0, _round_shift(x * layer["slope"], self._slope_shift), x)
+                continue
+            if layer["kind"] == "pixel_shuffle":
+                x = F.pixel_shuffle(x, layer["factor"])
                 continue
             geometry = [int(v) for v in layer["geometry"]]
             acc = (_conv_transposed if geometry[0] else _conv)(x, layer["weight"], geometry)
@@ -168,7 +187,9 @@ def load_integer_nets(path, summary: dict) -> dict[str, IntegerNet]:
             for i, kind in enumerate(kinds):
                 layer = {"kind": kind}
                 if kind == "conv":
-                    layer.update({f: data[f"{name}/{i}/{f}"] for f in _FIELDS})
+                    layer.update({f: data[f"{name}/{i}/{f}"] for f in _CONV_FIELDS})
+                elif kind in _SCALAR_FIELD:
+                    layer[_SCALAR_FIELD[kind]] = data[f"{name}/{i}/{_SCALAR_FIELD[kind]}"]
                 layers.append(layer)
             nets[name] = IntegerNet(layers)
     return nets

@@ -4,8 +4,9 @@
 tables and coding logic) and an export folder whose manifest matches its weights hash,
 and returns a copy in which
 
-* ``g_a``, ``g_s`` and ``h_a`` are ONNX Runtime sessions (FP32 or INT8 graphs;
-  CUDAExecutionProvider when onnxruntime-gpu is installed and a GPU is wanted);
+* ``g_a``, ``g_s`` and ``h_a`` (those of each level, for imported models) are ONNX Runtime
+  sessions (FP32 or INT8 graphs; CUDAExecutionProvider when onnxruntime-gpu is installed and
+  a GPU is wanted);
 * every ExactNet (hyper-synthesis, context and parameter networks) is replaced by the
   integer-only :class:`~neuralcodec.export.integer_path.IntegerNet` loaded from the
   folder's ``integer_nets.npz``.
@@ -26,6 +27,7 @@ from neuralcodec.codecs.registry import model_hash
 from neuralcodec.errors import ModelError
 from neuralcodec.export.integer_path import exact_nets, load_integer_nets
 from neuralcodec.export.manifest import checked_file, read_manifest
+from neuralcodec.export.onnx_export import graph_specs
 
 PRECISIONS = ("auto", "fp32", "int8")
 
@@ -124,17 +126,17 @@ def load_onnx_codec(model, folder, *, precision: str = "auto", device: str | Non
     clone = copy.deepcopy(model).cpu().eval()
     clone.weights_hash = expected
     clone.onnx_info = {"folder": str(folder), "providers": provider_list, "precision": {}}
-    for name in ("g_a", "g_s", "h_a"):
-        if not hasattr(model, name):
-            continue
+    for name in graph_specs(clone):
         if name not in graphs:
             raise ModelError(f"the ONNX export in {folder} lacks the graph {name}")
         entry = graphs[name]
         chosen, file_entry = _pick(entry, precision, name)
         path = checked_file(folder, file_entry, f"ONNX graph {name}")
         session = _session(path, f"ONNX graph {name}", provider_list, threads)
-        setattr(clone, name, OrtTransform(session, entry["inputs"][0], entry["outputs"][0], chosen,
-                                          file_entry.get("input_scale"), file_entry.get("output_scale")))
+        parent, _, attr = name.rpartition(".")
+        setattr(clone.get_submodule(parent) if parent else clone, attr,
+                OrtTransform(session, entry["inputs"][0], entry["outputs"][0], chosen,
+                             file_entry.get("input_scale"), file_entry.get("output_scale")))
         clone.onnx_info["precision"][name] = chosen
     info = manifest["integer_path"]
     npz = checked_file(folder, info, "integer nets")

@@ -5,6 +5,7 @@ Folder layout (``neuralcodec export onnx``)::
     manifest.json        codec, config, weights hash, opset, graphs, quantization
     g_a.onnx, g_s.onnx   analysis / synthesis (FP32), dynamic batch/height/width
     h_a.onnx             hyper-analysis (codecs with a hyperprior)
+    levels.<i>.*.onnx    the same per quality level of an imported model (FP32 only)
     *.int8.onnx          static QDQ INT8 versions (``--int8``), see :mod:`.int8`; their
                          transposed convolutions are sub-pixel Convs (:class:`SubpixelDeconv`)
     integer_nets.npz     integer weights of every ExactNet (hyper-synthesis, context
@@ -34,7 +35,11 @@ DYNAMIC = {0: "batch", 2: "height", 3: "width"}
 
 
 def graph_specs(model) -> dict[str, tuple[torch.nn.Module, str, str, int]]:
-    """Exported float graphs: name -> (module, input name, output name, input channels)."""
+    """Exported float graphs: name -> (module, input name, output name, input channels). The
+    graphs of a codec made of fixed-rate levels (imported models) are ``levels.<i>.<graph>``."""
+    if hasattr(model, "levels"):
+        return {f"levels.{i}.{name}": spec for i, level in enumerate(model.levels)
+                for name, spec in graph_specs(level).items()}
     m = model.config["m"]
     specs = {"g_a": (model.g_a, "x", "y", 3), "g_s": (model.g_s, "y_hat", "x_hat", m)}
     if hasattr(model, "h_a"):
@@ -169,9 +174,11 @@ def export_onnx(model, folder, *, opset: int = OPSET, int8: bool = False, calibr
     from neuralcodec.codecs.gained import GainedCodec
     from neuralcodec.errors import ModelError
 
-    if not isinstance(model, GainedCodec):
+    if not (isinstance(model, GainedCodec) or hasattr(model, "levels")):
         raise ModelError(f"ONNX export supports the gained transform codecs (factorized, hyperprior, "
-                         f"gmm-ctx), not {model.name}")
+                         f"gmm-ctx) and imported models, not {model.name}")
+    if int8 and hasattr(model, "levels"):
+        raise ModelError("INT8 export supports the shipped codecs; imported models export FP32 graphs")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model = model.eval()

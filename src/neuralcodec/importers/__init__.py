@@ -1,0 +1,1 @@
+"""Importers of weights trained with other libraries (``neuralcodec import``)."""
