@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -110,25 +111,30 @@ NC_ALWAYS_INLINE int symbol_ops(const Dist& d, int32_t x, size_t i, Op* ops) {
   return 1 + escape_ops(p, d.n, ops + 1);
 }
 
-/// Encoder of one chunk. Words are collected in reverse order.
+/// Encoder of one chunk of at most `symbols` symbols. Words are collected in reverse order, in a
+/// buffer for the most they can be (a symbol puts at most kMaxOps ops, an op at most one word;
+/// pages never written are never touched).
 class RansEncoder {
  public:
-  explicit RansEncoder(size_t expected_words) { words_.reserve(expected_words); }
+  explicit RansEncoder(size_t symbols)
+      : words_(new uint16_t[kMaxOps * symbols + 1]), w_(words_.get()) {}
 
+  /// Renormalisation without a data-dependent branch (a word is written always, kept or not).
   NC_ALWAYS_INLINE void put(Op op) {
-    if (uint64_t(x_) >= (uint64_t(op.freq) << 16)) {
-      words_.push_back(uint16_t(x_ & 0xFFFF));
-      x_ >>= 16;
-    }
+    const uint32_t out = uint64_t(x_) >= (uint64_t(op.freq) << 16);
+    *w_ = uint16_t(x_);
+    w_ += out;
+    x_ >>= 16 * out;
     x_ = ((x_ / op.freq) << kPrecision) + (x_ % op.freq) + op.start;
   }
 
   /// Chunk payload: final state (4 bytes LE) then the words in decoding order (2 bytes LE each).
-  std::vector<uint8_t> finish() const {
-    std::vector<uint8_t> out(4 + 2 * words_.size());
+  NC_ALWAYS_INLINE std::vector<uint8_t> finish() const {
+    const size_t words = size_t(w_ - words_.get());
+    std::vector<uint8_t> out(4 + 2 * words);
     for (int b = 0; b < 4; ++b) out[b] = uint8_t(x_ >> (8 * b));
     uint8_t* q = out.data() + 4;
-    for (size_t k = words_.size(); k-- > 0; q += 2) {
+    for (size_t k = words; k-- > 0; q += 2) {
       q[0] = uint8_t(words_[k]);
       q[1] = uint8_t(words_[k] >> 8);
     }
@@ -137,13 +143,14 @@ class RansEncoder {
 
  private:
   uint32_t x_ = kStateLow;
-  std::vector<uint16_t> words_;
+  std::unique_ptr<uint16_t[]> words_;
+  uint16_t* w_;
 };
 
 /// Decoder of one chunk; every read is bounds-checked.
 class RansDecoder {
  public:
-  RansDecoder(const uint8_t* data, size_t len) : p_(data), end_(data + len) {
+  NC_ALWAYS_INLINE RansDecoder(const uint8_t* data, size_t len) : p_(data), end_(data + len) {
     if (len < 4) throw CoderErr("corrupt stream: chunk shorter than its rANS state");
     x_ = uint32_t(p_[0]) | uint32_t(p_[1]) << 8 | uint32_t(p_[2]) << 16 | uint32_t(p_[3]) << 24;
     p_ += 4;
@@ -172,7 +179,7 @@ class RansDecoder {
     return v;
   }
 
-  void finish() const {
+  NC_ALWAYS_INLINE void finish() const {
     if (x_ != kStateLow || p_ != end_)
       throw CoderErr("corrupt stream: chunk does not end in the initial rANS state");
   }
@@ -321,7 +328,7 @@ template <class Model>
 class ChunkEncoder {
  public:
   ChunkEncoder(const Model& model, const int32_t* symbols, size_t begin, size_t end)
-      : model_(model), symbols_(symbols), begin_(begin), i_(end), enc_((end - begin) / 2 + 16) {}
+      : model_(model), symbols_(symbols), begin_(begin), i_(end), enc_(end - begin) {}
   bool done() const { return i_ == begin_; }
   NC_ALWAYS_INLINE void step() {
     --i_;

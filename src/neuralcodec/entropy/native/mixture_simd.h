@@ -319,14 +319,23 @@ NC_AVX2_INLINE void interval4(const MixtureGroup<K>& b, int g, const int32_t* x,
   _mm_storeu_si128(reinterpret_cast<__m128i*>(c1), low_dwords(_mm256_or_si256(v1, _mm256_xor_si256(inside, _mm256_set1_epi64x(-1)))));
 }
 
+/// A group's quantised parameters and its symbols' intervals, for SimdChunkEncoder (kept
+/// outside the encoder, whose state then stays in registers).
+template <int K>
+struct EncoderGroup {
+  MixtureGroup<K> params;
+  alignas(32) uint32_t c0[MixtureGroup<K>::kSize], c1[MixtureGroup<K>::kSize];
+};
+
 /// Encoder of a chunk on the SIMD path: a group of 8 symbols at a time, from the last group.
 template <int K>
 class SimdChunkEncoder {
  public:
   static constexpr int kGroup = MixtureGroup<K>::kSize;
-  NC_AVX2 SimdChunkEncoder(const GmmModelT<K>& m, const int32_t* symbols, size_t begin, size_t end)
+  NC_AVX2 SimdChunkEncoder(const GmmModelT<K>& m, const int32_t* symbols, size_t begin, size_t end,
+                           EncoderGroup<K>& group)
       : m_(m), symbols_(symbols), begin_(begin), end_(end), first_(begin + (end - begin) / kGroup * kGroup),
-        enc_((end - begin) / 2 + 16) {
+        enc_(end - begin), g_(group) {
     if (first_ == end_ && first_ > begin_) first_ -= kGroup;
     load();
   }
@@ -337,8 +346,8 @@ class SimdChunkEncoder {
       load();
     }
     --s_;
-    if ((b_.ok >> s_ & 1) && c1_[s_] != 0xFFFFFFFFu) {
-      enc_.put({c0_[s_], c1_[s_] - c0_[s_]});
+    if ((g_.params.ok >> s_ & 1) && g_.c1[s_] != 0xFFFFFFFFu) {
+      enc_.put({g_.c0[s_], g_.c1[s_] - g_.c0[s_]});
     } else {
       const size_t i = first_ + size_t(s_);
       Op ops[kMaxOps];
@@ -352,11 +361,11 @@ class SimdChunkEncoder {
   NC_AVX2_INLINE void load() {
     s_ = int(std::min<size_t>(kGroup, end_ - first_));
     if (s_ == 0) return;  // an empty chunk
-    prepare_group(m_, first_, s_, b_);
+    prepare_group(m_, first_, s_, g_.params);
     alignas(32) int32_t x[kGroup];
     for (int s = 0; s < kGroup; ++s) x[s] = symbols_[first_ + size_t(std::min(s, s_ - 1))];
-    interval4(b_, 0, x, c0_, c1_);
-    interval4(b_, 4, x + 4, c0_ + 4, c1_ + 4);
+    interval4(g_.params, 0, x, g_.c0, g_.c1);
+    interval4(g_.params, 4, x + 4, g_.c0 + 4, g_.c1 + 4);
   }
 
   const GmmModelT<K>& m_;
@@ -364,8 +373,7 @@ class SimdChunkEncoder {
   size_t begin_, end_, first_;  // first_: the current group's first symbol
   int s_ = 0;                   // symbols of the current group still to code
   RansEncoder enc_;
-  MixtureGroup<K> b_;
-  uint32_t c0_[kGroup], c1_[kGroup];
+  EncoderGroup<K>& g_;
 };
 
 /// Decode symbol s of a group: cdf at the 4 positions from guess - 1 in one vector per
@@ -414,8 +422,8 @@ class SimdChunkDecoder {
  public:
   static constexpr int kGroup = MixtureGroup<K>::kSize;
   NC_AVX2 SimdChunkDecoder(const GmmModelT<K>& m, const uint8_t* data, size_t len, int32_t* out,
-                           size_t begin, size_t end)
-      : m_(m), dec_(data, len), out_(out), first_(begin), end_(end) {
+                           size_t begin, size_t end, MixtureGroup<K>* groups)
+      : m_(m), dec_(data, len), out_(out), first_(begin), end_(end), groups_(groups) {
     if (first_ < end_) prepare_group(m_, first_, group_size(first_), groups_[0]);
   }
   bool done() const { return first_ >= end_; }
@@ -442,7 +450,7 @@ class SimdChunkDecoder {
   size_t first_, end_;  // first_: the current group's first symbol
   int s_ = 0;           // next symbol of the current group
   unsigned g_ = 0;      // the current group is groups_[g_ & 1]
-  MixtureGroup<K> groups_[2];
+  MixtureGroup<K>* groups_;  // two, outside the decoder (whose state then stays in registers)
 };
 
 // The drivers of core.h for this model, with their loops compiled for AVX2.
@@ -450,7 +458,8 @@ class SimdChunkDecoder {
 template <int K>
 NC_AVX2 std::vector<uint8_t> encode_chunk(const SimdGmmModel<K>& model, const int32_t* symbols,
                                           size_t begin, size_t end) {
-  SimdChunkEncoder<K> c(model.ref, symbols, begin, end);
+  EncoderGroup<K> group;
+  SimdChunkEncoder<K> c(model.ref, symbols, begin, end, group);
   while (!c.done()) c.step();
   return c.finish();
 }
@@ -458,7 +467,9 @@ NC_AVX2 std::vector<uint8_t> encode_chunk(const SimdGmmModel<K>& model, const in
 template <int K>
 NC_AVX2 void encode_two(const SimdGmmModel<K>& model, const int32_t* symbols, const size_t* bounds,
                         std::vector<uint8_t>* out) {
-  SimdChunkEncoder<K> a(model.ref, symbols, bounds[0], bounds[1]), b(model.ref, symbols, bounds[1], bounds[2]);
+  EncoderGroup<K> groups[2];
+  SimdChunkEncoder<K> a(model.ref, symbols, bounds[0], bounds[1], groups[0]),
+      b(model.ref, symbols, bounds[1], bounds[2], groups[1]);
   while (!a.done() && !b.done()) {
     a.step();
     b.step();
@@ -471,14 +482,17 @@ NC_AVX2 void encode_two(const SimdGmmModel<K>& model, const int32_t* symbols, co
 
 template <int K>
 NC_AVX2 void decode_chunk(const SimdGmmModel<K>& model, const ChunkSpan& c, int32_t* out) {
-  SimdChunkDecoder<K> d(model.ref, c.data, c.len, out, c.begin, c.end);
+  MixtureGroup<K> groups[2];
+  SimdChunkDecoder<K> d(model.ref, c.data, c.len, out, c.begin, c.end, groups);
   while (!d.done()) d.step();
   d.finish();
 }
 
 template <int K>
 NC_AVX2 void decode_two(const SimdGmmModel<K>& model, const ChunkSpan& a, const ChunkSpan& b, int32_t* out) {
-  SimdChunkDecoder<K> x(model.ref, a.data, a.len, out, a.begin, a.end), y(model.ref, b.data, b.len, out, b.begin, b.end);
+  MixtureGroup<K> groups[4];
+  SimdChunkDecoder<K> x(model.ref, a.data, a.len, out, a.begin, a.end, groups),
+      y(model.ref, b.data, b.len, out, b.begin, b.end, groups + 2);
   while (!x.done() && !y.done()) {
     x.step();
     y.step();

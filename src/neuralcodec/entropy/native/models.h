@@ -148,14 +148,15 @@ struct InverseTable {
   int64_t quantile(int64_t mu, uint32_t sigma, uint64_t f) const {
     return shifted_quantile(mu, uint64_t(sigma) << 16, f);
   }
-  /// mu +- the unit quantile of f times scale / 2^32 (scale: sigma * 2^32, or weighted sums).
+  /// mu +- the unit quantile of f times scale / 2^32 (scale: sigma * 2^32, or weighted sums),
+  /// f <= 2^30. Branch-free: which half f is in is as good as random in a decoder.
   NC_ALWAYS_INLINE int64_t shifted_quantile(int64_t mu, uint64_t scale, uint64_t f) const {
-    const uint64_t half = uint64_t(1) << (kCdfBits - 1);
-    const bool upper = f >= half;
-    const uint64_t k = std::min<uint64_t>((upper ? f - half : half - f) >> (kCdfBits - 1 - kBits),
+    const int64_t d = int64_t(f) - (int64_t(1) << (kCdfBits - 1));
+    const int64_t lower = d >> 63;  // -1 below the median, else 0
+    const uint64_t k = std::min<uint64_t>(uint64_t((d ^ lower) - lower) >> (kCdfBits - 1 - kBits),
                                           uint64_t(1) << kBits);
     const int64_t du = int64_t((uint64_t(j[k]) * scale) >> 32);
-    return upper ? mu + du : mu - du;
+    return mu + ((du ^ lower) - lower);
   }
 };
 
