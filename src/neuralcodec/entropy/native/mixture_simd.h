@@ -147,6 +147,37 @@ NC_AVX2_INLINE __m256i component_cdf(__m256i u, __m256i mu, __m256i inv_m1) {
   return _mm256_blendv_epi8(fp, fm, neg);
 }
 
+/// Component j of 8 rows of (rows, K) parameters from row 0 of p: for a whole group of K = 2..4
+/// three-to-four contiguous loads transposed in registers, else a gather (rows past `count`
+/// repeat the last row).
+template <int K>
+struct ComponentLoader {
+  const float* p;
+  int k, count;
+  __m256i at;  // row * k
+  NC_AVX2_INLINE ComponentLoader(const float* p_, int k_, int count_) : p(p_), k(k_), count(count_) {
+    at = _mm256_mullo_epi32(_mm256_min_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(count - 1)),
+                            _mm256_set1_epi32(k));
+  }
+  NC_AVX2_INLINE void load(__m256* out) const {
+    if (count == 8 && K == 3) {  // e[3r + j]: blend the three loads, then permute
+      const __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8), v2 = _mm256_loadu_ps(p + 16);
+      out[0] = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x92), v2, 0x24),
+                                        _mm256_setr_epi32(0, 3, 6, 1, 4, 7, 2, 5));
+      out[1] = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x24), v2, 0x49),
+                                        _mm256_setr_epi32(1, 4, 7, 2, 5, 0, 3, 6));
+      out[2] = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x49), v2, 0x92),
+                                        _mm256_setr_epi32(2, 5, 0, 3, 6, 1, 4, 7));
+    } else if (count == 8 && K == 2) {
+      const __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
+      out[0] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0x88)), 0xD8));
+      out[1] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0xDD)), 0xD8));
+    } else {
+      for (int j = 0; j < k; ++j) out[j] = _mm256_i32gather_ps(p + j, at, 4);
+    }
+  }
+};
+
 /// scale_index_valid of 8 scales (lanes that are not finite and >= 0 give some index in range).
 NC_AVX2_INLINE __m256i scale_index8(__m256 scale) {
   const __m256i bits = _mm256_and_si256(_mm256_castps_si256(scale), _mm256_set1_epi32(0x7FFFFFFF));
@@ -193,16 +224,16 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
   const int k = K ? K : m.k_;
   b.k = k;
   const float *wp = m.weights + first * k, *mp = m.means + first * k, *sp = m.scales + first * k;
-  const __m256i row = _mm256_min_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(count - 1));
-  const __m256i at = _mm256_mullo_epi32(row, _mm256_set1_epi32(k));
+  __m256 w[kC], means[kC], scales[kC];
+  ComponentLoader<K>(wp, k, count).load(w);
+  ComponentLoader<K>(mp, k, count).load(means);
+  ComponentLoader<K>(sp, k, count).load(scales);
   const __m256i ones = _mm256_set1_epi32(-1);
   // weights: r_j = round(w_j 2^(16 - e)) with 2^e <= max w < 2^(e+1), q_j = (r_j R) >> 32 with
   // R = floor(2^48 / sum r), the remainder to the first largest r_j
-  __m256 w[kC];
   __m256 top = _mm256_setzero_ps();
   __m256i ok = ones;
   for (int j = 0; j < k; ++j) {
-    w[j] = _mm256_i32gather_ps(wp + j, at, 4);
     ok = _mm256_and_si256(ok, _mm256_castps_si256(finite_nonnegative(w[j])));
     top = _mm256_max_ps(top, w[j]);
   }
@@ -237,7 +268,7 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
   __m256i mean[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}, spread[2] = {mean[0], mean[0]};
   for (int j = 0; j < k; ++j) {
     q[j] = _mm256_add_epi32(q[j], _mm256_and_si256(rest, _mm256_cmpeq_epi32(big, _mm256_set1_epi32(j))));
-    const __m256 mj = _mm256_i32gather_ps(mp + j, at, 4), sj = _mm256_i32gather_ps(sp + j, at, 4);
+    const __m256 mj = means[j], sj = scales[j];
     const __m256i exp_bits = _mm256_and_si256(_mm256_castps_si256(mj), _mm256_set1_epi32(0x7F800000));
     ok = _mm256_andnot_si256(_mm256_cmpeq_epi32(exp_bits, _mm256_set1_epi32(0x7F800000)), ok);
     ok = _mm256_and_si256(ok, _mm256_castps_si256(finite_nonnegative(sj)));
