@@ -111,15 +111,27 @@ NC_ALWAYS_INLINE int symbol_ops(const Dist& d, int32_t x, size_t i, Op* ops) {
   return 1 + escape_ops(p, d.n, ops + 1);
 }
 
-/// Encoder of one chunk of at most `symbols` symbols. Words are collected in reverse order, in a
-/// buffer for the most they can be (a symbol puts at most kMaxOps ops, an op at most one word;
-/// pages never written are never touched).
+/// Encoder of one chunk of about `symbols` symbols. Words are collected in reverse order.
 class RansEncoder {
  public:
-  explicit RansEncoder(size_t symbols)
-      : words_(new uint16_t[kMaxOps * symbols + 1]), w_(words_.get()) {}
+  explicit RansEncoder(size_t symbols) : cap_(symbols / 2 + 2 * kMaxOps),
+      words_(new uint16_t[cap_]), w_(words_.get()) {}
 
-  /// Renormalisation without a data-dependent branch (a word is written always, kept or not).
+  /// Room for one more symbol's words (a symbol puts at most kMaxOps ops, an op at most one
+  /// word, and put() writes one word more than it keeps); the buffer doubles when short.
+  NC_ALWAYS_INLINE void reserve_symbol() {
+    const size_t used = size_t(w_ - words_.get());
+    if (cap_ - used < kMaxOps + 1) {
+      cap_ *= 2;
+      std::unique_ptr<uint16_t[]> bigger(new uint16_t[cap_]);
+      std::memcpy(bigger.get(), words_.get(), used * sizeof(uint16_t));
+      words_ = std::move(bigger);
+      w_ = words_.get() + used;
+    }
+  }
+
+  /// Renormalisation without a data-dependent branch (a word is written always, kept or not);
+  /// reserve_symbol() first.
   NC_ALWAYS_INLINE void put(Op op) {
     const uint32_t out = uint64_t(x_) >= (uint64_t(op.freq) << 16);
     *w_ = uint16_t(x_);
@@ -143,6 +155,7 @@ class RansEncoder {
 
  private:
   uint32_t x_ = kStateLow;
+  size_t cap_;
   std::unique_ptr<uint16_t[]> words_;
   uint16_t* w_;
 };
@@ -333,6 +346,7 @@ class ChunkEncoder {
   NC_ALWAYS_INLINE void step() {
     --i_;
     Op ops[kMaxOps];
+    enc_.reserve_symbol();
     for (int k = symbol_ops(model_.dist(i_), symbols_[i_], i_, ops); k-- > 0;) enc_.put(ops[k]);
   }
   std::vector<uint8_t> finish() const { return enc_.finish(); }

@@ -16,7 +16,7 @@
 
 #include "models.h"
 
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(NC_NO_SIMD)
 #define NC_MIXTURE_SIMD 1
 #include <immintrin.h>
 #define NC_AVX2 __attribute__((target("avx2,bmi,bmi2,popcnt")))
@@ -377,6 +377,7 @@ class SimdChunkEncoder {
       load();
     }
     --s_;
+    enc_.reserve_symbol();
     if ((g_.params.ok >> s_ & 1) && g_.c1[s_] != 0xFFFFFFFFu) {
       enc_.put({g_.c0[s_], g_.c1[s_] - g_.c0[s_]});
     } else {
