@@ -33,7 +33,7 @@ __all__ = [
     "encode_gmm", "decode_gmm", "ideal_bits_gmm",
     "encode_categorical", "decode_categorical", "ideal_bits_categorical",
     "encode_indexed", "decode_indexed", "ideal_bits_indexed",
-    "quantize_gaussian_params",
+    "quantize_gaussian_params", "simd_active", "set_simd",
 ]
 
 PRECISION = 16
@@ -63,6 +63,18 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """Default worker count (all usable cores unless changed with `set_num_threads`)."""
     return _num_threads
+
+
+def simd_active() -> bool:
+    """Whether mixtures are coded on the SIMD (AVX2) path: the CPU has it and `set_simd` did
+    not switch it off. The streams are identical either way."""
+    return bool(_rans.simd_active())
+
+
+def set_simd(enabled: bool) -> None:
+    """Switch the SIMD mixture path on (the default, where the CPU has it) or off (the portable
+    scalar path); for tests and benchmarks. Streams do not depend on it."""
+    _rans.set_simd(bool(enabled))
 
 
 # ---------------------------------------------------------------- argument conversion

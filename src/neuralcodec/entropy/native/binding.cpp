@@ -6,6 +6,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include "mixture_simd.h"
 #include "models.h"
 #include "stream.h"
 #include "tritplane.h"
@@ -69,10 +70,8 @@ ParametricModel parametric(int id, const Arr<float>& means, const Arr<float>& sc
   require(size_t(means.size()) == n && size_t(scales.size()) == n,
           "means and scales must have one entry per symbol");
   const bool g = id == kGaussian;
-  const uint32_t last =
-      g ? uint32_t(std::size(kGaussCdf) - 1) : uint32_t(std::size(kLaplaceCdf) - 1);
-  return {means.data(), scales.data(), g ? kGaussCdf : kLaplaceCdf, last,
-          g ? kHalfWidthGauss : kHalfWidthLaplace, g ? &gauss_inverse() : &laplace_inverse()};
+  return {means.data(), scales.data(), g ? &kGaussTable : &kLaplaceTable,
+          g ? kHalfWidthGauss : kHalfWidthLaplace};
 }
 
 bool all_zero(const Arr<float>& a) {
@@ -87,20 +86,26 @@ ZeroMeanModel zero_mean(int id, const ParametricModel& model, const Arr<float>& 
 }
 
 /// Call fn with the mixture model of (N, K) parameters: K = 2, 3 and 4 get models with the
-/// component count fixed at compile time (unrolled loops), other K the general one.
+/// component count fixed at compile time (unrolled loops), other K the general one; with
+/// `simd`, the model whose chunks take the SIMD path where the CPU has it (same streams).
 template <class Fn>
-auto with_gmm(const Arr<float>& w, const Arr<float>& m, const Arr<float>& s, size_t n, Fn fn) {
+auto with_gmm(const Arr<float>& w, const Arr<float>& m, const Arr<float>& s, size_t n, bool simd, Fn fn) {
   require(w.ndim() == 2 && m.ndim() == 2 && s.ndim() == 2, "mixture parameters must be 2-D");
   const size_t k = size_t(w.shape(1));
   require(k >= 1 && k <= size_t(kMaxComponents), "mixtures must have 1..8 components");
   for (const auto* a : {&w, &m, &s})
     require(size_t(a->shape(0)) == n && size_t(a->shape(1)) == k,
             "weights, means and scales must all have shape (N, K)");
+  const auto pick = [&](auto model) {
+    using Ref = decltype(model);
+    if (simd && simd_active()) return fn(SimdGmmModel<Ref::kComponents>{model});
+    return fn(model);
+  };
   switch (k) {
-    case 2: return fn(GmmModelT<2>{w.data(), m.data(), s.data(), 2});
-    case 3: return fn(GmmModelT<3>{w.data(), m.data(), s.data(), 3});
-    case 4: return fn(GmmModelT<4>{w.data(), m.data(), s.data(), 4});
-    default: return fn(GmmModelT<0>{w.data(), m.data(), s.data(), int(k)});
+    case 2: return pick(GmmModelT<2>{w.data(), m.data(), s.data(), 2});
+    case 3: return pick(GmmModelT<3>{w.data(), m.data(), s.data(), 3});
+    case 4: return pick(GmmModelT<4>{w.data(), m.data(), s.data(), 4});
+    default: return pick(GmmModelT<0>{w.data(), m.data(), s.data(), int(k)});
   }
 }
 
@@ -209,18 +214,18 @@ PYBIND11_MODULE(_rans, m) {
   });
   m.def("encode_gmm", [](const Arr<int32_t>& sym, const Arr<float>& w, const Arr<float>& mu,
                          const Arr<float>& sc, int threads, size_t chunk) {
-    return with_gmm(w, mu, sc, count_of(sym),
+    return with_gmm(w, mu, sc, count_of(sym), true,
                     [&](const auto& model) { return encode_with(model, kGmm, sym, threads, chunk); });
   });
   m.def("decode_gmm", [](const py::bytes& data, const Arr<float>& w, const Arr<float>& mu,
                          const Arr<float>& sc, int threads) {
     const size_t n = w.ndim() == 2 ? size_t(w.shape(0)) : 0;
-    return with_gmm(w, mu, sc, n,
+    return with_gmm(w, mu, sc, n, true,
                     [&](const auto& model) { return decode_with(model, kGmm, data, n, threads); });
   });
   m.def("ideal_gmm", [](const Arr<int32_t>& sym, const Arr<float>& w, const Arr<float>& mu,
                         const Arr<float>& sc) {
-    return with_gmm(w, mu, sc, count_of(sym), [&](const auto& model) { return ideal_with(model, sym); });
+    return with_gmm(w, mu, sc, count_of(sym), false, [&](const auto& model) { return ideal_with(model, sym); });
   });
 
   m.def("encode_categorical", [](const Arr<int32_t>& sym, const Arr<int32_t>& freqs, int threads,
@@ -254,5 +259,7 @@ PYBIND11_MODULE(_rans, m) {
   });
 
   m.def("quantize_gaussian_params", &quantize_gaussian_params);
+  m.def("set_simd", [](bool on) { g_simd_enabled.store(on); });
+  m.def("simd_active", &simd_active);
   m.def("trit_plane_model", &trit_plane_model_py);
 }

@@ -8,8 +8,11 @@
 //     bool escape;     whether position n is an escape for values outside [lo, lo + n)
 //     uint32_t cdf(uint32_t pos) const;   strictly increasing, cdf(0) == 0, for pos < n + escape
 //     static constexpr bool kHasGuess;    if true, also
-//     void guess(uint32_t cf, uint32_t total, uint32_t& a, uint32_t& b) const;
-//                                         a bracket a <= b < total to start the decoder's search
+//     uint32_t guess(uint32_t cf, uint32_t total) const;
+//                                         a position < total to start the decoder's search
+// and may have
+//     uint32_t locate(uint32_t cf, uint32_t& c0, uint32_t& c1) const;
+//                                         the decoder's whole search (a lookup table, say)
 // and the cumulative at n + escape is implicitly 2^16.
 #pragma once
 #include <cmath>
@@ -17,8 +20,10 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace nc {
@@ -29,6 +34,16 @@ static_assert(sizeof(uint16_t) == 2 && sizeof(uint32_t) == 4 && sizeof(uint64_t)
 static_assert((-1 >> 1) == -1 && (int64_t(-3) >> 1) == -2, "arithmetic right shift required");
 static_assert(std::numeric_limits<float>::is_iec559 && std::numeric_limits<double>::is_iec559,
               "IEEE-754 float and double required");
+
+// Inlined whatever the compiler's size estimate: the chunk coders' steps, so that their state
+// stays in registers when two of them run in turns.
+#if defined(__GNUC__) || defined(__clang__)
+#define NC_ALWAYS_INLINE __attribute__((always_inline)) inline
+#elif defined(_MSC_VER)
+#define NC_ALWAYS_INLINE __forceinline
+#else
+#define NC_ALWAYS_INLINE inline
+#endif
 
 constexpr int kPrecision = 16;
 constexpr uint32_t kTotal = 1u << kPrecision;  // M = 65536
@@ -79,7 +94,7 @@ inline int escape_ops(int64_t p, uint32_t n, Op* ops) {
 
 /// Ops (forward order) coding value x under distribution d; returns their count.
 template <class Dist>
-inline int symbol_ops(const Dist& d, int32_t x, size_t i, Op* ops) {
+NC_ALWAYS_INLINE int symbol_ops(const Dist& d, int32_t x, size_t i, Op* ops) {
   const int64_t p = int64_t(x) - d.lo;
   const uint32_t total = d.n + (d.escape ? 1 : 0);
   if (p >= 0 && p < int64_t(d.n)) {
@@ -96,25 +111,42 @@ inline int symbol_ops(const Dist& d, int32_t x, size_t i, Op* ops) {
   return 1 + escape_ops(p, d.n, ops + 1);
 }
 
-/// Encoder of one chunk. Words are collected in reverse order.
+/// Encoder of one chunk of about `symbols` symbols. Words are collected in reverse order.
 class RansEncoder {
  public:
-  explicit RansEncoder(size_t expected_words) { words_.reserve(expected_words); }
+  explicit RansEncoder(size_t symbols) : cap_(symbols / 2 + 2 * kMaxOps),
+      words_(new uint16_t[cap_]), w_(words_.get()) {}
 
-  void put(Op op) {
-    if (uint64_t(x_) >= (uint64_t(op.freq) << 16)) {
-      words_.push_back(uint16_t(x_ & 0xFFFF));
-      x_ >>= 16;
+  /// Room for one more symbol's words (a symbol puts at most kMaxOps ops, an op at most one
+  /// word, and put() writes one word more than it keeps); the buffer doubles when short.
+  NC_ALWAYS_INLINE void reserve_symbol() {
+    const size_t used = size_t(w_ - words_.get());
+    if (cap_ - used < kMaxOps + 1) {
+      cap_ *= 2;
+      std::unique_ptr<uint16_t[]> bigger(new uint16_t[cap_]);
+      std::memcpy(bigger.get(), words_.get(), used * sizeof(uint16_t));
+      words_ = std::move(bigger);
+      w_ = words_.get() + used;
     }
+  }
+
+  /// Renormalisation without a data-dependent branch (a word is written always, kept or not);
+  /// reserve_symbol() first.
+  NC_ALWAYS_INLINE void put(Op op) {
+    const uint32_t out = uint64_t(x_) >= (uint64_t(op.freq) << 16);
+    *w_ = uint16_t(x_);
+    w_ += out;
+    x_ >>= 16 * out;
     x_ = ((x_ / op.freq) << kPrecision) + (x_ % op.freq) + op.start;
   }
 
   /// Chunk payload: final state (4 bytes LE) then the words in decoding order (2 bytes LE each).
-  std::vector<uint8_t> finish() const {
-    std::vector<uint8_t> out(4 + 2 * words_.size());
+  NC_ALWAYS_INLINE std::vector<uint8_t> finish() const {
+    const size_t words = size_t(w_ - words_.get());
+    std::vector<uint8_t> out(4 + 2 * words);
     for (int b = 0; b < 4; ++b) out[b] = uint8_t(x_ >> (8 * b));
     uint8_t* q = out.data() + 4;
-    for (size_t k = words_.size(); k-- > 0; q += 2) {
+    for (size_t k = words; k-- > 0; q += 2) {
       q[0] = uint8_t(words_[k]);
       q[1] = uint8_t(words_[k] >> 8);
     }
@@ -123,13 +155,15 @@ class RansEncoder {
 
  private:
   uint32_t x_ = kStateLow;
-  std::vector<uint16_t> words_;
+  size_t cap_;
+  std::unique_ptr<uint16_t[]> words_;
+  uint16_t* w_;
 };
 
 /// Decoder of one chunk; every read is bounds-checked.
 class RansDecoder {
  public:
-  RansDecoder(const uint8_t* data, size_t len) : p_(data), end_(data + len) {
+  NC_ALWAYS_INLINE RansDecoder(const uint8_t* data, size_t len) : p_(data), end_(data + len) {
     if (len < 4) throw CoderErr("corrupt stream: chunk shorter than its rANS state");
     x_ = uint32_t(p_[0]) | uint32_t(p_[1]) << 8 | uint32_t(p_[2]) << 16 | uint32_t(p_[3]) << 24;
     p_ += 4;
@@ -138,22 +172,27 @@ class RansDecoder {
 
   uint32_t peek() const { return x_ & (kTotal - 1); }
 
-  void advance(Op op) {
+  /// Renormalisation without a data-dependent branch while a whole word is left (the refill
+  /// happens for about one symbol in six, at random: a branch there mispredicts).
+  NC_ALWAYS_INLINE void advance(Op op) {
     x_ = op.freq * (x_ >> kPrecision) + (x_ & (kTotal - 1)) - op.start;
-    if (x_ < kStateLow) {
-      if (end_ - p_ < 2) throw CoderErr("corrupt stream: read past the end of a chunk");
-      x_ = (x_ << 16) | uint32_t(p_[0]) | uint32_t(p_[1]) << 8;
-      p_ += 2;
+    if (end_ - p_ >= 2) {
+      const uint32_t refill = x_ < kStateLow;
+      const uint32_t word = uint32_t(p_[0]) | uint32_t(p_[1]) << 8;
+      x_ = (x_ << (16 * refill)) | (word & (0u - refill));
+      p_ += 2 * refill;
+    } else if (x_ < kStateLow) {
+      throw CoderErr("corrupt stream: read past the end of a chunk");
     }
   }
 
-  uint32_t raw(int bits) {
+  NC_ALWAYS_INLINE uint32_t raw(int bits) {
     const uint32_t v = peek() >> (kPrecision - bits);
     advance(raw_op(v, bits));
     return v;
   }
 
-  void finish() const {
+  NC_ALWAYS_INLINE void finish() const {
     if (x_ != kStateLow || p_ != end_)
       throw CoderErr("corrupt stream: chunk does not end in the initial rANS state");
   }
@@ -181,16 +220,16 @@ inline uint32_t search(const Dist& d, uint32_t total, uint32_t cf, uint32_t& c0)
   return base;
 }
 
-/// Same answer as search(), started from a guessed bracket a <= b < total (the answer is
-/// expected in [a, b]): gallop down from a or up from b + 1 until cdf brackets cf, then
-/// bisect. Cheap when the guess is right; also returns c1 = cdf(pos + 1).
+/// Largest pos with cdf(pos) <= cf, known to lie below position s (below: cdf(s) = c_s > cf) or
+/// at or above it (cdf(s) = c_s <= cf): gallops away from s until cdf brackets cf, then bisects.
+/// Also returns c0 = cdf(pos) and c1 = cdf(pos + 1).
 template <class Dist>
-inline uint32_t search_between(const Dist& d, uint32_t total, uint32_t cf, uint32_t a,
-                               uint32_t b, uint32_t& c0, uint32_t& c1) {
-  uint32_t lo = a, c_lo = d.cdf(a), hi, c_hi;
-  if (c_lo > cf) {  // answer < a: move lo down until cdf(lo) <= cf (cdf(0) = 0)
-    hi = a;
-    c_hi = c_lo;
+inline uint32_t search_beyond(const Dist& d, uint32_t total, uint32_t cf, uint32_t s, uint32_t c_s,
+                              bool below, uint32_t& c0, uint32_t& c1) {
+  uint32_t lo, c_lo, hi, c_hi;  // cdf(lo) <= cf < cdf(hi)
+  if (below) {  // move lo down (cdf(0) = 0)
+    hi = s;
+    c_hi = c_s;
     for (uint32_t step = 1;; step *= 2) {
       if (step >= hi) {
         lo = 0;
@@ -203,9 +242,11 @@ inline uint32_t search_between(const Dist& d, uint32_t total, uint32_t cf, uint3
       hi = lo;
       c_hi = c_lo;
     }
-  } else {  // answer >= a: move hi up from b + 1 until cdf(hi) > cf (cdf(total) = M)
-    hi = b + 1;
+  } else {  // move hi up (cdf(total) = M)
+    lo = s;
+    c_lo = c_s;
     for (uint32_t step = 1;; step *= 2) {
+      hi = lo + step;
       if (hi >= total) {
         hi = total;
         c_hi = kTotal;
@@ -215,10 +256,9 @@ inline uint32_t search_between(const Dist& d, uint32_t total, uint32_t cf, uint3
       if (c_hi > cf) break;
       lo = hi;
       c_lo = c_hi;
-      hi = lo + step;
     }
   }
-  while (hi - lo > 1) {  // cdf(lo) <= cf < cdf(hi)
+  while (hi - lo > 1) {
     const uint32_t mid = lo + (hi - lo) / 2;
     const uint32_t c = d.cdf(mid);
     if (c <= cf) {
@@ -234,24 +274,27 @@ inline uint32_t search_between(const Dist& d, uint32_t total, uint32_t cf, uint3
   return lo;
 }
 
-/// Decode one value under distribution d. Distributions with `kHasGuess` provide a bracket
-/// (from approximate quantiles) to start the search; the result is the same either way.
+/// Same answer as search(), started from a guessed position g < total: cdf(g) and cdf(g + 1) are
+/// evaluated together (independent evaluations overlap; g + 1 = total counts as M), which
+/// settles the symbol when the guess is right; otherwise search_beyond from g or g + 1.
 template <class Dist>
-inline int32_t decode_symbol(const Dist& d, RansDecoder& dec) {
-  const uint32_t total = d.n + (d.escape ? 1 : 0);
-  const uint32_t cf = dec.peek();
-  uint32_t c0, c1, pos;
-  if constexpr (Dist::kHasGuess) {
-    uint32_t a, b;
-    d.guess(cf, total, a, b);
-    pos = search_between(d, total, cf, a, b, c0, c1);
-  } else {
-    pos = search(d, total, cf, c0);
-    c1 = pos + 1 == total ? kTotal : d.cdf(pos + 1);
+NC_ALWAYS_INLINE uint32_t search_from(const Dist& d, uint32_t total, uint32_t cf, uint32_t g, uint32_t& c0,
+                            uint32_t& c1) {
+  const uint32_t at_g = d.cdf(g), above_g = g + 1 < total ? d.cdf(g + 1) : kTotal;
+  if (at_g <= cf && cf < above_g) {
+    c0 = at_g;
+    c1 = above_g;
+    return g;
   }
-  dec.advance({c0, c1 - c0});
+  return at_g > cf ? search_beyond(d, total, cf, g, at_g, true, c0, c1)
+                   : search_beyond(d, total, cf, g + 1, above_g, false, c0, c1);
+}
+
+/// The value of decoded position pos of a distribution on [lo, lo + n) (+ escape at n): the
+/// escape payload is read when pos == n.
+NC_ALWAYS_INLINE int32_t decoded_value(RansDecoder& dec, int64_t lo, uint32_t n, uint32_t pos) {
   int64_t p = pos;
-  if (pos == d.n) {  // escape
+  if (pos == n) {  // escape
     const uint32_t head = dec.raw(7);
     const int len = int(head & 63);
     if (len < 1 || len > kMaxEscapeLength) throw CoderErr("corrupt stream: bad escape length");
@@ -261,33 +304,133 @@ inline int32_t decode_symbol(const Dist& d, RansDecoder& dec) {
       rem -= b;
       v = (v << b) | dec.raw(b);
     }
-    p = (head >> 6) ? int64_t(d.n) + int64_t(v - 1) : -int64_t(v);
+    p = (head >> 6) ? int64_t(n) + int64_t(v - 1) : -int64_t(v);
   }
-  const int64_t x = d.lo + p;
+  const int64_t x = lo + p;
   if (x < std::numeric_limits<int32_t>::min() || x > std::numeric_limits<int32_t>::max())
     throw CoderErr("corrupt stream: decoded value outside int32");
   return int32_t(x);
 }
 
+template <class Dist, class = void>
+struct HasLocate : std::false_type {};
+template <class Dist>
+struct HasLocate<Dist, std::void_t<decltype(&Dist::locate)>> : std::true_type {};
+
+/// Decode one value under distribution d. Distributions with `kHasGuess` provide a position
+/// (from approximate quantiles) to start the search; the result is the same either way.
+template <class Dist>
+NC_ALWAYS_INLINE int32_t decode_symbol(const Dist& d, RansDecoder& dec) {
+  const uint32_t total = d.n + (d.escape ? 1 : 0);
+  const uint32_t cf = dec.peek();
+  uint32_t c0, c1, pos;
+  if constexpr (HasLocate<Dist>::value) {
+    pos = d.locate(cf, c0, c1);
+  } else if constexpr (Dist::kHasGuess) {
+    pos = search_from(d, total, cf, d.guess(cf, total), c0, c1);
+  } else {
+    pos = search(d, total, cf, c0);
+    c1 = pos + 1 == total ? kTotal : d.cdf(pos + 1);
+  }
+  dec.advance({c0, c1 - c0});
+  return decoded_value(dec, d.lo, d.n, pos);
+}
+
+/// Encoder of symbols [begin, end) of a chunk, one symbol per step from the last one.
+template <class Model>
+class ChunkEncoder {
+ public:
+  ChunkEncoder(const Model& model, const int32_t* symbols, size_t begin, size_t end)
+      : model_(model), symbols_(symbols), begin_(begin), i_(end), enc_(end - begin) {}
+  bool done() const { return i_ == begin_; }
+  NC_ALWAYS_INLINE void step() {
+    --i_;
+    Op ops[kMaxOps];
+    enc_.reserve_symbol();
+    for (int k = symbol_ops(model_.dist(i_), symbols_[i_], i_, ops); k-- > 0;) enc_.put(ops[k]);
+  }
+  std::vector<uint8_t> finish() const { return enc_.finish(); }
+
+ private:
+  Model model_;  // a copy per chunk (models may keep per-worker buffers)
+  const int32_t* symbols_;
+  size_t begin_, i_;
+  RansEncoder enc_;
+};
+
+/// Decoder of symbols [begin, end) of a chunk from its payload, one symbol per step.
+template <class Model>
+class ChunkDecoder {
+ public:
+  ChunkDecoder(const Model& model, const uint8_t* data, size_t len, int32_t* out, size_t begin,
+               size_t end)
+      : model_(model), dec_(data, len), out_(out), i_(begin), end_(end) {}
+  bool done() const { return i_ == end_; }
+  NC_ALWAYS_INLINE void step() {
+    out_[i_] = decode_symbol(model_.dist(i_), dec_);
+    ++i_;
+  }
+  void finish() const { dec_.finish(); }
+
+ private:
+  Model model_;
+  RansDecoder dec_;
+  int32_t* out_;
+  size_t i_, end_;
+};
+
+/// Run two chunk coders in turns: their rANS state chains are independent, so the CPU overlaps
+/// them (each chunk's bytes are those it gets alone). Inlined into the caller, which owns the
+/// coders: their state then stays in registers.
+template <class Coder>
+NC_ALWAYS_INLINE void interleave(Coder& a, Coder& b) {
+  while (!a.done() && !b.done()) {
+    a.step();
+    b.step();
+  }
+  while (!a.done()) a.step();
+  while (!b.done()) b.step();
+}
+
 /// Encode symbols [begin, end) of a chunk into its payload.
 template <class Model>
-std::vector<uint8_t> encode_chunk(Model& model, const int32_t* symbols, size_t begin, size_t end) {
-  RansEncoder enc((end - begin) / 2 + 16);
-  Op ops[kMaxOps];
-  for (size_t i = end; i-- > begin;) {
-    const auto d = model.dist(i);
-    for (int k = symbol_ops(d, symbols[i], i, ops); k-- > 0;) enc.put(ops[k]);
-  }
-  return enc.finish();
+std::vector<uint8_t> encode_chunk(const Model& model, const int32_t* symbols, size_t begin, size_t end) {
+  ChunkEncoder<Model> c(model, symbols, begin, end);
+  while (!c.done()) c.step();
+  return c.finish();
 }
+
+/// Encode two chunks in turns (the same payloads as encode_chunk).
+template <class Model>
+void encode_two(const Model& model, const int32_t* symbols, const size_t* bounds,
+                std::vector<uint8_t>* out) {
+  ChunkEncoder<Model> a(model, symbols, bounds[0], bounds[1]), b(model, symbols, bounds[1], bounds[2]);
+  interleave(a, b);
+  out[0] = a.finish();
+  out[1] = b.finish();
+}
+
+/// Where a chunk's payload is and which symbols it codes.
+struct ChunkSpan {
+  const uint8_t* data;
+  size_t len, begin, end;
+};
 
 /// Decode symbols [begin, end) of a chunk from its payload.
 template <class Model>
-void decode_chunk(Model& model, const uint8_t* data, size_t len, int32_t* out, size_t begin,
-                  size_t end) {
-  RansDecoder dec(data, len);
-  for (size_t i = begin; i < end; ++i) out[i] = decode_symbol(model.dist(i), dec);
-  dec.finish();
+void decode_chunk(const Model& model, const ChunkSpan& c, int32_t* out) {
+  ChunkDecoder<Model> d(model, c.data, c.len, out, c.begin, c.end);
+  while (!d.done()) d.step();
+  d.finish();
+}
+
+/// Decode two chunks in turns.
+template <class Model>
+void decode_two(const Model& model, const ChunkSpan& a, const ChunkSpan& b, int32_t* out) {
+  ChunkDecoder<Model> x(model, a.data, a.len, out, a.begin, a.end), y(model, b.data, b.len, out, b.begin, b.end);
+  interleave(x, y);
+  x.finish();
+  y.finish();
 }
 
 /// -sum log2 p of the ops that code symbols [0, n) (exact model frequencies / 2^16).

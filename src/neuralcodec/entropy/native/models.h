@@ -33,8 +33,8 @@ inline std::string item(const char* name, size_t i, size_t j) {
   return std::string(name) + "[" + std::to_string(i) + ", " + std::to_string(j) + "]";
 }
 
-/// floor(a / 256) for any sign.
-inline int64_t floor_div256(int64_t a) { return a >= 0 ? a / 256 : -((255 - a) / 256); }
+/// floor(a / 256) for any sign (right shifts are arithmetic: asserted in core.h).
+inline int64_t floor_div256(int64_t a) { return a >> 8; }
 
 /// Round-half-even of |v| <= 2^51 by the IEEE-754 add/subtract of 1.5 * 2^52 (exact,
 /// default rounding mode; no library call). -ffp-contract=off keeps it two operations.
@@ -44,7 +44,7 @@ inline double round_even(double v) {
 }
 
 /// quantize_mean() of a finite mean.
-inline int64_t quantize_mean_valid(float mean) {
+NC_ALWAYS_INLINE int64_t quantize_mean_valid(float mean) {
   const double v = std::min(std::max(double(mean) * 256.0, -double(kMeanLimit)), double(kMeanLimit));
   return int64_t(round_even(v));
 }
@@ -52,7 +52,7 @@ inline int64_t quantize_mean_valid(float mean) {
 /// mu_q = round-half-even(mean * 2^8), clamped to [-2^24, 2^24]. `where` names the
 /// parameter in the error message (only built on error).
 template <class Where>
-inline int64_t quantize_mean(float mean, const Where& where) {
+NC_ALWAYS_INLINE int64_t quantize_mean(float mean, const Where& where) {
   if (!std::isfinite(mean))
     throw CoderErr(where() + " = " + std::to_string(mean) + " is not finite");
   return quantize_mean_valid(mean);
@@ -79,7 +79,7 @@ struct ScaleCells {
 inline const ScaleCells kScaleCells;  // built when the module loads (no guard per call)
 
 /// scale_index() of a scale already known to be finite and >= 0.
-inline int scale_index_valid(float scale) {
+NC_ALWAYS_INLINE int scale_index_valid(float scale) {
   uint32_t bits;
   std::memcpy(&bits, &scale, 4);
   bits &= 0x7FFFFFFFu;  // -0.0 is zero
@@ -93,7 +93,7 @@ inline int scale_index_valid(float scale) {
 /// Index k of the scale grid sigma_k = 2^(k/16 - 4): the number of committed float32
 /// boundaries <= scale (comparisons only). Zero and tiny scales clamp to 0, huge ones to 192.
 template <class Where>
-inline int scale_index(float scale, const Where& where) {
+NC_ALWAYS_INLINE int scale_index(float scale, const Where& where) {
   if (!(scale >= 0.0f) || scale == std::numeric_limits<float>::infinity())
     throw CoderErr(where() + " = " + std::to_string(scale) +
                    ": scales must be finite and >= 0");
@@ -132,16 +132,59 @@ inline void quantize_weights(const float* w, int k, uint32_t* q, size_t i) {
   q[big] += kWeightTotal - sum_q;
 }
 
-/// F(mu + d/2^8 in units of sigma) in 2^-30 fixed point, from a table of F(t), t = j/256 >= 0,
-/// by integer linear interpolation; F(-t) = 2^30 - F(t). Monotone in d.
-inline uint32_t eval_cdf(const uint32_t* table, uint32_t last, int64_t d, uint64_t inv_sigma) {
+/// Coarse inverse of a CDF table (upper half, 4096 buckets of probability): the first table
+/// index whose value reaches each bucket. Only used to start the decoder's search, so its
+/// precision never affects results.
+struct InverseTable {
+  static constexpr int kBits = 12;
+  uint16_t j[(1 << kBits) + 1];
+  InverseTable(const uint32_t* table, uint32_t last) {
+    for (uint32_t k = 0; k <= (1u << kBits); ++k) {
+      const uint32_t f = (1u << (kCdfBits - 1)) + (k << (kCdfBits - 1 - kBits));
+      j[k] = uint16_t(std::lower_bound(table, table + last, f) - table);
+    }
+  }
+  /// u (2^-8 units) with F(u) ~ f for a component (mu, sigma * 2^16).
+  int64_t quantile(int64_t mu, uint32_t sigma, uint64_t f) const {
+    return shifted_quantile(mu, uint64_t(sigma) << 16, f);
+  }
+  /// mu +- the unit quantile of f times scale / 2^32 (scale: sigma * 2^32, or weighted sums),
+  /// f <= 2^30. Branch-free: which half f is in is as good as random in a decoder.
+  NC_ALWAYS_INLINE int64_t shifted_quantile(int64_t mu, uint64_t scale, uint64_t f) const {
+    const int64_t d = int64_t(f) - (int64_t(1) << (kCdfBits - 1));
+    const int64_t lower = d >> 63;  // -1 below the median, else 0
+    const uint64_t k = std::min<uint64_t>(uint64_t((d ^ lower) - lower) >> (kCdfBits - 1 - kBits),
+                                          uint64_t(1) << kBits);
+    const int64_t du = int64_t((uint64_t(j[k]) * scale) >> 32);
+    return mu + ((du ^ lower) - lower);
+  }
+};
+
+/// A committed CDF table of F(t), t = j/256 >= 0 (kGaussCdf or kLaplaceCdf), stored as pairs
+/// F(t_j) | (F(t_{j+1}) - F(t_j)) << 32 with difference 0 at the last entry, so that an
+/// evaluation is one load and no branch; and its coarse inverse.
+struct CdfTable {
+  uint32_t last;
+  std::vector<uint64_t> pairs;
+  InverseTable inverse;
+  CdfTable(const uint32_t* table, uint32_t last_) : last(last_), pairs(last_ + 1), inverse(table, last_) {
+    for (uint32_t j = 0; j <= last; ++j)
+      pairs[j] = table[j] | (j < last ? uint64_t(table[j + 1] - table[j]) << 32 : 0);
+  }
+};
+
+inline const CdfTable kGaussTable(kGaussCdf, uint32_t(std::size(kGaussCdf) - 1));
+inline const CdfTable kLaplaceTable(kLaplaceCdf, uint32_t(std::size(kLaplaceCdf) - 1));
+
+/// F(mu + d/2^8 in units of sigma) in 2^-30 fixed point, from the table by integer linear
+/// interpolation (t >= the last entry gives F = 2^30); F(-t) = 2^30 - F(t). Monotone in d.
+NC_ALWAYS_INLINE uint32_t eval_cdf(const CdfTable& table, int64_t d, uint64_t inv_sigma) {
   uint64_t a = d < 0 ? uint64_t(-d) : uint64_t(d);
   if (a > kDistanceClamp) a = kDistanceClamp;
   // a * inv = t * 2^(8 + kInvSigmaBits); keep t in 2^-(kTableStepBits + 16) units.
   const uint64_t t = (a * inv_sigma) >> (8 + kInvSigmaBits - kTableStepBits - 16);
-  const uint64_t j = t >> 16;
-  uint32_t f = table[last];
-  if (j < last) f = table[j] + uint32_t((uint64_t(table[j + 1] - table[j]) * (t & 0xFFFF)) >> 16);
+  const uint64_t e = table.pairs[std::min<uint64_t>(t >> 16, table.last)];
+  const uint32_t f = uint32_t(e) + uint32_t(((e >> 32) * (t & 0xFFFF)) >> 16);
   return d < 0 ? (1u << kCdfBits) - f : f;
 }
 
@@ -157,7 +200,7 @@ struct Component {
   uint32_t sigma;  // sigma * 2^16, for search starting points only
 };
 
-inline Component quantize_component(float mean, float scale, const int32_t* half_widths,
+NC_ALWAYS_INLINE Component quantize_component(float mean, float scale, const int32_t* half_widths,
                                     const char* mean_name, const char* scale_name, size_t i,
                                     size_t j, bool two_d) {
   auto where = [&](const char* name) {
@@ -168,80 +211,38 @@ inline Component quantize_component(float mean, float scale, const int32_t* half
   return {mu, kInvSigma[k], floor_div256(mu + 128), half_widths[k], sigma_fixed(k)};
 }
 
-/// Coarse inverse of a CDF table (upper half, 4096 buckets of probability): the first table
-/// index whose value reaches each bucket. Only used to start the decoder's search, so its
-/// precision never affects results.
-struct InverseTable {
-  static constexpr int kBits = 12;
-  uint16_t j[(1 << kBits) + 1];
-  InverseTable(const uint32_t* table, uint32_t last) {
-    for (uint32_t k = 0; k <= (1u << kBits); ++k) {
-      const uint32_t f = (1u << (kCdfBits - 1)) + (k << (kCdfBits - 1 - kBits));
-      j[k] = uint16_t(std::lower_bound(table, table + last, f) - table);
-    }
-  }
-  /// u (2^-8 units) with F(u) ~ f for a component (mu, sigma * 2^16).
-  int64_t quantile(int64_t mu, uint32_t sigma, uint64_t f) const {
-    const uint64_t half = uint64_t(1) << (kCdfBits - 1);
-    const bool upper = f >= half;
-    const uint64_t k = std::min<uint64_t>((upper ? f - half : half - f) >> (kCdfBits - 1 - kBits),
-                                          uint64_t(1) << kBits);
-    const int64_t du = int64_t((uint64_t(j[k]) * sigma) >> 16);
-    return upper ? mu + du : mu - du;
-  }
-};
-
-inline const InverseTable kGaussInverse(kGaussCdf, uint32_t(std::size(kGaussCdf) - 1));
-
-inline const InverseTable& gauss_inverse() { return kGaussInverse; }
-
-inline const InverseTable& laplace_inverse() {
-  static const InverseTable t(kLaplaceCdf,
-                              uint32_t(sizeof(kLaplaceCdf) / sizeof(kLaplaceCdf[0]) - 1));
-  return t;
-}
-
-/// CDF of one component at boundary u (2^-8 units), and its approximate quantile range.
+/// CDF of one component at boundary u (2^-8 units), and its approximate quantile.
 struct SingleCdf {
-  const uint32_t* table;
-  uint32_t last;
-  const InverseTable* inverse;
+  const CdfTable* table;
   int64_t mu;
   uint64_t inv;
   uint32_t sigma;  // sigma * 2^16
-  uint32_t operator()(int64_t u) const { return eval_cdf(table, last, u - mu, inv); }
-  void quantile_range(uint64_t f, int64_t& lo, int64_t& hi) const {
-    lo = hi = inverse->quantile(mu, sigma, f);
-  }
+  NC_ALWAYS_INLINE uint32_t operator()(int64_t u) const { return eval_cdf(*table, u - mu, inv); }
+  int64_t estimate(uint64_t f) const { return table->inverse.quantile(mu, sigma, f); }
 };
 
-/// CDF of a mixture: sum_j w_j F_j(u) >> 16 with sum_j w_j = 2^16. F_mix(u) = f lies between
-/// the smallest and the largest component quantile of f, which bracket the decoder's search.
-/// K components (0: k_ at run time, for loops the compiler cannot unroll).
+/// CDF of a mixture: sum_j w_j F_j(u) >> 16 with sum_j w_j = 2^16; its approximate quantile
+/// is the weighted mean of the component quantiles (usually the decoded position, or next to
+/// it). K components (0: k_ at run time, for loops the compiler cannot unroll).
 template <int K>
 struct MixtureCdfT {
-  const uint32_t* table;
-  uint32_t last;
-  const InverseTable* inverse;
+  static constexpr int kSlots = K ? K : kMaxComponents;
+  const CdfTable* table;
   int k_ = 0;
   int count() const { return K ? K : k_; }
-  int64_t mu[kMaxComponents];
-  uint64_t inv[kMaxComponents];
-  uint32_t w[kMaxComponents];
-  uint32_t sigma[kMaxComponents];
-  uint32_t operator()(int64_t u) const {
+  int64_t mu[kSlots];
+  uint64_t inv[kSlots];
+  uint32_t w[kSlots];
+  int64_t mean;     // sum_j w_j mu_j >> 16, the weighted mean of the component means
+  uint64_t spread;  // sum_j w_j sigma_j (sigma in 2^-16 units), the weighted scale
+  NC_ALWAYS_INLINE uint32_t operator()(int64_t u) const {
     uint64_t s = 0;
-    for (int j = 0; j < count(); ++j) s += uint64_t(w[j]) * eval_cdf(table, last, u - mu[j], inv[j]);
+    for (int j = 0; j < count(); ++j) s += uint64_t(w[j]) * eval_cdf(*table, u - mu[j], inv[j]);
     return uint32_t(s >> 16);
   }
-  void quantile_range(uint64_t f, int64_t& lo, int64_t& hi) const {
-    lo = hi = inverse->quantile(mu[0], sigma[0], f);
-    for (int j = 1; j < count(); ++j) {
-      const int64_t q = inverse->quantile(mu[j], sigma[j], f);
-      lo = std::min(lo, q);
-      hi = std::max(hi, q);
-    }
-  }
+  /// The weighted mean of the component quantiles (the mean plus the weighted scale times the
+  /// unit quantile): one table read.
+  int64_t estimate(uint64_t f) const { return table->inverse.shifted_quantile(mean, spread, f); }
 };
 
 /// Discretised continuous distribution on [lo, lo + n) plus escape:
@@ -266,24 +267,25 @@ struct ContinuousDist {
     span = kTotal - n_ - 1;
   }
   int64_t boundary(uint32_t pos) const { return (lo + int64_t(pos)) * 256 - 128; }
-  uint32_t cdf(uint32_t pos) const {
+  NC_ALWAYS_INLINE uint32_t cdf(uint32_t pos) const {
     return uint32_t((uint64_t(cdf_fn(boundary(pos)) - f0) * span) >> kCdfBits) + pos;
   }
-  /// Bracket for the decoder's search: cdf(i) = cf means F(u_i) - f0 ~ (cf - i) 2^14 M / span;
-  /// solved with one fixed-point step (i from the bracket that ignores i), M/span ~ 1 + (n+1)/M.
-  void guess(uint32_t cf, uint32_t total, uint32_t& a, uint32_t& b) const {
-    positions_at(uint64_t(cf) << (kCdfBits - kPrecision), total, a, b);
-    const uint64_t x = uint64_t(std::max<int64_t>(int64_t(cf) - int64_t(a + (b - a) / 2), 0));
-    positions_at((x << (kCdfBits - kPrecision)) + ((x * (n + 1)) >> 2), total, a, b);
+  /// Start of the decoder's search: cdf(i) = cf means F(u_i) - f0 ~ (cf - i) 2^14 M / span.
+  /// The i and span terms matter only for wide supports (a shift of about n / 2^17 of the
+  /// support): there one fixed-point step, M/span ~ 1 + (n+1)/M, corrects the position.
+  NC_ALWAYS_INLINE uint32_t guess(uint32_t cf, uint32_t total) const {
+    uint32_t pos = position_at(uint64_t(cf) << (kCdfBits - kPrecision), total);
+    if (n > kWideSupport) {
+      const uint64_t x = uint64_t(std::max<int64_t>(int64_t(cf) - int64_t(pos), 0));
+      pos = position_at((x << (kCdfBits - kPrecision)) + ((x * (n + 1)) >> 2), total);
+    }
+    return pos;
   }
-  /// Positions (clamped to [0, total)) whose lower boundaries are near F^-1(f0 + df).
-  void positions_at(uint64_t df, uint32_t total, uint32_t& a, uint32_t& b) const {
-    int64_t u_lo, u_hi;
-    cdf_fn.quantile_range(std::min<uint64_t>(f0 + df, uint64_t(1) << kCdfBits), u_lo, u_hi);
-    a = clamp_position(floor_div256(u_lo + 128) - lo, total);
-    b = clamp_position(floor_div256(u_hi + 128) - lo, total);
-  }
-  static uint32_t clamp_position(int64_t pos, uint32_t total) {
+  static constexpr uint32_t kWideSupport = 512;
+  /// The position (clamped to [0, total)) whose lower boundary is near F^-1(f0 + df).
+  NC_ALWAYS_INLINE uint32_t position_at(uint64_t df, uint32_t total) const {
+    const int64_t u = cdf_fn.estimate(std::min<uint64_t>(f0 + df, uint64_t(1) << kCdfBits));
+    const int64_t pos = floor_div256(u + 128) - lo;
     return uint32_t(std::min<int64_t>(std::max<int64_t>(pos, 0), total - 1));
   }
 };
@@ -292,33 +294,58 @@ struct ContinuousDist {
 struct ParametricModel {
   const float* means;
   const float* scales;
-  const uint32_t* table;
-  uint32_t last;
+  const CdfTable* table;
   const int32_t* half_widths;
-  const InverseTable* inverse;  // of `table`
 
-  ContinuousDist<SingleCdf> dist(size_t i) const {
+  NC_ALWAYS_INLINE ContinuousDist<SingleCdf> dist(size_t i) const {
     const Component c =
         quantize_component(means[i], scales[i], half_widths, "means", "scales", i, 0, false);
-    return {SingleCdf{table, last, inverse, c.mu, c.inv, c.sigma}, c.center - c.half,
-            uint32_t(2 * c.half + 1)};
+    return {SingleCdf{table, c.mu, c.inv, c.sigma}, c.center - c.half, uint32_t(2 * c.half + 1)};
   }
 };
 
 /// CDF values of one zero-mean component per scale index, tabulated once with the same
-/// ContinuousDist arithmetic as ParametricModel (so streams are identical): coding a symbol is
-/// then a scale lookup and a binary search in a small table instead of CDF evaluations.
+/// ContinuousDist arithmetic as ParametricModel (so streams are identical), each row closed by
+/// a sentinel 2^16, plus a lookup from the top bits of a cumulative frequency to the position
+/// that holds its bucket's first value: encoding a symbol is two table reads, decoding one
+/// lookup and (on average) less than one step forward.
 struct ZeroMeanTables {
+  static constexpr int kExtraBits = 1;  // buckets per row: 2^(ceil(log2 positions) + this)
+  struct Row {
+    const uint32_t* cdf;  // cdf(0 .. n), then 2^16
+    const uint16_t* lut;  // lut[b] = largest pos with cdf(pos) <= b << shift
+    int32_t half;
+    uint32_t shift;
+  };
   std::vector<uint32_t> values;
-  size_t start[kNumScales];
-  ZeroMeanTables(const uint32_t* table, uint32_t last, const int32_t* half_widths,
-                 const InverseTable* inverse) {
+  std::vector<uint16_t> lookup;
+  Row rows[kNumScales];
+  ZeroMeanTables(const CdfTable& table, const int32_t* half_widths) {
+    size_t start[kNumScales], lut_start[kNumScales];
     for (int k = 0; k < kNumScales; ++k) {
       const int32_t half = half_widths[k];
-      const ContinuousDist<SingleCdf> d(SingleCdf{table, last, inverse, 0, kInvSigma[k], sigma_fixed(k)},
+      const ContinuousDist<SingleCdf> d(SingleCdf{&table, 0, kInvSigma[k], sigma_fixed(k)},
                                         -int64_t(half), uint32_t(2 * half + 1));
       start[k] = values.size();
       for (uint32_t pos = 0; pos <= d.n; ++pos) values.push_back(d.cdf(pos));
+      values.push_back(kTotal);
+      const uint32_t positions = d.n + 1;
+      int bits = 0;
+      while ((1u << bits) < positions) ++bits;
+      bits += kExtraBits;
+      rows[k].shift = uint32_t(kPrecision - std::min(bits, kPrecision));
+      lut_start[k] = lookup.size();
+      const uint32_t* c = values.data() + start[k];
+      uint32_t pos = 0;
+      for (uint32_t b = 0; b < (kTotal >> rows[k].shift); ++b) {
+        while (c[pos + 1] <= (b << rows[k].shift)) ++pos;
+        lookup.push_back(uint16_t(pos));
+      }
+      rows[k].half = half;
+    }
+    for (int k = 0; k < kNumScales; ++k) {
+      rows[k].cdf = values.data() + start[k];
+      rows[k].lut = lookup.data() + lut_start[k];
     }
   }
 };
@@ -326,10 +353,19 @@ struct ZeroMeanTables {
 struct TabulatedDist {
   static constexpr bool escape = true;
   static constexpr bool kHasGuess = false;
-  const uint32_t* c;
+  const ZeroMeanTables::Row* row;
   int64_t lo;
   uint32_t n;
-  uint32_t cdf(uint32_t pos) const { return c[pos]; }
+  uint32_t cdf(uint32_t pos) const { return row->cdf[pos]; }
+  /// The position pos with cdf(pos) <= cf < cdf(pos + 1) (the sentinel ends every row).
+  NC_ALWAYS_INLINE uint32_t locate(uint32_t cf, uint32_t& c0, uint32_t& c1) const {
+    const uint32_t* c = row->cdf;
+    uint32_t pos = row->lut[cf >> row->shift];
+    while (c[pos + 1] <= cf) ++pos;
+    c0 = c[pos];
+    c1 = c[pos + 1];
+    return pos;
+  }
 };
 
 /// Gaussian or Laplace whose means are all exactly zero (the codecs code y - mean): the same
@@ -339,21 +375,19 @@ struct ZeroMeanModel {
   const int32_t* half_widths;
   const ZeroMeanTables* tables;
 
-  TabulatedDist dist(size_t i) const {
+  NC_ALWAYS_INLINE TabulatedDist dist(size_t i) const {
     const int k = scale_index(scales[i], [=] { return item("scales", i); });
-    const int32_t half = half_widths[k];
-    return {tables->values.data() + tables->start[k], -int64_t(half), uint32_t(2 * half + 1)};
+    const ZeroMeanTables::Row* row = tables->rows + k;
+    return {row, -int64_t(row->half), uint32_t(2 * row->half + 1)};
   }
 };
 
 inline const ZeroMeanTables& zero_mean_tables(bool gaussian) {
   if (gaussian) {
-    static const ZeroMeanTables g(kGaussCdf, uint32_t(std::size(kGaussCdf) - 1), kHalfWidthGauss,
-                                  &gauss_inverse());
+    static const ZeroMeanTables g(kGaussTable, kHalfWidthGauss);
     return g;
   }
-  static const ZeroMeanTables l(kLaplaceCdf, uint32_t(std::size(kLaplaceCdf) - 1), kHalfWidthLaplace,
-                                &laplace_inverse());
+  static const ZeroMeanTables l(kLaplaceTable, kHalfWidthLaplace);
   return l;
 }
 
@@ -363,12 +397,13 @@ inline const ZeroMeanTables& zero_mean_tables(bool gaussian) {
 /// stays in the CDF with weight 0 (it adds nothing), so every K codes like the general model.
 template <int K>
 struct GmmModelT {
+  static constexpr int kComponents = K;
   const float* weights;
   const float* means;
   const float* scales;
   int k_;
 
-  ContinuousDist<MixtureCdfT<K>> dist(size_t i) const {
+  NC_ALWAYS_INLINE ContinuousDist<MixtureCdfT<K>> dist(size_t i) const {
     const int k = K ? K : k_;
     const size_t at = i * size_t(k);
     const float *m = means + at, *s = scales + at;
@@ -381,11 +416,10 @@ struct GmmModelT {
     ContinuousDist<MixtureCdfT<K>> d;
     MixtureCdfT<K>& f = d.cdf_fn;
     f.k_ = k;
-    f.table = kGaussCdf;
-    f.last = uint32_t(sizeof(kGaussCdf) / sizeof(kGaussCdf[0]) - 1);
-    f.inverse = &kGaussInverse;
+    f.table = &kGaussTable;
     int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
-    int64_t heavy_center = 0;
+    int64_t heavy_center = 0, mean = 0;
+    uint64_t spread = 0;
     uint32_t heavy_w = 0;
     for (int j = 0; j < k; ++j) {
       const int64_t mu = quantize_mean_valid(m[j]);
@@ -394,8 +428,9 @@ struct GmmModelT {
       const int32_t half = kHalfWidthGauss[sk];
       f.mu[j] = mu;
       f.inv[j] = kInvSigma[sk];
-      f.sigma[j] = sigma_fixed(sk);
       f.w[j] = q[j];
+      mean += int64_t(q[j]) * mu;
+      spread += uint64_t(q[j]) * sigma_fixed(sk);
       if (q[j] == 0) continue;  // a zero weight adds nothing to F and leaves the support
       lo = std::min(lo, center - half);
       hi = std::max(hi, center + half);
@@ -404,6 +439,8 @@ struct GmmModelT {
         heavy_center = center;
       }
     }
+    f.mean = mean >> 16;
+    f.spread = spread;
     if (hi - lo + 1 > int64_t(kMaxWidth)) {
       lo = std::min(std::max(heavy_center - int64_t(kMaxWidth / 2), lo), hi - int64_t(kMaxWidth) + 1);
       hi = lo + kMaxWidth - 1;
@@ -464,7 +501,7 @@ class CategoricalModel {
       : freqs_(freqs), a_(a_size), per_symbol_(per_symbol), cum_(a_size + 1) {
     if (!per_symbol_) normalize_freqs(freqs_, a_, cum_.data(), "freqs");
   }
-  TableDist dist(size_t i) {
+  NC_ALWAYS_INLINE TableDist dist(size_t i) {
     if (per_symbol_) normalize_freqs(freqs_ + i * a_, a_, cum_.data(), item("freqs", i));
     return {cum_.data(), 0, a_, false};
   }
@@ -486,7 +523,7 @@ class IndexedModel {
         offsets_(offsets) {
     for (size_t t = 0; t < n_tables; ++t) validate_table(t);
   }
-  TableDist dist(size_t i) const {
+  NC_ALWAYS_INLINE TableDist dist(size_t i) const {
     const int32_t t = indexes_[i];
     if (t < 0 || size_t(t) >= n_tables_)
       throw CoderErr(item("indexes", i) + " = " + std::to_string(t) + " is outside [0, " +

@@ -39,16 +39,32 @@ inline size_t num_chunks(size_t count, size_t chunk_size) {
   return count ? (count - 1) / chunk_size + 1 : 0;
 }
 
+/// Chunks per worker task: two, coded in turns (see interleave), when every thread still gets
+/// at least one task, else one. Streams never depend on it.
+inline size_t chunks_per_task(size_t chunks, int threads) {
+  return chunks >= 2 * size_t(std::max(threads, 1)) ? 2 : 1;
+}
+
 template <class Model>
 std::vector<uint8_t> encode_stream(const Model& model, uint8_t id, const int32_t* symbols,
                                    size_t count, size_t chunk_size, int threads) {
   if (chunk_size < 1 || chunk_size > kMaxChunkSize)
     throw CoderErr("chunk_size must be in [1, 2^24]");
   std::vector<std::vector<uint8_t>> chunks(num_chunks(count, chunk_size));
-  parallel_for(chunks.size(), threads, [&](size_t c) {
-    Model m = model;
-    const size_t begin = c * chunk_size;
-    chunks[c] = encode_chunk(m, symbols, begin, std::min(count, begin + chunk_size));
+  const size_t per = chunks_per_task(chunks.size(), threads);
+  parallel_for((chunks.size() + per - 1) / per, threads, [&](size_t t) {
+    const size_t first = t * per, last = std::min(chunks.size(), first + per);
+    if (last - first == 2) {
+      const size_t bounds[3] = {first * chunk_size, last * chunk_size - chunk_size,
+                                std::min(count, last * chunk_size)};
+      try {
+        encode_two(model, symbols, bounds, &chunks[first]);
+        return;
+      } catch (const CoderErr&) {  // one at a time below: the error of the first failing chunk
+      }
+    }
+    for (size_t c = first; c < last; ++c)
+      chunks[c] = encode_chunk(model, symbols, c * chunk_size, std::min(count, (c + 1) * chunk_size));
   });
   return assemble_stream(id, count, chunk_size, chunks);
 }
@@ -56,11 +72,21 @@ std::vector<uint8_t> encode_stream(const Model& model, uint8_t id, const int32_t
 template <class Model>
 void decode_stream(const Model& model, const ChunkLayout& layout, const uint8_t* data,
                    int32_t* out, size_t count, int threads) {
-  parallel_for(layout.length.size(), threads, [&](size_t c) {
-    Model m = model;
+  const size_t n = layout.length.size(), per = chunks_per_task(n, threads);
+  const auto span = [&](size_t c) {
     const size_t begin = c * layout.chunk_size;
-    decode_chunk(m, data + layout.offset[c], layout.length[c], out, begin,
-                 std::min(count, begin + layout.chunk_size));
+    return ChunkSpan{data + layout.offset[c], layout.length[c], begin, std::min(count, begin + layout.chunk_size)};
+  };
+  parallel_for((n + per - 1) / per, threads, [&](size_t t) {
+    const size_t first = t * per, last = std::min(n, first + per);
+    if (last - first == 2) {
+      try {
+        decode_two(model, span(first), span(first + 1), out);
+        return;
+      } catch (const CoderErr&) {  // one at a time below: the error of the first failing chunk
+      }
+    }
+    for (size_t c = first; c < last; ++c) decode_chunk(model, span(c), out);
   });
 }
 

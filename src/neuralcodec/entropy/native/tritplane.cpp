@@ -10,11 +10,10 @@ namespace nc {
 namespace {
 
 constexpr int64_t kTotal64 = kTotal;   // the coder's M = 2^16, as int64
-constexpr uint32_t kGaussLast = uint32_t(sizeof(kGaussCdf) / sizeof(kGaussCdf[0]) - 1);
 
 // F(b - 1/2) in 2^30 units under N(0, sigma_k): the coder's own CDF evaluation (as boundary_cdf).
 inline int64_t boundary_cdf(int64_t b, uint64_t inv) {
-  return eval_cdf(kGaussCdf, kGaussLast, 256 * b - 128, inv);
+  return eval_cdf(kGaussTable, 256 * b - 128, inv);
 }
 
 // log2(x) * one for 1 <= x < 2^52, as log2_fixed.

@@ -1,0 +1,562 @@
+// AVX2 path of the Gaussian-mixture model. GmmModelT (models.h) computes the same integers one
+// symbol at a time and stays the reference: ideal bits, CPUs without AVX2, and every symbol this
+// path hands back to it. Per group of 8 symbols:
+//   * the parameters are checked and quantised together (weights, means, scale indexes, support,
+//     F(b_0)) with exact float operations only (power-of-two scalings, comparisons, rounding to
+//     nearest-even of values that fit) and an exact double division, into the integers of
+//     ContinuousDist<MixtureCdfT<K>>;
+//   * the encoder evaluates the mixture CDFs of 4 symbols at a time in 64-bit lanes, with the
+//     integer arithmetic of eval_cdf (same table, same shifts);
+//   * the decoder searches each symbol with the reference's search on those integers, while the
+//     next group is being quantised (that work overlaps the serial rANS state chain).
+// Symbols whose parameters are invalid (or whose largest weight is below 2^-111) take the
+// reference path, which also raises the error.
+#pragma once
+#include <atomic>
+
+#include "models.h"
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(NC_NO_SIMD)
+#define NC_MIXTURE_SIMD 1
+#include <immintrin.h>
+#define NC_AVX2 __attribute__((target("avx2,bmi,bmi2,popcnt")))
+#define NC_AVX2_INLINE __attribute__((target("avx2,bmi,bmi2,popcnt"), always_inline)) inline
+#else
+#define NC_MIXTURE_SIMD 0
+#endif
+
+namespace nc {
+
+/// Switch for the SIMD mixture path (on by default where the CPU has AVX2); off, mixtures take
+/// the reference path. The streams are the same either way.
+inline std::atomic<bool> g_simd_enabled{true};
+
+inline bool simd_supported() {
+#if NC_MIXTURE_SIMD
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2") &&
+                         __builtin_cpu_supports("popcnt");
+  return ok;
+#else
+  return false;
+#endif
+}
+
+inline bool simd_active() { return simd_supported() && g_simd_enabled.load(); }
+
+/// Mixture model whose chunks take the SIMD path; dist() is the reference's.
+template <int K>
+struct SimdGmmModel {
+  GmmModelT<K> ref;
+  ContinuousDist<MixtureCdfT<K>> dist(size_t i) const { return ref.dist(i); }
+};
+
+/// Quantised parameters of a group of 8 symbols (structure of arrays): the integers of their
+/// ContinuousDist<MixtureCdfT<K>>.
+template <int K>
+struct MixtureGroup {
+  static constexpr int kSize = 8;
+  static constexpr int kComponents = K ? K : kMaxComponents;
+  alignas(32) int32_t mu[kComponents][kSize];
+  alignas(32) uint32_t inv_m1[kComponents][kSize];  // kInvSigma[k] - 1 (kInvSigma[0] = 2^32)
+  alignas(32) uint32_t w[kComponents][kSize];
+  alignas(32) int64_t mean[kSize];  // sum_j w_j mu_j (MixtureCdfT::mean << 16)
+  alignas(32) uint64_t spread[kSize];
+  alignas(32) int32_t lo[kSize];
+  alignas(32) uint32_t n[kSize];
+  alignas(32) uint32_t f0[kSize];
+  uint32_t ok;  // bit s: symbol s takes this path
+  int k;
+
+  /// The distribution of symbol s (a symbol with its `ok` bit set).
+  ContinuousDist<MixtureCdfT<K>> dist(int s) const {
+    ContinuousDist<MixtureCdfT<K>> d;
+    MixtureCdfT<K>& f = d.cdf_fn;
+    f.table = &kGaussTable;
+    f.k_ = k;
+    for (int j = 0; j < (K ? K : k); ++j) {
+      f.mu[j] = mu[j][s];
+      f.inv[j] = uint64_t(inv_m1[j][s]) + 1;
+      f.w[j] = w[j][s];
+    }
+    f.mean = mean[s] >> 16;
+    f.spread = spread[s];
+    d.lo = lo[s];
+    d.n = n[s];
+    d.f0 = f0[s];
+    d.span = kTotal - n[s] - 1;
+    return d;
+  }
+};
+
+#if NC_MIXTURE_SIMD
+
+/// Per-scale constants and the scale cells as 32-bit words, for gathers.
+struct MixtureSimdTables {
+  int32_t cells[sizeof(ScaleCells::first)];
+  uint32_t inv_m1[kNumScales];
+  int32_t half[kNumScales];
+  uint32_t sigma[kNumScales];
+  MixtureSimdTables() {
+    for (size_t c = 0; c < sizeof(ScaleCells::first); ++c) cells[c] = kScaleCells.first[c];
+    for (int k = 0; k < kNumScales; ++k) {
+      inv_m1[k] = uint32_t(kInvSigma[k] - 1);
+      half[k] = kHalfWidthGauss[k];
+      sigma[k] = sigma_fixed(k);
+    }
+  }
+};
+
+inline const MixtureSimdTables kMixtureSimd;
+
+NC_AVX2_INLINE __m256i gather32(const void* table, __m256i index) {
+  return _mm256_i32gather_epi32(static_cast<const int*>(table), index, 4);
+}
+
+/// Lower (h = 0) or upper half of 8 int32 lanes.
+NC_AVX2_INLINE __m128i half128(__m256i v, int h) {
+  return h ? _mm256_extracti128_si256(v, 1) : _mm256_castsi256_si128(v);
+}
+
+/// The low 32 bits of 4 64-bit lanes.
+NC_AVX2_INLINE __m128i low_dwords(__m256i v) {
+  return _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+}
+
+NC_AVX2_INLINE __m256i load4_i64(const int32_t* p) {
+  return _mm256_cvtepi32_epi64(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+NC_AVX2_INLINE __m256i load4_u64(const uint32_t* p) {
+  return _mm256_cvtepu32_epi64(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+/// eval_cdf(kGaussTable, u - mu, inv_m1 + 1) in 4 lanes of int64 (u, mu in 2^-8 units).
+NC_AVX2_INLINE __m256i component_cdf(__m256i u, __m256i mu, __m256i inv_m1) {
+  const __m256i d = _mm256_sub_epi64(u, mu);
+  const __m256i neg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), d);
+  __m256i a = _mm256_sub_epi64(_mm256_xor_si256(d, neg), neg);  // |d| < 2^31
+  a = _mm256_min_epu32(a, _mm256_set1_epi64x(int64_t(kDistanceClamp)));
+  const __m256i p = _mm256_add_epi64(_mm256_mul_epu32(a, inv_m1), a);  // a * inv < 2^58
+  const __m256i t = _mm256_srli_epi64(p, 8 + kInvSigmaBits - kTableStepBits - 16);
+  const __m256i j = _mm256_min_epu32(_mm256_srli_epi64(t, 16), _mm256_set1_epi64x(kGaussTable.last));
+  const __m256i f = _mm256_and_si256(t, _mm256_set1_epi64x(0xFFFF));
+  const __m256i e = _mm256_i64gather_epi64(reinterpret_cast<const long long*>(kGaussTable.pairs.data()), j, 8);
+  const __m256i base = _mm256_and_si256(e, _mm256_set1_epi64x(0xFFFFFFFF));
+  const __m256i fp = _mm256_add_epi64(base, _mm256_srli_epi64(_mm256_mul_epu32(_mm256_srli_epi64(e, 32), f), 16));
+  const __m256i fm = _mm256_sub_epi64(_mm256_set1_epi64x(int64_t(1) << kCdfBits), fp);
+  return _mm256_blendv_epi8(fp, fm, neg);
+}
+
+/// Component j of 8 rows of (rows, K) parameters from row 0 of p: for a whole group of K = 2..4
+/// three-to-four contiguous loads transposed in registers, else a gather (rows past `count`
+/// repeat the last row).
+template <int K>
+struct ComponentLoader {
+  const float* p;
+  int k, count;
+  __m256i at;  // row * k
+  NC_AVX2_INLINE ComponentLoader(const float* p_, int k_, int count_) : p(p_), k(k_), count(count_) {
+    at = _mm256_mullo_epi32(_mm256_min_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(count - 1)),
+                            _mm256_set1_epi32(k));
+  }
+  NC_AVX2_INLINE void load(__m256* out) const {
+    if (count == 8 && K == 3) {  // e[3r + j]: blend the three loads, then permute
+      const __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8), v2 = _mm256_loadu_ps(p + 16);
+      out[0] = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x92), v2, 0x24),
+                                        _mm256_setr_epi32(0, 3, 6, 1, 4, 7, 2, 5));
+      out[1] = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x24), v2, 0x49),
+                                        _mm256_setr_epi32(1, 4, 7, 2, 5, 0, 3, 6));
+      out[2] = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x49), v2, 0x92),
+                                        _mm256_setr_epi32(2, 5, 0, 3, 6, 1, 4, 7));
+    } else if (count == 8 && K == 2) {
+      const __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
+      out[0] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0x88)), 0xD8));
+      out[1] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0xDD)), 0xD8));
+    } else {
+      for (int j = 0; j < k; ++j) out[j] = _mm256_i32gather_ps(p + j, at, 4);
+    }
+  }
+};
+
+/// scale_index_valid of 8 scales (lanes that are not finite and >= 0 give some index in range).
+NC_AVX2_INLINE __m256i scale_index8(__m256 scale) {
+  const __m256i bits = _mm256_and_si256(_mm256_castps_si256(scale), _mm256_set1_epi32(0x7FFFFFFF));
+  const __m256i e = _mm256_srli_epi32(bits, 23);
+  __m256i cell = _mm256_sub_epi32(_mm256_srli_epi32(bits, 17), _mm256_set1_epi32(ScaleCells::kFirstExp << 6));
+  cell = _mm256_min_epi32(_mm256_max_epi32(cell, _mm256_setzero_si256()),
+                          _mm256_set1_epi32(int(sizeof(ScaleCells::first)) - 1));
+  __m256i k = gather32(kMixtureSimd.cells, cell);
+  const __m256 bound = _mm256_i32gather_ps(kScaleBounds, _mm256_min_epi32(k, _mm256_set1_epi32(kNumScales - 2)), 4);
+  const __m256i up = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(kNumScales - 1), k),
+                                      _mm256_castps_si256(_mm256_cmp_ps(bound, scale, _CMP_LE_OQ)));
+  k = _mm256_sub_epi32(k, up);
+  k = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(ScaleCells::kFirstExp), e), k);
+  return _mm256_blendv_epi8(k, _mm256_set1_epi32(kNumScales - 1),
+                            _mm256_cmpgt_epi32(e, _mm256_set1_epi32(ScaleCells::kLastExp)));
+}
+
+/// floor(r * floor(2^48 / sum) / 2^32) for 4 lanes, recip = floor(2^48 / sum) (exact: the double
+/// quotient is never within rounding of an integer it is not equal to, and r * recip < 2^53).
+NC_AVX2_INLINE __m128i weight_share4(__m128i r, __m256d recip) {
+  return _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(r), recip),
+                                           _mm256_set1_pd(1.0 / 4294967296.0)));
+}
+
+NC_AVX2_INLINE __m256d reciprocal48(__m128i sum) {
+  return _mm256_floor_pd(_mm256_div_pd(_mm256_set1_pd(281474976710656.0), _mm256_cvtepi32_pd(sum)));
+}
+
+NC_AVX2_INLINE __m256i round_to_int(__m256 v) {
+  return _mm256_cvttps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+NC_AVX2_INLINE __m256 finite_nonnegative(__m256 v) {
+  const __m256 inf = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+  return _mm256_and_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ), _mm256_cmp_ps(v, inf, _CMP_NEQ_OQ));
+}
+
+/// Quantise the parameters of symbols [first, first + count) of the model, count in 1..8: the
+/// integers GmmModelT::dist computes (quantize_weights, quantize_mean_valid, scale_index_valid,
+/// support and f0), checked equal by the tests.
+template <int K>
+NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, MixtureGroup<K>& b) {
+  constexpr int kC = MixtureGroup<K>::kComponents;
+  const int k = K ? K : m.k_;
+  b.k = k;
+  const float *wp = m.weights + first * k, *mp = m.means + first * k, *sp = m.scales + first * k;
+  __m256 w[kC], means[kC], scales[kC];
+  ComponentLoader<K>(wp, k, count).load(w);
+  ComponentLoader<K>(mp, k, count).load(means);
+  ComponentLoader<K>(sp, k, count).load(scales);
+  const __m256i ones = _mm256_set1_epi32(-1);
+  // weights: r_j = round(w_j 2^(16 - e)) with 2^e <= max w < 2^(e+1), q_j = (r_j R) >> 32 with
+  // R = floor(2^48 / sum r), the remainder to the first largest r_j
+  __m256 top = _mm256_setzero_ps();
+  __m256i ok = ones;
+  for (int j = 0; j < k; ++j) {
+    ok = _mm256_and_si256(ok, _mm256_castps_si256(finite_nonnegative(w[j])));
+    top = _mm256_max_ps(top, w[j]);
+  }
+  const __m256i top_exp = _mm256_srli_epi32(_mm256_castps_si256(top), 23);  // biased exponent
+  ok = _mm256_and_si256(ok, _mm256_cmpgt_epi32(top_exp, _mm256_set1_epi32(15)));  // 2^(16-e) is normal
+  const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(
+      _mm256_sub_epi32(_mm256_set1_epi32(2 * 127 + 16), _mm256_max_epi32(top_exp, _mm256_set1_epi32(16))), 23));
+  __m256i r[kC];
+  __m256i sum_r = _mm256_setzero_si256(), best = ones, big = _mm256_setzero_si256();
+  for (int j = 0; j < k; ++j) {
+    r[j] = round_to_int(_mm256_mul_ps(w[j], scale));
+    sum_r = _mm256_add_epi32(sum_r, r[j]);
+    const __m256i larger = _mm256_cmpgt_epi32(r[j], best);
+    best = _mm256_blendv_epi8(best, r[j], larger);
+    big = _mm256_blendv_epi8(big, _mm256_set1_epi32(j), larger);
+  }
+  sum_r = _mm256_max_epi32(sum_r, _mm256_set1_epi32(1));  // lanes with no valid weights
+  const __m256d recip_lo = reciprocal48(half128(sum_r, 0)), recip_hi = reciprocal48(half128(sum_r, 1));
+  __m256i q[kC];
+  __m256i sum_q = _mm256_setzero_si256();
+  for (int j = 0; j < k; ++j) {
+    q[j] = _mm256_set_m128i(weight_share4(half128(r[j], 1), recip_hi), weight_share4(half128(r[j], 0), recip_lo));
+    sum_q = _mm256_add_epi32(sum_q, q[j]);
+  }
+  const __m256i rest = _mm256_sub_epi32(_mm256_set1_epi32(kWeightTotal), sum_q);
+  // means, scales and the support: the union over components with q_j > 0, clamped to
+  // kMaxWidth positions around the (first) heaviest one
+  __m256i lo = _mm256_set1_epi32(std::numeric_limits<int32_t>::max());
+  __m256i hi = _mm256_set1_epi32(std::numeric_limits<int32_t>::min());
+  __m256i heavy_w = _mm256_setzero_si256(), heavy_c = _mm256_setzero_si256();
+  __m256i mu[kC], inv[kC];
+  __m256i mean[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}, spread[2] = {mean[0], mean[0]};
+  for (int j = 0; j < k; ++j) {
+    q[j] = _mm256_add_epi32(q[j], _mm256_and_si256(rest, _mm256_cmpeq_epi32(big, _mm256_set1_epi32(j))));
+    const __m256 mj = means[j], sj = scales[j];
+    const __m256i exp_bits = _mm256_and_si256(_mm256_castps_si256(mj), _mm256_set1_epi32(0x7F800000));
+    ok = _mm256_andnot_si256(_mm256_cmpeq_epi32(exp_bits, _mm256_set1_epi32(0x7F800000)), ok);
+    ok = _mm256_and_si256(ok, _mm256_castps_si256(finite_nonnegative(sj)));
+    const __m256 limit = _mm256_set1_ps(float(kMeanLimit));
+    const __m256 v = _mm256_mul_ps(mj, _mm256_set1_ps(256.0f));  // exact (or +-inf, clamped)
+    mu[j] = round_to_int(_mm256_min_ps(_mm256_max_ps(v, _mm256_sub_ps(_mm256_setzero_ps(), limit)), limit));
+    const __m256i sk = scale_index8(sj);
+    inv[j] = gather32(kMixtureSimd.inv_m1, sk);
+    const __m256i half = gather32(kMixtureSimd.half, sk);
+    const __m256i center = _mm256_srai_epi32(_mm256_add_epi32(mu[j], _mm256_set1_epi32(128)), 8);
+    const __m256i used = _mm256_cmpgt_epi32(q[j], _mm256_setzero_si256());
+    lo = _mm256_blendv_epi8(lo, _mm256_min_epi32(lo, _mm256_sub_epi32(center, half)), used);
+    hi = _mm256_blendv_epi8(hi, _mm256_max_epi32(hi, _mm256_add_epi32(center, half)), used);
+    const __m256i heavier = _mm256_cmpgt_epi32(q[j], heavy_w);
+    heavy_w = _mm256_blendv_epi8(heavy_w, q[j], heavier);
+    heavy_c = _mm256_blendv_epi8(heavy_c, center, heavier);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.mu[j]), mu[j]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.inv_m1[j]), inv[j]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.w[j]), q[j]);
+    const __m256i sig = gather32(kMixtureSimd.sigma, sk);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i qh = _mm256_cvtepu32_epi64(half128(q[j], h));
+      mean[h] = _mm256_add_epi64(mean[h], _mm256_mul_epi32(qh, _mm256_cvtepi32_epi64(half128(mu[j], h))));
+      spread[h] = _mm256_add_epi64(spread[h], _mm256_mul_epu32(qh, _mm256_cvtepu32_epi64(half128(sig, h))));
+    }
+  }
+  for (int h = 0; h < 2; ++h) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.mean + 4 * h), mean[h]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.spread + 4 * h), spread[h]);
+  }
+  const __m256i width_m1 = _mm256_set1_epi32(kMaxWidth - 1);
+  const __m256i wide = _mm256_cmpgt_epi32(_mm256_sub_epi32(hi, lo), width_m1);
+  const __m256i lo_c = _mm256_min_epi32(_mm256_max_epi32(_mm256_sub_epi32(heavy_c, _mm256_set1_epi32(kMaxWidth / 2)), lo),
+                                        _mm256_sub_epi32(hi, width_m1));
+  lo = _mm256_blendv_epi8(lo, lo_c, wide);
+  hi = _mm256_blendv_epi8(hi, _mm256_add_epi32(lo_c, width_m1), wide);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(b.lo), lo);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(b.n), _mm256_add_epi32(_mm256_sub_epi32(hi, lo), _mm256_set1_epi32(1)));
+  // f0 = F(256 lo - 128), 4 symbols per half
+  for (int h = 0; h < 2; ++h) {
+    const __m256i u = _mm256_sub_epi64(_mm256_slli_epi64(_mm256_cvtepi32_epi64(half128(lo, h)), 8), _mm256_set1_epi64x(128));
+    __m256i acc = _mm256_setzero_si256();
+    for (int j = 0; j < k; ++j)
+      acc = _mm256_add_epi64(acc, _mm256_mul_epu32(_mm256_cvtepu32_epi64(half128(q[j], h)),
+                                                   component_cdf(u, _mm256_cvtepi32_epi64(half128(mu[j], h)),
+                                                                 _mm256_cvtepu32_epi64(half128(inv[j], h)))));
+    _mm_store_si128(reinterpret_cast<__m128i*>(b.f0 + 4 * h), low_dwords(_mm256_srli_epi64(acc, 16)));
+  }
+  b.ok = uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(ok))) & ((1u << count) - 1);
+}
+
+/// ((sum_j w_j F_j >> 16) - f0) * span >> 30: ContinuousDist::cdf without the "+ pos".
+NC_AVX2_INLINE __m256i scaled_cdf(__m256i acc, __m256i f0, __m256i span) {
+  return _mm256_srli_epi64(_mm256_mul_epu32(_mm256_sub_epi64(_mm256_srli_epi64(acc, 16), f0), span), kCdfBits);
+}
+
+/// cdf(p) and cdf(p + 1) of symbols g..g+3 of a group (p = x - lo); c1 is all ones for a symbol
+/// outside its support (escaped by the reference path).
+template <int K>
+NC_AVX2_INLINE void interval4(const MixtureGroup<K>& b, int g, const int32_t* x, uint32_t* c0, uint32_t* c1) {
+  const __m256i lo = load4_i64(b.lo + g);
+  const __m256i p64 = _mm256_sub_epi64(_mm256_cvtepi32_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x))), lo);
+  const __m256i inside = _mm256_andnot_si256(_mm256_cmpgt_epi64(_mm256_setzero_si256(), p64),
+                                             _mm256_cmpgt_epi64(load4_u64(b.n + g), p64));
+  const __m256i p = _mm256_and_si256(p64, inside);
+  const __m256i u0 = _mm256_add_epi64(_mm256_sub_epi64(_mm256_slli_epi64(lo, 8), _mm256_set1_epi64x(128)),
+                                      _mm256_slli_epi64(p, 8));
+  const __m256i u1 = _mm256_add_epi64(u0, _mm256_set1_epi64x(256));
+  __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+  for (int j = 0; j < (K ? K : b.k); ++j) {
+    const __m256i mu = load4_i64(b.mu[j] + g), inv = load4_u64(b.inv_m1[j] + g), w = load4_u64(b.w[j] + g);
+    acc0 = _mm256_add_epi64(acc0, _mm256_mul_epu32(w, component_cdf(u0, mu, inv)));
+    acc1 = _mm256_add_epi64(acc1, _mm256_mul_epu32(w, component_cdf(u1, mu, inv)));
+  }
+  const __m256i f0 = load4_u64(b.f0 + g);
+  const __m256i span = _mm256_sub_epi64(_mm256_set1_epi64x(kTotal - 1), load4_u64(b.n + g));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(c0), low_dwords(_mm256_add_epi64(scaled_cdf(acc0, f0, span), p)));
+  const __m256i v1 = _mm256_add_epi64(scaled_cdf(acc1, f0, span), _mm256_add_epi64(p, _mm256_set1_epi64x(1)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(c1), low_dwords(_mm256_or_si256(v1, _mm256_xor_si256(inside, _mm256_set1_epi64x(-1)))));
+}
+
+/// A group's quantised parameters and its symbols' intervals, for SimdChunkEncoder (kept
+/// outside the encoder, whose state then stays in registers).
+template <int K>
+struct EncoderGroup {
+  MixtureGroup<K> params;
+  alignas(32) uint32_t c0[MixtureGroup<K>::kSize], c1[MixtureGroup<K>::kSize];
+};
+
+/// Encoder of a chunk on the SIMD path: a group of 8 symbols at a time, from the last group.
+template <int K>
+class SimdChunkEncoder {
+ public:
+  static constexpr int kGroup = MixtureGroup<K>::kSize;
+  NC_AVX2 SimdChunkEncoder(const GmmModelT<K>& m, const int32_t* symbols, size_t begin, size_t end,
+                           EncoderGroup<K>& group)
+      : m_(m), symbols_(symbols), begin_(begin), end_(end), first_(begin + (end - begin) / kGroup * kGroup),
+        enc_(end - begin), g_(group) {
+    if (first_ == end_ && first_ > begin_) first_ -= kGroup;
+    load();
+  }
+  bool done() const { return s_ == 0 && first_ == begin_; }
+  NC_AVX2_INLINE void step() {
+    if (s_ == 0) {
+      first_ -= kGroup;
+      load();
+    }
+    --s_;
+    enc_.reserve_symbol();
+    if ((g_.params.ok >> s_ & 1) && g_.c1[s_] != 0xFFFFFFFFu) {
+      enc_.put({g_.c0[s_], g_.c1[s_] - g_.c0[s_]});
+    } else {
+      const size_t i = first_ + size_t(s_);
+      Op ops[kMaxOps];
+      for (int o = symbol_ops(m_.dist(i), symbols_[i], i, ops); o-- > 0;) enc_.put(ops[o]);
+    }
+  }
+  std::vector<uint8_t> finish() const { return enc_.finish(); }
+
+ private:
+  /// Quantise the group at first_ and compute its symbols' intervals.
+  NC_AVX2_INLINE void load() {
+    s_ = int(std::min<size_t>(kGroup, end_ - first_));
+    if (s_ == 0) return;  // an empty chunk
+    prepare_group(m_, first_, s_, g_.params);
+    alignas(32) int32_t x[kGroup];
+    for (int s = 0; s < kGroup; ++s) x[s] = symbols_[first_ + size_t(std::min(s, s_ - 1))];
+    interval4(g_.params, 0, x, g_.c0, g_.c1);
+    interval4(g_.params, 4, x + 4, g_.c0 + 4, g_.c1 + 4);
+  }
+
+  const GmmModelT<K>& m_;
+  const int32_t* symbols_;
+  size_t begin_, end_, first_;  // first_: the current group's first symbol
+  int s_ = 0;                   // symbols of the current group still to code
+  RansEncoder enc_;
+  EncoderGroup<K>& g_;
+};
+
+/// Decode symbol s of a group: cdf at the 4 positions from guess - 1 in one vector per
+/// component (the guess, the weighted mean of the component quantiles, is usually the answer
+/// or next to it); otherwise the reference's search_beyond from that window.
+template <int K>
+NC_AVX2_INLINE int32_t decode_in_group(const MixtureGroup<K>& b, int s, RansDecoder& dec) {
+  const uint32_t cf = dec.peek(), total = b.n[s] + 1;
+  const uint64_t level = std::min<uint64_t>(uint64_t(b.f0[s]) + (uint64_t(cf) << (kCdfBits - kPrecision)),
+                                            uint64_t(1) << kCdfBits);
+  const int64_t guess =
+      floor_div256(kGaussTable.inverse.shifted_quantile(b.mean[s] >> 16, b.spread[s], level) + 128) - b.lo[s];
+  const uint32_t g = uint32_t(std::min<int64_t>(std::max<int64_t>(guess, 0), total - 1));
+  const uint32_t start = g > 0 ? g - 1 : 0;
+  const __m256i pos = _mm256_add_epi64(_mm256_set1_epi64x(start), _mm256_setr_epi64x(0, 1, 2, 3));
+  const __m256i u = _mm256_add_epi64(_mm256_set1_epi64x(int64_t(b.lo[s]) * 256 - 128), _mm256_slli_epi64(pos, 8));
+  __m256i acc = _mm256_setzero_si256();
+  for (int j = 0; j < (K ? K : b.k); ++j)
+    acc = _mm256_add_epi64(acc, _mm256_mul_epu32(_mm256_set1_epi64x(b.w[j][s]),
+                                                 component_cdf(u, _mm256_set1_epi64x(b.mu[j][s]),
+                                                               _mm256_set1_epi64x(b.inv_m1[j][s]))));
+  __m256i c = _mm256_add_epi64(scaled_cdf(acc, _mm256_set1_epi64x(b.f0[s]), _mm256_set1_epi64x(kTotal - total)), pos);
+  c = _mm256_blendv_epi8(c, _mm256_set1_epi64x(kTotal), _mm256_cmpgt_epi64(pos, _mm256_set1_epi64x(total - 1)));
+  alignas(32) uint64_t v[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(v), c);
+  const uint32_t above = uint32_t(_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(c, _mm256_set1_epi64x(cf)))));
+  const uint32_t count = 4 - uint32_t(_mm_popcnt_u32(above));  // positions with cdf <= cf: a prefix
+  uint32_t p, c0, c1;
+  if (count - 1 < 3u) {
+    p = start + count - 1;
+    c0 = uint32_t(v[count - 1]);
+    c1 = uint32_t(v[count]);
+  } else if (count == 0) {
+    p = search_beyond(b.dist(s), total, cf, start, uint32_t(v[0]), true, c0, c1);
+  } else {
+    p = search_beyond(b.dist(s), total, cf, start + 3, uint32_t(v[3]), false, c0, c1);
+  }
+  dec.advance({c0, c1 - c0});
+  return decoded_value(dec, b.lo[s], b.n[s], p);
+}
+
+/// Decoder of a chunk on the SIMD path: each group of 8 symbols is quantised while the previous
+/// one is decoded (that work does not wait for the rANS state).
+template <int K>
+class SimdChunkDecoder {
+ public:
+  static constexpr int kGroup = MixtureGroup<K>::kSize;
+  NC_AVX2 SimdChunkDecoder(const GmmModelT<K>& m, const uint8_t* data, size_t len, int32_t* out,
+                           size_t begin, size_t end, MixtureGroup<K>* groups)
+      : m_(m), dec_(data, len), out_(out), first_(begin), end_(end), groups_(groups) {
+    if (first_ < end_) prepare_group(m_, first_, group_size(first_), groups_[0]);
+  }
+  bool done() const { return first_ >= end_; }
+  NC_AVX2_INLINE void step() {
+    if (s_ == 0 && first_ + kGroup < end_)
+      prepare_group(m_, first_ + kGroup, group_size(first_ + kGroup), groups_[(g_ + 1) & 1]);
+    const MixtureGroup<K>& b = groups_[g_ & 1];
+    const size_t i = first_ + size_t(s_);
+    out_[i] = (b.ok >> s_ & 1) ? decode_in_group(b, s_, dec_) : decode_symbol(m_.dist(i), dec_);
+    if (++s_ == group_size(first_)) {
+      s_ = 0;
+      first_ += kGroup;
+      ++g_;
+    }
+  }
+  void finish() const { dec_.finish(); }
+
+ private:
+  int group_size(size_t first) const { return int(std::min<size_t>(kGroup, end_ - first)); }
+
+  const GmmModelT<K>& m_;
+  RansDecoder dec_;
+  int32_t* out_;
+  size_t first_, end_;  // first_: the current group's first symbol
+  int s_ = 0;           // next symbol of the current group
+  unsigned g_ = 0;      // the current group is groups_[g_ & 1]
+  MixtureGroup<K>* groups_;  // two, outside the decoder (whose state then stays in registers)
+};
+
+// The drivers of core.h for this model, with their loops compiled for AVX2.
+
+template <int K>
+NC_AVX2 std::vector<uint8_t> encode_chunk(const SimdGmmModel<K>& model, const int32_t* symbols,
+                                          size_t begin, size_t end) {
+  EncoderGroup<K> group;
+  SimdChunkEncoder<K> c(model.ref, symbols, begin, end, group);
+  while (!c.done()) c.step();
+  return c.finish();
+}
+
+template <int K>
+NC_AVX2 void encode_two(const SimdGmmModel<K>& model, const int32_t* symbols, const size_t* bounds,
+                        std::vector<uint8_t>* out) {
+  EncoderGroup<K> groups[2];
+  SimdChunkEncoder<K> a(model.ref, symbols, bounds[0], bounds[1], groups[0]),
+      b(model.ref, symbols, bounds[1], bounds[2], groups[1]);
+  while (!a.done() && !b.done()) {
+    a.step();
+    b.step();
+  }
+  while (!a.done()) a.step();
+  while (!b.done()) b.step();
+  out[0] = a.finish();
+  out[1] = b.finish();
+}
+
+template <int K>
+NC_AVX2 void decode_chunk(const SimdGmmModel<K>& model, const ChunkSpan& c, int32_t* out) {
+  MixtureGroup<K> groups[2];
+  SimdChunkDecoder<K> d(model.ref, c.data, c.len, out, c.begin, c.end, groups);
+  while (!d.done()) d.step();
+  d.finish();
+}
+
+template <int K>
+NC_AVX2 void decode_two(const SimdGmmModel<K>& model, const ChunkSpan& a, const ChunkSpan& b, int32_t* out) {
+  MixtureGroup<K> groups[4];
+  SimdChunkDecoder<K> x(model.ref, a.data, a.len, out, a.begin, a.end, groups),
+      y(model.ref, b.data, b.len, out, b.begin, b.end, groups + 2);
+  while (!x.done() && !y.done()) {
+    x.step();
+    y.step();
+  }
+  while (!x.done()) x.step();
+  while (!y.done()) y.step();
+  x.finish();
+  y.finish();
+}
+
+#else  // no SIMD path on this platform: SimdGmmModel is never chosen (simd_active() is false)
+
+template <int K>
+std::vector<uint8_t> encode_chunk(const SimdGmmModel<K>& model, const int32_t* symbols, size_t begin, size_t end) {
+  return encode_chunk(model.ref, symbols, begin, end);
+}
+
+template <int K>
+void encode_two(const SimdGmmModel<K>& model, const int32_t* symbols, const size_t* bounds, std::vector<uint8_t>* out) {
+  encode_two(model.ref, symbols, bounds, out);
+}
+
+template <int K>
+void decode_chunk(const SimdGmmModel<K>& model, const ChunkSpan& c, int32_t* out) {
+  decode_chunk(model.ref, c, out);
+}
+
+template <int K>
+void decode_two(const SimdGmmModel<K>& model, const ChunkSpan& a, const ChunkSpan& b, int32_t* out) {
+  decode_two(model.ref, a, b, out);
+}
+
+#endif
+
+}  // namespace nc
