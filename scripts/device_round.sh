@@ -11,6 +11,9 @@
 #   main CODEC MIN [ARGS] start (or resume with the data staged so far) the campaign run of CODEC:
 #                         --init its shipped weights, fast defaults, EMA, an LR schedule that
 #                         ends with MIN minutes of training time
+#   chain CODEC MIN [ARGS] + CODEC MIN [ARGS] ...
+#                         one background job that trains the codecs one after another (each as
+#                         `main` would, GPU to itself); `status`/`waitfor chain` follow it
 #   compare SPEC MIN      start the equal-compute comparison (python -m neuralcodec.train.compare)
 #   restart CODEC MIN     stop the run of CODEC (checkpoint), start it again on all staged data
 #   wait SECONDS          print progress every 60 s for SECONDS (keeps the call busy, not idle)
@@ -18,6 +21,7 @@
 #   waitfor NAME... SECS  wait (at most SECS) until the named runs' processes have ended
 #   collect               copy exported weights, logs, plots and results to $OUT
 #   status                one line per run
+# Steps are separated by '+' (a chain's runs too; '++' ends a chain).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RUNS=/tmp/runs
@@ -45,6 +49,32 @@ do_stage() {
         rm -rf "$dst.tmp" && cp -r ".carry/$name" "$dst.tmp" && rm -rf "$dst" && mv "$dst.tmp" "$dst"
         say "staged $name -> $dst ($(find "$dst" -type f | wc -l) files)"
     done
+}
+
+train_args() {  # CODEC MIN [extra train args] -> the argument list of one campaign run, in ARGS
+    local codec=$1 minutes=$2; shift 2
+    local init=src/neuralcodec/weights/$codec.safetensors
+    local initarg=(); [ -f "$init" ] && initarg=(--init "$init")
+    ARGS=(-m neuralcodec train --codec "$codec" --data /tmp/data --out "$RUNS/$codec"
+        "${initarg[@]}" --steps 1000000 --time-budget "$minutes" --lr 1e-4 --lr-schedule cosine
+        --ema 0.999 --workers 16 --val /tmp/val/val4 --val-every 4000 --val-qualities 1 3 5 8
+        --val-max-images 4 --ckpt-every 2000 --keep 2 --resume --no-progress --log-every 200
+        --export "$RUNS/$codec.safetensors" "$@")
+}
+
+start_chain() {  # "CODEC MIN ARGS..." strings, run one after another in one setsid job
+    local script=$RUNS/chain.sh
+    echo "cd $PWD" >"$script"
+    for spec in "$@"; do
+        # shellcheck disable=SC2086
+        train_args $spec
+        mkdir -p "$RUNS/${ARGS[4]}"
+        printf 'python3' >>"$script"; printf ' %q' "${ARGS[@]}" >>"$script"
+        printf ' >>%q 2>&1\n' "$RUNS/${ARGS[4]}.log" >>"$script"
+    done
+    setsid nohup bash "$script" >>"$RUNS/chain.out" 2>&1 </dev/null &
+    echo "$!" >"$RUNS/chain.pid"
+    say "started chain (pid $!): $(grep -c python3 "$script") runs, data: $(ls /tmp/data | tr '\n' ' ')"
 }
 
 start_main() {  # CODEC MIN [extra train args]
@@ -114,6 +144,12 @@ while [ $# -gt 0 ]; do
               start_main "$codec" "$minutes" "${extra[@]}" ;;
         restart) codec=$1 minutes=$2; shift 2; stop_run "$codec"; start_main "$codec" "$minutes" ;;
         compare) start_compare "$1" "$2"; shift 2 ;;
+        chain) specs=(); cur=""
+               while [ $# -gt 0 ] && [[ "$1" != ++ ]]; do
+                   if [ "$1" = + ]; then specs+=("$cur"); cur=""; else cur="$cur $1"; fi; shift
+               done
+               [ -n "$cur" ] && specs+=("$cur"); [ $# -gt 0 ] && shift
+               start_chain "${specs[@]}" ;;
         stop) stop_run "$1"; shift ;;
         wait) end=$(( $(date +%s) + $1 )); shift
               while [ "$(date +%s)" -lt "$end" ]; do sleep $(( end - $(date +%s) < 60 ? end - $(date +%s) : 60 )); do_status | tail -n 12; done ;;

@@ -488,15 +488,20 @@ def test_compare_variants_see_the_same_crops(tmp_path):
                          "--steps", "1"]) == 1
 
 
-def test_time_budget_ends_the_run_with_its_decay(tmp_path):
+def test_time_budget_ends_the_run_with_its_decay(tmp_path, monkeypatch):
     """--time-budget: the run stops after that much training time (summed over resumes), the
-    cosine schedule reaches its end, the weights are exported and the run is complete."""
-    cfg = cfg_for(tmp_path, steps=100_000, lr_schedule="cosine", time_budget=0.03,
-                  export=str(tmp_path / "w.safetensors"), ckpt_every=5)
-    first = train(cfg, make_tiny, stop_after=3)
+    cosine schedule reaches its end, the weights are exported and the run is complete. The clock
+    is simulated (each reading advances it 0.05 s), so the test does not depend on the load."""
+    import itertools
+
+    import neuralcodec.train.loop as loop
+    ticks = itertools.count()
+    monkeypatch.setattr(loop.time, "monotonic", lambda: 0.05 * next(ticks))
+    kw = dict(steps=100_000, lr_schedule="cosine", time_budget=0.03, export=str(tmp_path / "w.safetensors"),
+              ckpt_every=5)
+    first = train(cfg_for(tmp_path, **kw), make_tiny, stop_after=3)
     assert not first["done"]
-    res = train(cfg_for(tmp_path, steps=100_000, lr_schedule="cosine", time_budget=0.03, resume=True,
-                        export=str(tmp_path / "w.safetensors"), ckpt_every=5), make_tiny)
+    res = train(cfg_for(tmp_path, resume=True, **kw), make_tiny)
     assert res["done"] and 3 < res["step"] < 100_000
     lrs = [json.loads(ln)["train/lr"] for ln in open(tmp_path / "run" / "train_log.jsonl")]
     assert lrs[-1] < 0.1 * lrs[0]           # decayed by the end of the budget

@@ -197,18 +197,20 @@ class GMMContextCodec(HyperpriorCodec):
 
 class ELICCodec(GMMContextCodec):
     """`elic`: the flagship design after the round-1 ablation (docs/training.md). ELIC-style
-    (He et al. 2022) without its attention blocks: residual-bottleneck transforms N=192 / M=320,
-    uneven channel groups (16, 16, 32, 64, 192) each coded in two checkerboard passes with a
+    (He et al. 2022) without its attention blocks: residual-bottleneck transforms (two blocks per
+    stage), uneven channel groups (16, 16, 32, 128) each coded in two checkerboard passes with a
     mean-shifted Gaussian (round(y - mean), as the hyperprior codes), channel context from the
-    earlier groups through three 5x5 convolutions, a 2M-channel hyper path, and every network
-    that feeds the coder integer-exact."""
+    earlier groups, a 2M-channel hyper path, and every network that feeds the coder integer-exact.
+    The defaults (N=128, M=192, 6.7 M parameters) are sized so the shipped fp16 weights fit the
+    repository's size budget; the paper's size is ``n=192, m=320, groups=(16, 16, 32, 64, 192),
+    hyper_channels=640, blocks=(3, 3, 3), context_width=2, channel_kernel=5``."""
 
     name = "elic"
-    DEFAULTS = dict(GMMContextCodec.DEFAULTS, mean_shift=True, transform="residual", context_width=2,
-                    channel_hidden=(224, 128), channel_kernel=5, param_hidden=(640, 512))
+    DEFAULTS = dict(GMMContextCodec.DEFAULTS, mean_shift=True, transform="residual", blocks=(2, 2, 2),
+                    context_width=1, channel_hidden=(96, 64), channel_kernel=3, param_hidden=(192, 128))
 
-    def __init__(self, n: int = 192, m: int = 320, groups: tuple[int, ...] = (16, 16, 32, 64, 192),
-                 components: int = 1, hyper_channels: int | None = 640, **options):
+    def __init__(self, n: int = 128, m: int = 192, groups: tuple[int, ...] = (16, 16, 32, 128),
+                 components: int = 1, hyper_channels: int | None = 384, **options):
         merged = {k: v for k, v in ELICCodec.DEFAULTS.items() if k != "hyper_channels"}
         merged.update(options)
         super().__init__(n, m, tuple(groups), components, hyper_channels=hyper_channels, **merged)
