@@ -2,7 +2,8 @@
 """GPU-encode -> CPU-decode check on Kodak: the latents decoded on the CPU must equal the
 ones the GPU encoder coded, for every image and quality; also times both sides.
 
-    python bench/cross_device.py [--codecs hyperprior gmm-ctx] [--qualities 1 4 8] [--images 24]
+    python bench/cross_device.py [--codecs hyperprior gmm-ctx] [--weights CODEC=FILE ...]
+                                 [--qualities 1 4 8] [--images 24]
                                  [--video-frames 9] [--video-size 1920x1080]
 
 Then the same for video-rt: frames (as bench/video.py picks them) encoded on the GPU with
@@ -28,6 +29,8 @@ KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--codecs", nargs="+", default=["hyperprior", "gmm-ctx"])
+    parser.add_argument("--weights", nargs="*", default=[], metavar="CODEC=FILE",
+                        help="weights to use instead of a codec's shipped ones")
     parser.add_argument("--qualities", nargs="+", type=float, default=[1.0, 4.0, 8.0])
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--kodak", default=str(KODAK))
@@ -38,12 +41,14 @@ def main():
         raise SystemExit("needs a CUDA device")
     from PIL import Image
 
-    files = sorted(Path(args.kodak).glob("kodim*.png"))[:args.images]
+    files = sorted(Path(args.kodak).glob("kodim*.*"))[:args.images]
     images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
     print(f"{len(images)} Kodak images on {torch.cuda.get_device_name()} -> CPU "
           f"({torch.get_num_threads()} threads)")
+    weights = dict(spec.split("=", 1) for spec in args.weights)
     for name in args.codecs:
-        gpu, cpu = load_model(name, device="cuda"), load_model(name, device="cpu")
+        gpu = load_model(name, weights.get(name), device="cuda")
+        cpu = load_model(name, weights.get(name), device="cpu")
         same, total, t_enc, t_dec_gpu, t_dec_cpu, psnr_gap = 0, 0, [], [], [], []
         for img in images:
             for q in args.qualities:

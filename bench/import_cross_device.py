@@ -41,7 +41,7 @@ def main():
         raise SystemExit("needs a CUDA device (or --encode-device cpu for a dry run)")
     from PIL import Image
 
-    files = sorted(Path(args.kodak).glob("kodim*.png"))[:args.images]
+    files = sorted(Path(args.kodak).glob("kodim*.*"))[:args.images]
     images = [np.asarray(Image.open(f).convert("RGB")) for f in files]
     if any(side % 64 for img in images for side in img.shape[:2]):
         raise SystemExit("the images' sides must be multiples of 64 (Kodak's are)")
