@@ -34,6 +34,8 @@ CONFIGS = {
     "bf16-cl": dict(batch=64, bf16=True, channels_last=True, compile=False, fused=True),
     "default": dict(batch=64, bf16=True, channels_last=True, compile=True, fused=True),
     "default-b128": dict(batch=128, bf16=True, channels_last=True, compile=True, fused=True),
+    "cudagraphs": dict(batch=64, bf16=True, channels_last=True, compile=True, fused=True,
+                       compile_mode="reduce-overhead"),
 }
 
 
@@ -47,7 +49,7 @@ def measure(codec: str, cfg: dict, device, crop: int, steps: int, warmup: int, r
     model = registry.create(codec)
     batch = cfg["batch"] if device.type == "cuda" else max(2, cfg["batch"] // 8)
     opts = StepOptions(lr=scaled_lr(1e-4, batch), bf16=cfg["bf16"], channels_last=cfg["channels_last"],
-                       compile=cfg["compile"], fused=cfg["fused"])
+                       compile=cfg["compile"], compile_mode=cfg.get("compile_mode", "default"), fused=cfg["fused"])
     warnings = []
     st = Stepper(model, opts, device, warn=warnings.append)
     if device.type == "cuda":
@@ -72,7 +74,7 @@ def measure(codec: str, cfg: dict, device, crop: int, steps: int, warmup: int, r
         rates.append(steps * batch / (time.perf_counter() - t))
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
     return {"crops_per_s": statistics.median(rates), "spread": (min(rates), max(rates)), "batch": batch,
-            "warmup_s": warm_s, "peak_gib": peak, "compiled": st._compiled is not None if cfg["compile"] else False,
+            "warmup_s": warm_s, "peak_gib": peak, "compiled": st.compiled if cfg["compile"] else False,
             "warnings": warnings}
 
 

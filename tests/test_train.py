@@ -422,6 +422,43 @@ def test_channels_last_and_cli_options():
         "bf16", False, False, 0.999, "linear")
 
 
+def test_compile_mode_is_checked_and_passed_to_torch(monkeypatch):
+    """--compile-mode reaches torch.compile (None for the default mode); an unknown mode is one
+    InputError; the CLI offers exactly the modes the stepper accepts."""
+    from neuralcodec.cli import build_parser
+    from neuralcodec.errors import InputError
+    from neuralcodec.train import COMPILE_MODES
+    from neuralcodec.train.step import Stepper, StepOptions
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda fn, mode=None: seen.append(mode) or fn)
+    for mode in ("default", "reduce-overhead"):
+        st = Stepper(make_tiny(), StepOptions(compile=True, compile_mode=mode), torch.device("cpu"))
+        assert st.compiled
+    assert seen == [None, "reduce-overhead"]
+    with pytest.raises(InputError, match="compile mode must be one of"):
+        Stepper(make_tiny(), StepOptions(compile=True, compile_mode="fastest"), torch.device("cpu"))
+    args = build_parser().parse_args(["train", "--codec", "hyperprior", "--data", "d", "--out", "o",
+                                      "--compile-mode", "reduce-overhead"])
+    assert args.compile_mode == "reduce-overhead"
+    assert "max-autotune-no-cudagraphs" in COMPILE_MODES
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_cuda_graph_steps_match_the_default_compile():
+    """Steps under CUDA graphs (reduce-overhead) give the losses of the default compiled steps, and
+    the returned loss terms stay valid after the next step (copied out of the graph's buffers)."""
+    from neuralcodec.train.step import Stepper, StepOptions
+    x = torch.rand(4, 3, 64, 64, device="cuda")
+    q = torch.full((4,), 4.0, device="cuda")
+    losses = {}
+    for mode in ("default", "reduce-overhead"):
+        torch.manual_seed(0)
+        st = Stepper(make_tiny(), StepOptions(compile=True, compile_mode=mode, fused=False), torch.device("cuda"))
+        out = [st.step(x, q, 1e-4) for _ in range(3)]
+        losses[mode] = [float(o["loss"]) for o in out]
+    assert losses["reduce-overhead"] == pytest.approx(losses["default"], rel=1e-3)
+
+
 @pytest.mark.parametrize("codec", ["factorized", "hyperprior", "gmm-ctx", "elic"])
 def test_training_forward_is_one_graph(codec):
     """torch.compile sees the training forward and loss of every image codec as one graph

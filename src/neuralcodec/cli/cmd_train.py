@@ -5,6 +5,7 @@ import argparse
 import json
 
 from neuralcodec.codecs.catalog import IMAGE_CODECS
+from neuralcodec.train import COMPILE_MODES
 
 
 def _kv(text: str) -> tuple[str, object]:
@@ -69,6 +70,9 @@ def register(sub) -> None:
     a("--compile", dest="compile", action="store_true", default=None,
       help="torch.compile the forward pass and loss (default on CUDA; a compile failure falls back with a warning)")
     a("--no-compile", dest="compile", action="store_false")
+    a("--compile-mode", choices=list(COMPILE_MODES), default="default",
+      help="torch.compile mode: default, or reduce-overhead (CUDA graphs: fewer kernel launches, for models "
+           "of many small layers), max-autotune, max-autotune-no-cudagraphs")
     a("--ema", type=float, default=0.0, metavar="DECAY",
       help="keep an exponential moving average of the weights (e.g. 0.999); it is validated and exported")
     a("--no-tf32", dest="tf32", action="store_false", help="disable TF32 matmuls/convolutions on CUDA")

@@ -52,6 +52,7 @@ class TrainConfig:
     precision: str = "auto"             # auto (bf16 on CUDA, fp32 on the CPU) | bf16 | fp32
     channels_last: bool | None = None   # None: on for CUDA
     compile: bool | None = None         # torch.compile of forward + loss; None: on for CUDA
+    compile_mode: str = "default"       # torch.compile mode (train.step.COMPILE_MODES)
     ema: float = 0.0                    # EMA decay of the weights (0: off); validated and exported
     tf32: bool = True
     deterministic: bool = False
@@ -286,7 +287,8 @@ def _train(cfg, model_factory, stop_after, info, device, run_dir, latest, t_star
     messages: list[str] = []
     base_lr = scaled_lr(cfg.lr, cfg.batch_size * info.world_size, cfg.lr_scaling)
     stepper = Stepper(model, StepOptions(lr=base_lr, aux_lr=cfg.aux_lr, clip=cfg.clip, bf16=cfg.precision == "bf16",
-                                         channels_last=cfg.channels_last, compile=cfg.compile, ema=cfg.ema,
+                                         channels_last=cfg.channels_last, compile=cfg.compile,
+                                         compile_mode=cfg.compile_mode, ema=cfg.ema,
                                          distortion=cfg.distortion),
                       device, info, warn=messages.append)
 

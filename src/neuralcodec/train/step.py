@@ -15,6 +15,7 @@ from typing import Callable
 
 import torch
 
+from neuralcodec.train import COMPILE_MODES
 from neuralcodec.train import distributed as D
 from neuralcodec.train.loss import RateDistortionLoss
 
@@ -46,6 +47,7 @@ class StepOptions:
     bf16: bool = False               # bf16 autocast of the forward pass
     channels_last: bool = False
     compile: bool = False
+    compile_mode: str = "default"    # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune...
     ema: float = 0.0                 # EMA decay of the weights (0: off)
     distortion: str = "mse"
     fused: bool = True               # fused Adam kernels on CUDA
@@ -82,9 +84,19 @@ class Stepper:
                 raise InputError(f"--ema must be a decay in (0, 1), got {opts.ema:g}")
             self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(opts.ema))
         self.loss_fn = RateDistortionLoss(opts.distortion)
-        self._compiled = torch.compile(self._forward_loss) if opts.compile else None
+        if opts.compile_mode not in COMPILE_MODES:
+            from neuralcodec.errors import InputError
+            raise InputError(f"compile mode must be one of {', '.join(COMPILE_MODES)}, got {opts.compile_mode!r}")
+        mode = None if opts.compile_mode == "default" else opts.compile_mode
+        self._graphs = opts.compile_mode in ("reduce-overhead", "max-autotune")  # these use CUDA graphs
+        self._compiled = torch.compile(self._forward_loss, mode=mode) if opts.compile else None
         self.last_aux = None
         self.train_seconds = 0.0   # time spent in training steps (kept by the loop's checkpoints)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the forward pass runs compiled (False after a compile failure fell back)."""
+        return self._compiled is not None
 
     # -- forward ---------------------------------------------------------------
     def _forward_loss(self, x: torch.Tensor, quality: torch.Tensor, lam: torch.Tensor) -> dict:
@@ -97,6 +109,9 @@ class Stepper:
         lam = self.rd_lambda(quality).to(self.device)
         if self._compiled is not None:
             try:
+                if self._graphs:  # CUDA-graph replays reuse their output buffers: copy what is returned
+                    torch.compiler.cudagraph_mark_step_begin()
+                    return {k: v.clone() for k, v in self._compiled(x, quality, lam).items()}
                 return self._compiled(x, quality, lam)
             except Exception as exc:  # any compiler failure: eager from here on
                 self._compiled = None
