@@ -133,9 +133,14 @@ def test_codec_that_cannot_work_stops_before_the_run(monkeypatch, tmp_path, caps
     assert not (tmp_path / "o").exists()  # nothing was started
 
 
-def test_neuralcodec_shorthand_expands_to_every_codec(with_fake_api, tmp_path, capsys):
+def test_neuralcodec_shorthand_expands_to_every_codec(with_fake_api, tmp_path, capsys, monkeypatch):
+    """'neuralcodec' in --codecs stands for every codec of ours that has shipped weights."""
+    from neuralcodec.codecs import registry
     api = with_fake_api()
-    api.list_codecs = lambda: ["fakeprior", "fakehyper"]
+    api.list_codecs = lambda: ["fakeprior", "fakehyper", "fakebare"]
+    weights = tmp_path / "fake.safetensors"
+    weights.write_bytes(b"fake weights")
+    monkeypatch.setattr(registry, "shipped_weights", lambda name: None if name == "fakebare" else weights)
     src = write_pngs(tmp_path / "imgs", [(64, 72)])
     out = tmp_path / "out"
     rc = main(["eval", "images", str(src), "--codecs", "jpeg,neuralcodec", "--out", str(out),

@@ -9,7 +9,7 @@ from neuralcodec.codecs.catalog import IMAGE_CODECS, VIDEO_CODECS
 from neuralcodec.limits import DEFAULT_MAX_PIXELS
 
 _IMAGE_CODECS = (f"jpeg, webp, avif, jpeg2000, jpegxl and neuralcodec's codecs "
-                 f"({', '.join(IMAGE_CODECS)}; 'neuralcodec' = all of them; NAME=FILE.safetensors = "
+                 f"({', '.join(IMAGE_CODECS)}; 'neuralcodec' = all with shipped weights; NAME=FILE.safetensors = "
                  "a weights file, e.g. an imported model, under a name)")
 _VIDEO_CODECS = f"x264, x265, svtav1, vp9 and neuralcodec's {', '.join(VIDEO_CODECS)}"
 

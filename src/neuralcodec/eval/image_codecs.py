@@ -16,7 +16,6 @@ from neuralcodec.errors import ModelError
 CLASSICAL = ("jpeg", "webp", "avif", "jpeg2000", "jpegxl")
 # Names neuralcodec's codecs are expected to have; used only to word the error when
 # neuralcodec.codecs.api cannot be imported.
-EXPECTED_NEURAL = ("factorized", "hyperprior", "gmm-ctx")
 
 
 class CodecUnavailable(ModelError):
@@ -256,12 +255,17 @@ def _neural_api():
     return api
 
 
-def neural_codec_names() -> list[str]:
-    """Names of neuralcodec's image codecs, or [] when the API is missing."""
+def neural_codec_names(shipped: bool = False) -> list[str]:
+    """Names of neuralcodec's image codecs (only those with shipped weights if ``shipped``), or []
+    when the API is missing."""
     try:
-        return list(_neural_api().list_codecs())
+        names = list(_neural_api().list_codecs())
     except CodecUnavailable:
         return []
+    if shipped:
+        from neuralcodec.codecs.registry import shipped_weights
+        names = [n for n in names if shipped_weights(n) is not None]
+    return names
 
 
 def get_image_codec(name: str, device: str = "cpu", options: dict | None = None) -> ImageCodec:
@@ -277,7 +281,8 @@ def get_image_codec(name: str, device: str = "cpu", options: dict | None = None)
     try:
         api = _neural_api()
     except CodecUnavailable as exc:
-        if name in EXPECTED_NEURAL:
+        from neuralcodec.codecs import catalog
+        if name in catalog.IMAGE_CODECS:
             raise CodecUnavailable(f"codec {name!r} not available: {exc}") from None
         raise CodecUnavailable(f"unknown codec {name!r}; available: {', '.join(CLASSICAL)} "
                                f"({exc})") from None

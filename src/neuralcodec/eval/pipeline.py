@@ -79,11 +79,11 @@ def _validate(opt: EvalOptions):
         raise InputError(f"unknown metric(s) {', '.join(bad) or '(none)'}; use {', '.join(METRICS)}")
     if not opt.codecs:
         raise InputError("no codecs given (--codecs jpeg,webp,...)")
-    if opt.kind == "images" and "neuralcodec" in opt.codecs:  # shorthand: all of ours
+    if opt.kind == "images" and "neuralcodec" in opt.codecs:  # shorthand: all of ours with weights
         from neuralcodec.eval.image_codecs import neural_codec_names
 
         i = opt.codecs.index("neuralcodec")
-        opt.codecs[i:i + 1] = [n for n in neural_codec_names() if n not in opt.codecs]
+        opt.codecs[i:i + 1] = [n for n in neural_codec_names(shipped=True) if n not in opt.codecs]
     specs = opt.codecs       # NAME=WEIGHTS names a weights file; the rest are codec names
     opt.codecs = [spec.partition("=")[0] for spec in specs]
     if len(set(opt.codecs)) != len(opt.codecs):
