@@ -1,9 +1,12 @@
 """`neuralcodec decode`: .ncb bitstream -> image."""
 from __future__ import annotations
 
+import math
 import time
 
+from neuralcodec.cli.io_utils import add_output_options
 from neuralcodec.cli.runtime import add_backend_options, add_runtime_options, apply_backend, apply_runtime
+from neuralcodec.limits import DEFAULT_MAX_PIXELS
 
 
 def register(sub) -> None:
@@ -17,6 +20,13 @@ def register(sub) -> None:
                         help="progressive codecs: decode the first fraction F (0..1] of the file")
     prefix.add_argument("--target-bpp", type=float, default=None, metavar="B",
                         help="progressive codecs: decode a prefix of at most B bits per pixel")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help="refuse a stream that declares a picture (or video frame) of more than N "
+                        f"pixels, before decoding it (default {DEFAULT_MAX_PIXELS} = 16384x16384)")
+    p.add_argument("--all-or-nothing", action="store_true",
+                   help="video: on a damaged or cut file write no output (default: write the "
+                        "complete frames before the error, say how many, exit 1)")
+    add_output_options(p)
     add_runtime_options(p)
     add_backend_options(p)
     p.set_defaults(func=run)
@@ -28,31 +38,43 @@ def run(args) -> int:
         return done
     from pathlib import Path
 
-    from neuralcodec.cli.images import write_image
-    from neuralcodec.cli.io_utils import check_output_path, read_input_bytes
-    from neuralcodec.codecs.api import decode_with_model, get_model
-    from neuralcodec.codecs.registry import CODECS
-    from neuralcodec.container import read_header
+    from neuralcodec.cli.images import output_format
+    from neuralcodec.cli.io_utils import check_output_path, read_input_bytes, read_input_header
     from neuralcodec.errors import InputError
+    from neuralcodec.limits import check_picture_size
 
-    device = apply_runtime(args)
-    output = check_output_path(args.output, args.input)
+    if args.max_pixels < 1:
+        raise InputError("--max-pixels must be positive")
     path = Path(args.input)
-    data = read_input_bytes(path)
-    header = read_header(data)
-    max_bytes = _prefix_bytes(args, len(data), header.width * header.height)
-    if max_bytes is not None and not hasattr(CODECS.get(header.codec), "decode_image"):
+    output = check_output_path(args.output, args.input, overwrite=args.overwrite)
+    header = read_input_header(path)         # the header record only: nothing large is read yet
+    output_format(output)
+    check_picture_size(header.width, header.height, args.max_pixels)
+
+    from neuralcodec.cli.image_rows import write_image_rows
+    from neuralcodec.cli.images import write_image
+    from neuralcodec.codecs.api import get_model
+    from neuralcodec.codecs.image_decoder import ImageDecoder
+    from neuralcodec.codecs.registry import CODECS
+
+    progressive = hasattr(CODECS.get(header.codec), "decode_image")
+    max_bytes = _prefix_bytes(args, path.stat().st_size, header.width * header.height)
+    if max_bytes is not None and not progressive:
         raise InputError(f"--bytes/--fraction/--target-bpp need a progressive codec (trit-plane); "
                          f"this stream is {header.codec}")
+    device = apply_runtime(args)
     model = get_model(header.codec, args.weights, device)
     model, device = apply_backend(args, model, device)
     start = time.perf_counter()
-    if max_bytes is None:
-        pixels = decode_with_model(model, data, device)
-    else:
-        pixels = model.decode_image(data, device, max_bytes=max_bytes)
+    if progressive:
+        pixels = model.decode_image(read_input_bytes(path), device, max_bytes=max_bytes,
+                                    max_pixels=args.max_pixels)
+        write_image(output, pixels, overwrite=args.overwrite)
+    else:                                    # rows of tiles go to the file as they are decoded
+        decoder = ImageDecoder(model, path, max_pixels=args.max_pixels)
+        write_image_rows(output, header.width, header.height, decoder.rows(),
+                         overwrite=args.overwrite)
     elapsed = time.perf_counter() - start
-    write_image(output, pixels)
     print(f"{output}: {header.width}x{header.height}, codec {header.codec}, "
           f"quality {header.quality:.3f}, {elapsed:.2f} s on {device}")
     return 0
@@ -71,7 +93,8 @@ def _prefix_bytes(args, size: int, pixels: int) -> int | None:
             raise InputError("--fraction must be in (0, 1]")
         return int(args.fraction * size)
     if args.target_bpp is not None:
-        if not args.target_bpp > 0:
-            raise InputError("--target-bpp must be positive")
-        return int(args.target_bpp * pixels / 8)
+        if not 0 < args.target_bpp < math.inf:
+            raise InputError("--target-bpp must be a positive finite number")
+        budget = args.target_bpp * pixels / 8          # a float: may pass the file size
+        return size if budget >= size else int(budget)
     return None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+from neuralcodec.cli.io_utils import add_output_options
 from neuralcodec.cli.runtime import add_backend_options, add_runtime_options, apply_backend, apply_runtime
 
 
@@ -20,6 +21,7 @@ def register(sub) -> None:
     p.add_argument("--intra-period", type=int, default=None, metavar="N",
                    help="video: frames per GOP (I-frame every N frames; 0 = first only; default 32)")
     p.add_argument("--frames", type=int, default=None, metavar="N", help="video: encode at most N frames")
+    add_output_options(p)
     add_runtime_options(p)
     add_backend_options(p)
     p.set_defaults(func=run)
@@ -37,14 +39,14 @@ def run(args) -> int:
     from neuralcodec.container import read_header
 
     device = apply_runtime(args)
-    output = check_output_path(args.output, args.input)
+    output = check_output_path(args.output, args.input, overwrite=args.overwrite)
     pixels = read_image(args.input)
     model = get_model(args.model or (None if args.weights else DEFAULT_CODEC), args.weights, device)
     model, device = apply_backend(args, model, device)
     start = time.perf_counter()
     _, data = choose_quality(model, pixels, args.quality, args.target_bpp, args.target_psnr, device)
     elapsed = time.perf_counter() - start
-    write_bytes_atomic(output, data)
+    write_bytes_atomic(output, data, overwrite=args.overwrite)
     h, w = pixels.shape[:2]
     quality = read_header(data).quality     # what the stream holds (progressive codecs fix it)
     print(f"{output}: {len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp, {w}x{h}, "

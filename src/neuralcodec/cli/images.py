@@ -44,15 +44,22 @@ def read_image(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-def write_image(path: str | Path, pixels: np.ndarray) -> None:
+def output_format(path: str | Path) -> str:
+    """The Pillow format name of an output path's extension (InputError if unknown)."""
+    suffix = Path(path).suffix
+    fmt = WRITE_FORMATS.get(suffix.lower())
+    if fmt is None:
+        raise InputError(f"unsupported output format {suffix or '(none)'}; use one of "
+                         + ", ".join(sorted(WRITE_FORMATS)))
+    return fmt
+
+
+def write_image(path: str | Path, pixels: np.ndarray, *, overwrite: bool = True) -> None:
     """Write pixels atomically; the format comes from the extension."""
     from PIL import Image
 
     path = Path(path)
-    fmt = WRITE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise InputError(f"unsupported output format {path.suffix or '(none)'}; use one of "
-                         + ", ".join(sorted(WRITE_FORMATS)))
-    with atomic_path(path) as tmp:
+    fmt = output_format(path)
+    with atomic_path(path, overwrite=overwrite) as tmp:
         Image.fromarray(pixels).save(tmp, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
 
