@@ -41,7 +41,8 @@ def encode_if_video(args) -> int | None:
     if out.resolve() == src.resolve():
         raise InputError(f"output {out} would overwrite the input {src}")
     from neuralcodec.cli.io_utils import check_output_path
-    check_output_path(out, src) if src.is_file() else check_output_path(out)
+    inputs = (src,) if src.is_file() else ()
+    check_output_path(out, *inputs, overwrite=args.overwrite)
     if src.is_dir() and out.exists() and out.resolve().is_relative_to(src.resolve()):
         raise InputError(f"output {out} would overwrite a file of the input folder {src}")
     name = args.model or "video-rt"
@@ -67,7 +68,7 @@ def encode_if_video(args) -> int | None:
         bar.set_postfix_str(f"{kind} {8 * nbytes / 1000:.1f} kbit")
 
     try:
-        with atomic_path(out) as tmp:
+        with atomic_path(out, overwrite=args.overwrite) as tmp:
             n = encode_frames(model, vio.iter_frames(src, limit), tmp, info.width, info.height,
                               (fps.numerator, fps.denominator), quality, period, device, half,
                               info.frames if src.is_dir() else 0, info.pix_fmt, on_frame)
@@ -98,25 +99,37 @@ def decode_if_video(args) -> int | None:
     if header.kind != "video":
         return None
     from neuralcodec.cli.runtime import apply_runtime
+    from neuralcodec.errors import NeuralCodecError
     from neuralcodec.video import io as vio
-    from neuralcodec.video.codec import decode_frames
+    from neuralcodec.video.codec import check_video_header, decode_frames
     from neuralcodec.video.weights import load
 
+    if args.max_pixels < 1:
+        raise InputError("--max-pixels must be positive")
+    out = vio.check_video_output(args.output, src, overwrite=args.overwrite)
+    check_video_header(header, args.max_pixels)             # before loading anything
     device = apply_runtime(args)
-    out = vio.check_video_output(args.output, src)
     model = load(header.codec if header.codec != "" else None, args.weights, device)
     fps = Fraction(header.fps[0], header.fps[1]) if header.fps[0] else vio.FOLDER_FPS
-    writer = vio.FrameWriter(out, header.width, header.height, fps)
+    writer = vio.FrameWriter(out, header.width, header.height, fps, overwrite=args.overwrite)
     bar = _progress(header.frames, "decode")
     start = time.perf_counter()
     try:
-        for rgb in decode_frames(model, src, device, device == "cuda"):
+        for rgb in decode_frames(model, src, device, device == "cuda", args.max_pixels):
             writer.write(rgb)
             bar.update(1)
+    except NeuralCodecError as exc:     # damaged or cut file: keep the complete frames
+        if args.all_or_nothing or not writer.count:
+            writer.abort()
+            raise
         writer.close()
+        raise type(exc)(f"{exc}; the {writer.count} complete frames before it were written to "
+                        f"{out} (--all-or-nothing: write none)") from None
     except BaseException:
         writer.abort()
         raise
+    else:
+        writer.close()
     finally:
         bar.close()
     elapsed = time.perf_counter() - start
