@@ -21,10 +21,9 @@ def kodak_points(weights_path) -> list[tuple[float, float, float]]:
 
 
 def run(args) -> int:
-    import json
-
-    from neuralcodec.codecs.registry import (DEFAULT_CODEC, available, create, parameter_count,
-                                             read_metadata, shipped_weights)
+    from neuralcodec.codecs.registry import (CODECS, DEFAULT_CODEC, available, create,
+                                             parameter_count, read_metadata, shipped_weights,
+                                             weights_config)
 
     print(f"{'codec':<12} {'params':>9}  {'weights':<34} Kodak RD (quality: bpp / PSNR-RGB dB)")
     for name in available():
@@ -33,7 +32,7 @@ def run(args) -> int:
             params, weights, rd = parameter_count(create(name)), "none shipped (train your own)", ""
         else:
             meta = read_metadata(path)
-            params = parameter_count(create(name, **json.loads(meta["config"])))
+            params = parameter_count(create(name, **weights_config(meta, path, CODECS[name])))
             weights = f"{path.name} ({path.stat().st_size / 2**20:.1f} MiB)"
             rd = "  ".join(f"q{q:g}: {b:.3f}/{d:.2f}" for q, b, d in kodak_points(path))
         mark = " *" if name == DEFAULT_CODEC else ""
