@@ -1,6 +1,10 @@
 """Hostile inputs (issue 17): the crafted streams of tests/data/hostile (built by
 scripts/make_hostile_streams.py), weights files with bad metadata, bounded reads, the output
-rules (modes, replacement, -n, SIGTERM) and partial video output."""
+rules (modes, replacement, -n, SIGTERM) and partial video output.
+
+Streams that fail before any coder stream is decoded come from tests/data (re-stamped with the
+installed weights hash); those whose frames or pixels must decode are built here with the same
+script functions, so that new shipped weights do not break the tests."""
 from __future__ import annotations
 
 import io
@@ -26,6 +30,8 @@ from neuralcodec.errors import BitstreamError, ModelError
 
 DATA = Path(__file__).parent / "data" / "hostile"
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import make_hostile_streams as crafted  # noqa: E402
 
 
 def restamp(data: bytes, weights_hash: bytes) -> bytes:
@@ -60,6 +66,20 @@ def stream(tmp_path, hyperprior):
         path.write_bytes(data)
         return path
     return get
+
+
+@pytest.fixture()
+def valid_image(tmp_path):
+    """A decodable 64x64 hyperprior stream of the installed weights."""
+    path = tmp_path / "valid.ncb"
+    path.write_bytes(crafted.image_stream("hyperprior", crafted.flat(64, 64), 4.0))
+    return path
+
+
+@pytest.fixture(scope="module")
+def videos():
+    """The crafted video streams, built with the installed video-rt weights."""
+    return crafted.video_cases()
 
 
 def _cli(capsys, *argv):
@@ -326,6 +346,15 @@ def test_bad_weights_metadata_is_one_model_error(tmp_path, changes, message):
     assert message in str(exc.value)
 
 
+def test_every_codec_config_passes_the_metadata_check():
+    """What save_weights records (model.config) is accepted back for every codec."""
+    from neuralcodec.codecs.registry import CODECS, weights_config
+    from neuralcodec.video.weights import VIDEO_CODECS
+    for name, cls in {**CODECS, **VIDEO_CODECS}.items():
+        config = cls().config
+        assert weights_config({"config": json.dumps(config)}, "w", cls) == config, name
+
+
 def test_bad_video_weights_metadata(tmp_path):
     from neuralcodec.video.weights import load
     path = _weights(tmp_path, "video-rt", config='{"m": 64, "extra": 1}')
@@ -333,10 +362,9 @@ def test_bad_video_weights_metadata(tmp_path):
         load(None, path)
 
 
-def test_bad_weights_through_the_cli(tmp_path, stream, capsys):
+def test_bad_weights_through_the_cli(tmp_path, valid_image, capsys):
     path = _weights(tmp_path, config='{"n": 60000, "m": 60000}')
-    code, _, err = _cli(capsys, "decode", stream("hp-64.ncb"), "-o", tmp_path / "o.png",
-                        "--weights", path)
+    code, _, err = _cli(capsys, "decode", valid_image, "-o", tmp_path / "o.png", "--weights", path)
     _one_error(code, err, "needs [60000]")
 
 
@@ -344,12 +372,6 @@ def test_bad_weights_through_the_cli(tmp_path, stream, capsys):
 def _video_model():
     from neuralcodec.video.weights import load
     return load(None, None, "cpu")
-
-
-@pytest.fixture(scope="module")
-def video_hash():
-    from neuralcodec.video.weights import video_hash
-    return video_hash(_video_model())
 
 
 def _y4m_frames(path: Path, w=64, h=64) -> float:
@@ -361,9 +383,9 @@ def _y4m_frames(path: Path, w=64, h=64) -> float:
 
 @pytest.mark.parametrize("name, kept", [("vrt-cut-in-last-frame.ncv", 3),
                                         ("vrt-frame2-bad-length.ncv", 2)])
-def test_damaged_video_keeps_its_complete_frames(tmp_path, capsys, video_hash, name, kept):
+def test_damaged_video_keeps_its_complete_frames(tmp_path, capsys, videos, name, kept):
     src = tmp_path / name
-    src.write_bytes(restamp((DATA / name).read_bytes(), video_hash))
+    src.write_bytes(videos[name])
     out = tmp_path / "o.y4m"
     code, _, err = _cli(capsys, "decode", src, "-o", out)
     _one_error(code, err, f"the {kept} complete frames before it were written to {out}")
@@ -378,9 +400,9 @@ def test_damaged_video_keeps_its_complete_frames(tmp_path, capsys, video_hash, n
     ("vrt-i-offset-bigint.ncv", "header params: integer 9999"),
     ("vrt-truncatable-frame.ncv", "record I is flagged truncatable"),
 ])
-def test_crafted_video_streams_fail_with_one_error(tmp_path, capsys, video_hash, name, message):
+def test_crafted_video_streams_fail_with_one_error(tmp_path, capsys, videos, name, message):
     src = tmp_path / name
-    src.write_bytes(restamp((DATA / name).read_bytes(), video_hash))
+    src.write_bytes(videos[name])
     code, _, err = _cli(capsys, "decode", src, "-o", tmp_path / "o.y4m")
     _one_error(code, err, message)
     _no_leftovers(tmp_path, "o.y4m")
@@ -396,7 +418,7 @@ def test_video_header_checked_before_the_model_loads(tmp_path, capsys, monkeypat
 
     import neuralcodec.video.weights as vw
     monkeypatch.setattr(vw, "load", lambda *a, **k: pytest.fail("model loaded"))
-    header, subs = C.unpack((DATA / "vrt-4frames.ncv").read_bytes())
+    header, subs = C.unpack((DATA / "vrt-4frames.ncv").read_bytes())   # fails before decoding
     src = tmp_path / "v.ncv"
     src.write_bytes(C.pack(dataclasses.replace(header, **field), subs))
     code, _, err = _cli(capsys, "decode", src, "-o", tmp_path / "o.y4m")
@@ -427,15 +449,15 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_outputs_get_0666_minus_umask(tmp_path, stream, capsys, umask_027, video_hash):
-    src = stream("hp-64.ncb")
+def test_outputs_get_0666_minus_umask(tmp_path, valid_image, capsys, umask_027, videos):
+    src = valid_image
     assert _cli(capsys, "decode", src, "-o", tmp_path / "a.png")[0] == 0
     assert _cli(capsys, "decode", src, "-o", tmp_path / "a.bmp")[0] == 0
     png = tmp_path / "p.png"
     Image.fromarray(make_image(16, 16)).save(png)
     assert _cli(capsys, "encode", png, "-o", tmp_path / "a.ncb")[0] == 0
     video = tmp_path / "v.ncv"
-    video.write_bytes(restamp((DATA / "vrt-4frames.ncv").read_bytes(), video_hash))
+    video.write_bytes(videos["vrt-4frames.ncv"])
     assert _cli(capsys, "decode", video, "-o", tmp_path / "frames")[0] == 0
     assert _cli(capsys, "decode", video, "-o", tmp_path / "v.y4m")[0] == 0
     for name in ("a.png", "a.bmp", "a.ncb", "v.y4m", "frames/f00001.png"):
@@ -443,8 +465,8 @@ def test_outputs_get_0666_minus_umask(tmp_path, stream, capsys, umask_027, video
     assert _mode(tmp_path / "frames") == 0o750
 
 
-def test_replacing_an_output(tmp_path, stream, capsys):
-    src, out = stream("hp-64.ncb"), tmp_path / "o.png"
+def test_replacing_an_output(tmp_path, valid_image, capsys):
+    src, out = valid_image, tmp_path / "o.png"
     out.write_bytes(b"old")
     os.chmod(out, 0o604)
     link = tmp_path / "link.png"
@@ -487,7 +509,7 @@ def _terminate_when(proc, folder: Path, timeout=120):
 
 
 @pytest.mark.parametrize("kind", ["encode", "decode"])
-def test_sigterm_leaves_no_temporary_output(tmp_path, kind, video_hash):
+def test_sigterm_leaves_no_temporary_output(tmp_path, kind):
     frames = tmp_path / "clip"
     frames.mkdir()
     for i in range(60):
@@ -511,7 +533,7 @@ def test_sigterm_leaves_no_temporary_output(tmp_path, kind, video_hash):
     assert list(work.iterdir()) == []
 
 
-def test_allocation_failure_is_one_error(tmp_path, stream, capsys, monkeypatch):
+def test_allocation_failure_is_one_error(tmp_path, valid_image, capsys, monkeypatch):
     from neuralcodec.codecs.image_decoder import ImageDecoder
 
     def fail(self):
@@ -519,6 +541,6 @@ def test_allocation_failure_is_one_error(tmp_path, stream, capsys, monkeypatch):
                            "can't allocate memory: you tried to allocate 6442450944 bytes.")
         yield
     monkeypatch.setattr(ImageDecoder, "rows", fail)
-    code, _, err = _cli(capsys, "decode", stream("hp-64.ncb"), "-o", tmp_path / "o.png")
+    code, _, err = _cli(capsys, "decode", valid_image, "-o", tmp_path / "o.png")
     _one_error(code, err, "out of memory")
     _no_leftovers(tmp_path, "o.png")

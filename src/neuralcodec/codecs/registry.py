@@ -89,7 +89,10 @@ def read_metadata(path: str | Path) -> dict:
 
 
 def _fits(value, default) -> bool:
-    """Whether a config value has the type of the constructor default and a sane size."""
+    """Whether a config value has the type of the constructor default and a sane size (an
+    optional argument, default None, takes None, an integer or a short string)."""
+    if default is None:
+        return value is None or any(_fits(value, kind) for kind in (1, ""))
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, int):
