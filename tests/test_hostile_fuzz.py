@@ -175,14 +175,14 @@ def test_fuzz_weights_metadata():
 def test_fuzz_weights_shapes_against_the_file():
     """Accepted configs of random sizes: the fake-tensor comparison with the shipped file
     passes only for the shipped shapes, else one ModelError (never a big allocation)."""
-    from neuralcodec.codecs.registry import check_tensors, create, shipped_weights
+    from neuralcodec.codecs.registry import CODECS, build_checked, shipped_weights
 
     rng = random.Random(20)
-    path = shipped_weights("hyperprior")
+    path, cls = shipped_weights("hyperprior"), CODECS["hyperprior"]
     for _ in range(12):
         config = {"n": rng.choice([128, 1, 64, 65536]), "m": rng.choice([192, 3, 65536])}
         try:
-            check_tensors(path, "hyperprior", lambda: create("hyperprior", **config))
+            build_checked(path, "hyperprior", cls, config, lambda: cls(**config))
             assert config == {"n": 128, "m": 192}
         except ModelError as exc:
             assert config != {"n": 128, "m": 192} and "shape" in str(exc)

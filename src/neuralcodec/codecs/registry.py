@@ -129,19 +129,35 @@ def weights_config(meta: dict, path, cls) -> dict:
     return config
 
 
-def check_tensors(path, name: str, build) -> None:
-    """Compare the tensors of a weights file (names, shapes, dtypes; the file header only)
-    with those of the model ``build()`` makes, built without memory in fake-tensor mode.
-    Coding-table buffers that a fresh model leaves empty may take any stored shape."""
-    from safetensors import safe_open
-    from torch._subclasses.fake_tensor import FakeTensorMode
+def _is_default(cls, config: dict) -> bool:
+    params = inspect.signature(cls.__init__).parameters
+    return all(v == (list(d) if isinstance(d := params[k].default, tuple) else d)
+               for k, v in config.items())
 
-    try:
-        with FakeTensorMode():
-            expected = {k: (tuple(v.shape), v.dtype) for k, v in build().state_dict().items()}
-    except (ValueError, TypeError, RuntimeError, ModelError) as exc:
-        raise ModelError(f"weights {path}: its config does not build codec {name!r}: "
-                         f"{exc}") from None
+
+def _layout(module: torch.nn.Module) -> dict:
+    return {k: (tuple(v.shape), v.dtype) for k, v in module.state_dict().items()}
+
+
+def build_checked(path, name: str, cls, config: dict, build):
+    """``build()``, once the tensors of the weights file (names, shapes, dtypes; its header
+    only) were found to fit the model: checked on a model built in fake-tensor mode (no
+    memory) unless ``config`` only repeats ``cls``'s defaults (the shipped size), where the
+    real model is built first. Coding-table buffers that a fresh model leaves empty may take
+    any stored shape."""
+    from safetensors import safe_open
+
+    model = build() if _is_default(cls, config) else None
+    if model is not None:
+        expected = _layout(model)
+    else:
+        from torch._subclasses.fake_tensor import FakeTensorMode
+        try:
+            with FakeTensorMode():
+                expected = _layout(build())
+        except (ValueError, TypeError, RuntimeError, ModelError) as exc:
+            raise ModelError(f"weights {path}: its config does not build codec {name!r}: "
+                             f"{exc}") from None
     with safe_open(str(path), framework="pt") as f:
         stored = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype())
                   for k in f.keys()}
@@ -159,6 +175,7 @@ def check_tensors(path, name: str, build) -> None:
         if shape != want_shape and math.prod(want_shape) != 0:
             raise ModelError(f"weights {path}: tensor {key} has shape {list(shape)}, codec "
                              f"{name!r} needs {list(want_shape)}")
+    return model if model is not None else build()
 
 
 def load_model(name: str | None = None, weights: str | Path | None = None, device: str = "cpu") -> ImageCodec:
@@ -178,9 +195,10 @@ def load_model(name: str | None = None, weights: str | Path | None = None, devic
         raise ModelError(f"weights {path} are for codec {meta['codec']!r}, not {name!r}")
     if meta["codec"] not in CODECS:
         create(meta["codec"])            # unknown name: the registry's error
-    config = weights_config(meta, path, CODECS[meta["codec"]])
-    check_tensors(path, meta["codec"], lambda: create(meta["codec"], **config))
-    return attach_weights(create(meta["codec"], **config), path, meta, device)
+    cls = CODECS[meta["codec"]]
+    config = weights_config(meta, path, cls)
+    model = build_checked(path, meta["codec"], cls, config, lambda: cls(**config))
+    return attach_weights(model, path, meta, device)
 
 
 def attach_weights(model: torch.nn.Module, path: Path, meta: dict, device: str = "cpu"):

@@ -111,14 +111,17 @@ def decode_if_video(args) -> int | None:
     device = apply_runtime(args)
     model = load(header.codec if header.codec != "" else None, args.weights, device)
     fps = Fraction(header.fps[0], header.fps[1]) if header.fps[0] else vio.FOLDER_FPS
-    writer = vio.FrameWriter(out, header.width, header.height, fps, overwrite=args.overwrite)
     bar = _progress(header.frames, "decode")
     start = time.perf_counter()
+    writer = None
     try:
+        writer = vio.FrameWriter(out, header.width, header.height, fps, overwrite=args.overwrite)
         for rgb in decode_frames(model, src, device, device == "cuda", args.max_pixels):
             writer.write(rgb)
             bar.update(1)
     except NeuralCodecError as exc:     # damaged or cut file: keep the complete frames
+        if writer is None:
+            raise
         if args.all_or_nothing or not writer.count:
             writer.abort()
             raise
@@ -126,7 +129,8 @@ def decode_if_video(args) -> int | None:
         raise type(exc)(f"{exc}; the {writer.count} complete frames before it were written to "
                         f"{out} (--all-or-nothing: write none)") from None
     except BaseException:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
         raise
     else:
         writer.close()

@@ -127,6 +127,13 @@ class FrameWriter:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.path.suffix, dir=parent)
         os.close(fd)
         self.tmp = Path(tmp)
+        try:
+            self._open(width, height)
+        except BaseException:           # also Ctrl-C / SIGTERM: no temporary file is left
+            self.abort()
+            raise
+
+    def _open(self, width: int, height: int) -> None:
         if self.kind == "y4m":
             self.file = open(self.tmp, "wb")
             f = Fraction(self.fps)

@@ -63,7 +63,7 @@ def save_weights(model: VideoRT, path, *, half: bool = True, info: dict | None =
 def load(name: str | None = None, weights=None, device="cpu", intra=None, check_intra: bool = True) -> VideoRT:
     """Load a video codec (shipped weights unless ``weights``); checks the I-frame codec hash
     unless ``check_intra`` is off (fine-tuning the P-frame model for new I-frame weights)."""
-    from neuralcodec.codecs.registry import (attach_weights, check_tensors, read_metadata,
+    from neuralcodec.codecs.registry import (attach_weights, build_checked, read_metadata,
                                              weights_config)
     name = name or DEFAULT_VIDEO_CODEC
     if name not in VIDEO_CODECS:
@@ -79,12 +79,13 @@ def load(name: str | None = None, weights=None, device="cpu", intra=None, check_
     if meta["codec"] != name:
         raise ModelError(f"weights {path} are for codec {meta['codec']!r}, not {name!r}")
     config = weights_config(meta, path, VIDEO_CODECS[name])
-    check_tensors(path, name, lambda: VIDEO_CODECS[name](**config))
-    intra = intra if intra is not None else intra_codec(config.get("intra", "hyperprior"), device)
+    model = build_checked(path, name, VIDEO_CODECS[name], config, lambda: VIDEO_CODECS[name](**config))
+    intra = intra if intra is not None else intra_codec(model.config["intra"], device)
     if check_intra and meta.get("intra_hash") and meta["intra_hash"] != intra_hash(intra):
         raise ModelError(f"weights {path} were trained with {config.get('intra')} weights "
                          f"{meta['intra_hash'][:12]}, installed ones are {intra_hash(intra)[:12]}")
-    return attach_weights(create(name, intra_model=intra, device=device, **config), path, meta, device)
+    model.set_intra(intra)
+    return attach_weights(model.to(device), path, meta, device)
 
 
 def video_hash(model: VideoRT) -> bytes:
