@@ -6,6 +6,7 @@ evaluation of checkpoints).
 """
 from __future__ import annotations
 
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -94,6 +95,8 @@ def decode_with_model(model: ImageCodec, data, device=None, *,
     from neuralcodec.codecs.image_decoder import ImageDecoder
 
     if hasattr(model, "decode_image"):      # codecs with their own stream layout (trit-plane)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            data = data.read() if hasattr(data, "read") else Path(data).read_bytes()
         return model.decode_image(data, device, max_pixels=max_pixels)
     return ImageDecoder(model, data, max_pixels=max_pixels).pixels()
 
