@@ -11,7 +11,7 @@ baseline tree can be measured with the same inputs) and reports its peak residen
 whose resident memory passes ``--cap-mib`` is killed (reported as ``>cap``), so that a
 bomb does not take the machine down. The inputs are tests/data/hostile (run
 scripts/make_hostile_streams.py first) plus larger ones built here in a temporary folder:
-a 16384x16384 stream of 64 copies of one tile (``--big``: the fixed decoder takes minutes
+8192x8192 and 16384x16384 streams of copies of one tile (``--big``: minutes to an hour
 on a small CPU), 1 GiB of zeros, a container with a valid 1 GiB substream, a million junk
 records, and 256 MiB of zeros behind a header on a pipe.
 """
@@ -108,8 +108,10 @@ def build_inputs(tmp: Path, big: bool) -> dict[str, Path]:
             w.add("junk", b"")
     paths["junk"] = junk
     if big:
-        paths["big"] = tmp / "hp-16384-64-copies.ncb"
-        paths["big"].write_bytes(bomb((DATA / "hp-2048.ncb").read_bytes(), 16384))
+        tile = (DATA / "hp-2048.ncb").read_bytes()
+        for side in (8192, 16384):
+            paths[side] = tmp / f"hp-{side}-copies.ncb"
+            paths[side].write_bytes(bomb(tile, side))
     return paths
 
 
@@ -141,9 +143,10 @@ def cases(tmp: Path, paths: dict[str, Path]) -> list[tuple[str, str, list[str], 
         ("info on a pipe: 2^40 claimed, 256 MiB sent", "info", ["info", "/dev/stdin"],
          feeder(claim, 256 << 20)),
     ]
-    if "big" in paths:
-        rows.insert(6, ("decode 16384^2, 64 copies of a tile (773 KB)", "decode",
-                        dec(paths["big"]), None))
+    if 8192 in paths:
+        rows[6:6] = [("decode 8192^2, 16 copies of a tile (193 KB)", "decode", dec(paths[8192]), None),
+                     ("decode 16384^2, 64 copies of a tile (773 KB)", "decode", dec(paths[16384]),
+                      None)]
     return rows
 
 
@@ -151,8 +154,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", type=Path, default=ROOT / "src", help="tree measured (default src)")
     ap.add_argument("--baseline", type=Path, help="also measure this tree, e.g. /work/main/src")
-    ap.add_argument("--big", action="store_true", help="add the 16384x16384 decode (minutes)")
+    ap.add_argument("--big", action="store_true",
+                    help="add the 8192x8192 and 16384x16384 decodes (many minutes)")
     ap.add_argument("--cap-mib", type=int, default=6000, help="kill a run above this RSS")
+    ap.add_argument("--cases", default="", metavar="TEXT",
+                    help="only the cases whose name contains TEXT (and the start-up runs)")
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args()
     sys.path.insert(0, str(args.src))
@@ -161,6 +167,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="decode-memory-") as t:
         tmp = Path(t)
         for name, ref, argv, feed in cases(tmp, build_inputs(tmp, args.big)):
+            if ref and args.cases not in name:
+                continue
             row = {"case": name, "ref": ref}
             for label, src in trees:
                 row[label] = run(src, argv, args.cap_mib, feed)
