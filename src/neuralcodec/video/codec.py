@@ -389,8 +389,9 @@ def decode_frames(model: VideoRT, fileobj, device=None, half: bool = False,
                     dec.decode(sub.name, sub.data)
                     yield dec.output()
         except NeuralCodecError:
-            if pipelined and dec.index:
-                yield dec.flush()              # the frame before the error is complete
+            last = dec.flush() if pipelined else None
+            if last is not None:
+                yield last                     # the frame before the error is complete
             raise
         if pipelined and dec.index:
             yield dec.flush()
