@@ -544,3 +544,20 @@ def test_allocation_failure_is_one_error(tmp_path, valid_image, capsys, monkeypa
     code, _, err = _cli(capsys, "decode", valid_image, "-o", tmp_path / "o.png")
     _one_error(code, err, "out of memory")
     _no_leftovers(tmp_path, "o.png")
+
+
+def test_pipelined_decoder_yields_its_pending_frame_before_the_error(videos, monkeypatch):
+    """The CUDA decoder holds one frame back; on an error that frame is still given out (its
+    CPU form runs the same interface, so the test forces it)."""
+    from neuralcodec.video import codec as vc
+    model = _video_model()
+    plain = list(vc.decode_frames(model, io.BytesIO(videos["vrt-4frames.ncv"])))
+    open_plain = vc.open_decoder
+    monkeypatch.setattr(vc, "open_decoder", lambda m, h, d, half, **k: vc.PipelinedDecoder(
+        m, h.width, h.height, h.quality, vc.GopConfig.from_params(h.params), "cpu", False)
+        if open_plain(m, h, d, half, **k) else None)
+    got = []
+    with pytest.raises(BitstreamError, match="claims"):
+        for frame in vc.decode_frames(model, io.BytesIO(videos["vrt-cut-in-last-frame.ncv"])):
+            got.append(frame)
+    assert len(got) == 3 and all(np.array_equal(a, b) for a, b in zip(got, plain))
