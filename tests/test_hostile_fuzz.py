@@ -163,7 +163,10 @@ def test_fuzz_weights_metadata():
         for key, value in got.items():
             want = defaults[key]
             ints = value if isinstance(value, list) else [value]
-            if isinstance(want, bool) or isinstance(want, str):
+            if want is None:                              # optional: None, an int or a str
+                assert value is None or isinstance(value, str) or (
+                    type(value) is int and 1 <= value <= MAX_CONFIG_INT)
+            elif isinstance(want, bool) or isinstance(want, str):
                 assert type(value) is type(want)
             elif isinstance(want, (int, tuple, list)):
                 assert all(type(v) is int and 1 <= v <= MAX_CONFIG_INT for v in ints)
