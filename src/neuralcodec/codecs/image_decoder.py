@@ -19,7 +19,7 @@ import torch
 
 from neuralcodec.codecs.api import to_pixels
 from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, Compressed
-from neuralcodec.codecs.tiling import latent_tiles, synthesis_rows
+from neuralcodec.codecs.tiling import latent_tiles, synthesis_parts
 from neuralcodec.errors import BitstreamError
 from neuralcodec.limits import DEFAULT_MAX_PIXELS, check_picture_size
 
@@ -143,21 +143,23 @@ class ImageDecoder:
 
     @torch.no_grad()
     def rows(self):
-        """Yield ``(top_row, uint8 pixels (h, width, 3))`` per row of tiles, top to bottom."""
+        """Yield ``(top_row, uint8 pixels (h, width, 3))`` per row of tiles, top to bottom
+        (once: the coded bytes are dropped as they are decoded). Each tile becomes 8-bit
+        pixels as soon as it is synthesised."""
         h, w, q = self.header.height, self.header.width, self.header.quality
         strips = _LatentStrips(self._decode_tile, self.tiles, self.latent_w)
-        for r, parts in synthesis_rows(self.model, strips.rows, self.latent_h, self.latent_w, q):
-            if r >= h:
-                break
-            block = None
-            for c, part in parts:
-                if c >= w:
-                    break
-                px = to_pixels(part[..., :h - r, :w - c])
-                if block is None:
-                    block = np.empty((px.shape[0], w, 3), np.uint8)
-                block[:, c:c + px.shape[1]] = px
-            yield r, block
+        top, block = 0, None
+        for r, c, part in synthesis_parts(self.model, strips.rows, self.latent_h, self.latent_w, q):
+            if r >= h or c >= w:                     # padding only
+                continue
+            if block is not None and r != top:
+                yield top, block
+                block = None
+            px = to_pixels(part[..., :h - r, :w - c])
+            if block is None:
+                top, block = r, np.empty((px.shape[0], w, 3), np.uint8)
+            block[:, c:c + px.shape[1]] = px
+        yield top, block
 
     def pixels(self) -> np.ndarray:
         """The whole picture (H, W, 3) uint8."""
