@@ -5,6 +5,7 @@ import contextlib
 import sys
 import time
 
+from neuralcodec.cli.io_utils import add_output_options
 from neuralcodec.cli.runtime import add_backend_options, add_runtime_options, apply_backend, apply_runtime
 from neuralcodec.codecs.catalog import model_help
 from neuralcodec.limits import DEFAULT_MAX_PIXELS
@@ -29,6 +30,7 @@ def register(sub) -> None:
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse larger input pictures (width x height; default {DEFAULT_MAX_PIXELS}"
                         f" = 16384x16384)")
+    add_output_options(p)
     add_runtime_options(p)
     add_backend_options(p)
     p.set_defaults(func=run)
@@ -53,7 +55,7 @@ def run(args) -> int:
     checks.check_positive("--target-bpp", args.target_bpp)
     checks.check_positive("--target-psnr", args.target_psnr)
     checks.check_suffix(args.output, "image")
-    output = check_output_path(args.output, args.input)
+    output = check_output_path(args.output, args.input, overwrite=args.overwrite)
     pixels = read_image(args.input, args.max_pixels)
 
     from neuralcodec.cli.io_utils import write_bytes_atomic
@@ -69,7 +71,7 @@ def run(args) -> int:
         choice = choose_quality(model, pixels, args.quality, args.target_bpp, args.target_psnr, device,
                                 on_step=on_step)
     elapsed = time.perf_counter() - start
-    write_bytes_atomic(output, choice.data)
+    write_bytes_atomic(output, choice.data, overwrite=args.overwrite)
     h, w = pixels.shape[:2]
     quality = read_header(choice.data).quality     # what the stream holds (progressive codecs fix it)
     reached = f", PSNR {choice.psnr:.2f} dB" if choice.psnr is not None else ""

@@ -49,7 +49,7 @@ def encode_if_video(args) -> int | None:
     out = Path(args.output)
     if out.resolve() == src.resolve():
         raise InputError(f"output {out} would overwrite the input {src}")
-    check_output_path(out, src) if src.is_file() else check_output_path(out)
+    check_output_path(out, *((src,) if src.is_file() else ()), overwrite=args.overwrite)
     if src.is_dir() and out.exists() and out.resolve().is_relative_to(src.resolve()):
         raise InputError(f"output {out} would overwrite a file of the input folder {src}")
     info = vio.probe(src, limit)
@@ -76,7 +76,7 @@ def encode_if_video(args) -> int | None:
         bar.set_postfix_str(f"{kind} {8 * nbytes / 1000:.1f} kbit")
 
     try:
-        with atomic_path(out) as tmp:
+        with atomic_path(out, overwrite=args.overwrite) as tmp:
             n = encode_frames(model, vio.iter_frames(src, limit), tmp, info.width, info.height,
                               (fps.numerator, fps.denominator), quality, period, device, half,
                               info.frames if src.is_dir() else 0, info.pix_fmt, on_frame)
@@ -111,26 +111,40 @@ def decode_if_video(args) -> int | None:
     if any(getattr(args, k, None) is not None for k in ("bytes", "fraction", "target_bpp")):
         raise InputError("--bytes/--fraction/--target-bpp decode a prefix of a progressive image "
                          f"stream; {src} is a video")
-    out = vio.check_video_output(args.output, src)
+    out = vio.check_video_output(args.output, src, overwrite=args.overwrite)
 
     from neuralcodec.cli.runtime import apply_runtime
-    from neuralcodec.video.codec import decode_frames
+    from neuralcodec.errors import NeuralCodecError
+    from neuralcodec.video.codec import check_video_header, decode_frames
     from neuralcodec.video.weights import load
 
+    check_video_header(header, args.max_pixels)             # before loading anything
     device = apply_runtime(args)
     model = load(header.codec if header.codec != "" else None, args.weights, device)
     fps = Fraction(header.fps[0], header.fps[1]) if header.fps[0] else vio.FOLDER_FPS
-    writer = vio.FrameWriter(out, header.width, header.height, fps)
     bar = _progress(header.frames, "decode")
     start = time.perf_counter()
+    writer = None
     try:
-        for rgb in decode_frames(model, src, device, device == "cuda"):
+        writer = vio.FrameWriter(out, header.width, header.height, fps, overwrite=args.overwrite)
+        for rgb in decode_frames(model, src, device, device == "cuda", args.max_pixels):
             writer.write(rgb)
             bar.update(1)
+    except NeuralCodecError as exc:     # damaged or cut file: keep the complete frames
+        if writer is None:
+            raise
+        if args.all_or_nothing or not writer.count:
+            writer.abort()
+            raise
         writer.close()
+        raise type(exc)(f"{exc}; the {writer.count} complete frames before it were written to "
+                        f"{out} (--all-or-nothing: write none)") from None
     except BaseException:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
         raise
+    else:
+        writer.close()
     finally:
         bar.close()
     elapsed = time.perf_counter() - start

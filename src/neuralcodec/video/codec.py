@@ -15,11 +15,12 @@ import numpy as np
 import torch
 
 from neuralcodec.codecs.api import _pad, pixel_tensor, to_pixels, to_tensor
-from neuralcodec.codecs.base import Compressed, check_quality
+from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, Compressed, check_quality
 from neuralcodec.codecs.framing import pack_streams, unpack_streams
 from neuralcodec.codecs.tiling import analyse_tiled, latent_tiles, synthesise_tiled
 from neuralcodec.entropy.exact import ExactNet
-from neuralcodec.errors import BitstreamError, InputError
+from neuralcodec.errors import BitstreamError, InputError, NeuralCodecError
+from neuralcodec.limits import DEFAULT_MAX_PIXELS, check_picture_size
 from neuralcodec.video.model import I_OFFSET, P_OFFSETS, STRIDE, VideoRT, frame_quality
 
 MAX_VIDEO_PIXELS = 8192 * 4320
@@ -30,6 +31,20 @@ def amp(device, enabled: bool, dtype=torch.float16):
     if enabled and torch.device(device).type == "cuda":
         return torch.autocast("cuda", dtype=dtype)
     return contextlib.nullcontext()
+
+
+MAX_U32 = 0xFFFFFFFF
+MAX_P_OFFSETS = 1024          # quality offsets a video header may list
+
+
+def _offset(value) -> float:
+    """A quality offset from params: a real number within +-(QUALITY_MAX - QUALITY_MIN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError
+    value = float(value)                       # OverflowError for integers beyond a float
+    if not abs(value) <= QUALITY_MAX - QUALITY_MIN:
+        raise ValueError
+    return value
 
 
 @dataclass
@@ -50,13 +65,15 @@ class GopConfig:
 
     @classmethod
     def from_params(cls, params: dict) -> "GopConfig":
+        """The GOP of a video header's params; anything out of range is a BitstreamError."""
         try:
             period = params["intra_period"]
-            offsets = [float(v) for v in params["p_offsets"]]
-            i_off = float(params["i_offset"])
-            if isinstance(period, bool) or not isinstance(period, int) or period < 0 or not offsets:
+            offsets = [_offset(v) for v in params["p_offsets"]]
+            i_off = _offset(params["i_offset"])
+            if type(period) is not int or not 0 <= period <= MAX_U32 \
+                    or not 1 <= len(offsets) <= MAX_P_OFFSETS:
                 raise ValueError
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise BitstreamError("video header lacks a valid GOP description") from None
         return cls(period, offsets, i_off)
 
@@ -317,39 +334,66 @@ def encode_frames(model: VideoRT, frames, fileobj, width: int, height: int, fps=
     return enc.index
 
 
+def check_video_header(header, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Fields of a video header a decoder relies on: kind, rgb24, frame size (the codec's
+    limit and the caller's), quality range; the GOP is checked by :class:`GopConfig`."""
+    if header.kind != "video":
+        raise BitstreamError(f"this bitstream holds a {header.kind}, not a video")
+    if header.pixel_format != "rgb24":
+        raise BitstreamError(f"pixel format {header.pixel_format} is not supported by "
+                             f"{header.codec} (rgb24 only)")
+    check_picture_size(header.width, header.height, max_pixels)
+    if header.width * header.height > MAX_VIDEO_PIXELS:
+        raise BitstreamError(f"video frames of {header.width}x{header.height} are larger than "
+                             f"{header.codec} codes ({MAX_VIDEO_PIXELS} pixels)")
+    if not QUALITY_MIN <= header.quality <= QUALITY_MAX:
+        raise BitstreamError(f"header quality {header.quality!r} is outside "
+                             f"[{QUALITY_MIN:g}, {QUALITY_MAX:g}]")
+
+
 def open_decoder(model: VideoRT, header, device=None, half: bool = False,
-                 pipelined: bool = True) -> VideoDecoder:
+                 pipelined: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoDecoder:
     """A decoder for ``header`` (checked against the model); on CUDA a :class:`PipelinedDecoder`
     unless ``pipelined`` is False."""
     from neuralcodec.container import check_weights
     from neuralcodec.video.weights import video_hash
 
+    check_video_header(header, max_pixels)
     check_weights(header, model.name, video_hash(model))
-    if header.kind != "video":
-        raise BitstreamError(f"this bitstream holds a {header.kind}, not a video")
-    check_geometry(header.width, header.height)
     gop = GopConfig.from_params(header.params)
     device = torch.device(device or next(model.parameters()).device)
     cls = PipelinedDecoder if device.type == "cuda" and pipelined else VideoDecoder
     return cls(model, header.width, header.height, header.quality, gop, device, half)
 
 
-def decode_frames(model: VideoRT, fileobj, device=None, half: bool = False):
-    """Yield decoded RGB frames of a container, reading one record at a time."""
+def decode_frames(model: VideoRT, fileobj, device=None, half: bool = False,
+                  max_pixels: int = DEFAULT_MAX_PIXELS):
+    """Yield decoded RGB frames of a container, reading one record at a time. Every frame
+    yielded is complete; a damaged or cut file raises after the last good one."""
     from neuralcodec.container import ContainerReader
 
     reader = ContainerReader(fileobj)
     try:
-        dec = open_decoder(model, reader.header, device, half)
-        for sub in reader:
-            if isinstance(dec, PipelinedDecoder):
-                frame = dec.push(sub.name, sub.data)
-                if frame is not None:
-                    yield frame
-            else:
-                dec.decode(sub.name, sub.data)
-                yield dec.output()
-        if isinstance(dec, PipelinedDecoder) and dec.index:
+        dec = open_decoder(model, reader.header, device, half, max_pixels=max_pixels)
+        pipelined = isinstance(dec, PipelinedDecoder)
+        try:
+            for sub in reader:
+                if sub.truncatable:
+                    raise BitstreamError(f"frame {dec.index}: record {sub.name} is flagged "
+                                         "truncatable; video frames are not progressive")
+                if pipelined:
+                    frame = dec.push(sub.name, sub.data)
+                    if frame is not None:
+                        yield frame
+                else:
+                    dec.decode(sub.name, sub.data)
+                    yield dec.output()
+        except NeuralCodecError:
+            last = dec.flush() if pipelined else None
+            if last is not None:
+                yield last                     # the frame before the error is complete
+            raise
+        if pipelined and dec.index:
             yield dec.flush()
         if reader.header.frames and dec.index != reader.header.frames:
             raise BitstreamError(f"header says {reader.header.frames} frames, file has {dec.index}")

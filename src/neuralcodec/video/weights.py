@@ -63,7 +63,8 @@ def save_weights(model: VideoRT, path, *, half: bool = True, info: dict | None =
 def load(name: str | None = None, weights=None, device="cpu", intra=None, check_intra: bool = True) -> VideoRT:
     """Load a video codec (shipped weights unless ``weights``); checks the I-frame codec hash
     unless ``check_intra`` is off (fine-tuning the P-frame model for new I-frame weights)."""
-    from neuralcodec.codecs.registry import attach_weights, read_metadata
+    from neuralcodec.codecs.registry import (attach_weights, build_checked, read_metadata,
+                                             weights_config)
     name = name or DEFAULT_VIDEO_CODEC
     if name not in VIDEO_CODECS:
         raise ModelError(f"unknown video codec {name!r} (available: {', '.join(available())})")
@@ -77,12 +78,14 @@ def load(name: str | None = None, weights=None, device="cpu", intra=None, check_
     meta = read_metadata(path)
     if meta["codec"] != name:
         raise ModelError(f"weights {path} are for codec {meta['codec']!r}, not {name!r}")
-    config = json.loads(meta["config"])
-    intra = intra if intra is not None else intra_codec(config.get("intra", "hyperprior"), device)
+    config = weights_config(meta, path, VIDEO_CODECS[name])
+    model = build_checked(path, name, VIDEO_CODECS[name], config, lambda: VIDEO_CODECS[name](**config))
+    intra = intra if intra is not None else intra_codec(model.config["intra"], device)
     if check_intra and meta.get("intra_hash") and meta["intra_hash"] != intra_hash(intra):
         raise ModelError(f"weights {path} were trained with {config.get('intra')} weights "
                          f"{meta['intra_hash'][:12]}, installed ones are {intra_hash(intra)[:12]}")
-    return attach_weights(create(name, intra_model=intra, device=device, **config), path, meta, device)
+    model.set_intra(intra)
+    return attach_weights(model.to(device), path, meta, device)
 
 
 def video_hash(model: VideoRT) -> bytes:
@@ -102,7 +105,7 @@ def video_hash(model: VideoRT) -> bytes:
 
 def model_rows() -> list[tuple[str, int, str, str]]:
     """(name, P-frame parameters, weights, note) of each video codec, for `neuralcodec models`."""
-    from neuralcodec.codecs.registry import read_metadata
+    from neuralcodec.codecs.registry import read_metadata, weights_config
     from neuralcodec.video.model import parameter_count
     rows = []
     for name, cls in sorted(VIDEO_CODECS.items()):
@@ -110,7 +113,7 @@ def model_rows() -> list[tuple[str, int, str, str]]:
         config, info = {}, {}
         if path is not None:
             meta = read_metadata(path)
-            config, info = json.loads(meta["config"]), json.loads(meta.get("info", "{}"))
+            config, info = weights_config(meta, path, cls), json.loads(meta.get("info", "{}"))
         model = cls(**config)
         weights = (f"{path.name} ({path.stat().st_size / 2**20:.1f} MiB)" if path
                    else "none shipped (train-video)")
