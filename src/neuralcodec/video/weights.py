@@ -47,7 +47,10 @@ def create(name: str = NAME, intra_model=None, device="cpu", **config) -> VideoR
     """A fresh video codec with its I-frame codec attached."""
     if name not in VIDEO_CODECS:
         raise ModelError(f"unknown video codec {name!r} (available: {', '.join(available())})")
-    model = VIDEO_CODECS[name](**config)
+    try:
+        model = VIDEO_CODECS[name](**config)
+    except (TypeError, ValueError) as exc:     # unknown option, impossible value
+        raise ModelError(f"bad {name} options {config}: {exc}") from None
     model.set_intra(intra_model if intra_model is not None else intra_codec(model.config["intra"], device))
     return model.to(device)
 
