@@ -17,6 +17,9 @@ def register(sub) -> None:
                         help="highest quality whose size is at most X bits per pixel")
     target.add_argument("--target-psnr", type=float, default=None, metavar="Y",
                         help="lowest quality whose PSNR is at least Y dB")
+    target.add_argument("--target-kbps", type=float, default=None, metavar="R",
+                        help="video: hold R kbit/s over the sequence (per-frame qualities; with --target-bpp "
+                             "for video the same, in bits per pixel)")
     p.add_argument("--intra-period", type=int, default=None, metavar="N",
                    help="video: frames per GOP (I-frame every N frames; 0 = first only; default 32)")
     p.add_argument("--frames", type=int, default=None, metavar="N", help="video: encode at most N frames")
@@ -36,6 +39,9 @@ def run(args) -> int:
     from neuralcodec.codecs.registry import DEFAULT_CODEC
     from neuralcodec.container import read_header
 
+    if args.target_kbps is not None:
+        from neuralcodec.errors import InputError
+        raise InputError("--target-kbps is for video inputs; use --target-bpp for an image")
     device = apply_runtime(args)
     output = check_output_path(args.output, args.input)
     pixels = read_image(args.input)

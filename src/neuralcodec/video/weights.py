@@ -63,9 +63,11 @@ def save_weights(model: VideoRT, path, *, half: bool = True, info: dict | None =
                        extra_meta={"intra": model.config["intra"], "intra_hash": intra_hash(model.intra)})
 
 
-def load(name: str | None = None, weights=None, device="cpu", intra=None, check_intra: bool = True) -> VideoRT:
+def load(name: str | None = None, weights=None, device="cpu", intra=None, check_intra: bool = True,
+         intra_weights=None) -> VideoRT:
     """Load a video codec (shipped weights unless ``weights``); checks the I-frame codec hash
-    unless ``check_intra`` is off (fine-tuning the P-frame model for new I-frame weights)."""
+    unless ``check_intra`` is off (fine-tuning the P-frame model for new I-frame weights).
+    The I-frame codec is ``intra``, else one loaded from ``intra_weights``, else the installed one."""
     from neuralcodec.codecs.registry import attach_weights, read_metadata
     name = name or DEFAULT_VIDEO_CODEC
     if name not in VIDEO_CODECS:
@@ -81,6 +83,9 @@ def load(name: str | None = None, weights=None, device="cpu", intra=None, check_
     if meta["codec"] != name:
         raise ModelError(f"weights {path} are for codec {meta['codec']!r}, not {name!r}")
     config = json.loads(meta["config"])
+    if intra is None and intra_weights is not None:
+        from neuralcodec.codecs.registry import load_model
+        intra = load_model(config.get("intra", "hyperprior"), intra_weights, device)
     intra = intra if intra is not None else intra_codec(config.get("intra", "hyperprior"), device)
     if check_intra and meta.get("intra_hash") and meta["intra_hash"] != intra_hash(intra):
         raise ModelError(f"weights {path} were trained with {config.get('intra')} weights "
