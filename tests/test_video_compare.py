@@ -44,7 +44,7 @@ def test_compare_runs_validates_and_exports(tmp_path, capsys):
         clip = v["validation"][-1]["clips"]["held"]
         assert [r["kinds"] for r in clip["rows"]] == ["IPP", "IPP"] and clip["frames"] == 3
         assert clip["rows"][0]["bpp"] < clip["rows"][1]["bpp"]
-        assert len(clip["p_frame_cost"]["p_points"]) == 2 and len(clip["p_frame_cost"]["i_points"]) == 2
+        assert len(clip["p_frame_cost"]["p_points"]) == 2 and len(clip["p_frame_cost"]["i_points"]) == 3  # + q1
         assert doc["meta"]["train_seconds"][name] > 0
     assert doc["variants"]["ms2"]["frames"] == 2 and doc["variants"]["base"]["frames"] == 3
     assert doc["bd_rate_vs_reference"]["base"]["mean"] == pytest.approx(0.0, abs=1e-9)
@@ -80,3 +80,4 @@ def test_p_frame_cost_ratio():
     far = [{"kinds": "IP", "frame_bits": [400, b * 100], "frame_psnr": [40.0, d]} for b, d in [(0.1, 20), (0.2, 22)]]
     cost = p_frame_cost(far, intra, 100)
     assert cost["ratio"] is None and "undefined" in cost["note"]
+    assert cost["best_p_over_cheapest_i"] == pytest.approx(0.2) and cost["psnr_gap_db"] == pytest.approx(8.0)

@@ -93,6 +93,10 @@ def encode_if_video(args) -> int | None:
         quality_text = (f"rate control: target {target:.1f} kbit/s, achieved {kbps:.1f} kbit/s "
                         f"({100 * (kbps / target - 1):+.1f}%), frame qualities {stats['quality_min']:.2f}.."
                         f"{stats['quality_max']:.2f} (mean {stats['quality_mean']:.2f})")
+        if stats["quality_max"] <= 1.0 and kbps > target:
+            quality_text += " (the target is below this clip's lowest rate: every frame at quality 1)"
+        elif stats["quality_min"] >= 8.0 and kbps < target:
+            quality_text += " (the target is above this clip's highest rate: every frame at quality 8)"
     print(f"{out}: {n} frames {info.width}x{info.height}, {total} bytes, "
           f"{8 * total / (n * info.width * info.height):.4f} bpp, {kbps:.1f} kbit/s, "
           f"codec {model.name}, {quality_text}, intra period {period}, "

@@ -202,6 +202,10 @@ def run(args) -> dict:
         write_bytes_atomic(out / "results.json", (json.dumps(doc, indent=1) + "\n").encode())
 
     def validate_all(step):
+        missing = [d for d in args.val if not Path(d).exists()]
+        if missing:         # a validation part may arrive while training runs (one part per transfer)
+            say(f"no validation at step {step}: {', '.join(missing)} not there (yet)")
+            return
         if not val:
             val.extend(find_clips(args.val, 1.0, args.val_frames))
             meta["val_clips"] = {Path(n).name: len(f) for n, f in val}

@@ -62,19 +62,25 @@ def p_frame_cost(gop_rows: list[dict], intra_rows: list[dict], pixels: int) -> d
     try:
         bd = bd_rate([b for b, _ in i], [d for _, d in i], [b for b, _ in p], [d for _, d in p])
         out.update(bd_rate=bd, ratio=1 + bd / 100)
-    except BDError as exc:
-        out["note"] = (f"undefined: {exc} (P-frames {min(d for _, d in p):.2f}-{max(d for _, d in p):.2f} dB, "
-                       f"I-frames {min(d for _, d in i):.2f}-{max(d for _, d in i):.2f} dB)")
+    except BDError:
+        # no PSNR overlap: compare the best P point with the cheapest I point instead
+        best_p, cheap_i = max(p, key=lambda pt: pt[1]), min(i, key=lambda pt: pt[0])
+        out.update(best_p_over_cheapest_i=best_p[0] / cheap_i[0], psnr_gap_db=cheap_i[1] - best_p[1])
+        out["note"] = (f"undefined: no PSNR overlap (P-frames {min(d for _, d in p):.2f}-{max(d for _, d in p):.2f} dB, "
+                       f"I-frames {min(d for _, d in i):.2f}-{max(d for _, d in i):.2f} dB); the best P point costs "
+                       f"{out['best_p_over_cheapest_i']:.3f} of the cheapest I point and is "
+                       f"{out['psnr_gap_db']:.2f} dB below it")
     return out
 
 
 def clip_rd(model, frames: list[np.ndarray], qualities, intra_period: int, device, half: bool = False,
             intra_rows: list[dict] | None = None) -> dict:
     """RD rows at each quality with ``intra_period``, the all-intra rows (given, e.g. cached
-    for a shared I-frame codec, or computed) and the P-frame cost."""
+    for a shared I-frame codec, or computed at the same qualities and at quality 1, which
+    reaches down towards the P-frames' PSNR) and the P-frame cost."""
     h, w = frames[0].shape[:2]
     rows = [code_clip(model, frames, q, intra_period, device, half) for q in qualities]
     if intra_rows is None:
-        intra_rows = [code_clip(model, frames, q, 1, device, half) for q in qualities]
+        intra_rows = [code_clip(model, frames, q, 1, device, half) for q in sorted({1.0, *qualities})]
     return {"size": [w, h], "frames": len(frames), "rows": rows, "intra_rows": intra_rows,
             "p_frame_cost": p_frame_cost(rows, intra_rows, w * h)}
