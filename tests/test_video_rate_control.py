@@ -9,7 +9,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 warnings.filterwarnings("ignore")
@@ -20,7 +19,8 @@ from neuralcodec.errors import BitstreamError  # noqa: E402
 from neuralcodec.video.codec import (GopConfig, VideoEncoder, decode_frames, encode_frames,  # noqa: E402
                                      quantize_quality, split_quality)
 from neuralcodec.video.rate_control import RateController  # noqa: E402
-from neuralcodec.video.weights import create, load, save_weights  # noqa: E402
+from neuralcodec.video.weights import load  # noqa: E402
+from test_video import weights  # noqa: E402,F401  (the random-weights fixture)
 
 
 class ModelledEncoder:
@@ -88,16 +88,6 @@ def _frames(n, w, h, seed=0):
     return [np.clip(np.stack([120 + 80 * np.sin((xx + 3 * t) / 9), 120 + 70 * np.cos(yy / 7),
                               100 + 60 * np.sin((xx + yy) / 13)], -1) + noise[:, 3 * t:3 * t + w], 0, 255)
             .astype(np.uint8) for t in range(n)]
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    torch.manual_seed(0)
-    model = create().eval()
-    model.update()
-    path = tmp_path_factory.mktemp("w") / "video-rt.safetensors"
-    save_weights(model, path)
-    return path
 
 
 def test_rate_controlled_stream_decodes_its_qualities(weights):

@@ -154,7 +154,10 @@ class VideoEncoder(_State):
 
     @torch.no_grad()
     def encode(self, pixels: np.ndarray, quality: float | None = None):
-        """Code the next frame at ``quality`` (default: the base quality and the frame's offset)."""
+        """Code the next frame at ``quality`` (default: the base quality and the frame's offset;
+        another quality only where the records carry it: ``GopConfig(frame_quality=True)``)."""
+        if quality is not None and not self.gop.frame_quality:
+            raise ValueError("a per-frame quality needs GopConfig(frame_quality=True)")
         x = self.prepare(pixels)
         intra = self.next_is_intra()
         q = self.gop.quality(self.quality, self.next_gop_index()) if quality is None else quality

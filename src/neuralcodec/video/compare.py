@@ -53,21 +53,8 @@ class Variant:
 
 def read_spec(path: str) -> list[Variant]:
     """Variants from a JSON list (unknown keys and duplicate names are errors)."""
-    try:
-        items = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read the variant list {path}: {exc}") from None
-    if not isinstance(items, list) or not items:
-        raise InputError(f"{path}: expected a non-empty JSON list of variants")
-    variants = []
-    for item in items:
-        if not isinstance(item, dict) or "name" not in item or set(item) - VARIANT_KEYS:
-            raise InputError(f"{path}: each variant needs 'name' and only the keys "
-                             f"{', '.join(sorted(VARIANT_KEYS))}: {item!r}")
-        variants.append(Variant(**item))
-    if len({v.name for v in variants}) != len(variants):
-        raise InputError(f"{path}: variant names must be unique")
-    return variants
+    from neuralcodec.train.compare import read_spec as read_variants
+    return read_variants(path, Variant, VARIANT_KEYS, ("name",))
 
 
 def shipping_copy(model):
@@ -89,6 +76,7 @@ class Runner:
     """One variant: its model, optimisers, clock and running means."""
 
     def __init__(self, v: Variant, max_frames: int, warmup: int, device, intra, log):
+        from neuralcodec.train.compare import RunningMeans
         from neuralcodec.video.train import build_model, make_optimizers
         if v.frames < 0 or v.frames == 1 or v.frames > max_frames or v.bptt < 0:
             raise InputError(f"variant {v.name}: frames must be 0 or in [2, {max_frames}], bptt >= 0")
@@ -97,8 +85,7 @@ class Runner:
         self.model = build_model(v.init, v.init_partial, v.config, device, intra=intra, log=log)
         self.opt, self.aux_opt = make_optimizers(self.model, v.lr)
         self.steps, self.seconds = 0, 0.0
-        self.sums = torch.zeros(3, dtype=torch.float64, device=device)    # loss, bpp, psnr
-        self.count = 0
+        self.means = RunningMeans(device)
 
     def step(self, clips: torch.Tensor, quality: torch.Tensor, progress: float) -> None:
         from neuralcodec.train.compare import cosine_lr
@@ -112,14 +99,7 @@ class Runner:
         sync()
         self.seconds += time.perf_counter() - t0
         self.steps += 1
-        self.sums += torch.stack([res["loss"].detach().double(), res["bpp"].double(), res["psnr"].double()])
-        self.count += 1
-
-    def take_means(self) -> dict:
-        loss, bpp, psnr = (self.sums / max(1, self.count)).tolist()
-        self.sums.zero_()
-        self.count = 0
-        return {"loss": loss, "bpp": bpp, "psnr": psnr}
+        self.means.add(res["loss"], res["bpp"], res["psnr"])
 
 
 def _mean(values):
@@ -241,7 +221,7 @@ def run(args) -> dict:
         if step % args.log_every == 0:
             line = []
             for r in runners:
-                means = r.take_means()
+                means = r.means.take()
                 if not math.isfinite(means["loss"]):
                     raise NeuralCodecError(f"variant {r.v.name} diverged at step {step}")
                 results[r.v.name]["log"].append({"step": step, "seconds": r.seconds, **means})
