@@ -4,7 +4,6 @@ passes every check (and then satisfies the documented limits) or raises the one 
 error type; nothing else escapes. Parsing level only, so 10k cases each run in seconds."""
 from __future__ import annotations
 
-import inspect
 import io
 import json
 import math
@@ -138,7 +137,8 @@ def test_fuzz_video_gop_params():
 
 
 def test_fuzz_weights_metadata():
-    from neuralcodec.codecs.registry import CODECS, MAX_CONFIG_INT, weights_config
+    from neuralcodec.codecs.registry import (CODECS, MAX_CONFIG_INT, constructor_defaults,
+                                             weights_config)
     from neuralcodec.video.weights import VIDEO_CODECS
 
     classes = {**CODECS, **VIDEO_CODECS}
@@ -147,8 +147,7 @@ def test_fuzz_weights_metadata():
     for _ in range(CASES):
         name = rng.choice(sorted(classes))
         cls = classes[name]
-        defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
-                    if k != "self"}
+        defaults = constructor_defaults(cls)
         params = list(defaults)
         config = rng.choice([
             _json(rng),
@@ -163,9 +162,15 @@ def test_fuzz_weights_metadata():
         for key, value in got.items():
             want = defaults[key]
             ints = value if isinstance(value, list) else [value]
-            if want is None:                              # optional: None, an int or a str
+            if want is None:      # optional: None, an int, a str or a list of flat objects
                 assert value is None or isinstance(value, str) or (
-                    type(value) is int and 1 <= value <= MAX_CONFIG_INT)
+                    type(value) is int and 1 <= value <= MAX_CONFIG_INT) or all(
+                    isinstance(item, dict) and all(
+                        (type(v) in (int, float) and math.isfinite(v) and abs(v) <= 1e6)
+                        or (isinstance(v, list)
+                            and all(type(n) is int and 1 <= n <= MAX_CONFIG_INT for n in v))
+                        for v in item.values())
+                    for item in value)
             elif isinstance(want, bool) or isinstance(want, str):
                 assert type(value) is type(want)
             elif isinstance(want, (int, tuple, list)):

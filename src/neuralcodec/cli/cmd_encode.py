@@ -23,6 +23,9 @@ def register(sub) -> None:
                         help="highest quality whose size is at most X bits per pixel")
     target.add_argument("--target-psnr", type=float, default=None, metavar="Y",
                         help="lowest quality whose PSNR is at least Y dB")
+    target.add_argument("--target-kbps", type=float, default=None, metavar="R",
+                        help="video: hold R kbit/s over the sequence (per-frame qualities; with --target-bpp "
+                             "for video the same, in bits per pixel)")
     p.add_argument("--intra-period", type=int, default=None, metavar="N",
                    help="video: frames per GOP (I-frame every N frames; 0 = first only; default 32)")
     p.add_argument("--frames", type=int, default=None, metavar="N",
@@ -47,8 +50,11 @@ def run(args) -> int:
     from neuralcodec.cli.images import read_image
     from neuralcodec.cli.io_utils import check_output_path
     from neuralcodec.codecs.catalog import DEFAULT_CODEC, check_quality
+    from neuralcodec.errors import InputError
 
     # everything that can be wrong with the arguments and files, before torch is imported
+    if args.target_kbps is not None:
+        raise InputError("--target-kbps is for video inputs; use --target-bpp for an image")
     name = checks.image_model(args.model) or (None if args.weights else DEFAULT_CODEC)
     if args.quality is not None:
         check_quality(args.quality)

@@ -31,8 +31,11 @@ def encode_if_video(args) -> int | None:
     from neuralcodec.video import io as vio
 
     # arguments and files first: no torch import for a mistake
-    if getattr(args, "target_bpp", None) is not None or getattr(args, "target_psnr", None) is not None:
-        raise InputError("--target-bpp/--target-psnr are for images; use --quality for video")
+    if getattr(args, "target_psnr", None) is not None:
+        raise InputError("--target-psnr is for images; use --quality, --target-kbps or --target-bpp for video")
+    target_kbps, target_bpp = getattr(args, "target_kbps", None), getattr(args, "target_bpp", None)
+    checks.check_positive("--target-kbps", target_kbps)
+    checks.check_positive("--target-bpp", target_bpp)
     name = checks.video_model(args.model)
     if args.quality is not None:
         check_quality(args.quality)
@@ -65,8 +68,14 @@ def encode_if_video(args) -> int | None:
     quality = 4.0 if args.quality is None else args.quality
     period = 32 if getattr(args, "intra_period", None) is None else args.intra_period
     fps = Fraction(info.fps)
+    rate = float(fps) if fps else 25.0
+    target_bits = 0.0           # rate control: bits per frame
+    if target_kbps is not None:
+        target_bits = target_kbps * 1000 / rate
+    elif target_bpp is not None:
+        target_bits = target_bpp * info.width * info.height
     half = device == "cuda" and not getattr(args, "fp32", False)
-    sizes = []
+    sizes, stats = [], {}
     bar = _progress(info.frames or info.estimated_frames, "encode")
     start = time.perf_counter()
 
@@ -79,15 +88,26 @@ def encode_if_video(args) -> int | None:
         with atomic_path(out, overwrite=args.overwrite) as tmp:
             n = encode_frames(model, vio.iter_frames(src, limit), tmp, info.width, info.height,
                               (fps.numerator, fps.denominator), quality, period, device, half,
-                              info.frames if src.is_dir() else 0, info.pix_fmt, on_frame)
+                              info.frames if src.is_dir() else 0, info.pix_fmt, on_frame,
+                              target_bits=target_bits, rate_stats=stats, rate_frames=limit)
     finally:
         bar.close()
     elapsed = time.perf_counter() - start
     total = out.stat().st_size
-    rate = float(fps) if fps else 25.0
+    kbps = 8 * total * rate / n / 1000
+    quality_text = f"quality {quality:g}"
+    if target_bits:
+        target = target_bits * rate / 1000
+        quality_text = (f"rate control: target {target:.1f} kbit/s, achieved {kbps:.1f} kbit/s "
+                        f"({100 * (kbps / target - 1):+.1f}%), frame qualities {stats['quality_min']:.2f}.."
+                        f"{stats['quality_max']:.2f} (mean {stats['quality_mean']:.2f})")
+        if stats["quality_max"] <= 1.0 and kbps > target:
+            quality_text += " (the target is below this clip's lowest rate: every frame at quality 1)"
+        elif stats["quality_min"] >= 8.0 and kbps < target:
+            quality_text += " (the target is above this clip's highest rate: every frame at quality 8)"
     print(f"{out}: {n} frames {info.width}x{info.height}, {total} bytes, "
-          f"{8 * total / (n * info.width * info.height):.4f} bpp, {8 * total * rate / n / 1000:.1f} kbit/s, "
-          f"codec {model.name}, quality {quality:g}, intra period {period}, "
+          f"{8 * total / (n * info.width * info.height):.4f} bpp, {kbps:.1f} kbit/s, "
+          f"codec {model.name}, {quality_text}, intra period {period}, "
           f"{n / elapsed:.2f} fps on {device}")
     return 0
 

@@ -9,6 +9,7 @@ does not depend on the sequence length.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,6 +53,7 @@ class GopConfig:
     intra_period: int = 32              # 0: only the first frame is an I-frame
     p_offsets: list = field(default_factory=lambda: list(P_OFFSETS))
     i_offset: float = I_OFFSET
+    frame_quality: bool = False         # each record starts with its frame's quality (rate control)
 
     def is_intra(self, index: int) -> bool:
         return index == 0 or (self.intra_period > 0 and index % self.intra_period == 0)
@@ -60,8 +62,11 @@ class GopConfig:
         return frame_quality(base, index_in_gop, self.p_offsets, self.i_offset)
 
     def params(self) -> dict:
-        return {"intra_period": self.intra_period, "p_offsets": [float(v) for v in self.p_offsets],
-                "i_offset": float(self.i_offset)}
+        out = {"intra_period": self.intra_period, "p_offsets": [float(v) for v in self.p_offsets],
+               "i_offset": float(self.i_offset)}
+        if self.frame_quality:          # absent otherwise: streams without it are unchanged
+            out["frame_quality"] = True
+        return out
 
     @classmethod
     def from_params(cls, params: dict) -> "GopConfig":
@@ -70,12 +75,34 @@ class GopConfig:
             period = params["intra_period"]
             offsets = [_offset(v) for v in params["p_offsets"]]
             i_off = _offset(params["i_offset"])
+            per_frame = params.get("frame_quality", False)
             if type(period) is not int or not 0 <= period <= MAX_U32 \
-                    or not 1 <= len(offsets) <= MAX_P_OFFSETS:
+                    or not 1 <= len(offsets) <= MAX_P_OFFSETS or not isinstance(per_frame, bool):
                 raise ValueError
         except (KeyError, TypeError, ValueError, OverflowError):
             raise BitstreamError("video header lacks a valid GOP description") from None
-        return cls(period, offsets, i_off)
+        return cls(period, offsets, i_off, per_frame)
+
+
+# Per-frame quality (rate control): a big-endian u16 before the record payload,
+# quality = 1 + code / QUALITY_STEPS, so encoder and decoder use the same value.
+QUALITY_STEPS = 8192
+
+
+def quantize_quality(q: float) -> tuple[float, bytes]:
+    """The representable quality nearest ``q`` (clamped to [1, 8]) and its 2-byte code."""
+    code = int(round((min(QUALITY_MAX, max(QUALITY_MIN, q)) - QUALITY_MIN) * QUALITY_STEPS))
+    return QUALITY_MIN + code / QUALITY_STEPS, code.to_bytes(2, "big")
+
+
+def split_quality(payload: bytes) -> tuple[float, bytes]:
+    """(frame quality, rest of the payload) of a record that starts with its quality."""
+    if len(payload) < 2:
+        raise BitstreamError("video record too short for its frame quality")
+    code = int.from_bytes(payload[:2], "big")
+    if code > (QUALITY_MAX - QUALITY_MIN) * QUALITY_STEPS:
+        raise BitstreamError(f"frame quality code {code} out of range")
+    return QUALITY_MIN + code / QUALITY_STEPS, payload[2:]
 
 
 def prepare_exact(model, device) -> None:
@@ -135,16 +162,43 @@ class _State:
 
 
 class VideoEncoder(_State):
-    """Encode frames one at a time; ``encode(rgb)`` returns (record name, payload, y_hat)."""
+    """Encode frames one at a time; ``encode(rgb)`` returns (record name, payload, y_hat).
+
+    The steps of ``encode`` are public for rate control (video/rate_control.py):
+    ``prepare`` the frame, ``code`` it at a quality as often as needed (no state changes),
+    then ``commit`` the chosen result."""
 
     @torch.no_grad()
-    def encode(self, pixels: np.ndarray):
+    def encode(self, pixels: np.ndarray, quality: float | None = None):
+        """Code the next frame at ``quality`` (default: the base quality and the frame's offset;
+        another quality only where the records carry it: ``GopConfig(frame_quality=True)``)."""
+        if quality is not None and not self.gop.frame_quality:
+            raise ValueError("a per-frame quality needs GopConfig(frame_quality=True)")
+        x = self.prepare(pixels)
+        intra = self.next_is_intra()
+        q = self.gop.quality(self.quality, self.next_gop_index()) if quality is None else quality
+        q, payload, y_hat = self.code(x, intra, q)
+        return self.commit(intra, q, payload, y_hat)
+
+    def prepare(self, pixels: np.ndarray) -> torch.Tensor:
         if pixels.shape != (self.height, self.width, 3) or pixels.dtype != np.uint8:
             raise InputError(f"frame {self.index} is {pixels.shape[1]}x{pixels.shape[0]}, "
                              f"expected {self.width}x{self.height}")
-        x = _pad(to_tensor(pixels, self.device), STRIDE)
-        intra = self.gop.is_intra(self.index)
-        q = self._frame_quality(intra)
+        return _pad(to_tensor(pixels, self.device), STRIDE)
+
+    def next_is_intra(self) -> bool:
+        return self.gop.is_intra(self.index)
+
+    def next_gop_index(self) -> int:
+        """Position of the next frame in its GOP (0: I-frame)."""
+        return 0 if self.next_is_intra() else self.gop_index + 1
+
+    @torch.no_grad()
+    def code(self, x: torch.Tensor, intra: bool, q: float):
+        """(quality used, record payload, y_hat) of frame ``x`` at quality ``q``; no state changes."""
+        prefix = b""
+        if self.gop.frame_quality:
+            q, prefix = quantize_quality(q)
         if intra:
             codec = self.model.intra
             with amp(self.device, self.half, torch.bfloat16):
@@ -154,16 +208,19 @@ class VideoEncoder(_State):
                 comp = codec.compress_latent(y[..., r:r + th, c:c + tw])
                 streams += [comp.streams["z"], comp.streams["y"]]
                 y_hat[..., r:r + th, c:c + tw] = comp.latents
-            name, payload = "I", pack_streams(streams)
-            self._advance(True, y_hat, q)
+            payload = pack_streams(streams)
         else:
             with amp(self.device, self.half):
                 y = self.model.analyse(x, self.x_ref, self.ctx, q).float()
             payload, y_hat = self.model.compress_p(y, self.buf)
-            name = "P"
-            self._advance(False, y_hat, q)
+        return q, prefix + payload, y_hat
+
+    def commit(self, intra: bool, q: float, payload: bytes, y_hat: torch.Tensor):
+        """Advance the state past a coded frame; returns (record name, payload, y_hat)."""
+        self.gop_index = self.next_gop_index()
+        self._advance(intra, y_hat, q)
         self.index += 1
-        return name, payload, y_hat
+        return ("I" if intra else "P"), payload, y_hat
 
 
 class VideoDecoder(_State):
@@ -177,6 +234,8 @@ class VideoDecoder(_State):
         if intra != self.gop.is_intra(self.index):
             raise BitstreamError(f"frame {self.index}: record {name} does not match the GOP structure")
         q = self._frame_quality(intra)
+        if self.gop.frame_quality:
+            q, payload = split_quality(payload)
         lh, lw = self._latent_hw()
         if intra:
             codec = self.model.intra
@@ -295,12 +354,13 @@ def check_geometry(width: int, height: int) -> None:
 
 
 def make_header(model: VideoRT, width: int, height: int, fps, quality: float, gop: GopConfig,
-                frames: int = 0, source: str = ""):
+                frames: int = 0, source: str = "", extra: dict | None = None):
     from neuralcodec.container import Header
     from neuralcodec.video.weights import video_hash
     params = dict(gop.params(), intra=model.config["intra"])
     if source:
         params["source_pix_fmt"] = source
+    params.update(extra or {})
     return Header(codec=model.name, weights_hash=video_hash(model), kind="video", width=width,
                   height=height, frames=frames, fps=(int(fps[0]), int(fps[1])), pixel_format="rgb24",
                   quality=check_quality(quality), params=params)
@@ -308,29 +368,48 @@ def make_header(model: VideoRT, width: int, height: int, fps, quality: float, go
 
 def encode_frames(model: VideoRT, frames, fileobj, width: int, height: int, fps=(25, 1),
                   quality: float = 4.0, intra_period: int = 32, device=None, half: bool = False,
-                  total: int = 0, source: str = "", on_frame=None, latents: list | None = None) -> int:
+                  total: int = 0, source: str = "", on_frame=None, latents: list | None = None,
+                  target_bits: float = 0.0, rate_stats: dict | None = None, rate_frames: int = 0) -> int:
     """Encode an iterable of RGB frames into a container written record by record.
     ``on_frame(index, name, nbytes)`` is called after each frame; ``latents``, if given,
-    receives each frame's exact decoded latent (on the CPU), for checks. Returns the frame count."""
+    receives each frame's exact decoded latent (on the CPU), for checks. With ``target_bits``
+    (bits per frame) a :class:`~neuralcodec.video.rate_control.RateController` chooses each
+    frame's quality (``quality`` is then only the header's nominal value) and the records
+    carry their qualities; ``rate_stats``, if given, receives its summary; ``rate_frames`` tells it
+    the sequence length where ``total`` (the header's count) is not known. Returns the frame count."""
     from neuralcodec.container import ContainerWriter
 
     check_geometry(width, height)
     if intra_period < 0:
         raise InputError("--intra-period must be >= 0")
     device = device or next(model.parameters()).device
-    gop = GopConfig(intra_period)
-    header = make_header(model, width, height, fps, quality, gop, total, source)
+    gop = GopConfig(intra_period, frame_quality=target_bits > 0)
+    rate = extra = None
+    if target_bits > 0:
+        from neuralcodec.video.rate_control import RateController
+        rate = RateController(target_bits, width * height, gop, total or rate_frames)
+        extra = {"target_bits_per_frame": round(float(target_bits), 3)}
+    header = make_header(model, width, height, fps, quality, gop, total, source, extra)
     enc = VideoEncoder(model, width, height, header.quality, gop, device, half)
+    if rate is not None:        # measure the content's I and P costs on the first two frames
+        frames = iter(frames)
+        head = list(itertools.islice(frames, 2))
+        rate.calibrate(VideoEncoder(model, width, height, header.quality, gop, device, half), head)
+        frames = itertools.chain(head, frames)
     with ContainerWriter(fileobj, header) as writer:
         for pixels in frames:
-            name, payload, y_hat = enc.encode(pixels)
+            name, payload, y_hat = enc.encode(pixels) if rate is None else rate.encode(enc, pixels)
             writer.add(name, payload)
+            if rate is not None:
+                rate.account(writer.bytes_written)
             if latents is not None:
                 latents.append(y_hat.cpu())
             if on_frame:
                 on_frame(enc.index - 1, name, len(payload))
         if enc.index == 0:
             raise InputError("the input holds no frames")
+    if rate is not None and rate_stats is not None:
+        rate_stats.update(rate.summary(), bytes=writer.bytes_written)
     return enc.index
 
 
