@@ -181,11 +181,10 @@ def build_checked(path, name: str, cls, config: dict, build):
     if model is not None:
         expected = _layout(model)
     else:
-        from torch._subclasses.fake_tensor import FakeTensorMode
+        from neuralcodec.codecs.fake_build import fake_layout
         try:
-            with FakeTensorMode():
-                expected = _layout(build())
-        except (ValueError, TypeError, RuntimeError, ModelError) as exc:
+            expected = fake_layout(build)
+        except (ValueError, TypeError, RuntimeError, AssertionError, ModelError) as exc:
             raise ModelError(f"weights {path}: its config does not build codec {name!r}: "
                              f"{exc}") from None
     with safe_open(str(path), framework="pt") as f:
