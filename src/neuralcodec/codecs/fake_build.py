@@ -12,13 +12,29 @@ from __future__ import annotations
 
 import torch
 from torch.overrides import TorchFunctionMode
-from torch.utils import _pytree as pytree
 
 MAX_RAMP_STEPS = 4096
 _RAMPS = (torch.linspace, torch.logspace)
 _READS = {getattr(torch.Tensor, name) for name in (
     "__getitem__", "__setitem__", "tolist", "item", "floor", "ceil", "round", "int", "long",
     "float", "clip", "clamp", "__len__", "dim", "size", "numel")}
+
+
+def _leaves(value):
+    """The tensors (and other leaves) of nested tuples, lists and dicts."""
+    if isinstance(value, (tuple, list)):
+        return [leaf for item in value for leaf in _leaves(item)]
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    return [value]
+
+
+def _mapped(fn, value):
+    if type(value) in (tuple, list):
+        return type(value)(_mapped(fn, item) for item in value)
+    if isinstance(value, dict):
+        return {k: _mapped(fn, v) for k, v in value.items()}
+    return fn(value)
 
 
 def _steps(args, kwargs):
@@ -35,7 +51,7 @@ class _RealRamps(TorchFunctionMode):
         self.ramps: dict[int, torch.Tensor] = {}    # id -> the real ramps and what was read of them
 
     def _real(self, out):
-        for t in pytree.tree_leaves(out):
+        for t in _leaves(out):
             if isinstance(t, torch.Tensor):
                 self.ramps[id(t)] = t
         return out
@@ -49,7 +65,7 @@ class _RealRamps(TorchFunctionMode):
         from torch._subclasses.fake_tensor import unset_fake_temporarily
 
         kwargs = kwargs or {}
-        tensors = [t for t in pytree.tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+        tensors = [t for t in _leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
         ramps = [t for t in tensors if id(t) in self.ramps]
         if not tensors and func in _RAMPS and 0 <= (_steps(args, kwargs) or -1) <= MAX_RAMP_STEPS:
             with unset_fake_temporarily():
@@ -58,7 +74,7 @@ class _RealRamps(TorchFunctionMode):
             with unset_fake_temporarily():
                 return self._real(func(*args, **kwargs))
         if ramps:
-            args, kwargs = pytree.tree_map(self._fake, (args, kwargs))
+            args, kwargs = _mapped(self._fake, (args, kwargs))
         return func(*args, **kwargs)
 
 

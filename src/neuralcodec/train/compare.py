@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from neuralcodec.errors import InputError, NeuralCodecError
+from neuralcodec.errors import InputError, NeuralCodecError, one_line_exit
 from neuralcodec.train.step import Stepper, StepOptions, auto_warmup, scaled_lr
 
 VARIANT_KEYS = {"name", "codec", "kwargs", "init", "init_partial", "micro_batch", "precision", "channels_last",
@@ -268,14 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def with_reference(args):
         if not args.reference:
             args.reference = read_spec(args.spec)[0].name
         run(args)
-    except NeuralCodecError as exc:
-        print(f"neuralcodec: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return one_line_exit(with_reference, args)
 
 
 if __name__ == "__main__":

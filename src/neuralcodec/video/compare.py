@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from neuralcodec.errors import InputError, NeuralCodecError
+from neuralcodec.errors import InputError, NeuralCodecError, one_line_exit
 
 VARIANT_KEYS = {"name", "config", "init", "init_partial", "lr", "frames", "bptt", "clip"}
 
@@ -276,13 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        run(args)
-    except NeuralCodecError as exc:
-        print(f"neuralcodec: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return one_line_exit(run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from neuralcodec.errors import InputError, NeuralCodecError
+from neuralcodec.errors import InputError, one_line_exit
 
 MANIFEST_FORMAT = "neuralcodec-video-pack-1"
 DAVIS = "davis2016_480p"
@@ -233,15 +233,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="also pack the .mp4 clips (first 160 frames at 640x360, WebP q90; needs PyAV)")
     p.add_argument("--force", action="store_true", help="replace existing parts")
     args = p.parse_args(argv)
-    try:
+
+    def pack(args):
         plan = [c for c in default_plan(args.src, args.val_frames, args.with_video_files)
                 if args.split == "all" or c.held_out == (args.split == "val")]
-        pack_video(plan, args.out, args.part_mib, args.train_format,
-                   args.val_format, args.force)
-    except NeuralCodecError as exc:
-        print(f"neuralcodec: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        pack_video(plan, args.out, args.part_mib, args.train_format, args.val_format, args.force)
+    return one_line_exit(pack, args)
 
 
 if __name__ == "__main__":
