@@ -3,11 +3,15 @@
 
     python bench/video.py [--weights W] [--frames 33] [--intra-period 32] [--device cuda|cpu]
                           [--size 1920x1080] [--cpu-size 416x240] [--cpu-frames 9] [--no-cpu]
-                          [--threads T] [--fp32] [--compile] [--input VIDEO]
+                          [--threads T] [--fp32] [--compile] [--input CLIP] [--synthetic]
                           [--exact-conv gemm conv] [--p-chunk 16384 65536]
 
-Frames: the first frames of --input (default: the 720p clip in .carry/video or
-../shared/data/video), scaled to the size; a synthetic moving pattern when none is found.
+Frames: real content by default: the first frames of --input (a frame folder or a video
+file), else of the first clip found among the held-out DAVIS clips (.carry/val-video-NN,
+made by `python -m neuralcodec.video.pack`), the cockatoo clip (.carry/video) and the shared
+data; resized to the size with Lanczos (e.g. 640x360 DAVIS to 1920x1080), played back and
+forth where the clip is shorter than --frames. The output says which clip; the synthetic
+moving pattern is used only with --synthetic or when no clip is found (and says so).
 Each run encodes the frames into an in-memory .ncv, then decodes it, and checks the decoded
 latents equal the encoder's. Printed per run: total fps (everything, I-frames included),
 P-frame fps, entropy-coding time per frame (the native rANS coder on the CPU, with the copies
@@ -36,7 +40,10 @@ sys.path.insert(0, str(ROOT / "src"))
 from neuralcodec.entropy import conditional, factorized  # noqa: E402
 from neuralcodec.video.codec import GopConfig, VideoDecoder, VideoEncoder  # noqa: E402
 
-CANDIDATES = [ROOT / ".carry/video/cockatoo_720p_h264.mp4", ROOT.parent / "shared/data/video/cockatoo_720p_h264.mp4"]
+CLIP_GLOBS = [".carry/val-video-*/davis_*", ".carry/video/cockatoo_720p_h264.mp4", ".carry/video/cockatoo_720p_h264_360p"]
+SHARED_CLIPS = [ROOT.parent / "shared/data/video/davis2016_480p/cows",
+                ROOT.parent / "shared/data/video/cockatoo_720p_h264.mp4"]
+FRAME_SUFFIXES = (".png", ".webp", ".jpg", ".jpeg")
 
 
 class CoderClock:
@@ -68,52 +75,71 @@ class CoderClock:
         self._wrap(factorized.FactorizedPrior, "decompress")
 
 
-def _frame_folder():
-    """A folder of still frames to use when PyAV is missing (e.g. .carry/video on a bare GPU machine)."""
-    for root in (ROOT / ".carry/video", ROOT.parent / "shared/data/video"):
-        for d in sorted(root.glob("*")) if root.is_dir() else []:
-            files = sorted(f for f in d.glob("*") if f.suffix in (".png", ".webp"))
-            if len(files) >= 2:
-                return files
-    return []
-
-
-def load_frames(path, n, w, h):
-    frames = []
+def default_clip():
+    """The first real clip found: a held-out DAVIS clip or the cockatoo clip (.carry, then the
+    shared data); video files only where PyAV is installed."""
     try:
-        import av
+        import av  # noqa: F401
+        have_av = True
     except ImportError:
-        av = None
-        from PIL import Image
-        files = _frame_folder()[:n]
-        for f in files:
-            frames.append(np.asarray(Image.open(f).convert("RGB").resize((w, h), Image.BICUBIC)))
-        if files:
-            print(f"frames: {files[0].parent} (no PyAV), resized to {w}x{h}")
-    if av is not None and path and Path(path).exists():
-        with av.open(str(path)) as c:
-            for frame in c.decode(video=0):
-                frames.append(frame.reformat(width=w, height=h, format="rgb24").to_ndarray())
-                if len(frames) >= n:
-                    break
-        print(f"frames: {path}, resized to {w}x{h}")
-    if not frames:
-        print("frames: synthetic pattern")
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        for t in range(n):
-            r = 128 + 100 * np.sin((xx + 4 * t) / 37.0) * np.cos(yy / 23.0)
-            g = 128 + 90 * np.sin((xx + yy + 3 * t) / 51.0)
-            b = 128 + 80 * np.cos((xx - 2 * t) / 17.0 + yy / 29.0)
-            frames.append(np.clip(np.stack([r, g, b], -1), 0, 255).astype(np.uint8))
-    while len(frames) < n:
-        frames.append(frames[len(frames) % max(1, len(frames))])
+        have_av = False
+    found = [p for g in CLIP_GLOBS for p in sorted(ROOT.glob(g))] + SHARED_CLIPS
+    for p in found:
+        if p.is_dir() and any(f.suffix.lower() in FRAME_SUFFIXES for f in p.iterdir()):
+            return p
+        if p.is_file() and have_av:
+            return p
+    return None
+
+
+def read_source(path: Path, n: int):
+    """Up to ``n`` source frames (PIL images) of a frame folder or a video file."""
+    from PIL import Image
+    if path.is_dir():
+        files = sorted(f for f in path.iterdir() if f.suffix.lower() in FRAME_SUFFIXES)[:n]
+        return [Image.open(f).convert("RGB") for f in files]
+    import av
+    out = []
+    with av.open(str(path)) as c:
+        for frame in c.decode(video=0):
+            out.append(frame.to_image())
+            if len(out) >= n:
+                break
+    return out
+
+
+def load_frames(path, n, w, h, synthetic=False):
+    """``n`` frames at w x h: real content (a clip resized with Lanczos; played forwards then
+    backwards where it is shorter than ``n``), or the synthetic pattern if asked for or if no
+    clip is found. Prints which."""
+    from PIL import Image
+    path = None if synthetic else (Path(path) if path else default_clip())
+    if path is not None:
+        if not path.exists():
+            sys.exit(f"bench/video.py: input {path} not found")
+        src = read_source(path, n)
+        if len(src) < 2:
+            sys.exit(f"bench/video.py: {path} has fewer than 2 frames")
+        cycle = src + src[-2:0:-1]          # ping-pong: no jump back to the first frame
+        frames = [np.asarray(cycle[i % len(cycle)].resize((w, h), Image.LANCZOS)) for i in range(n)]
+        print(f"frames: real content, {path} ({len(src)} source frames {src[0].width}x{src[0].height}"
+              f"{', played back and forth' if len(src) < n else ''}), Lanczos to {w}x{h}")
+        return frames
+    print("frames: SYNTHETIC moving pattern" + ("" if synthetic else " (no real clip found)"))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    frames = []
+    for t in range(n):
+        r = 128 + 100 * np.sin((xx + 4 * t) / 37.0) * np.cos(yy / 23.0)
+        g = 128 + 90 * np.sin((xx + yy + 3 * t) / 51.0)
+        b = 128 + 80 * np.cos((xx - 2 * t) / 17.0 + yy / 29.0)
+        frames.append(np.clip(np.stack([r, g, b], -1), 0, 255).astype(np.uint8))
     return frames
 
 
 def load_model(args, device):
     from neuralcodec.video.weights import create, load, shipped_weights
     if args.weights or shipped_weights() is not None:
-        return load(None, args.weights, device), "trained"
+        return load(None, args.weights, device, intra_weights=args.intra_weights), "trained"
     torch.manual_seed(0)
     model = create(device=device).eval()
     model.update()
@@ -257,7 +283,11 @@ def run_pipelined(model, records, outputs, gop, device, half, graphs, clock, seq
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", default=None)
-    ap.add_argument("--input", default=None)
+    ap.add_argument("--intra-weights", default=None,
+                    help="I-frame (hyperprior) weights file the video weights were trained with, if not the installed one")
+    ap.add_argument("--input", default=None, help="clip (frame folder or video file) resized to --size with "
+                                                  "Lanczos; default: a held-out DAVIS clip or the cockatoo clip")
+    ap.add_argument("--synthetic", action="store_true", help="use the synthetic pattern instead of a real clip")
     ap.add_argument("--frames", type=int, default=33)
     ap.add_argument("--intra-period", type=int, default=32)
     ap.add_argument("--device", choices=["cuda", "cpu"], default=None)
@@ -280,7 +310,7 @@ def main():
     if args.threads:
         coder.set_num_threads(args.threads)
         torch.set_num_threads(args.threads)
-    src = args.input or next((str(p) for p in CANDIDATES if p.exists()), None)
+    src = args.input
     print(f"torch {torch.__version__}, coder threads {coder.get_num_threads()}")
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda":
@@ -293,7 +323,7 @@ def main():
                 setattr(model, name, torch.compile(getattr(model, name), dynamic=False))
         w, h = map(int, args.size.split("x"))
         print(f"weights: {kind}; precision: {'fp32' if args.fp32 else 'fp16 (P nets) / bf16 (I nets)'}")
-        frames = load_frames(src, args.frames, w, h)
+        frames = load_frames(src, args.frames, w, h, args.synthetic)
         from neuralcodec.entropy import exact
         from neuralcodec.video import model as video_model
         table = []
@@ -317,7 +347,7 @@ def main():
         model, kind = load_model(args, cpu)
         w, h = map(int, args.cpu_size.split("x"))
         print(f"CPU threads: torch {torch.get_num_threads()}; weights: {kind}")
-        run(model, load_frames(src, args.cpu_frames, w, h), cpu, args.intra_period, False, "CPU fp32")
+        run(model, load_frames(src, args.cpu_frames, w, h, args.synthetic), cpu, args.intra_period, False, "CPU fp32")
 
 
 if __name__ == "__main__":

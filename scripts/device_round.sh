@@ -5,8 +5,9 @@
 # started with setsid, so they keep running between calls.
 #
 #   setup                 install the carried wheels (.whl), build the coder (idempotent)
-#   stage NAME...         copy carried .carry/NAME folders into /tmp/data/NAME (training parts)
-#                         or /tmp/val/NAME (names starting with "val")
+#   stage NAME...         copy carried .carry/NAME folders into /tmp/data/NAME (training parts),
+#                         /tmp/val/NAME (names starting with "val") or /tmp/video/NAME (names
+#                         starting with "video": video training parts, kept out of image training)
 #   bench                 bench/train_speed.py -> $OUT/train_speed.txt
 #   main CODEC MIN [ARGS] start (or resume with the data staged so far) the campaign run of CODEC:
 #                         --init its shipped weights, fast defaults, EMA, an LR schedule that
@@ -16,6 +17,15 @@
 #                         `main` would, GPU to itself); `status`/`waitfor chain` follow it
 #   compare SPEC MIN      start the equal-compute comparison (python -m neuralcodec.train.compare)
 #   restart CODEC MIN     stop the run of CODEC (checkpoint), start it again on all staged data
+#   video-compare SPEC MIN  start the equal-data comparison of video-rt variants
+#                         (python -m neuralcodec.video.compare) on the staged video parts
+#                         (/tmp/video/video-*, made by python -m neuralcodec.video.pack), stills
+#                         from /tmp/data/part-01 if staged, validation on /tmp/val/val-video-01
+#                         (read at the first validation, so it may be staged while training runs)
+#   video-train MIN [ARGS]  start (or resume) train-video on the staged video parts, from the
+#                         shipped video-rt weights (ARGS: e.g. --config/--init-partial for a variant)
+#   video-bench           bench/video.py at 1080p on a held-out DAVIS clip -> $OUT/video_speed.txt
+#                         (the weights of the video-train run if it exported some, else the shipped ones)
 #   wait SECONDS          print progress every 60 s for SECONDS (keeps the call busy, not idle)
 #   until SECONDS         the same, until this script has run SECONDS in all
 #   waitfor NAME... SECS  wait (at most SECS) until the named runs' processes have ended
@@ -25,7 +35,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RUNS=/tmp/runs
-mkdir -p "$RUNS" /tmp/data /tmp/val
+mkdir -p "$RUNS" /tmp/data /tmp/val /tmp/video
 export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 TORCHINDUCTOR_CACHE_DIR=/tmp/inductor
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 
@@ -45,7 +55,7 @@ do_setup() {
 do_stage() {
     for name in "$@"; do
         [ -d ".carry/$name" ] || { say "stage: .carry/$name was not carried"; return 1; }
-        case "$name" in val*) dst=/tmp/val/$name ;; *) dst=/tmp/data/$name ;; esac
+        case "$name" in val*) dst=/tmp/val/$name ;; video*) dst=/tmp/video/$name ;; *) dst=/tmp/data/$name ;; esac
         rm -rf "$dst.tmp" && cp -r ".carry/$name" "$dst.tmp" && rm -rf "$dst" && mv "$dst.tmp" "$dst"
         say "staged $name -> $dst ($(find "$dst" -type f | wc -l) files)"
     done
@@ -110,6 +120,43 @@ start_compare() {  # SPEC MIN
     say "started compare (pid $!)"
 }
 
+video_data() {  # the staged training parts and stills of the video steps
+    video_dirs=(/tmp/video/video-*); stills=(); [ -d /tmp/data/part-01 ] && stills=(--images /tmp/data/part-01)
+    [ -d "${video_dirs[0]}" ] || { say "no video parts staged (stage video-01 first)"; return 1; }
+}
+
+start_video_compare() {  # SPEC MIN
+    video_data || return 1
+    mkdir -p "$RUNS/video-compare"
+    setsid nohup python3 -m neuralcodec.video.compare --spec "$1" --video "${video_dirs[@]}" "${stills[@]}" \
+        --out "$RUNS/video-compare" --steps 1000000 --minutes "$2" --batch-size 8 --frames 13 --crop 256 \
+        --val /tmp/val/val-video-01 --val-frames 30 --val-qualities 2 4 6 8 --val-fractions 0.5 \
+        --log-every 100 --export >>"$RUNS/video-compare.log" 2>&1 </dev/null &
+    echo "$!" >"$RUNS/video-compare.pid"
+    say "started video-compare (pid $!), data: ${video_dirs[*]} ${stills[*]}"
+}
+
+start_video_train() {  # MIN [extra train-video args]
+    video_data || return 1
+    local minutes=$1; shift
+    mkdir -p "$RUNS/video-rt"
+    setsid nohup python3 -m neuralcodec train-video --out "$RUNS/video-rt" --video "${video_dirs[@]}" \
+        "${stills[@]}" --synthetic 0.25 --init src/neuralcodec/weights/video-rt.safetensors --steps 1000000 \
+        --batch-size 8 --frames 9 --crop 256 --lr 2e-4 --max-minutes "$minutes" --log-every 200 \
+        --ckpt-every 1000 --resume --no-progress --export "$RUNS/video-rt.safetensors" "$@" \
+        >>"$RUNS/video-rt.log" 2>&1 </dev/null &
+    echo "$!" >"$RUNS/video-rt.pid"
+    say "started video-rt training (pid $!), data: ${video_dirs[*]} ${stills[*]}"
+}
+
+do_video_bench() {
+    local weights=""
+    [ -f "$RUNS/video-rt.safetensors" ] && weights=$RUNS/video-rt.safetensors
+    local clip; clip=$(ls -d /tmp/val/val-video-*/davis_* 2>/dev/null | head -n 1)
+    python3 bench/video.py --no-cpu ${weights:+--weights "$weights"} ${clip:+--input "$clip"} \
+        2>&1 | grep -v Warning | tee "${OUT:-/tmp}/video_speed.txt"
+}
+
 do_status() {
     for log in "$RUNS"/*.log; do
         [ -f "$log" ] || continue
@@ -150,6 +197,10 @@ while [ $# -gt 0 ]; do
                done
                [ -n "$cur" ] && specs+=("$cur"); [ $# -gt 0 ] && shift
                start_chain "${specs[@]}" ;;
+        video-compare) start_video_compare "$1" "$2" || exit 1; shift 2 ;;
+        video-train) minutes=$1; shift; extra=(); while [ $# -gt 0 ] && [[ "$1" != +* ]]; do extra+=("$1"); shift; done
+                     start_video_train "$minutes" "${extra[@]}" || exit 1 ;;
+        video-bench) do_video_bench ;;
         stop) stop_run "$1"; shift ;;
         wait) end=$(( $(date +%s) + $1 )); shift
               while [ "$(date +%s)" -lt "$end" ]; do sleep $(( end - $(date +%s) < 60 ? end - $(date +%s) : 60 )); do_status | tail -n 12; done ;;

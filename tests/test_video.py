@@ -300,13 +300,14 @@ def test_bad_inputs(folder, weights, tmp_path, capsys):
     assert out.read_bytes() == data
     assert _run("decode", out, "-o", folder, "--weights", weights) == 1
     assert _run("encode", folder, "-o", folder / "f000.png", "--weights", weights) == 1
-    # corrupt and truncated bitstreams: one line, non-zero, no output left behind
+    # corrupt and truncated bitstreams with --all-or-nothing: one line, non-zero, no output
+    # left behind (without it the complete frames are kept: test_hostile.py)
     bad = tmp_path / "bad.ncv"
     bad.write_bytes(data[:-40] + bytes(b ^ 0xFF for b in data[-40:]))
     capsys.readouterr()
-    assert _run("decode", bad, "-o", tmp_path / "x.y4m", "--weights", weights) == 1
+    assert _run("decode", bad, "-o", tmp_path / "x.y4m", "--weights", weights, "--all-or-nothing") == 1
     bad.write_bytes(data[: len(data) // 2])
-    assert _run("decode", bad, "-o", tmp_path / "x.mkv", "--weights", weights) == 1
+    assert _run("decode", bad, "-o", tmp_path / "x.mkv", "--weights", weights, "--all-or-nothing") == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("neuralcodec: error:") for line in err)
     assert not (tmp_path / "x.y4m").exists() and not (tmp_path / "x.mkv").exists()

@@ -33,3 +33,16 @@ def reason(exc: BaseException, filename: bool = True) -> str:
     else:
         text = str(exc) or type(exc).__name__
     return " ".join(str(text).split())
+
+
+def one_line_exit(run, *args) -> int:
+    """``run(*args)`` as a module's command line does it (``python -m neuralcodec.X``): 0, or
+    a :class:`NeuralCodecError` as one line ``neuralcodec: error: ...`` on stderr and 1."""
+    import sys
+
+    try:
+        run(*args)
+    except NeuralCodecError as exc:
+        print(f"neuralcodec: error: {exc}", file=sys.stderr)
+        return 1
+    return 0

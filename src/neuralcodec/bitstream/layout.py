@@ -69,6 +69,9 @@ class Substream:
     truncated: bool = False
     # Length declared in the file (differs from len(data) when cut at end of file).
     declared_length: int | None = field(default=None, compare=False, repr=False)
+    # Bytes of data present in the file (set by the reader; ``data`` is empty when the
+    # reader was asked to check the data without keeping it).
+    size: int | None = field(default=None, compare=False, repr=False)
 
 
 def crc32(data, value: int = 0) -> int:
@@ -97,7 +100,7 @@ def _encode_params(params) -> bytes:
         raise BitstreamError(f"header params must be a dict, got {type(params).__name__}")
     try:
         text = json.dumps(params, sort_keys=True, separators=(",", ":"), allow_nan=False)
-        same = json.loads(text) == params
+        same = _loads_params(text) == params
     except (TypeError, ValueError, RecursionError) as exc:
         raise BitstreamError(f"header params are not JSON-serialisable: {exc}") from None
     if not same:
@@ -110,13 +113,42 @@ def _encode_params(params) -> bytes:
     return raw
 
 
+MAX_PARAMS_INT = 1 << 63     # params integers lie in (-2^63, 2^63); floats are finite
+
+
 def _no_constant(name: str):
     raise ValueError(f"{name} is not allowed")
 
 
+class _OutOfRange(ValueError):
+    """A params number the format does not allow."""
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 19 or abs(int(text)) >= MAX_PARAMS_INT:
+        raise _OutOfRange(f"integer {text[:24]}{'...' if len(text) > 24 else ''} is out of range")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _OutOfRange(f"number {text[:24]} is out of range")
+    return value
+
+
+def _loads_params(text: str):
+    """JSON with the params rules: no NaN/Infinity, integers within +-2^63, finite floats."""
+    return json.loads(text, parse_constant=_no_constant, parse_int=_bounded_int,
+                      parse_float=_finite_float)
+
+
 def _decode_params(raw: bytes) -> dict:
     try:
-        params = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        params = _loads_params(raw.decode("utf-8"))
+    except _OutOfRange as exc:
+        raise BitstreamError(f"header params: {exc} (integers must lie within +-2^63, "
+                             "floats must be finite)") from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise BitstreamError("header params are not valid UTF-8 JSON") from None
     if not isinstance(params, dict):

@@ -49,6 +49,23 @@ class _Source:
         self.crc = L.crc32(data, self.crc)
         return bytes(data)
 
+    def consume(self, n: int) -> tuple[int, int]:
+        """Read and drop up to ``n`` bytes (fewer only at end of file) in chunks, so memory
+        stays at one chunk whatever ``n`` says; returns (bytes read, their CRC32)."""
+        left = self.left()
+        if left is not None:
+            n = min(n, left)
+        got, crc = 0, 0
+        while got < n:
+            part = self.f.read(min(n - got, CHUNK))
+            if not part:
+                break
+            got += len(part)
+            crc = L.crc32(part, crc)
+            self.crc = L.crc32(part, self.crc)
+        self.pos += got
+        return got, crc
+
     def exact(self, n: int, what: str) -> bytes:
         data = self.read(n)
         if len(data) < n:
@@ -77,9 +94,12 @@ class ContainerReader:
     time (memory bounded by the largest substream). ``fileobj`` is a binary file or
     a path. Errors (BitstreamError) may surface at any step, including after the
     last substream (end record, trailing data); each yielded substream's own CRC
-    was checked unless it is reported truncated."""
+    was checked unless it is reported truncated. With ``skip_data`` the data is
+    streamed through its CRC check in chunks and not kept (``data`` is empty,
+    ``size`` says how many bytes were there): memory stays bounded whatever the
+    declared lengths, also on a pipe."""
 
-    def __init__(self, fileobj, *, allow_truncated: bool = False):
+    def __init__(self, fileobj, *, allow_truncated: bool = False, skip_data: bool = False):
         self._owned = isinstance(fileobj, (str, os.PathLike))
         self._file = open(fileobj, "rb") if self._owned else fileobj
         try:
@@ -89,6 +109,7 @@ class ContainerReader:
             self.close()
             raise
         self.allow_truncated = allow_truncated
+        self.skip_data = skip_data
         self.count = 0
         self.truncated = False  # True when the file ended before its end record
         self.complete = False   # True once the end record and file end were verified
@@ -168,25 +189,32 @@ class ContainerReader:
         truncatable = bool(flags & L.FLAG_TRUNCATABLE)
         self._open_truncatable = None
         self.count += 1
-        data = self._read_data(name, length, truncatable)
-        short = len(data) < length
-        if not short and L.crc32(data) != data_crc:
+        data, got, crc = self._read_data(name, length, truncatable)
+        short = got < length
+        if not short and crc != data_crc:
             raise BitstreamError(f"substream #{index} {name!r} data CRC mismatch (corrupt file)")
         if truncatable:
             self._open_truncatable = name
         if short:
             self.truncated = True
         return Substream(name, data, truncatable, short or bool(flags & L.FLAG_TRUNCATED),
-                         declared_length=length)
+                         declared_length=length, size=got)
 
-    def _read_data(self, name: str, length: int, truncatable: bool) -> bytes:
+    def _read_data(self, name: str, length: int, truncatable: bool) -> tuple[bytes, int, int]:
+        """(data or b"" when skipping, bytes present, their CRC32)."""
+        allowed = truncatable and self.allow_truncated
         left = self._src.left()
-        if left is not None and length > left and not (truncatable and self.allow_truncated):
+        if left is not None and length > left and not allowed:
             self._short_data(name, length, left, truncatable)
-        data = self._src.read(length)
-        if len(data) < length and not (truncatable and self.allow_truncated):
-            self._short_data(name, length, len(data), truncatable)
-        return data
+        if self.skip_data:
+            data, (got, crc) = b"", self._src.consume(length)
+        else:
+            data = self._src.read(length)
+            got = len(data)
+            crc = L.crc32(data) if got == length else 0
+        if got < length and not allowed:
+            self._short_data(name, length, got, truncatable)
+        return data, got, crc
 
     def _short_data(self, name: str, length: int, got: int, truncatable: bool):
         hint = " (pass allow_truncated=True to read the prefix)" if truncatable else ""

@@ -22,10 +22,15 @@ def truncate_container(data: bytes, nbytes: int) -> bytes:
     """
     if isinstance(nbytes, bool) or not isinstance(nbytes, int):
         raise BitstreamError(f"nbytes must be an integer, got {nbytes!r}")
-    reader = ContainerReader(io.BytesIO(data), allow_truncated=True)
-    streams = list(reader)
-    size = len(reader.header_bytes) + L.END_SIZE + sum(
-        L.substream_overhead(s.name) + len(s.data) for s in streams)
+    # One checking pass that keeps no data; the substreams are then views of ``data``, so
+    # memory is ``data`` plus the result, however large the substreams are.
+    reader = ContainerReader(io.BytesIO(data), allow_truncated=True, skip_data=True)
+    view, pos, streams = memoryview(data), len(reader.header_bytes), []
+    for s in reader:
+        pos += L.substream_overhead(s.name)
+        streams.append(Substream(s.name, view[pos:pos + s.size], s.truncatable, s.truncated))
+        pos += s.size
+    size = pos + L.END_SIZE
     if reader.complete and size <= nbytes:
         return bytes(data)
     excess = size - nbytes

@@ -11,10 +11,13 @@ dependencies (torch, codecs) inside ``func``, after the torch-free checks of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import pkgutil
+import signal
 import sys
+import threading
 import warnings
 
 from neuralcodec import __version__
@@ -40,6 +43,35 @@ def _quiet_dependencies() -> None:
     warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that the same cleanup runs
+    (temporary outputs are removed) before the exit."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """SIGTERM raises :class:`Terminated` while the command runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is torch's allocation failure (RuntimeError or a subclass)."""
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text
+                                              or "out of memory" in text.lower())
+
+
 def main(argv: list[str] | None = None) -> int:
     _quiet_dependencies()
     parser = build_parser()
@@ -48,17 +80,25 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        with _sigterm_raises():
+            return int(args.func(args) or 0)
     except NeuralCodecError as exc:
         print(f"neuralcodec: error: {exc}", file=sys.stderr)
         return 1
+    except Terminated:
+        print("neuralcodec: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("neuralcodec: interrupted", file=sys.stderr)
         return 130
     except (OSError, MemoryError) as exc:
-        print(f"neuralcodec: error: {reason(exc)}", file=sys.stderr)
+        print(f"neuralcodec: error: {reason(exc) if isinstance(exc, OSError) else 'out of memory'}",
+              file=sys.stderr)
         return 1
     except Exception as exc:  # a bug: still one line, traceback on request
+        if _out_of_memory(exc):         # torch's allocators raise RuntimeError
+            print(f"neuralcodec: error: out of memory ({reason(exc)})", file=sys.stderr)
+            return 1
         if os.environ.get("NEURALCODEC_DEBUG"):
             raise
         if isinstance(exc, ModuleNotFoundError) and not (exc.name or "neuralcodec").startswith("neuralcodec"):

@@ -5,6 +5,7 @@ import contextlib
 import sys
 import time
 
+from neuralcodec.cli.io_utils import add_output_options
 from neuralcodec.cli.runtime import add_backend_options, add_runtime_options, apply_backend, apply_runtime
 from neuralcodec.codecs.catalog import model_help
 from neuralcodec.limits import DEFAULT_MAX_PIXELS
@@ -22,6 +23,9 @@ def register(sub) -> None:
                         help="highest quality whose size is at most X bits per pixel")
     target.add_argument("--target-psnr", type=float, default=None, metavar="Y",
                         help="lowest quality whose PSNR is at least Y dB")
+    target.add_argument("--target-kbps", type=float, default=None, metavar="R",
+                        help="video: hold R kbit/s over the sequence (per-frame qualities; with --target-bpp "
+                             "for video the same, in bits per pixel)")
     p.add_argument("--intra-period", type=int, default=None, metavar="N",
                    help="video: frames per GOP (I-frame every N frames; 0 = first only; default 32)")
     p.add_argument("--frames", type=int, default=None, metavar="N",
@@ -29,6 +33,7 @@ def register(sub) -> None:
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse larger input pictures (width x height; default {DEFAULT_MAX_PIXELS}"
                         f" = 16384x16384)")
+    add_output_options(p)
     add_runtime_options(p)
     add_backend_options(p)
     p.set_defaults(func=run)
@@ -45,15 +50,18 @@ def run(args) -> int:
     from neuralcodec.cli.images import read_image
     from neuralcodec.cli.io_utils import check_output_path
     from neuralcodec.codecs.catalog import DEFAULT_CODEC, check_quality
+    from neuralcodec.errors import InputError
 
     # everything that can be wrong with the arguments and files, before torch is imported
+    if args.target_kbps is not None:
+        raise InputError("--target-kbps is for video inputs; use --target-bpp for an image")
     name = checks.image_model(args.model) or (None if args.weights else DEFAULT_CODEC)
     if args.quality is not None:
         check_quality(args.quality)
     checks.check_positive("--target-bpp", args.target_bpp)
     checks.check_positive("--target-psnr", args.target_psnr)
     checks.check_suffix(args.output, "image")
-    output = check_output_path(args.output, args.input)
+    output = check_output_path(args.output, args.input, overwrite=args.overwrite)
     pixels = read_image(args.input, args.max_pixels)
 
     from neuralcodec.cli.io_utils import write_bytes_atomic
@@ -69,7 +77,7 @@ def run(args) -> int:
         choice = choose_quality(model, pixels, args.quality, args.target_bpp, args.target_psnr, device,
                                 on_step=on_step)
     elapsed = time.perf_counter() - start
-    write_bytes_atomic(output, choice.data)
+    write_bytes_atomic(output, choice.data, overwrite=args.overwrite)
     h, w = pixels.shape[:2]
     quality = read_header(choice.data).quality     # what the stream holds (progressive codecs fix it)
     reached = f", PSNR {choice.psnr:.2f} dB" if choice.psnr is not None else ""

@@ -23,13 +23,13 @@ def _scan(path: str) -> dict:
 
     try:
         size = os.path.getsize(path)
-        reader = ContainerReader(path, allow_truncated=True)
+        reader = ContainerReader(path, allow_truncated=True, skip_data=True)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    with reader:
-        streams = [{"name": s.name, "bytes": len(s.data), "declared_bytes": s.declared_length,
+    with reader:         # data is checked in chunks, not kept: memory stays flat, also on pipes
+        streams = [{"name": s.name, "bytes": s.size, "declared_bytes": s.declared_length,
                     "truncatable": s.truncatable, "truncated": s.truncated,
-                    "crc_checked": len(s.data) == s.declared_length} for s in reader]
+                    "crc_checked": s.size == s.declared_length} for s in reader]
     h = reader.header
     header = {"codec": h.codec, "weights_hash": h.weights_hash.hex(), "kind": h.kind,
               "width": h.width, "height": h.height, "frames": h.frames, "fps": list(h.fps),

@@ -23,15 +23,13 @@ def kodak_points(weights_path) -> list[tuple[float, float, float]]:
 
 def model_list() -> list[dict]:
     """Every codec: name, kind, default flag, parameter count, shipped weights, Kodak RD, note."""
-    import json
-
     from neuralcodec.codecs.registry import (CODECS, DEFAULT_CODEC, available, create, parameter_count,
-                                             read_metadata, shipped_weights)
+                                             read_metadata, shipped_weights, weights_config)
 
     rows = []
     for name in available():
         path = shipped_weights(name)
-        config = json.loads(read_metadata(path)["config"]) if path else {}
+        config = weights_config(read_metadata(path), path, CODECS[name]) if path else {}
         rd = [{"quality": q, "bpp": b, "psnr-rgb": d} for q, b, d in kodak_points(path)] if path else []
         rows.append({"name": name, "kind": "image", "default": name == DEFAULT_CODEC,
                      "params": parameter_count(create(name, **config)),

@@ -28,15 +28,32 @@ def register(sub) -> None:
     a("--resume", action="store_true", help="continue from the latest checkpoint in RUN_DIR")
     a("--export", default="", metavar="PATH", help="write fp16 video-rt weights here at the end")
     a("--init", default="", metavar="PATH", help="start from these video-rt weights")
+    a("--init-partial", action="store_true",
+      help="with --init: load only the tensors whose names and shapes fit the --config model")
+    a("--config", default="{}", metavar="JSON",
+      help='P-frame model options, e.g. \'{"ctx_scales": 3, "warp": true, "f": 64}\' (see docs/video.md)')
+    a("--bptt", type=int, default=0, metavar="N",
+      help="cut the gradient through the propagated reference every N P-frames (0: never)")
     a("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    import json
     from pathlib import Path
 
     from neuralcodec.errors import InputError
 
+    try:
+        config = json.loads(args.config)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--config is not JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise InputError("--config must be a JSON object of model options")
+    if config and args.init and not args.init_partial:
+        raise InputError("--config with --init needs --init-partial (the weights file holds its own configuration)")
+    if args.bptt < 0:
+        raise InputError("--bptt must be >= 0")
     if args.frames < 2:
         raise InputError("--frames must be at least 2 (an I-frame and a P-frame)")
     if args.crop % 64:
@@ -55,6 +72,7 @@ def run(args) -> int:
                            video_scale=args.video_scale, max_clip_frames=args.max_clip_frames,
                            device=args.device, seed=args.seed, max_minutes=args.max_minutes,
                            ckpt_every=args.ckpt_every, log_every=args.log_every, resume=args.resume,
-                           export=args.export, init=args.init, progress=args.progress)
+                           export=args.export, init=args.init, progress=args.progress,
+                           init_partial=args.init_partial, codec_kwargs=config, bptt=args.bptt)
     train(cfg, log=lambda s: print(s, flush=True))
     return 0

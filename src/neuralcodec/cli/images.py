@@ -36,12 +36,12 @@ def image_format(path: str | Path) -> str:
     return WRITE_FORMATS[suffix]
 
 
-def write_image(path: str | Path, pixels: np.ndarray) -> None:
+def write_image(path: str | Path, pixels: np.ndarray, *, overwrite: bool = True) -> None:
     """Write pixels atomically; the format comes from the extension."""
     from PIL import Image
 
     path = Path(path)
     fmt = image_format(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         Image.fromarray(pixels).save(tmp, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
 

@@ -6,15 +6,17 @@ evaluation of checkpoints).
 """
 from __future__ import annotations
 
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from neuralcodec.codecs.base import Compressed, ImageCodec, check_quality
+from neuralcodec.codecs.base import ImageCodec, check_quality
 from neuralcodec.codecs.registry import available, load_model, model_hash
-from neuralcodec.codecs.tiling import analyse_tiled, latent_tiles, synthesise_tiled
-from neuralcodec.errors import BitstreamError, InputError, ModelError
+from neuralcodec.codecs.tiling import analyse_tiled, latent_tiles
+from neuralcodec.errors import InputError, ModelError
+from neuralcodec.limits import DEFAULT_MAX_PIXELS
 
 MAX_PIXELS = 8192 * 8192 * 4   # refuse absurd sizes before allocating
 
@@ -86,42 +88,17 @@ def encode_with_model(model: ImageCodec, pixels: np.ndarray, quality: float, dev
     return pack(header, streams)
 
 
-@torch.no_grad()
-def decode_with_model(model: ImageCodec, data: bytes, device=None) -> np.ndarray:
-    """Decode a container bitstream with a model in memory (its hash must match)."""
-    from neuralcodec.container import check_weights, unpack
+def decode_with_model(model: ImageCodec, data, device=None, *,
+                      max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode a container bitstream (bytes, a path or a binary file) with a model in memory
+    (its hash must match); a declared picture over ``max_pixels`` is refused unread."""
+    from neuralcodec.codecs.image_decoder import ImageDecoder
 
     if hasattr(model, "decode_image"):      # codecs with their own stream layout (trit-plane)
-        return model.decode_image(data, device)
-    header, substreams = unpack(data)
-    check_weights(header, model.name, model_hash(model))
-    if header.kind != "image":
-        raise BitstreamError(f"this bitstream holds a {header.kind}, not an image")
-    if header.width * header.height > MAX_PIXELS:
-        raise BitstreamError(f"image size {header.width}x{header.height} is too large")
-    stride = model.stride
-    lh = (header.height + (-header.height) % stride) // model.latent_stride
-    lw = (header.width + (-header.width) % stride) // model.latent_stride
-    tiles = latent_tiles(lh, lw, model)
-    if header.params.get("tiles") != len(tiles):
-        raise BitstreamError("tile layout does not match the image size")
-    per_tile = [{} for _ in tiles]
-    for s in substreams:
-        name, _, index = s.name.rpartition(".")
-        if not index.isdigit() or int(index) >= len(tiles):
-            raise BitstreamError(f"unexpected substream {s.name!r}")
-        per_tile[int(index)][name] = s.data
-    y_hat = None
-    for (r, c, th, tw), streams in zip(tiles, per_tile):
-        try:
-            part = model.decode_latents(Compressed(streams, {"latent_hw": [th, tw]}))
-        except KeyError as exc:
-            raise BitstreamError(f"missing substream {exc} in the bitstream") from None
-        if y_hat is None:
-            y_hat = part.new_zeros(1, part.shape[1], lh, lw)
-        y_hat[..., r:r + th, c:c + tw] = part
-    x_hat = synthesise_tiled(model, y_hat, header.quality).clamp(0, 1)
-    return to_pixels(x_hat[..., :header.height, :header.width])
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            data = data.read() if hasattr(data, "read") else Path(data).read_bytes()
+        return model.decode_image(data, device, max_pixels=max_pixels)
+    return ImageDecoder(model, data, max_pixels=max_pixels).pixels()
 
 
 def encode_image(pixels: np.ndarray, codec: str, quality: float, device: str | None = None,

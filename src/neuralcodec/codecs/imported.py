@@ -20,6 +20,7 @@ from neuralcodec.codecs.compressai_levels import FactorizedLevel, MeanScaleLevel
 from neuralcodec.entropy.exact import ExactNet
 from neuralcodec.entropy.factorized import FactorizedPrior
 from neuralcodec.errors import BitstreamError, InputError, ModelError
+from neuralcodec.limits import DEFAULT_MAX_PIXELS
 
 DEFAULT_LEVELS = ({"label": 1.0, "n": 128, "m": 192},)
 
@@ -118,22 +119,28 @@ class ImportedCodec(ImageCodec):
         label, level = self.level_for(quality)
         return encode_with_model(level, pixels, label, device)
 
-    @torch.no_grad()
-    def decode_image(self, data: bytes, device=None, max_bytes: int | None = None) -> np.ndarray:
-        from neuralcodec.codecs.api import decode_with_model
+    def level_for_stream(self, header) -> ImageCodec:
+        """The level that decodes a stream with ``header``: this file's weights hash and
+        exactly one of the level labels as the quality."""
         from neuralcodec.codecs.registry import model_hash
-        from neuralcodec.container import check_weights, read_header
+        from neuralcodec.container import check_weights
 
-        if max_bytes is not None:
-            raise InputError(f"--bytes/--fraction/--target-bpp need a progressive codec "
-                             f"(trit-plane); this stream is {self.name}")
-        header = read_header(data)
         check_weights(header, self.name, model_hash(self))
         if header.quality not in self.labels:
             raise BitstreamError(f"the stream's quality {header.quality:g} is none of this model's "
                                  f"labels ({', '.join(f'{q:g}' for q in self.labels)})")
-        level = self._stamped(self.levels[self.labels.index(header.quality)])
-        return decode_with_model(level, data, device)
+        return self._stamped(self.levels[self.labels.index(header.quality)])
+
+    def decode_image(self, data, device=None, max_bytes: int | None = None,
+                     max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+        """Decode a stream (bytes, a path or a binary file) with the checked, tile-bounded
+        decoder (:class:`~neuralcodec.codecs.image_decoder.ImageDecoder`)."""
+        from neuralcodec.codecs.image_decoder import ImageDecoder
+
+        if max_bytes is not None:
+            raise InputError(f"--bytes/--fraction/--target-bpp need a progressive codec "
+                             f"(trit-plane); this stream is {self.name}")
+        return ImageDecoder(self, data, max_pixels=max_pixels).pixels()
 
 
 class ImportedFactorized(ImportedCodec):

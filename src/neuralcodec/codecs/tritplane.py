@@ -27,6 +27,7 @@ from neuralcodec.entropy.exact import ExactNet, to_fixed
 from neuralcodec.entropy.param_grid import (SCALE_TABLE, mean_from_fixed, scale_index_from_fixed,
                                             weights_from_fixed)
 from neuralcodec.errors import BitstreamError, InputError, ModelError
+from neuralcodec.limits import DEFAULT_MAX_PIXELS
 
 MAX_PLANES = 12                  # |s| <= (3^12 - 1) / 2
 CRR_FEATURES = 9
@@ -344,20 +345,25 @@ class TritPlaneCodec(ImageCodec):
         return pack(header, [Substream("z", side), Substream("trits", data, truncatable=True)])
 
     @torch.no_grad()
-    def decode_latent(self, data: bytes):
-        """(latent estimate, header, planes bytes used) of a stream or a prefix of one."""
-        from neuralcodec.container import check_weights, unpack
+    def decode_latent(self, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS):
+        """(latent estimate, header) of a stream or a prefix of one."""
+        from neuralcodec.codecs.image_decoder import check_image_header
+        from neuralcodec.container import check_weights, read_header, unpack
 
-        header, subs = unpack(data, allow_truncated=True)
+        header = read_header(data)
+        check_image_header(header, max_pixels)
         check_weights(header, self.name, self.weights_hash)
         planes = header.params.get("planes")
-        if header.kind != "image" or not isinstance(planes, int) or not 1 <= planes <= MAX_PLANES:
+        if set(header.params) != {"planes"} or type(planes) is not int \
+                or not 1 <= planes <= MAX_PLANES:
             raise BitstreamError("not a trit-plane image stream")
+        header, subs = unpack(data, allow_truncated=True)
         if [s.name for s in subs] == ["z", "planes"]:
             raise BitstreamError("trit-plane stream of an older layout (one plane count for "
                                  "all channels): re-encode it")
-        if [s.name for s in subs] != ["z", "trits"]:
-            raise BitstreamError("trit-plane stream needs substreams 'z' then 'trits'")
+        if [(s.name, s.truncatable) for s in subs] != [("z", False), ("trits", True)]:
+            raise BitstreamError("trit-plane stream needs substreams 'z' then 'trits' "
+                                 "(only 'trits' truncatable)")
         base = self.base
         lh, lw = (-(-v // base.stride) * (base.stride // base.latent_stride)
                   for v in (header.height, header.width))
@@ -374,13 +380,15 @@ class TritPlaneCodec(ImageCodec):
         return self.reconstruct(mu, sigma, lo_t, span_t), header
 
     @torch.no_grad()
-    def decode_image(self, data: bytes, device=None, max_bytes: int | None = None) -> np.ndarray:
-        """Decode a stream, a prefix of one, or (``max_bytes``) its best prefix of that size."""
+    def decode_image(self, data: bytes, device=None, max_bytes: int | None = None,
+                     max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+        """Decode a stream, a prefix of one, or (``max_bytes``) its best prefix of that size;
+        a declared picture over ``max_pixels`` is refused before decoding."""
         from neuralcodec.codecs.api import to_pixels
         from neuralcodec.container import truncate_container
 
         if max_bytes is not None:
             data = truncate_container(data, int(max_bytes))
-        y, header = self.decode_latent(data)
+        y, header = self.decode_latent(data, max_pixels)
         x = self.base.synthesise(y, header.quality).clamp(0, 1)
         return to_pixels(x[..., :header.height, :header.width])

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from neuralcodec.errors import InputError, NeuralCodecError
+from neuralcodec.errors import InputError, NeuralCodecError, one_line_exit
 from neuralcodec.train.step import Stepper, StepOptions, auto_warmup, scaled_lr
 
 VARIANT_KEYS = {"name", "codec", "kwargs", "init", "init_partial", "micro_batch", "precision", "channels_last",
@@ -54,8 +54,10 @@ class Variant:
     clip: float = 1.0
 
 
-def read_spec(path: str) -> list[Variant]:
-    """Variants from a JSON list (unknown keys and duplicate names are errors)."""
+def read_spec(path: str, variant=None, keys=None, required=("name", "codec")) -> list:
+    """Variants (``variant`` objects, default :class:`Variant`, from dicts with the ``keys``
+    allowed and the ``required`` ones) from a JSON list; unknown keys and duplicate names are errors."""
+    variant, keys = variant or Variant, keys or VARIANT_KEYS
     try:
         items = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -64,10 +66,10 @@ def read_spec(path: str) -> list[Variant]:
         raise InputError(f"{path}: expected a non-empty JSON list of variants")
     variants = []
     for item in items:
-        if not isinstance(item, dict) or not {"name", "codec"} <= set(item) or set(item) - VARIANT_KEYS:
-            raise InputError(f"{path}: each variant needs 'name' and 'codec' and only the keys "
-                             f"{', '.join(sorted(VARIANT_KEYS))}: {item!r}")
-        variants.append(Variant(**item))
+        if not isinstance(item, dict) or not set(required) <= set(item) or set(item) - keys:
+            raise InputError(f"{path}: each variant needs {' and '.join(repr(k) for k in required)} and only "
+                             f"the keys {', '.join(sorted(keys))}: {item!r}")
+        variants.append(variant(**item))
     if len({v.name for v in variants}) != len(variants):
         raise InputError(f"{path}: variant names must be unique")
     return variants
@@ -80,6 +82,24 @@ def cosine_lr(base: float, progress: float, step: int, warmup: int, final: float
         return base * (step + 1) / warmup
     t = min(1.0, max(0.0, progress))
     return base * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+class RunningMeans:
+    """Means of (loss, bpp, psnr) over the steps since the last ``take``."""
+
+    def __init__(self, device):
+        self.sums = torch.zeros(3, dtype=torch.float64, device=device)
+        self.count = 0
+
+    def add(self, loss: torch.Tensor, bpp: torch.Tensor, psnr: torch.Tensor) -> None:
+        self.sums += torch.stack([loss.detach().double(), bpp.detach().double(), psnr.detach().double()])
+        self.count += 1
+
+    def take(self) -> dict:
+        loss, bpp, psnr = (self.sums / max(1, self.count)).tolist()
+        self.sums.zero_()
+        self.count = 0
+        return {"loss": loss, "bpp": bpp, "psnr": psnr}
 
 
 class Runner:
@@ -102,22 +122,17 @@ class Runner:
                                                   channels_last=v.channels_last, compile=v.compile, ema=v.ema),
                                device, warn=warn)
         self.opt_steps = 0
-        self.sums = torch.zeros(3, dtype=torch.float64, device=device)   # loss, bpp, psnr
-        self.count = 0
+        self.means = RunningMeans(device)
 
     def step(self, x: torch.Tensor, quality: torch.Tensor, progress: float) -> None:
         for xs, qs in zip(x.split(self.micro), quality.split(self.micro)):
             lr = cosine_lr(self.base_lr, progress, self.opt_steps, self.warmup)
             m = self.stepper.step(xs, qs, lr)
             self.opt_steps += 1
-            self.sums += torch.stack([m["loss"].detach().double(), m["bpp"].double(), m["psnr"].double()])
-            self.count += 1
+            self.means.add(m["loss"], m["bpp"], m["psnr"])
 
     def take_means(self) -> dict:
-        loss, bpp, psnr = (self.sums / max(1, self.count)).tolist()
-        self.sums.zero_()
-        self.count = 0
-        return {"loss": loss, "bpp": bpp, "psnr": psnr}
+        return self.means.take()
 
 
 def _bd_rates(results: dict, reference: str) -> dict:
@@ -253,14 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def with_reference(args):
         if not args.reference:
             args.reference = read_spec(args.spec)[0].name
         run(args)
-    except NeuralCodecError as exc:
-        print(f"neuralcodec: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return one_line_exit(with_reference, args)
 
 
 if __name__ == "__main__":

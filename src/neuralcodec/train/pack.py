@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -303,7 +302,8 @@ def pack(sources: list[str], out: str, max_mib: float = 40.0, min_side: int = 25
             raise InputError(f"packed set is {written} bytes, over --max-mib {max_mib:g}")
         if out_dir.exists():
             shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        from neuralcodec.cli.io_utils import finish_output
+        finish_output(tmp, out_dir)          # 0777 minus the umask, not mkdtemp's 0700
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

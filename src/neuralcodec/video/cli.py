@@ -31,8 +31,11 @@ def encode_if_video(args) -> int | None:
     from neuralcodec.video import io as vio
 
     # arguments and files first: no torch import for a mistake
-    if getattr(args, "target_bpp", None) is not None or getattr(args, "target_psnr", None) is not None:
-        raise InputError("--target-bpp/--target-psnr are for images; use --quality for video")
+    if getattr(args, "target_psnr", None) is not None:
+        raise InputError("--target-psnr is for images; use --quality, --target-kbps or --target-bpp for video")
+    target_kbps, target_bpp = getattr(args, "target_kbps", None), getattr(args, "target_bpp", None)
+    checks.check_positive("--target-kbps", target_kbps)
+    checks.check_positive("--target-bpp", target_bpp)
     name = checks.video_model(args.model)
     if args.quality is not None:
         check_quality(args.quality)
@@ -49,7 +52,7 @@ def encode_if_video(args) -> int | None:
     out = Path(args.output)
     if out.resolve() == src.resolve():
         raise InputError(f"output {out} would overwrite the input {src}")
-    check_output_path(out, src) if src.is_file() else check_output_path(out)
+    check_output_path(out, *((src,) if src.is_file() else ()), overwrite=args.overwrite)
     if src.is_dir() and out.exists() and out.resolve().is_relative_to(src.resolve()):
         raise InputError(f"output {out} would overwrite a file of the input folder {src}")
     info = vio.probe(src, limit)
@@ -65,8 +68,14 @@ def encode_if_video(args) -> int | None:
     quality = 4.0 if args.quality is None else args.quality
     period = 32 if getattr(args, "intra_period", None) is None else args.intra_period
     fps = Fraction(info.fps)
+    rate = float(fps) if fps else 25.0
+    target_bits = 0.0           # rate control: bits per frame
+    if target_kbps is not None:
+        target_bits = target_kbps * 1000 / rate
+    elif target_bpp is not None:
+        target_bits = target_bpp * info.width * info.height
     half = device == "cuda" and not getattr(args, "fp32", False)
-    sizes = []
+    sizes, stats = [], {}
     bar = _progress(info.frames or info.estimated_frames, "encode")
     start = time.perf_counter()
 
@@ -76,18 +85,29 @@ def encode_if_video(args) -> int | None:
         bar.set_postfix_str(f"{kind} {8 * nbytes / 1000:.1f} kbit")
 
     try:
-        with atomic_path(out) as tmp:
+        with atomic_path(out, overwrite=args.overwrite) as tmp:
             n = encode_frames(model, vio.iter_frames(src, limit), tmp, info.width, info.height,
                               (fps.numerator, fps.denominator), quality, period, device, half,
-                              info.frames if src.is_dir() else 0, info.pix_fmt, on_frame)
+                              info.frames if src.is_dir() else 0, info.pix_fmt, on_frame,
+                              target_bits=target_bits, rate_stats=stats, rate_frames=limit)
     finally:
         bar.close()
     elapsed = time.perf_counter() - start
     total = out.stat().st_size
-    rate = float(fps) if fps else 25.0
+    kbps = 8 * total * rate / n / 1000
+    quality_text = f"quality {quality:g}"
+    if target_bits:
+        target = target_bits * rate / 1000
+        quality_text = (f"rate control: target {target:.1f} kbit/s, achieved {kbps:.1f} kbit/s "
+                        f"({100 * (kbps / target - 1):+.1f}%), frame qualities {stats['quality_min']:.2f}.."
+                        f"{stats['quality_max']:.2f} (mean {stats['quality_mean']:.2f})")
+        if stats["quality_max"] <= 1.0 and kbps > target:
+            quality_text += " (the target is below this clip's lowest rate: every frame at quality 1)"
+        elif stats["quality_min"] >= 8.0 and kbps < target:
+            quality_text += " (the target is above this clip's highest rate: every frame at quality 8)"
     print(f"{out}: {n} frames {info.width}x{info.height}, {total} bytes, "
-          f"{8 * total / (n * info.width * info.height):.4f} bpp, {8 * total * rate / n / 1000:.1f} kbit/s, "
-          f"codec {model.name}, quality {quality:g}, intra period {period}, "
+          f"{8 * total / (n * info.width * info.height):.4f} bpp, {kbps:.1f} kbit/s, "
+          f"codec {model.name}, {quality_text}, intra period {period}, "
           f"{n / elapsed:.2f} fps on {device}")
     return 0
 
@@ -111,26 +131,40 @@ def decode_if_video(args) -> int | None:
     if any(getattr(args, k, None) is not None for k in ("bytes", "fraction", "target_bpp")):
         raise InputError("--bytes/--fraction/--target-bpp decode a prefix of a progressive image "
                          f"stream; {src} is a video")
-    out = vio.check_video_output(args.output, src)
+    out = vio.check_video_output(args.output, src, overwrite=args.overwrite)
 
     from neuralcodec.cli.runtime import apply_runtime
-    from neuralcodec.video.codec import decode_frames
+    from neuralcodec.errors import NeuralCodecError
+    from neuralcodec.video.codec import check_video_header, decode_frames
     from neuralcodec.video.weights import load
 
+    check_video_header(header, args.max_pixels)             # before loading anything
     device = apply_runtime(args)
     model = load(header.codec if header.codec != "" else None, args.weights, device)
     fps = Fraction(header.fps[0], header.fps[1]) if header.fps[0] else vio.FOLDER_FPS
-    writer = vio.FrameWriter(out, header.width, header.height, fps)
     bar = _progress(header.frames, "decode")
     start = time.perf_counter()
+    writer = None
     try:
-        for rgb in decode_frames(model, src, device, device == "cuda"):
+        writer = vio.FrameWriter(out, header.width, header.height, fps, overwrite=args.overwrite)
+        for rgb in decode_frames(model, src, device, device == "cuda", args.max_pixels):
             writer.write(rgb)
             bar.update(1)
+    except NeuralCodecError as exc:     # damaged or cut file: keep the complete frames
+        if writer is None:
+            raise
+        if args.all_or_nothing or not writer.count:
+            writer.abort()
+            raise
         writer.close()
+        raise type(exc)(f"{exc}; the {writer.count} complete frames before it were written to "
+                        f"{out} (--all-or-nothing: write none)") from None
     except BaseException:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
         raise
+    else:
+        writer.close()
     finally:
         bar.close()
     elapsed = time.perf_counter() - start

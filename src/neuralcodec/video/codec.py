@@ -9,17 +9,19 @@ does not depend on the sequence length.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from neuralcodec.codecs.api import _pad, pixel_tensor, to_pixels, to_tensor
-from neuralcodec.codecs.base import Compressed, check_quality
+from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, Compressed, check_quality
 from neuralcodec.codecs.framing import pack_streams, unpack_streams
 from neuralcodec.codecs.tiling import analyse_tiled, latent_tiles, synthesise_tiled
 from neuralcodec.entropy.exact import ExactNet
-from neuralcodec.errors import BitstreamError, InputError
+from neuralcodec.errors import BitstreamError, InputError, NeuralCodecError
+from neuralcodec.limits import DEFAULT_MAX_PIXELS, check_picture_size
 from neuralcodec.video.model import I_OFFSET, P_OFFSETS, STRIDE, VideoRT, frame_quality
 
 MAX_VIDEO_PIXELS = 8192 * 4320
@@ -32,11 +34,26 @@ def amp(device, enabled: bool, dtype=torch.float16):
     return contextlib.nullcontext()
 
 
+MAX_U32 = 0xFFFFFFFF
+MAX_P_OFFSETS = 1024          # quality offsets a video header may list
+
+
+def _offset(value) -> float:
+    """A quality offset from params: a real number within +-(QUALITY_MAX - QUALITY_MIN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError
+    value = float(value)                       # OverflowError for integers beyond a float
+    if not abs(value) <= QUALITY_MAX - QUALITY_MIN:
+        raise ValueError
+    return value
+
+
 @dataclass
 class GopConfig:
     intra_period: int = 32              # 0: only the first frame is an I-frame
     p_offsets: list = field(default_factory=lambda: list(P_OFFSETS))
     i_offset: float = I_OFFSET
+    frame_quality: bool = False         # each record starts with its frame's quality (rate control)
 
     def is_intra(self, index: int) -> bool:
         return index == 0 or (self.intra_period > 0 and index % self.intra_period == 0)
@@ -45,20 +62,47 @@ class GopConfig:
         return frame_quality(base, index_in_gop, self.p_offsets, self.i_offset)
 
     def params(self) -> dict:
-        return {"intra_period": self.intra_period, "p_offsets": [float(v) for v in self.p_offsets],
-                "i_offset": float(self.i_offset)}
+        out = {"intra_period": self.intra_period, "p_offsets": [float(v) for v in self.p_offsets],
+               "i_offset": float(self.i_offset)}
+        if self.frame_quality:          # absent otherwise: streams without it are unchanged
+            out["frame_quality"] = True
+        return out
 
     @classmethod
     def from_params(cls, params: dict) -> "GopConfig":
+        """The GOP of a video header's params; anything out of range is a BitstreamError."""
         try:
             period = params["intra_period"]
-            offsets = [float(v) for v in params["p_offsets"]]
-            i_off = float(params["i_offset"])
-            if isinstance(period, bool) or not isinstance(period, int) or period < 0 or not offsets:
+            offsets = [_offset(v) for v in params["p_offsets"]]
+            i_off = _offset(params["i_offset"])
+            per_frame = params.get("frame_quality", False)
+            if type(period) is not int or not 0 <= period <= MAX_U32 \
+                    or not 1 <= len(offsets) <= MAX_P_OFFSETS or not isinstance(per_frame, bool):
                 raise ValueError
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise BitstreamError("video header lacks a valid GOP description") from None
-        return cls(period, offsets, i_off)
+        return cls(period, offsets, i_off, per_frame)
+
+
+# Per-frame quality (rate control): a big-endian u16 before the record payload,
+# quality = 1 + code / QUALITY_STEPS, so encoder and decoder use the same value.
+QUALITY_STEPS = 8192
+
+
+def quantize_quality(q: float) -> tuple[float, bytes]:
+    """The representable quality nearest ``q`` (clamped to [1, 8]) and its 2-byte code."""
+    code = int(round((min(QUALITY_MAX, max(QUALITY_MIN, q)) - QUALITY_MIN) * QUALITY_STEPS))
+    return QUALITY_MIN + code / QUALITY_STEPS, code.to_bytes(2, "big")
+
+
+def split_quality(payload: bytes) -> tuple[float, bytes]:
+    """(frame quality, rest of the payload) of a record that starts with its quality."""
+    if len(payload) < 2:
+        raise BitstreamError("video record too short for its frame quality")
+    code = int.from_bytes(payload[:2], "big")
+    if code > (QUALITY_MAX - QUALITY_MIN) * QUALITY_STEPS:
+        raise BitstreamError(f"frame quality code {code} out of range")
+    return QUALITY_MIN + code / QUALITY_STEPS, payload[2:]
 
 
 def prepare_exact(model, device) -> None:
@@ -118,16 +162,43 @@ class _State:
 
 
 class VideoEncoder(_State):
-    """Encode frames one at a time; ``encode(rgb)`` returns (record name, payload, y_hat)."""
+    """Encode frames one at a time; ``encode(rgb)`` returns (record name, payload, y_hat).
+
+    The steps of ``encode`` are public for rate control (video/rate_control.py):
+    ``prepare`` the frame, ``code`` it at a quality as often as needed (no state changes),
+    then ``commit`` the chosen result."""
 
     @torch.no_grad()
-    def encode(self, pixels: np.ndarray):
+    def encode(self, pixels: np.ndarray, quality: float | None = None):
+        """Code the next frame at ``quality`` (default: the base quality and the frame's offset;
+        another quality only where the records carry it: ``GopConfig(frame_quality=True)``)."""
+        if quality is not None and not self.gop.frame_quality:
+            raise ValueError("a per-frame quality needs GopConfig(frame_quality=True)")
+        x = self.prepare(pixels)
+        intra = self.next_is_intra()
+        q = self.gop.quality(self.quality, self.next_gop_index()) if quality is None else quality
+        q, payload, y_hat = self.code(x, intra, q)
+        return self.commit(intra, q, payload, y_hat)
+
+    def prepare(self, pixels: np.ndarray) -> torch.Tensor:
         if pixels.shape != (self.height, self.width, 3) or pixels.dtype != np.uint8:
             raise InputError(f"frame {self.index} is {pixels.shape[1]}x{pixels.shape[0]}, "
                              f"expected {self.width}x{self.height}")
-        x = _pad(to_tensor(pixels, self.device), STRIDE)
-        intra = self.gop.is_intra(self.index)
-        q = self._frame_quality(intra)
+        return _pad(to_tensor(pixels, self.device), STRIDE)
+
+    def next_is_intra(self) -> bool:
+        return self.gop.is_intra(self.index)
+
+    def next_gop_index(self) -> int:
+        """Position of the next frame in its GOP (0: I-frame)."""
+        return 0 if self.next_is_intra() else self.gop_index + 1
+
+    @torch.no_grad()
+    def code(self, x: torch.Tensor, intra: bool, q: float):
+        """(quality used, record payload, y_hat) of frame ``x`` at quality ``q``; no state changes."""
+        prefix = b""
+        if self.gop.frame_quality:
+            q, prefix = quantize_quality(q)
         if intra:
             codec = self.model.intra
             with amp(self.device, self.half, torch.bfloat16):
@@ -137,16 +208,19 @@ class VideoEncoder(_State):
                 comp = codec.compress_latent(y[..., r:r + th, c:c + tw])
                 streams += [comp.streams["z"], comp.streams["y"]]
                 y_hat[..., r:r + th, c:c + tw] = comp.latents
-            name, payload = "I", pack_streams(streams)
-            self._advance(True, y_hat, q)
+            payload = pack_streams(streams)
         else:
             with amp(self.device, self.half):
                 y = self.model.analyse(x, self.x_ref, self.ctx, q).float()
             payload, y_hat = self.model.compress_p(y, self.buf)
-            name = "P"
-            self._advance(False, y_hat, q)
+        return q, prefix + payload, y_hat
+
+    def commit(self, intra: bool, q: float, payload: bytes, y_hat: torch.Tensor):
+        """Advance the state past a coded frame; returns (record name, payload, y_hat)."""
+        self.gop_index = self.next_gop_index()
+        self._advance(intra, y_hat, q)
         self.index += 1
-        return name, payload, y_hat
+        return ("I" if intra else "P"), payload, y_hat
 
 
 class VideoDecoder(_State):
@@ -160,6 +234,8 @@ class VideoDecoder(_State):
         if intra != self.gop.is_intra(self.index):
             raise BitstreamError(f"frame {self.index}: record {name} does not match the GOP structure")
         q = self._frame_quality(intra)
+        if self.gop.frame_quality:
+            q, payload = split_quality(payload)
         lh, lw = self._latent_hw()
         if intra:
             codec = self.model.intra
@@ -278,12 +354,13 @@ def check_geometry(width: int, height: int) -> None:
 
 
 def make_header(model: VideoRT, width: int, height: int, fps, quality: float, gop: GopConfig,
-                frames: int = 0, source: str = ""):
+                frames: int = 0, source: str = "", extra: dict | None = None):
     from neuralcodec.container import Header
     from neuralcodec.video.weights import video_hash
     params = dict(gop.params(), intra=model.config["intra"])
     if source:
         params["source_pix_fmt"] = source
+    params.update(extra or {})
     return Header(codec=model.name, weights_hash=video_hash(model), kind="video", width=width,
                   height=height, frames=frames, fps=(int(fps[0]), int(fps[1])), pixel_format="rgb24",
                   quality=check_quality(quality), params=params)
@@ -291,65 +368,111 @@ def make_header(model: VideoRT, width: int, height: int, fps, quality: float, go
 
 def encode_frames(model: VideoRT, frames, fileobj, width: int, height: int, fps=(25, 1),
                   quality: float = 4.0, intra_period: int = 32, device=None, half: bool = False,
-                  total: int = 0, source: str = "", on_frame=None, latents: list | None = None) -> int:
+                  total: int = 0, source: str = "", on_frame=None, latents: list | None = None,
+                  target_bits: float = 0.0, rate_stats: dict | None = None, rate_frames: int = 0) -> int:
     """Encode an iterable of RGB frames into a container written record by record.
     ``on_frame(index, name, nbytes)`` is called after each frame; ``latents``, if given,
-    receives each frame's exact decoded latent (on the CPU), for checks. Returns the frame count."""
+    receives each frame's exact decoded latent (on the CPU), for checks. With ``target_bits``
+    (bits per frame) a :class:`~neuralcodec.video.rate_control.RateController` chooses each
+    frame's quality (``quality`` is then only the header's nominal value) and the records
+    carry their qualities; ``rate_stats``, if given, receives its summary; ``rate_frames`` tells it
+    the sequence length where ``total`` (the header's count) is not known. Returns the frame count."""
     from neuralcodec.container import ContainerWriter
 
     check_geometry(width, height)
     if intra_period < 0:
         raise InputError("--intra-period must be >= 0")
     device = device or next(model.parameters()).device
-    gop = GopConfig(intra_period)
-    header = make_header(model, width, height, fps, quality, gop, total, source)
+    gop = GopConfig(intra_period, frame_quality=target_bits > 0)
+    rate = extra = None
+    if target_bits > 0:
+        from neuralcodec.video.rate_control import RateController
+        rate = RateController(target_bits, width * height, gop, total or rate_frames)
+        extra = {"target_bits_per_frame": round(float(target_bits), 3)}
+    header = make_header(model, width, height, fps, quality, gop, total, source, extra)
     enc = VideoEncoder(model, width, height, header.quality, gop, device, half)
+    if rate is not None:        # measure the content's I and P costs on the first two frames
+        frames = iter(frames)
+        head = list(itertools.islice(frames, 2))
+        rate.calibrate(VideoEncoder(model, width, height, header.quality, gop, device, half), head)
+        frames = itertools.chain(head, frames)
     with ContainerWriter(fileobj, header) as writer:
         for pixels in frames:
-            name, payload, y_hat = enc.encode(pixels)
+            name, payload, y_hat = enc.encode(pixels) if rate is None else rate.encode(enc, pixels)
             writer.add(name, payload)
+            if rate is not None:
+                rate.account(writer.bytes_written)
             if latents is not None:
                 latents.append(y_hat.cpu())
             if on_frame:
                 on_frame(enc.index - 1, name, len(payload))
         if enc.index == 0:
             raise InputError("the input holds no frames")
+    if rate is not None and rate_stats is not None:
+        rate_stats.update(rate.summary(), bytes=writer.bytes_written)
     return enc.index
 
 
+def check_video_header(header, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Fields of a video header a decoder relies on: kind, rgb24, frame size (the codec's
+    limit and the caller's), quality range; the GOP is checked by :class:`GopConfig`."""
+    if header.kind != "video":
+        raise BitstreamError(f"this bitstream holds a {header.kind}, not a video")
+    if header.pixel_format != "rgb24":
+        raise BitstreamError(f"pixel format {header.pixel_format} is not supported by "
+                             f"{header.codec} (rgb24 only)")
+    check_picture_size(header.width, header.height, max_pixels)
+    if header.width * header.height > MAX_VIDEO_PIXELS:
+        raise BitstreamError(f"video frames of {header.width}x{header.height} are larger than "
+                             f"{header.codec} codes ({MAX_VIDEO_PIXELS} pixels)")
+    if not QUALITY_MIN <= header.quality <= QUALITY_MAX:
+        raise BitstreamError(f"header quality {header.quality!r} is outside "
+                             f"[{QUALITY_MIN:g}, {QUALITY_MAX:g}]")
+
+
 def open_decoder(model: VideoRT, header, device=None, half: bool = False,
-                 pipelined: bool = True) -> VideoDecoder:
+                 pipelined: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoDecoder:
     """A decoder for ``header`` (checked against the model); on CUDA a :class:`PipelinedDecoder`
     unless ``pipelined`` is False."""
     from neuralcodec.container import check_weights
     from neuralcodec.video.weights import video_hash
 
+    check_video_header(header, max_pixels)
     check_weights(header, model.name, video_hash(model))
-    if header.kind != "video":
-        raise BitstreamError(f"this bitstream holds a {header.kind}, not a video")
-    check_geometry(header.width, header.height)
     gop = GopConfig.from_params(header.params)
     device = torch.device(device or next(model.parameters()).device)
     cls = PipelinedDecoder if device.type == "cuda" and pipelined else VideoDecoder
     return cls(model, header.width, header.height, header.quality, gop, device, half)
 
 
-def decode_frames(model: VideoRT, fileobj, device=None, half: bool = False):
-    """Yield decoded RGB frames of a container, reading one record at a time."""
+def decode_frames(model: VideoRT, fileobj, device=None, half: bool = False,
+                  max_pixels: int = DEFAULT_MAX_PIXELS):
+    """Yield decoded RGB frames of a container, reading one record at a time. Every frame
+    yielded is complete; a damaged or cut file raises after the last good one."""
     from neuralcodec.container import ContainerReader
 
     reader = ContainerReader(fileobj)
     try:
-        dec = open_decoder(model, reader.header, device, half)
-        for sub in reader:
-            if isinstance(dec, PipelinedDecoder):
-                frame = dec.push(sub.name, sub.data)
-                if frame is not None:
-                    yield frame
-            else:
-                dec.decode(sub.name, sub.data)
-                yield dec.output()
-        if isinstance(dec, PipelinedDecoder) and dec.index:
+        dec = open_decoder(model, reader.header, device, half, max_pixels=max_pixels)
+        pipelined = isinstance(dec, PipelinedDecoder)
+        try:
+            for sub in reader:
+                if sub.truncatable:
+                    raise BitstreamError(f"frame {dec.index}: record {sub.name} is flagged "
+                                         "truncatable; video frames are not progressive")
+                if pipelined:
+                    frame = dec.push(sub.name, sub.data)
+                    if frame is not None:
+                        yield frame
+                else:
+                    dec.decode(sub.name, sub.data)
+                    yield dec.output()
+        except NeuralCodecError:
+            last = dec.flush() if pipelined else None
+            if last is not None:
+                yield last                     # the frame before the error is complete
+            raise
+        if pipelined and dec.index:
             yield dec.flush()
         if reader.header.frames and dec.index != reader.header.frames:
             raise BitstreamError(f"header says {reader.header.frames} frames, file has {dec.index}")

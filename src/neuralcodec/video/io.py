@@ -115,8 +115,10 @@ def iter_frames(path: str | os.PathLike, max_frames: int = 0):
 class FrameWriter:
     """Write RGB frames to ``path`` atomically: a temporary file/folder renamed on close."""
 
-    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: Fraction):
+    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: Fraction,
+                 overwrite: bool = True):
         self.path = Path(path)
+        self.overwrite = overwrite
         self.width, self.height = width, height
         self.fps = fps if fps and fps > 0 else FOLDER_FPS
         self.kind = output_kind(self.path)
@@ -124,11 +126,17 @@ class FrameWriter:
         self.count = 0
         if self.kind == "png":
             self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=parent))
-            os.chmod(self.tmp, 0o755)
             return
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.path.suffix, dir=parent)
         os.close(fd)
         self.tmp = Path(tmp)
+        try:
+            self._open(width, height)
+        except BaseException:           # also Ctrl-C / SIGTERM: no temporary file is left
+            self.abort()
+            raise
+
+    def _open(self, width: int, height: int) -> None:
         if self.kind == "y4m":
             self.file = open(self.tmp, "wb")
             f = Fraction(self.fps)
@@ -170,10 +178,12 @@ class FrameWriter:
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
             self.container.close()
-        if self.kind == "png":
-            os.replace(self.tmp, self.path) if not self.path.exists() else _replace_dir(self.tmp, self.path)
-        else:
-            os.replace(self.tmp, self.path)
+        from neuralcodec.cli.io_utils import finish_output
+        if self.kind == "png" and self.path.exists():
+            if not self.overwrite:
+                raise InputError(f"output {self.path} exists (-n/--no-overwrite given)")
+            self.path.rmdir()    # only an empty folder is ever replaced (checked before decoding)
+        finish_output(self.tmp, self.path, self.overwrite)
 
     def abort(self) -> None:
         try:
@@ -187,11 +197,6 @@ class FrameWriter:
             shutil.rmtree(self.tmp, ignore_errors=True)
         else:
             self.tmp.unlink(missing_ok=True)
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    out.rmdir()          # only an empty folder is ever replaced (checked before decoding)
-    os.replace(tmp, out)
 
 
 def yuv420_planes(rgb: np.ndarray):
@@ -214,9 +219,11 @@ def output_kind(path: Path) -> str:
     raise InputError(f"unsupported video output {path.name}: use .y4m, .mkv, .mp4 or a folder (PNG frames)")
 
 
-def check_video_output(output: str | os.PathLike, source: str | os.PathLike) -> Path:
-    """Refuse to overwrite the input or a non-empty folder; the parent must exist."""
-    from neuralcodec.cli.io_utils import refuse_input_overwrite, require_parent
+def check_video_output(output: str | os.PathLike, source: str | os.PathLike,
+                       overwrite: bool = True) -> Path:
+    """Refuse to overwrite the input or a non-empty folder; the parent must exist; an existing
+    output follows the rules of ``cli.io_utils.check_replaceable``."""
+    from neuralcodec.cli.io_utils import check_replaceable, refuse_input_overwrite, require_parent
 
     out = Path(output)
     refuse_input_overwrite(out, source)
@@ -229,4 +236,5 @@ def check_video_output(output: str | os.PathLike, source: str | os.PathLike) -> 
     elif out.is_dir():
         raise InputError(f"output {out} is a directory")
     require_parent(out)
+    check_replaceable(out, overwrite)
     return out

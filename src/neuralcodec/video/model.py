@@ -10,6 +10,10 @@
   (:class:`~neuralcodec.entropy.exact.ExactNet`) — never the float reconstruction.
 * Variable rate through :class:`~neuralcodec.codecs.base.QualityGain` on the latent, with
   per-frame quality offsets in a hierarchical pattern (see :func:`frame_quality`).
+* Options for larger variants: the widths (``m`` latent, ``f`` pixel context, ``n`` hidden,
+  ``nz`` hyper-latent, ``buf`` latent buffer), ``ctx_scales`` (2, 3: multi-scale temporal
+  context) and ``warp`` (a learned warp of context and reference), see video/context.py. The
+  defaults are the shipped configuration.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from neuralcodec.entropy.conditional import GaussianModel
 from neuralcodec.entropy.exact import ExactNet, to_fixed
 from neuralcodec.entropy.factorized import FactorizedPrior
 from neuralcodec.entropy.likelihoods import noisy, ste_round
+from neuralcodec.video.context import LearnedWarp, MultiScaleContext, backward_warp
 
 NAME = "video-rt"
 STRIDE = 64            # frames are padded to a multiple of this (latent /16, hyper-latent /64)
@@ -47,6 +52,15 @@ def frame_quality(base: float, index_in_gop: int, p_offsets=P_OFFSETS, i_offset:
 
 def _act() -> nn.Module:
     return nn.LeakyReLU(0.1, inplace=True)
+
+
+def _run_with_terms(seq: nn.Sequential, x: torch.Tensor, terms: dict) -> torch.Tensor:
+    """Run ``seq`` layer by layer, adding ``terms[i]`` to the output of layer ``i``."""
+    for i, layer in enumerate(seq):
+        x = layer(x)
+        if i in terms:
+            x = x + terms[i]
+    return x
 
 
 class Up2(nn.Sequential):
@@ -123,9 +137,15 @@ class VideoRT(nn.Module):
     name = NAME
 
     def __init__(self, m: int = 64, f: int = 48, n: int = 64, nz: int = 48, buf: int = 32,
-                 intra_m: int = 192, intra: str = "hyperprior"):
+                 intra_m: int = 192, intra: str = "hyperprior", ctx_scales: int = 1, warp: bool = False):
         super().__init__()
         self.config = {"m": m, "f": f, "n": n, "nz": nz, "buf": buf, "intra_m": intra_m, "intra": intra}
+        # structural options (video/context.py); recorded only when on, so the shipped
+        # configuration (and its weights file) reads exactly as before
+        if ctx_scales != 1:
+            self.config["ctx_scales"] = ctx_scales
+        if warp:
+            self.config["warp"] = True
         self.intra = None              # the image codec of I-frames: see set_intra
         u = 48                         # pixel-unshuffle(4) of RGB
         # pixel-domain context: decoded I-frame -> features at 1/4 resolution
@@ -151,6 +171,8 @@ class VideoRT(nn.Module):
         self.buf_init = ExactNet(nn.Conv2d(intra_m, n, 1), nn.ReLU(), conv(n, buf, 3, 1))
         self.buf_update = ExactNet(conv(m + buf, n, 3, 1), nn.ReLU(), conv(n, buf, 3, 1))
         self.entropy = CheckerboardGaussian(m, n + buf)
+        self.ms_ctx = MultiScaleContext(f, n, m, ctx_scales) if ctx_scales != 1 else None
+        self.warp = LearnedWarp(n, f) if warp else None
 
     def set_intra(self, intra) -> None:
         """Attach the I-frame image codec without making it part of this module's state."""
@@ -163,11 +185,26 @@ class VideoRT(nn.Module):
 
     def analyse(self, x, x_ref, ctx, quality):
         inp = torch.cat([F.pixel_unshuffle(x, 4), F.pixel_unshuffle(x_ref, 4), ctx], 1)
-        return self.g_a(inp) * self.gain(quality_tensor(quality, x))
+        if self.ms_ctx is None:
+            y = self.g_a(inp)
+        else:       # context added after each stride-2 conv (layers 2: 1/8 and 4: 1/16)
+            terms = self.ms_ctx.analysis_terms(self.ms_ctx.pyramid(ctx))
+            y = _run_with_terms(self.g_a, inp, dict(zip((2, 4), terms)))
+        return y * self.gain(quality_tensor(quality, x))
 
     def synthesise(self, y_hat, x_ref, ctx, quality):
         """(x_hat, next context features)."""
-        feat = self.g_s(y_hat * self.inv_gain(quality_tensor(quality, y_hat)))
+        y = y_hat * self.inv_gain(quality_tensor(quality, y_hat))
+        if self.ms_ctx is None:
+            feat = self.g_s(y)
+        else:       # 1/16 context added to the latent, 1/8 after the first upsampling (layer 0)
+            terms = self.ms_ctx.synthesis_terms(self.ms_ctx.pyramid(ctx))
+            if len(terms) > 1:
+                y = y + terms[1]
+            feat = _run_with_terms(self.g_s, y, {0: terms[0]})
+        if self.warp is not None:
+            flow = self.warp(feat, ctx)
+            ctx, x_ref = backward_warp(ctx, flow).to(feat.dtype), backward_warp(x_ref, flow)
         new_ctx = self.g_s_ctx(torch.cat([feat, ctx], 1))
         return x_ref + self.g_s_out(new_ctx), new_ctx
 

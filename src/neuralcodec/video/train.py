@@ -55,7 +55,9 @@ class VideoTrainConfig:
     resume: bool = False
     export: str = ""
     init: str = ""                    # start from these video-rt weights
-    codec_kwargs: dict = field(default_factory=dict)
+    init_partial: bool = False        # load only the init tensors whose names and shapes match
+    codec_kwargs: dict = field(default_factory=dict)   # model options (VideoRT arguments)
+    bptt: int = 0                     # cut gradients through the reference every N P-frames (0: never)
     progress: bool = True             # a progress bar on stderr (rank 0)
 
 
@@ -193,8 +195,11 @@ def intra_forward(intra, x: torch.Tensor, q: torch.Tensor):
     return y_hat, intra.synthesise(y_hat, q).clamp(0, 1)
 
 
-def clip_loss(model, clips: torch.Tensor, quality: torch.Tensor) -> dict:
-    """RD loss of I P P ... over a batch of clips (B, T, 3, H, W)."""
+def clip_loss(model, clips: torch.Tensor, quality: torch.Tensor, bptt: int = 0) -> dict:
+    """RD loss of I P P ... over a batch of clips (B, T, 3, H, W). Each P-frame is coded from
+    the previous reconstruction, so errors propagate as in a GOP; with ``bptt`` the gradient
+    through the propagated reference, context and buffer is cut every ``bptt`` P-frames (long
+    unrolls in bounded memory; the forward pass still propagates)."""
     b, t_len, _, h, w = clips.shape
     y_i, x_ref = intra_forward(model.intra, clips[:, 0], frame_qualities(quality, 0))
     ctx = model.context_from_frame(x_ref)
@@ -211,6 +216,8 @@ def clip_loss(model, clips: torch.Tensor, quality: torch.Tensor) -> dict:
         bpp_sum = bpp_sum + bpp.mean().detach()
         mse_sum = mse_sum + mse.mean().detach()
         x_ref, ctx, buf = x_hat.clamp(0, 1), out["ctx"], out["buf"]
+        if bptt and t % bptt == 0:
+            x_ref, ctx, buf = x_ref.detach(), ctx.detach(), buf.detach()
     n = t_len - 1
     return {"loss": loss / n, "bpp": bpp_sum / n, "psnr": psnr_from_mse(mse_sum / n)}
 
@@ -224,10 +231,52 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _optimizers(model, lr: float):
+def make_optimizers(model, lr: float):
+    """Adam for the P-frame networks and for the auxiliary ``quantiles`` of the hyper prior."""
     aux = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
     main = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
     return torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=1e-3)
+
+
+def optimise(model, opt, aux_opt, loss: torch.Tensor, lr: float, clip: float, average=None) -> None:
+    """One optimiser step on ``loss`` (learning rate ``lr``, gradient-norm clip of the P-frame
+    parameters) and one on the auxiliary loss; ``average(params)`` averages gradients
+    across data-parallel ranks after each backward pass."""
+    main_params = [p for g in opt.param_groups for p in g["params"]]
+    aux_params = [p for g in aux_opt.param_groups for p in g["params"]]
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if average is not None:
+        average(main_params)
+    if clip > 0:
+        torch.nn.utils.clip_grad_norm_(main_params, clip)
+    opt.step()
+    aux_opt.zero_grad(set_to_none=True)
+    model.aux_loss().backward()
+    if average is not None:
+        average(aux_params)
+    aux_opt.step()
+
+
+def build_model(init: str, init_partial: bool, codec_kwargs: dict, device, intra=None, log=print):
+    """A video-rt model for training: from ``init`` weights (all of them, or with
+    ``init_partial`` those whose names and shapes match a model of ``codec_kwargs``) or fresh;
+    the I-frame codec is frozen (eval mode, no gradients)."""
+    from neuralcodec.video.weights import create, load
+    if init and not init_partial:
+        model = load(None, init, device, intra=intra, check_intra=False)
+    else:
+        model = create(device=device, intra_model=intra, **codec_kwargs)
+        if init:
+            from neuralcodec.train.compare import load_matching
+            log(f"init: {load_matching(model, init)} of {len(model.state_dict())} tensors from {init}")
+    model.train()
+    model.intra.eval()
+    for p in model.intra.parameters():
+        p.requires_grad_(False)
+    return model
 
 
 def export(model, path: str, info: dict) -> None:
@@ -265,7 +314,6 @@ def _above(bar, log):
 
 def _run(cfg: VideoTrainConfig, log, dist_info, device, start) -> dict:
     from neuralcodec.train.validate import set_tf32
-    from neuralcodec.video.weights import create, load
 
     if device.type == "cuda":
         set_tf32(True)
@@ -278,14 +326,10 @@ def _run(cfg: VideoTrainConfig, log, dist_info, device, start) -> dict:
     sampler = ClipSampler(clips, stills, cfg.crop, cfg.frames, cfg.synthetic, device)
     log(f"data: {len(sampler.clips)} clips ({sum(c.shape[0] for c in sampler.clips)} frames), "
         f"{len(sampler.stills)} stills, synthetic fraction {sampler.synthetic:g}")
-    model = (load(None, cfg.init, device, check_intra=False) if cfg.init else create(device=device, **cfg.codec_kwargs))
+    model = build_model(cfg.init, cfg.init_partial, cfg.codec_kwargs, device, log=log)
     if dist_info.enabled:    # same initial weights on every rank, then per-rank quantisation noise
         torch.manual_seed(cfg.seed + 1 + dist_info.rank)
-    model.train()
-    model.intra.eval()
-    for p in model.intra.parameters():
-        p.requires_grad_(False)
-    opt, aux_opt = _optimizers(model, cfg.lr)
+    opt, aux_opt = make_optimizers(model, cfg.lr)
     step = 0
     latest = ckpt.latest_checkpoint(out) if cfg.resume else None
     if latest is not None:
@@ -324,8 +368,6 @@ def _run(cfg: VideoTrainConfig, log, dist_info, device, start) -> dict:
         bar = tqdm(total=cfg.steps, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr,
                    mininterval=0.5 if sys.stderr.isatty() else 30.0)
         log = _above(bar, log)
-    main_params = [p for g in opt.param_groups for p in g["params"]]
-    aux_params = [p for g in aux_opt.param_groups for p in g["params"]]
     running = torch.zeros(4, dtype=torch.float64, device=device)  # loss, bpp, psnr, steps
     while step < cfg.steps:
         elapsed = (time.time() - start) / 60
@@ -338,20 +380,9 @@ def _run(cfg: VideoTrainConfig, log, dist_info, device, start) -> dict:
         lr = lr_at(int(progress * 100000), 100000, cfg.lr, "cosine", warmup=0, final=0.05)
         if step < cfg.warmup_steps:
             lr = cfg.lr * (step + 1) / cfg.warmup_steps
-        for group in opt.param_groups:
-            group["lr"] = lr
         clips_b, quality = sampler.batch(cfg.seed, step, cfg.batch_size, dist_info.rank)
-        res = clip_loss(model, clips_b, quality)
-        opt.zero_grad(set_to_none=True)
-        res["loss"].backward()
-        D.average_grads(dist_info, main_params)
-        if cfg.clip > 0:
-            torch.nn.utils.clip_grad_norm_(main_params, cfg.clip)
-        opt.step()
-        aux_opt.zero_grad(set_to_none=True)
-        model.aux_loss().backward()
-        D.average_grads(dist_info, aux_params)
-        aux_opt.step()
+        res = clip_loss(model, clips_b, quality, cfg.bptt)
+        optimise(model, opt, aux_opt, res["loss"], lr, cfg.clip, lambda ps: D.average_grads(dist_info, ps))
         step += 1
         if bar is not None:
             bar.update(1)

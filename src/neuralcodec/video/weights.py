@@ -47,7 +47,10 @@ def create(name: str = NAME, intra_model=None, device="cpu", **config) -> VideoR
     """A fresh video codec with its I-frame codec attached."""
     if name not in VIDEO_CODECS:
         raise ModelError(f"unknown video codec {name!r} (available: {', '.join(available())})")
-    model = VIDEO_CODECS[name](**config)
+    try:
+        model = VIDEO_CODECS[name](**config)
+    except (TypeError, ValueError) as exc:     # unknown option, impossible value
+        raise ModelError(f"bad {name} options {config}: {exc}") from None
     model.set_intra(intra_model if intra_model is not None else intra_codec(model.config["intra"], device))
     return model.to(device)
 
@@ -60,10 +63,13 @@ def save_weights(model: VideoRT, path, *, half: bool = True, info: dict | None =
                        extra_meta={"intra": model.config["intra"], "intra_hash": intra_hash(model.intra)})
 
 
-def load(name: str | None = None, weights=None, device="cpu", intra=None, check_intra: bool = True) -> VideoRT:
+def load(name: str | None = None, weights=None, device="cpu", intra=None, check_intra: bool = True,
+         intra_weights=None) -> VideoRT:
     """Load a video codec (shipped weights unless ``weights``); checks the I-frame codec hash
-    unless ``check_intra`` is off (fine-tuning the P-frame model for new I-frame weights)."""
-    from neuralcodec.codecs.registry import attach_weights, read_metadata
+    unless ``check_intra`` is off (fine-tuning the P-frame model for new I-frame weights).
+    The I-frame codec is ``intra``, else one loaded from ``intra_weights``, else the installed one."""
+    from neuralcodec.codecs.registry import (attach_weights, build_checked, read_metadata,
+                                             weights_config)
     name = name or DEFAULT_VIDEO_CODEC
     if name not in VIDEO_CODECS:
         raise ModelError(f"unknown video codec {name!r} (available: {', '.join(available())})")
@@ -77,12 +83,17 @@ def load(name: str | None = None, weights=None, device="cpu", intra=None, check_
     meta = read_metadata(path)
     if meta["codec"] != name:
         raise ModelError(f"weights {path} are for codec {meta['codec']!r}, not {name!r}")
-    config = json.loads(meta["config"])
-    intra = intra if intra is not None else intra_codec(config.get("intra", "hyperprior"), device)
+    config = weights_config(meta, path, VIDEO_CODECS[name])
+    model = build_checked(path, name, VIDEO_CODECS[name], config, lambda: VIDEO_CODECS[name](**config))
+    if intra is None and intra_weights is not None:
+        from neuralcodec.codecs.registry import load_model
+        intra = load_model(model.config["intra"], intra_weights, device)
+    intra = intra if intra is not None else intra_codec(model.config["intra"], device)
     if check_intra and meta.get("intra_hash") and meta["intra_hash"] != intra_hash(intra):
         raise ModelError(f"weights {path} were trained with {config.get('intra')} weights "
                          f"{meta['intra_hash'][:12]}, installed ones are {intra_hash(intra)[:12]}")
-    return attach_weights(create(name, intra_model=intra, device=device, **config), path, meta, device)
+    model.set_intra(intra)
+    return attach_weights(model.to(device), path, meta, device)
 
 
 def video_hash(model: VideoRT) -> bytes:
@@ -102,7 +113,7 @@ def video_hash(model: VideoRT) -> bytes:
 
 def model_rows() -> list[tuple[str, int, str, str]]:
     """(name, P-frame parameters, weights, note) of each video codec, for `neuralcodec models`."""
-    from neuralcodec.codecs.registry import read_metadata
+    from neuralcodec.codecs.registry import read_metadata, weights_config
     from neuralcodec.video.model import parameter_count
     rows = []
     for name, cls in sorted(VIDEO_CODECS.items()):
@@ -110,7 +121,7 @@ def model_rows() -> list[tuple[str, int, str, str]]:
         config, info = {}, {}
         if path is not None:
             meta = read_metadata(path)
-            config, info = json.loads(meta["config"]), json.loads(meta.get("info", "{}"))
+            config, info = weights_config(meta, path, cls), json.loads(meta.get("info", "{}"))
         model = cls(**config)
         weights = (f"{path.name} ({path.stat().st_size / 2**20:.1f} MiB)" if path
                    else "none shipped (train-video)")

@@ -1,0 +1,81 @@
+"""Optional temporal-context structures of the ``video-rt`` P-frame transforms (float side only).
+
+* :class:`MultiScaleContext`: the propagated 1/4-resolution context features, downsampled to
+  1/8 and 1/16 and added to the analysis and synthesis at those scales (multi-scale temporal
+  context as in DCVC-TCM; at 1/16 the convolutions' receptive field covers large motion, the
+  implicit alignment of DCVC-RT).
+* :class:`LearnedWarp`: a displacement field at 1/4 resolution decoded from the latent's
+  features and the context, which warps the context and the reference frame (bilinear) before
+  they are fused: motion compensation learned end to end, with no flow sent separately.
+
+Both start as no-ops (zero-initialised output layers), so a model with them begins exactly
+where one without them does, and both act only on the float reconstruction: the entropy path
+never sees them and stays integer-exact.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from neuralcodec.codecs.transforms import conv
+
+
+def _zero(layer: nn.Conv2d) -> nn.Conv2d:
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class MultiScaleContext(nn.Module):
+    """Context features at 1/8 (``scales`` >= 2) and 1/16 (``scales`` = 3) and the 1x1
+    fusions that add them to the transforms."""
+
+    def __init__(self, f: int, n: int, m: int, scales: int):
+        super().__init__()
+        if scales not in (2, 3):
+            raise ValueError("ctx_scales must be 1, 2 or 3")
+        self.down = nn.ModuleList(nn.Sequential(conv(f, f, 3, 2), nn.LeakyReLU(0.1)) for _ in range(scales - 1))
+        self.fuse_a = nn.ModuleList(_zero(nn.Conv2d(f, n, 1)) for _ in range(scales - 1))
+        # synthesis: 1/8 is added after the first upsampling (n channels), 1/16 to the latent (m)
+        self.fuse_s = nn.ModuleList(_zero(nn.Conv2d(f, c, 1)) for c in (n, m)[:scales - 1])
+
+    def pyramid(self, ctx: torch.Tensor) -> list[torch.Tensor]:
+        """[context at 1/8, at 1/16 (scales = 3)]."""
+        out = []
+        for down in self.down:
+            ctx = down(ctx)
+            out.append(ctx)
+        return out
+
+    def analysis_terms(self, pyramid) -> list[torch.Tensor]:
+        return [fuse(c) for fuse, c in zip(self.fuse_a, pyramid)]
+
+    def synthesis_terms(self, pyramid) -> list[torch.Tensor]:
+        return [fuse(c) for fuse, c in zip(self.fuse_s, pyramid)]
+
+
+def backward_warp(t: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Bilinear backward warp of ``t`` by ``flow`` (B, 2, h, w) in pixels of ``flow``'s grid;
+    the field is upsampled (and scaled) to ``t``'s size first; borders are replicated."""
+    b, _, h, w = t.shape
+    if flow.shape[-2:] != (h, w):
+        scale = w / flow.shape[-1]
+        flow = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False) * scale
+    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=t.device, dtype=flow.dtype)
+    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=t.device, dtype=flow.dtype)
+    grid = torch.stack([xs.view(1, w).expand(h, w), ys.view(h, 1).expand(h, w)], -1)
+    offset = torch.stack([flow[:, 0] * (2 / w), flow[:, 1] * (2 / h)], -1)
+    return F.grid_sample(t, grid.unsqueeze(0) + offset, mode="bilinear", padding_mode="border",
+                         align_corners=False)
+
+
+class LearnedWarp(nn.Module):
+    """A displacement field (pixels at 1/4 resolution) from synthesis features and context."""
+
+    def __init__(self, n: int, f: int):
+        super().__init__()
+        self.head = _zero(conv(n + f, 2, 3, 1))
+
+    def forward(self, feat: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([feat, ctx.to(feat.dtype)], 1))

@@ -1,0 +1,83 @@
+"""video.compare: variants side by side on the same clips, validated with real bitstreams."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+warnings.filterwarnings("ignore")
+
+from neuralcodec.video import compare  # noqa: E402
+from neuralcodec.video.rd import p_frame_cost  # noqa: E402
+from neuralcodec.video.weights import load  # noqa: E402
+
+
+def _folder(path, n, w, h, seed):
+    path.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (h + 2 * n, w + 2 * n, 3), dtype=np.uint8)
+    for t in range(n):
+        Image.fromarray(base[t:t + h, 2 * t:2 * t + w]).save(path / f"f{t:03d}.png")
+    return path
+
+
+def test_compare_runs_validates_and_exports(tmp_path, capsys):
+    train = _folder(tmp_path / "train" / "clip", 5, 80, 64, 0)
+    val = _folder(tmp_path / "val" / "held", 3, 64, 48, 1)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps([{"name": "base"}, {"name": "ms2", "config": {"ctx_scales": 2}, "frames": 2,
+                                                    "lr": 1e-4}]))
+    out = tmp_path / "out"
+    rc = compare.main(["--spec", str(spec), "--video", str(train.parent), "--out", str(out), "--steps", "2",
+                       "--batch-size", "1", "--frames", "3", "--crop", "64", "--synthetic", "0",
+                       "--warmup-steps", "1", "--log-every", "1", "--val", str(val.parent), "--val-frames", "3",
+                       "--val-qualities", "2", "6", "--val-fractions", "0.5", "--export", "--device", "cpu"])
+    assert rc == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["meta"]["steps_done"] == 2 and set(doc["variants"]) == {"base", "ms2"}
+    for name, v in doc["variants"].items():
+        assert [e["step"] for e in v["log"]] == [1, 2]
+        assert [e["step"] for e in v["validation"]] == [1, 2]          # at half of the run, at the end
+        clip = v["validation"][-1]["clips"]["held"]
+        assert [r["kinds"] for r in clip["rows"]] == ["IPP", "IPP"] and clip["frames"] == 3
+        assert clip["rows"][0]["bpp"] < clip["rows"][1]["bpp"]
+        assert len(clip["p_frame_cost"]["p_points"]) == 2 and len(clip["p_frame_cost"]["i_points"]) == 3  # + q1
+        assert doc["meta"]["train_seconds"][name] > 0
+    assert doc["variants"]["ms2"]["frames"] == 2 and doc["variants"]["base"]["frames"] == 3
+    assert doc["bd_rate_vs_reference"]["base"]["mean"] == pytest.approx(0.0, abs=1e-9)
+    model = load(None, out / "ms2.safetensors", "cpu")
+    assert model.config["ctx_scales"] == 2
+    assert "final validation" in capsys.readouterr().err
+
+
+def test_compare_spec_errors(tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps([{"name": "a", "codec": "video-rt"}]))
+    args = ["--spec", str(spec), "--out", str(tmp_path / "o"), "--steps", "1", "--device", "cpu"]
+    assert compare.main(args) == 1
+    assert capsys.readouterr().err.startswith("neuralcodec: error:")
+    spec.write_text(json.dumps([{"name": "a", "config": {"nonsense": 1}}]))
+    assert compare.main(args) == 1
+    assert "bad video-rt options" in capsys.readouterr().err
+    spec.write_text(json.dumps([{"name": "a", "frames": 9}]))
+    assert compare.main(args + ["--frames", "3"]) == 1
+    assert "frames must be" in capsys.readouterr().err
+
+
+def test_p_frame_cost_ratio():
+    """A P-frame curve at a quarter of the I-frame rate for the same PSNR has a ratio of 0.25;
+    curves without a PSNR overlap give no ratio and say why."""
+    def rows(kind, pts):
+        return [{"kinds": kind, "frame_bits": [b * 100], "frame_psnr": [d]} for b, d in pts]
+    intra = rows("I", [(1.0, 30.0), (2.0, 33.0), (4.0, 36.0)])
+    gop = [{"kinds": "IP", "frame_bits": [400, b * 100], "frame_psnr": [40.0, d]} for b, d in
+           [(0.25, 30.0), (0.5, 33.0), (1.0, 36.0)]]
+    cost = p_frame_cost(gop, intra, 100)
+    assert cost["ratio"] == pytest.approx(0.25, rel=1e-6)
+    far = [{"kinds": "IP", "frame_bits": [400, b * 100], "frame_psnr": [40.0, d]} for b, d in [(0.1, 20), (0.2, 22)]]
+    cost = p_frame_cost(far, intra, 100)
+    assert cost["ratio"] is None and "undefined" in cost["note"]
+    assert cost["best_p_over_cheapest_i"] == pytest.approx(0.2) and cost["psnr_gap_db"] == pytest.approx(8.0)

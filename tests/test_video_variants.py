@@ -1,0 +1,114 @@
+"""video-rt structural options (multi-scale context, learned warp, widths): the shipped
+configuration is unchanged, the options start as no-ops, code exactly and train."""
+from __future__ import annotations
+
+import io
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+warnings.filterwarnings("ignore")
+
+from neuralcodec.video.codec import decode_frames, encode_frames  # noqa: E402
+from neuralcodec.video.context import backward_warp  # noqa: E402
+from neuralcodec.video.model import VideoRT  # noqa: E402
+from neuralcodec.video.train import clip_loss  # noqa: E402
+from neuralcodec.video.weights import create, load, save_weights, shipped_weights  # noqa: E402
+
+VARIANTS = [{"ctx_scales": 2}, {"ctx_scales": 3}, {"warp": True}, {"ctx_scales": 3, "warp": True, "m": 80, "f": 56}]
+
+
+def _frames(n, w, h, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return [np.clip(np.stack([128 + 90 * np.sin((xx + 3 * t) / 7), 120 + 60 * np.cos((yy + t) / 5),
+                              110 + 50 * np.sin((xx + yy) / 9)], -1) + rng.normal(0, 5, (h, w, 3)), 0, 255)
+            .astype(np.uint8) for t in range(n)]
+
+
+def test_shipped_configuration_is_unchanged():
+    """The default model has no optional modules, records the same config keys as the
+    shipped weights file, and takes its tensors strictly (same names, no extras)."""
+    from safetensors.torch import load_file
+
+    from neuralcodec.codecs.registry import read_metadata
+    default = VideoRT()
+    assert default.ms_ctx is None and default.warp is None
+    assert set(default.config) == {"m", "f", "n", "nz", "buf", "intra_m", "intra"}
+    path = shipped_weights()
+    if path is None:
+        pytest.skip("no shipped video-rt weights")
+    config = json.loads(read_metadata(path)["config"])
+    model = VideoRT(**config)
+    assert model.config == config
+    state = load_file(str(path))
+    assert set(state) == set(model.state_dict())
+    model.load_state_dict(state)        # strict
+
+
+@pytest.mark.parametrize("kwargs", VARIANTS[:3])
+def test_options_start_as_no_ops(kwargs):
+    """With the default model's weights loaded (new tensors left at their initialisation) a
+    variant analyses and synthesises exactly as the default model does."""
+    torch.manual_seed(0)
+    base = VideoRT().eval()
+    variant = VideoRT(**kwargs).eval()
+    missing = variant.load_state_dict(base.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith(("ms_ctx.", "warp.")) for k in missing)
+    x, x_ref = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
+    ctx = torch.randn(1, 48, 16, 16)
+    with torch.no_grad():
+        y = base.analyse(x, x_ref, ctx, 4.0)
+        assert torch.allclose(variant.analyse(x, x_ref, ctx, 4.0), y, atol=1e-6)
+        xb, cb = base.synthesise(torch.round(y), x_ref, ctx, 4.0)
+        xv, cv = variant.synthesise(torch.round(y), x_ref, ctx, 4.0)
+    assert torch.allclose(xv, xb, atol=1e-5) and torch.allclose(cv, cb, atol=1e-5)
+
+
+def test_backward_warp():
+    """Zero flow is the identity; a flow of +2 px (at 1/4 resolution) moves content 8 px at full size."""
+    t = torch.rand(1, 3, 32, 48)
+    assert torch.allclose(backward_warp(t, torch.zeros(1, 2, 32, 48)), t, atol=1e-6)
+    flow = torch.zeros(1, 2, 8, 12)
+    flow[:, 0] = 2.0
+    out = backward_warp(t, flow)
+    assert torch.allclose(out[..., :, :40], t[..., :, 8:], atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", VARIANTS)
+def test_variants_code_exactly_and_train(kwargs, tmp_path):
+    """Each variant trains (finite loss, gradients reach its new modules), exports, reloads
+    with its configuration, and decodes to the encoder's latents and to the same frames."""
+    torch.manual_seed(1)
+    model = create(**kwargs)
+    model.train()
+    res = clip_loss(model, torch.rand(2, 3, 3, 64, 64), torch.tensor([2.0, 7.0]))
+    res["loss"].backward()
+    assert torch.isfinite(res["loss"])
+    new = [p for n, p in model.named_parameters() if n.startswith(("ms_ctx.", "warp."))]
+    assert new and any(p.grad is not None and p.grad.abs().sum() > 0 for p in new)
+    with torch.no_grad():       # move the zero-initialised layers off zero, as training would
+        for p in new:
+            p.add_(0.01 * torch.randn_like(p))
+    model.eval()
+    model.update()
+    path = tmp_path / "v.safetensors"
+    save_weights(model, path)
+    loaded = load(None, path, "cpu")
+    assert loaded.config == model.config
+    frames = _frames(4, 64, 48, seed=2)
+    buf, latents = io.BytesIO(), []
+    encode_frames(loaded, frames, buf, 64, 48, quality=5, intra_period=0, latents=latents)
+    buf.seek(0)
+    from neuralcodec.container import ContainerReader
+    from neuralcodec.video.codec import open_decoder
+    reader = ContainerReader(io.BytesIO(buf.getvalue()))
+    dec = open_decoder(loaded, reader.header, "cpu")
+    got = [dec.decode(s.name, s.data).clone() for s in reader]
+    assert all(torch.equal(a, b) for a, b in zip(got, latents))
+    out1 = list(decode_frames(loaded, io.BytesIO(buf.getvalue())))
+    out2 = list(decode_frames(loaded, io.BytesIO(buf.getvalue())))
+    assert len(out1) == 4 and all(np.array_equal(a, b) for a, b in zip(out1, out2))
