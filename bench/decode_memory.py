@@ -9,8 +9,9 @@ baseline tree can be measured with the same inputs) and reports its peak residen
 (``ru_maxrss`` from ``wait4``), the part above the process' start-up (decoding the 64x64
 ``hp-64.ncb`` of the same tree), its exit status and the last line it printed. A process
 whose resident memory passes ``--cap-mib`` is killed (reported as ``>cap``), so that a
-bomb does not take the machine down. The inputs are tests/data/hostile (run
-scripts/make_hostile_streams.py first) plus larger ones built here in a temporary folder:
+bomb does not take the machine down. The inputs are tests/data/hostile, re-stamped for each
+tree's shipped weights (so both meet the defect, not a weights mismatch), plus larger ones built
+here in a temporary folder:
 8192x8192 and 16384x16384 streams of copies of one tile (``--big``: minutes to an hour
 on a small CPU), 1 GiB of zeros, a container with a valid 1 GiB substream, a million junk
 records, and 256 MiB of zeros behind a header on a pipe.
@@ -81,24 +82,51 @@ def feeder(head: bytes, zeros: int):
     return feed
 
 
-def build_inputs(tmp: Path, big: bool) -> dict[str, Path]:
+HASHES = ("from neuralcodec.codecs.registry import load_model, model_hash; "
+          "print(*(model_hash(load_model(n)).hex() for n in ('hyperprior', 'trit-plane')))")
+
+
+def tree_hashes(src: Path) -> dict[str, bytes]:
+    """The weights hashes that tree's shipped hyperprior and trit-plane put in their streams."""
+    env = dict(os.environ, PYTHONPATH=str(src))
+    out = subprocess.run([sys.executable, "-c", HASHES], env=env, capture_output=True, text=True, check=True)
+    hp, tp = out.stdout.split()[-2:]
+    return {"hp-": bytes.fromhex(hp), "tp-": bytes.fromhex(tp)}
+
+
+def stamped_data(folder: Path, src: Path) -> Path:
+    """tests/data/hostile with every image stream re-stamped for ``src``'s shipped weights, so
+    each tree meets the defect itself rather than a weights-mismatch error first."""
+    from make_hostile_streams import restamp
+
+    hashes = tree_hashes(src)
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in DATA.iterdir():
+        data = f.read_bytes()
+        prefix = f.name[:3]
+        (folder / f.name).write_bytes(restamp(data, hashes[prefix]) if prefix in hashes else data)
+    return folder
+
+
+def build_inputs(tmp: Path, data: Path, big: bool) -> dict[str, Path]:
     from make_hostile_streams import bomb
 
     from neuralcodec import container as C
 
+    tmp.mkdir(parents=True, exist_ok=True)
     paths = {}
     zeros = tmp / "zeros-1GiB.ncb"
     with open(zeros, "wb") as f:
         f.truncate(1 << 30)                           # sparse: costs no disk
     paths["zeros"] = zeros
-    tp = (DATA / "tp-2048-z-only.ncb").read_bytes()
+    tp = (data / "tp-2048-z-only.ncb").read_bytes()
     header, subs = C.unpack(tp)
     huge = tmp / "tp-1GiB-trits.ncb"
     with C.ContainerWriter(huge, header) as w:           # valid: 1 GiB of (zero) trits
         w.add("z", subs[0].data)
         w.add("trits", bytes(1 << 30), truncatable=True)
     paths["huge"] = huge
-    small = (DATA / "hp-64.ncb").read_bytes()
+    small = (data / "hp-64.ncb").read_bytes()
     h, s = C.unpack(small)
     junk = tmp / "hp-64-million-junk.ncb"
     with C.ContainerWriter(junk, h) as w:
@@ -108,29 +136,29 @@ def build_inputs(tmp: Path, big: bool) -> dict[str, Path]:
             w.add("junk", b"")
     paths["junk"] = junk
     if big:
-        tile = (DATA / "hp-2048.ncb").read_bytes()
+        tile = (data / "hp-2048.ncb").read_bytes()
         for side in (8192, 16384):
             paths[side] = tmp / f"hp-{side}-copies.ncb"
             paths[side].write_bytes(bomb(tile, side))
     return paths
 
 
-def cases(tmp: Path, paths: dict[str, Path]) -> list[tuple[str, str, list[str], object]]:
-    """(name, start-up reference, argv, stdin feeder) of every case."""
+def cases(tmp: Path, data: Path, paths: dict[str, Path]) -> list[tuple[str, str, list[str], object]]:
+    """(name, start-up reference, argv, stdin feeder) of every case, on the inputs in ``data``."""
     out = str(tmp / "out.png")
     dec = lambda p: ["decode", str(p), "-o", out]   # noqa: E731
-    claim = (DATA / "hp-claims-2e40.ncb").read_bytes()
-    tp = DATA / "tp-2048-z-only.ncb"
+    claim = (data / "hp-claims-2e40.ncb").read_bytes()
+    tp = data / "tp-2048-z-only.ncb"
     rows = [
-        ("start-up: decode hp-64.ncb (64x64)", "", dec(DATA / "hp-64.ncb"), None),
-        ("start-up: info hp-64.ncb", "", ["info", str(DATA / "hp-64.ncb")], None),
+        ("start-up: decode hp-64.ncb (64x64)", "", dec(data / "hp-64.ncb"), None),
+        ("start-up: info hp-64.ncb", "", ["info", str(data / "hp-64.ncb")], None),
         ("start-up: truncate tp-2048-z-only.ncb, no cut", "",
          ["truncate", str(tp), "-o", str(tmp / "t.ncb"), "--bytes", "99999"], None),
-        ("decode hp-2048.ncb (a real 2048x2048 tile)", "decode", dec(DATA / "hp-2048.ncb"), None),
+        ("decode hp-2048.ncb (a real 2048x2048 tile)", "decode", dec(data / "hp-2048.ncb"), None),
         ("decode 16384^2 claim, tile 0 only (12 KB)", "decode",
-         dec(DATA / "hp-16384-tile0-only.ncb"), None),
+         dec(data / "hp-16384-tile0-only.ncb"), None),
         ("decode 4096^2, four copies of a tile (48 KB)", "decode",
-         dec(DATA / "hp-4096-four-copies.ncb"), None),
+         dec(data / "hp-4096-four-copies.ncb"), None),
         ("decode trit-plane 2048^2, z only (11 KB)", "decode", dec(tp), None),
         ("decode 1 GiB of zeros", "decode", dec(paths["zeros"]), None),
         ("truncate 1 GiB of zeros", "truncate", ["truncate", str(paths["zeros"]), "-o",
@@ -165,12 +193,17 @@ def main() -> int:
     trees = [("after", args.src)] + ([("before", args.baseline)] if args.baseline else [])
     results = []
     with tempfile.TemporaryDirectory(prefix="decode-memory-") as t:
-        tmp = Path(t)
-        for name, ref, argv, feed in cases(tmp, build_inputs(tmp, args.big)):
+        per_tree = []
+        for label, src in trees:
+            tmp = Path(t) / label
+            data = stamped_data(tmp / "hostile", src)
+            per_tree.append(cases(tmp, data, build_inputs(tmp, data, args.big)))
+        for i, (name, ref, _, _) in enumerate(per_tree[0]):
             if ref and args.cases not in name:
                 continue
             row = {"case": name, "ref": ref}
-            for label, src in trees:
+            for (label, src), tree_cases in zip(trees, per_tree):
+                _, _, argv, feed = tree_cases[i]
                 row[label] = run(src, argv, args.cap_mib, feed)
             results.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)

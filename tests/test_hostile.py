@@ -34,17 +34,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import make_hostile_streams as crafted  # noqa: E402
 
 
-def restamp(data: bytes, weights_hash: bytes) -> bytes:
-    """``data`` with another weights hash in its header (header and end CRCs recomputed), so
-    the crafted files keep testing their defect after the shipped weights change."""
-    complete = L.CRC.unpack(data[-4:])[0] == L.crc32(data[:-4])    # ends with its end record
-    b = bytearray(data)
-    end = L.PREFIX.size + L.PREFIX.unpack_from(b)[3]
-    b[14:46] = weights_hash
-    b[end:end + 4] = L.CRC.pack(L.crc32(b[:end]))
-    if complete:
-        b[-4:] = L.CRC.pack(L.crc32(b[:-4]))
-    return bytes(b)
+restamp = crafted.restamp
 
 
 @pytest.fixture(scope="module")
