@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import make_image
-from neuralcodec.codecs.api import _pad, decode_with_model, encode_with_model, to_tensor
+from neuralcodec.codecs.api import pad_to_multiple, decode_with_model, encode_with_model, to_tensor
 from neuralcodec.codecs.base import rd_lambda
 from neuralcodec.entropy import coder
 from neuralcodec.errors import BitstreamError, CoderError, InputError, ModelError
@@ -30,7 +30,7 @@ def test_latents_bit_exact_across_threads_and_dtype(codec_factory, name):
     import copy
 
     model = codec_factory(name)
-    x = _pad(to_tensor(make_image(48, 80, seed=3), "cpu"), model.stride)
+    x = pad_to_multiple(to_tensor(make_image(48, 80, seed=3), "cpu"), model.stride)
     torch.set_num_threads(1)
     coder.set_num_threads(1)
     compressed = model.compress(x, 6.0)
@@ -52,7 +52,7 @@ def test_latents_bit_exact_across_memory_formats(codec_factory, name, weights_fi
     last = load_model(name, weights_files[name], "cpu")
     assert last.g_s[0].weight.is_contiguous(memory_format=torch.channels_last)
     nchw = copy.deepcopy(last).to(memory_format=torch.contiguous_format)
-    x = _pad(to_tensor(make_image(48, 80, seed=4), "cpu"), last.stride)
+    x = pad_to_multiple(to_tensor(make_image(48, 80, seed=4), "cpu"), last.stride)
     for enc, dec in ((last, nchw), (nchw, last)):
         compressed = enc.compress(x, 5.0)
         assert torch.equal(dec.decode_latents(compressed), compressed.latents)
@@ -209,7 +209,7 @@ def test_gmm_ctx_ablation_variants_train_and_code_exactly(kw):
     assert torch.isfinite(bits) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     model.eval().update()
     img = make_image(40, 72, seed=5)
-    xi = _pad(to_tensor(img, "cpu"), model.stride)
+    xi = pad_to_multiple(to_tensor(img, "cpu"), model.stride)
     torch.set_num_threads(1)
     compressed = model.compress(xi, 4.0)
     torch.set_num_threads(2)

@@ -486,7 +486,7 @@ def test_replacing_an_output(tmp_path, valid_image, capsys):
 
 def test_no_overwrite_race_keeps_the_other_file(tmp_path):
     """-n is atomic: an output created while we work is not replaced."""
-    from neuralcodec.cli.io_utils import atomic_path
+    from neuralcodec.io.outputs import atomic_path
     from neuralcodec.errors import InputError
     out = tmp_path / "o.bin"
     with pytest.raises(InputError, match="exists"):

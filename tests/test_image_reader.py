@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from neuralcodec.errors import InputError
-from neuralcodec.image_reader import read_rgb8, scale_16_to_8
+from neuralcodec.io.images import read_rgb8, scale_16_to_8
 
 GRADIENT = np.array([0, 13107, 26214, 39321, 52428, 65535], dtype=np.uint16)
 

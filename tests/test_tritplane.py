@@ -57,7 +57,7 @@ def stream(model, image):
 
 def test_full_stream_decodes_the_finest_quantisation(model, image, stream):
     base = model.base
-    x = api._pad(api.to_tensor(image, "cpu"), base.stride)
+    x = api.pad_to_multiple(api.to_tensor(image, "cpu"), base.stride)
     expected = base.compress(x, model.config["quality"]).latents
     y, header = model.decode_latent(stream)
     assert header.codec == "trit-plane" and header.params["planes"] >= 3
@@ -190,7 +190,7 @@ def test_every_cut_holds_the_true_symbols(model, image, stream):
     base = model.base
     header, subs = unpack(stream)
     with torch.no_grad():                                   # the encoder's symbols and scales
-        y = base.analyse(api._pad(api.to_tensor(image, "cpu"), base.stride), 8.0)
+        y = base.analyse(api.pad_to_multiple(api.to_tensor(image, "cpu"), base.stride), 8.0)
         mu, kt, _ = model._params(base.h_s.exact(to_fixed(base.z_prior.compress(base.h_a(y))[1])))
     k = np.ascontiguousarray(kt[0].numpy())
     s = torch.round(y - mu.float())[0].numpy().astype(np.int64)

@@ -47,7 +47,8 @@ def run(args) -> int:
     from pathlib import Path
 
     from neuralcodec.cli.images import image_format
-    from neuralcodec.cli.io_utils import check_output_path, read_input_bytes, read_input_header
+    from neuralcodec.io.outputs import check_output_path
+    from neuralcodec.cli.io_utils import read_input_bytes, read_input_header
     from neuralcodec.codecs.catalog import PROGRESSIVE_CODECS
     from neuralcodec.errors import InputError
     from neuralcodec.limits import check_picture_size
@@ -60,7 +61,7 @@ def run(args) -> int:
     check_picture_size(header.width, header.height, args.max_pixels)
     pixels_count = header.width * header.height
     size = path.stat().st_size
-    max_bytes = _prefix_bytes(args, size, pixels_count)
+    max_bytes = prefix_bytes(args, size, pixels_count)
     progressive = header.codec in PROGRESSIVE_CODECS
     if max_bytes is not None and not progressive:
         raise InputError(f"--bytes/--fraction/--target-bpp need a progressive codec "
@@ -94,7 +95,7 @@ def run(args) -> int:
     return 0
 
 
-def _prefix_bytes(args, size: int, pixels: int) -> int | None:
+def prefix_bytes(args, size: int, pixels: int) -> int | None:
     """Byte budget of --bytes / --fraction / --target-bpp (None: the whole stream)."""
     from neuralcodec.errors import InputError
 

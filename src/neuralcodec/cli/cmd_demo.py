@@ -22,7 +22,7 @@ def run(args) -> int:
 
     from neuralcodec.cli import checks
     from neuralcodec.cli.images import read_image, write_image
-    from neuralcodec.cli.io_utils import write_bytes_atomic
+    from neuralcodec.io.outputs import write_bytes_atomic
     from neuralcodec.codecs.catalog import check_quality
 
     checks.check_runtime(args)

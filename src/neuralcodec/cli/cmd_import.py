@@ -29,7 +29,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from neuralcodec.cli.io_utils import atomic_path, check_output_path
+    from neuralcodec.io.outputs import atomic_path, check_output_path
     from neuralcodec.codecs.registry import save_weights
     from neuralcodec.container import weights_hash
     from neuralcodec.importers.compressai import import_compressai

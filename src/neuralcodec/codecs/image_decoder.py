@@ -17,7 +17,7 @@ import io
 import numpy as np
 import torch
 
-from neuralcodec.codecs.api import to_pixels
+from neuralcodec.codecs.pixels import to_pixels
 from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, Compressed
 from neuralcodec.codecs.tiling import latent_tiles, synthesis_parts
 from neuralcodec.errors import BitstreamError

@@ -16,7 +16,10 @@ from fractions import Fraction
 
 import numpy as np
 
+from neuralcodec.errors import error_row
 from neuralcodec.eval.image_codecs import CodecUnavailable
+from neuralcodec.io.colour import yuv_frame_to_rgb, yuv_planes
+from neuralcodec.io.frames import iter_source_frames
 
 CODECS = ("x264", "x265", "svtav1", "vp9")
 
@@ -90,57 +93,6 @@ def get_video_codec(name: str, device: str = "cpu", options: dict | None = None)
     settings = {"encoder": encoder, "decoder": decoder, **options, "pix_fmt": "yuv420p",
                 "library": f"PyAV {av.__version__} (libavcodec {'.'.join(map(str, lib))})"}
     return VideoCodec(name, encoder, decoder, qualities, options, settings=settings)
-
-
-def _even(a: np.ndarray) -> np.ndarray:
-    return a[: a.shape[0] // 2 * 2, : a.shape[1] // 2 * 2]
-
-
-def rgb_to_yuv_frame(rgb: np.ndarray):
-    """RGB uint8 -> yuv420p VideoFrame, BT.709 limited range."""
-    import av
-
-    f = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-    return f.reformat(format="yuv420p", src_colorspace="ITU709", dst_colorspace="ITU709",
-                      dst_color_range="MPEG")
-
-
-def yuv_frame_to_rgb(frame) -> np.ndarray:
-    """yuv420p VideoFrame (BT.709 limited range) -> RGB uint8."""
-    return frame.reformat(format="rgb24", src_colorspace="ITU709", dst_colorspace="ITU709",
-                          src_color_range="MPEG").to_ndarray()
-
-
-def yuv_planes(frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The Y, U, V planes of a yuv420p frame as arrays."""
-    h, w = frame.height, frame.width
-    a = frame.to_ndarray()
-    q = h // 4
-    return a[:h], a[h:h + q].reshape(h // 2, w // 2), a[h + q:h + 2 * q].reshape(h // 2, w // 2)
-
-
-def iter_source_frames(path: str, max_frames: int):
-    """Yield (RGB array, yuv420p frame) pairs of a video file or PNG-frame folder."""
-    from neuralcodec.eval.inputs import frame_files, load_image
-
-    if os.path.isdir(path):
-        files = frame_files(path)
-        for f in files[:max_frames] if max_frames > 0 else files:
-            rgb = _even(load_image(f))
-            yield rgb, rgb_to_yuv_frame(rgb)
-        return
-    import av
-
-    with av.open(path) as c:
-        for i, frame in enumerate(c.decode(video=0)):
-            if 0 < max_frames <= i:
-                break
-            if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
-                yuv = av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
-                yield yuv_frame_to_rgb(yuv), yuv
-            else:
-                rgb = _even(frame.to_ndarray(format="rgb24"))
-                yield rgb, rgb_to_yuv_frame(rgb)
 
 
 def frame_scores(ref_rgb, ref_yuv, rec_yuv, metrics, rec_rgb=None) -> dict:
@@ -241,7 +193,5 @@ def evaluate_video_job(job: dict) -> list[dict]:
         row["preset"] = codec.options.get("preset", codec.options.get("cpu-used", ""))
         row["error"] = None
     except Exception as exc:
-        from neuralcodec.eval.runner import _err
-
-        row["error"] = _err(exc)
+        row["error"] = error_row(exc)
     return [row]

@@ -208,7 +208,7 @@ def export_weights(model: torch.nn.Module, path: str | Path, info: dict, dtype: 
     ``dtype``) to a standalone safetensors file that ``registry.load_model`` reads."""
     from safetensors.torch import save_file
 
-    from neuralcodec.cli.io_utils import atomic_path
+    from neuralcodec.io.outputs import atomic_path
     target = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
     model.update()
     tensors = {}
@@ -486,7 +486,7 @@ def _run_validation(stepper: Stepper, images, cfg, device, run_dir, step, log) -
     path = run_dir / "validation.json"
     history = json.loads(path.read_text()) if path.exists() else []
     history = [e for e in history if e["step"] < step] + [entry]
-    from neuralcodec.cli.io_utils import write_bytes_atomic
+    from neuralcodec.io.outputs import write_bytes_atomic
     write_bytes_atomic(path, (json.dumps(history, indent=1) + "\n").encode())
 
 
