@@ -225,7 +225,8 @@ def test_gmm_ctx_ablation_variants_train_and_code_exactly(kw):
 def test_elic_config_round_trips_and_saves():
     """The elic flagship records its whole configuration; a model built from it has the same
     state-dict layout; weights saved and loaded through the registry code identically."""
-    from neuralcodec.codecs.registry import create, load_model, save_weights
+    from neuralcodec.codecs.registry import create, load_model
+    from neuralcodec.codecs.weights import save_weights
     torch.manual_seed(3)
     model = create("elic", **ELIC_SMALL).eval()
     again = create("elic", **model.config)
@@ -234,7 +235,7 @@ def test_elic_config_round_trips_and_saves():
     import tempfile
     with tempfile.TemporaryDirectory() as d:
         model.update()
-        save_weights(model, f"{d}/e.safetensors", half=False)
+        save_weights(model, f"{d}/e.safetensors", dtype="fp32")
         loaded = load_model("elic", f"{d}/e.safetensors")
         img = make_image(64, 64, seed=9)
         assert decode_with_model(loaded, encode_with_model(loaded, img, 3.0)).shape == img.shape

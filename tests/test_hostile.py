@@ -24,7 +24,7 @@ from PIL import Image
 
 from conftest import make_image
 from neuralcodec import container as C
-from neuralcodec.bitstream import layout as L
+from neuralcodec.container import layout as L
 from neuralcodec.cli import main
 from neuralcodec.errors import BitstreamError, ModelError
 
@@ -56,7 +56,7 @@ def hyperprior():
 @pytest.fixture()
 def stream(tmp_path, hyperprior):
     """Copy a crafted file into tmp_path, re-stamped for the installed weights."""
-    from neuralcodec.codecs.registry import model_hash
+    from neuralcodec.codecs.weights import model_hash
 
     def get(name: str, model=None) -> Path:
         data = (DATA / name).read_bytes()
@@ -348,7 +348,8 @@ def test_bad_weights_metadata_is_one_model_error(tmp_path, changes, message):
 
 def test_every_codec_config_passes_the_metadata_check():
     """What save_weights records (model.config) is accepted back for every codec."""
-    from neuralcodec.codecs.registry import CODECS, weights_config
+    from neuralcodec.codecs.registry import CODECS
+    from neuralcodec.codecs.weights import weights_config
     from neuralcodec.video.weights import VIDEO_CODECS
     for name, cls in {**CODECS, **VIDEO_CODECS}.items():
         config = cls().config

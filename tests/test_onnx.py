@@ -15,7 +15,8 @@ pytest.importorskip("onnxruntime")
 
 from neuralcodec.cli import main  # noqa: E402
 from neuralcodec.codecs.api import pad_to_multiple, decode_with_model, encode_with_model, psnr, to_tensor  # noqa: E402
-from neuralcodec.codecs.registry import create, save_weights  # noqa: E402
+from neuralcodec.codecs.registry import create
+from neuralcodec.codecs.weights import save_weights  # noqa: E402
 from neuralcodec.entropy.exact import ACT_LIMIT, ExactNet, to_fixed  # noqa: E402
 from neuralcodec.errors import ModelError  # noqa: E402
 from neuralcodec.export.integer_path import IntegerNet, exact_nets  # noqa: E402

@@ -14,7 +14,8 @@ import torch
 from neuralcodec.codecs.base import ImageCodec, check_quality
 from neuralcodec.codecs.pixels import (MAX_PIXELS, check_pixels, pad_to_multiple, pixel_tensor,  # noqa: F401
                                        to_pixels, to_tensor)
-from neuralcodec.codecs.registry import available, load_model, model_hash
+from neuralcodec.codecs.registry import available, load_model
+from neuralcodec.codecs.weights import model_hash
 from neuralcodec.codecs.tiling import analyse_tiled, latent_tiles
 from neuralcodec.errors import ModelError
 from neuralcodec.limits import DEFAULT_MAX_PIXELS

@@ -112,7 +112,7 @@ class ImageDecoder:
     names (``model.level_for_stream(header)``). ``header`` is known on return; ``rows()`` / ``pixels()`` decode."""
 
     def __init__(self, model, source, *, max_pixels: int = DEFAULT_MAX_PIXELS):
-        from neuralcodec.codecs.registry import model_hash
+        from neuralcodec.codecs.weights import model_hash
         from neuralcodec.container import ContainerReader, check_weights
 
         if isinstance(source, (bytes, bytearray, memoryview)):

@@ -103,7 +103,7 @@ class ImportedCodec(ImageCodec):
 
     def _stamped(self, level: ImageCodec) -> ImageCodec:
         """The level, carrying this codec's weights hash (what its streams record)."""
-        from neuralcodec.codecs.registry import model_hash
+        from neuralcodec.codecs.weights import model_hash
 
         level.weights_hash = model_hash(self)
         return level
@@ -122,7 +122,7 @@ class ImportedCodec(ImageCodec):
     def level_for_stream(self, header) -> ImageCodec:
         """The level that decodes a stream with ``header``: this file's weights hash and
         exactly one of the level labels as the quality."""
-        from neuralcodec.codecs.registry import model_hash
+        from neuralcodec.codecs.weights import model_hash
         from neuralcodec.container import check_weights
 
         check_weights(header, self.name, model_hash(self))

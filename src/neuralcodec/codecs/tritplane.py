@@ -230,14 +230,10 @@ class TritPlaneCodec(ImageCodec):
     @property
     def weights_hash(self) -> bytes:
         """SHA-256 over the base model's hash and this model's own weights hash."""
-        from neuralcodec.codecs.registry import model_hash
+        from neuralcodec.codecs.weights import model_hash, state_dict_hash
         own = self.__dict__.get("_own_hash")
         if own is None:
-            h = hashlib.sha256()
-            for key, value in sorted(self.state_dict().items()):
-                h.update(key.encode())
-                h.update(value.detach().cpu().contiguous().numpy().tobytes())
-            own = h.digest()
+            own = state_dict_hash(self).digest()
         return hashlib.sha256(b"trit-plane" + model_hash(self.base) + own).digest()
 
     @weights_hash.setter

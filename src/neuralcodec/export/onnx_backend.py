@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from neuralcodec.codecs.registry import model_hash
+from neuralcodec.codecs.weights import model_hash
 from neuralcodec.errors import ModelError
 from neuralcodec.export.integer_path import exact_nets, load_integer_nets
 from neuralcodec.export.manifest import checked_file, read_manifest

@@ -26,7 +26,7 @@ import torch
 from compressai.layers import GDN
 from torch import nn
 
-from neuralcodec.codecs.registry import model_hash
+from neuralcodec.codecs.weights import model_hash
 from neuralcodec.export.integer_path import save_integer_nets
 from neuralcodec.export.manifest import file_sha256, write_manifest
 
