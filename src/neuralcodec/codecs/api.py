@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuralcodec.codecs.base import ImageCodec, check_quality
+from neuralcodec.codecs.base import ImageCodec, LatentImageCodec, StreamImageCodec, check_quality
 from neuralcodec.codecs.pixels import (MAX_PIXELS, check_pixels, pad_to_multiple, pixel_tensor,  # noqa: F401
                                        to_pixels, to_tensor)
 from neuralcodec.codecs.registry import available, load_model
@@ -36,11 +36,11 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def encode_with_model(model: ImageCodec, pixels: np.ndarray, quality: float, device=None) -> bytes:
+def encode_with_model(model: LatentImageCodec | StreamImageCodec, pixels: np.ndarray, quality: float, device=None) -> bytes:
     """Encode pixels (H, W, 3) uint8 with a model in memory; returns a container bitstream."""
     from neuralcodec.container import Header, Substream, pack
 
-    if hasattr(model, "encode_image"):      # codecs with their own stream layout (trit-plane)
+    if isinstance(model, StreamImageCodec):     # codecs with their own stream layout (trit-plane)
         return model.encode_image(pixels, quality, device)
     pixels = check_pixels(pixels)
     quality = check_quality(quality)
@@ -63,7 +63,7 @@ def decode_with_model(model: ImageCodec, data, device=None, *,
     (its hash must match); a declared picture over ``max_pixels`` is refused unread."""
     from neuralcodec.codecs.image_decoder import ImageDecoder
 
-    if hasattr(model, "decode_image"):      # codecs with their own stream layout (trit-plane)
+    if isinstance(model, StreamImageCodec):
         if not isinstance(data, (bytes, bytearray, memoryview)):
             data = data.read() if hasattr(data, "read") else Path(data).read_bytes()
         return model.decode_image(data, device, max_pixels=max_pixels)

@@ -2,24 +2,44 @@
 (the file checks and I/O are :mod:`neuralcodec.codecs.weights`)."""
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
-from neuralcodec.codecs.base import ImageCodec
+from neuralcodec.codecs.base import REGISTERED, ImageCodec
 from neuralcodec.codecs.catalog import DEFAULT_CODEC  # noqa: F401 (re-exported)
-from neuralcodec.codecs.factorized import FactorizedCodec
-from neuralcodec.codecs.gmm_ctx import ELICCodec, GMMContextCodec
-from neuralcodec.codecs.hyperprior import MeanScaleHyperprior
-from neuralcodec.codecs.imported import IMPORTED_CODECS
-from neuralcodec.codecs.tritplane import TritPlaneCodec
 from neuralcodec.codecs.weights import attach_weights, build_checked, read_metadata, weights_config
 from neuralcodec.errors import ModelError
 
-CODECS: dict[str, type[ImageCodec]] = {
-    cls.name: cls for cls in (FactorizedCodec, MeanScaleHyperprior, GMMContextCodec, ELICCodec, TritPlaneCodec,
-                              *IMPORTED_CODECS)
-}
+
+class CodecTable(Mapping):
+    """Name -> codec class of every ``@register_codec`` class in the modules of the
+    ``neuralcodec.codecs`` package, imported on first use (a new codec is one module there;
+    the registry names none of them)."""
+
+    def _codecs(self) -> dict:
+        if not getattr(self, "_loaded", False):
+            import neuralcodec.codecs as package
+            for info in pkgutil.iter_modules(package.__path__):
+                if not info.name.startswith("_"):
+                    importlib.import_module(f"{package.__name__}.{info.name}")
+            self._loaded = True
+        return REGISTERED
+
+    def __getitem__(self, name: str) -> type[ImageCodec]:
+        return self._codecs()[name]
+
+    def __iter__(self):
+        return iter(self._codecs())
+
+    def __len__(self) -> int:
+        return len(self._codecs())
+
+
+CODECS = CodecTable()
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 
 

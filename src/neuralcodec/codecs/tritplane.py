@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from neuralcodec.codecs.base import ImageCodec
+from neuralcodec.codecs.base import ImageCodec, StreamImageCodec, register_codec
 from neuralcodec.entropy import tritplane as T
 from neuralcodec.entropy.exact import ExactNet, to_fixed
 from neuralcodec.entropy.param_grid import (SCALE_TABLE, mean_from_fixed, scale_index_from_fixed,
@@ -169,7 +169,8 @@ def decode_channel_planes(payload: bytes, k: np.ndarray, planes: int) -> np.ndar
     return counts
 
 
-class TritPlaneCodec(ImageCodec):
+@register_codec
+class TritPlaneCodec(StreamImageCodec):
     """Progressive codec over a mean-scale hyperprior base model (see module docstring)."""
 
     name = "trit-plane"
