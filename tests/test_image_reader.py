@@ -93,7 +93,7 @@ def test_pixel_limit_is_ours_and_an_option(tmp_path):
 
 def test_every_reader_gives_the_same_pixels(tmp_path):
     """CLI, evaluation, training and calibration readers all scale 16-bit files."""
-    from neuralcodec.cli.images import read_image
+    from neuralcodec.io.image_files import read_image
     from neuralcodec.eval.inputs import load_image
     from neuralcodec.export.int8 import calibration_images
     from neuralcodec.train.data import load_image as train_image

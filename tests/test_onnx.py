@@ -21,7 +21,8 @@ from neuralcodec.entropy.exact import ACT_LIMIT, ExactNet, to_fixed  # noqa: E40
 from neuralcodec.errors import ModelError  # noqa: E402
 from neuralcodec.export.integer_path import IntegerNet, exact_nets  # noqa: E402
 from neuralcodec.export.onnx_backend import load_onnx_codec  # noqa: E402
-from neuralcodec.export.onnx_export import SubpixelDeconv, export_onnx  # noqa: E402
+from neuralcodec.export.graphs import SubpixelDeconv
+from neuralcodec.export.onnx_export import export_onnx  # noqa: E402
 
 CODECS = ["factorized", "hyperprior", "gmm-ctx"]
 SMALL = {"factorized": {"n": 24, "m": 32}, "hyperprior": {"n": 24, "m": 32},

@@ -38,7 +38,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from neuralcodec.cli import checks
-    from neuralcodec.video.cli import decode_if_video
+    from neuralcodec.cli.video import decode_if_video
 
     checks.check_runtime(args)
     checks.check_positive("--max-pixels", args.max_pixels)
@@ -46,7 +46,7 @@ def run(args) -> int:
         return done
     from pathlib import Path
 
-    from neuralcodec.cli.images import image_format
+    from neuralcodec.io.image_files import image_format
     from neuralcodec.io.outputs import check_output_path
     from neuralcodec.cli.io_utils import read_input_bytes, read_input_header
     from neuralcodec.codecs.catalog import PROGRESSIVE_CODECS
@@ -68,7 +68,7 @@ def run(args) -> int:
                          f"({', '.join(PROGRESSIVE_CODECS)}); this stream is {header.codec}")
 
     from neuralcodec.cli.image_rows import write_image_rows
-    from neuralcodec.cli.images import write_image
+    from neuralcodec.io.image_files import write_image
     from neuralcodec.cli.runtime import apply_backend, apply_runtime
     from neuralcodec.codecs.api import get_model
     from neuralcodec.codecs.image_decoder import ImageDecoder

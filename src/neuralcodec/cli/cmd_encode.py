@@ -1,4 +1,4 @@
-"""`neuralcodec encode`: image -> .ncb bitstream (videos: see neuralcodec.video.cli)."""
+"""`neuralcodec encode`: image -> .ncb bitstream (videos: see neuralcodec.cli.video)."""
 from __future__ import annotations
 
 import contextlib
@@ -41,13 +41,13 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from neuralcodec.cli import checks
-    from neuralcodec.video.cli import encode_if_video
+    from neuralcodec.cli.video import encode_if_video
 
     checks.check_runtime(args)
     checks.check_positive("--max-pixels", args.max_pixels)
     if (done := encode_if_video(args)) is not None:    # video input: folder or video file
         return done
-    from neuralcodec.cli.images import read_image
+    from neuralcodec.io.image_files import read_image
     from neuralcodec.io.outputs import check_output_path
     from neuralcodec.codecs.catalog import DEFAULT_CODEC, check_quality
     from neuralcodec.errors import InputError

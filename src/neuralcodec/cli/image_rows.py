@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralcodec.cli.images import image_format, write_image
+from neuralcodec.io.image_files import image_format, write_image
 from neuralcodec.io.outputs import atomic_path
 
 

@@ -226,7 +226,7 @@ def quantize_codec(model, folder: Path, graphs: dict, calibration, *, count: int
     Each graph is quantised from an equalised FP32 copy (:func:`equalised`) exported with
     sub-pixel convolutions instead of transposed ones (fused INT8 kernels exist for Conv)."""
     from neuralcodec.export.manifest import file_sha256
-    from neuralcodec.export.onnx_export import OPSET, export_graph, graph_specs
+    from neuralcodec.export.graphs import OPSET, export_graph, graph_specs
 
     if calibration is None:
         raise InputError("--int8 needs --calibration DIR (images; not the evaluation set)")

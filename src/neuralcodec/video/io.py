@@ -63,7 +63,7 @@ def probe(path: str | os.PathLike, max_frames: int = 0) -> VideoInfo:
     """Size, rate and (when known) frame count of a video file or PNG frame folder."""
     p = Path(path)
     if p.is_dir():
-        from neuralcodec.cli.images import read_image
+        from neuralcodec.io.image_files import read_image
         files = _folder_frames(p)
         h, w = read_image(files[0]).shape[:2]
         n = len(files) if not max_frames else min(max_frames, len(files))
@@ -95,7 +95,7 @@ def iter_frames(path: str | os.PathLike, max_frames: int = 0):
     """Yield RGB uint8 frames (H, W, 3) one at a time."""
     p = Path(path)
     if p.is_dir():
-        from neuralcodec.cli.images import read_image
+        from neuralcodec.io.image_files import read_image
         files = _folder_frames(p)
         for f in files[:max_frames] if max_frames else files:
             yield read_image(f, quiet=True)     # probe() warned about the first frame

@@ -1,4 +1,4 @@
-"""Image file reading and writing for the CLI (Pillow), with clear errors."""
+"""Image files for the commands (Pillow): reading with conversion warnings, atomic writing, with clear errors."""
 from __future__ import annotations
 
 import sys
