@@ -69,6 +69,11 @@ class ImportedCodec(StreamImageCodec):
 
     default_levels = DEFAULT_LEVELS
 
+    @property
+    def latent_stride(self) -> int:
+        """The levels' latent stride (what the ONNX manifest records)."""
+        return self.level_class.latent_stride
+
     def __init__(self, levels=None, modules: list[ImageCodec] | None = None):
         """``levels``: [{"label", "n", "m"}, ...]; ``modules``: built levels in the same order
         (the importer's), else fresh ones."""
