@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from neuralcodec.eval.bdrate import BDError, bd_rate  # noqa: E402
-from neuralcodec.eval.video_codecs import encode_and_score, get_video_codec, iter_source_frames  # noqa: E402
+from neuralcodec.eval.video_codecs import encode_and_score, get_video_codec  # noqa: E402
+from neuralcodec.io.frames import iter_source_frames  # noqa: E402
 from neuralcodec.video.pack import HELD_OUT_CLIPS  # noqa: E402
 from neuralcodec.video.rd import clip_rd, code_clip  # noqa: E402
 

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from neuralcodec import container as C  # noqa: E402
-from neuralcodec.bitstream import layout as L  # noqa: E402
+from neuralcodec.container import layout as L  # noqa: E402
 
 OUT = ROOT / "tests" / "data" / "hostile"
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from neuralcodec.eval.inputs import pixels_digest  # noqa: E402
-from neuralcodec.image_reader import read_rgb8  # noqa: E402
+from neuralcodec.io.images import read_rgb8  # noqa: E402
 
 COMMIT = "869a9f5d4126d015b7de8f203fe60ee9e1608193"
 CURVES = [  # (shown name, CompressAI results file)

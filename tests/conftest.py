@@ -50,7 +50,7 @@ def codec_factory():
 @pytest.fixture(scope="session")
 def weights_files(tmp_path_factory, codec_factory):
     """Saved weights files of the test codecs (as the CLI would load them)."""
-    from neuralcodec.codecs.registry import save_weights
+    from neuralcodec.codecs.weights import save_weights
 
     folder = tmp_path_factory.mktemp("weights")
     paths = {}

@@ -8,7 +8,7 @@ from PIL import Image
 
 from conftest import make_image
 from neuralcodec.cli import main
-from neuralcodec.image_reader import scale_16_to_8
+from neuralcodec.io.images import scale_16_to_8
 
 
 def _run(capsys, *argv):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import make_image
-from neuralcodec.codecs.api import _pad, decode_with_model, encode_with_model, to_tensor
+from neuralcodec.codecs.api import pad_to_multiple, decode_with_model, encode_with_model, to_tensor
 from neuralcodec.codecs.base import rd_lambda
 from neuralcodec.entropy import coder
 from neuralcodec.errors import BitstreamError, CoderError, InputError, ModelError
@@ -30,7 +30,7 @@ def test_latents_bit_exact_across_threads_and_dtype(codec_factory, name):
     import copy
 
     model = codec_factory(name)
-    x = _pad(to_tensor(make_image(48, 80, seed=3), "cpu"), model.stride)
+    x = pad_to_multiple(to_tensor(make_image(48, 80, seed=3), "cpu"), model.stride)
     torch.set_num_threads(1)
     coder.set_num_threads(1)
     compressed = model.compress(x, 6.0)
@@ -52,7 +52,7 @@ def test_latents_bit_exact_across_memory_formats(codec_factory, name, weights_fi
     last = load_model(name, weights_files[name], "cpu")
     assert last.g_s[0].weight.is_contiguous(memory_format=torch.channels_last)
     nchw = copy.deepcopy(last).to(memory_format=torch.contiguous_format)
-    x = _pad(to_tensor(make_image(48, 80, seed=4), "cpu"), last.stride)
+    x = pad_to_multiple(to_tensor(make_image(48, 80, seed=4), "cpu"), last.stride)
     for enc, dec in ((last, nchw), (nchw, last)):
         compressed = enc.compress(x, 5.0)
         assert torch.equal(dec.decode_latents(compressed), compressed.latents)
@@ -209,7 +209,7 @@ def test_gmm_ctx_ablation_variants_train_and_code_exactly(kw):
     assert torch.isfinite(bits) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     model.eval().update()
     img = make_image(40, 72, seed=5)
-    xi = _pad(to_tensor(img, "cpu"), model.stride)
+    xi = pad_to_multiple(to_tensor(img, "cpu"), model.stride)
     torch.set_num_threads(1)
     compressed = model.compress(xi, 4.0)
     torch.set_num_threads(2)
@@ -225,7 +225,8 @@ def test_gmm_ctx_ablation_variants_train_and_code_exactly(kw):
 def test_elic_config_round_trips_and_saves():
     """The elic flagship records its whole configuration; a model built from it has the same
     state-dict layout; weights saved and loaded through the registry code identically."""
-    from neuralcodec.codecs.registry import create, load_model, save_weights
+    from neuralcodec.codecs.registry import create, load_model
+    from neuralcodec.codecs.weights import save_weights
     torch.manual_seed(3)
     model = create("elic", **ELIC_SMALL).eval()
     again = create("elic", **model.config)
@@ -234,7 +235,7 @@ def test_elic_config_round_trips_and_saves():
     import tempfile
     with tempfile.TemporaryDirectory() as d:
         model.update()
-        save_weights(model, f"{d}/e.safetensors", half=False)
+        save_weights(model, f"{d}/e.safetensors", dtype="fp32")
         loaded = load_model("elic", f"{d}/e.safetensors")
         img = make_image(64, 64, seed=9)
         assert decode_with_model(loaded, encode_with_model(loaded, img, 3.0)).shape == img.shape

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neuralcodec import container as C
-from neuralcodec.bitstream import layout as L
+from neuralcodec.container import layout as L
 from neuralcodec.errors import BitstreamError, ModelError
 
 HASH = hashlib.sha256(b"weights").digest()

@@ -72,7 +72,7 @@ def test_psnr_matches_ffmpeg_psnr_filter(q):
 
 
 def test_yuv_plane_psnr_matches_ffmpeg():
-    from neuralcodec.eval.video_codecs import rgb_to_yuv_frame, yuv_planes
+    from neuralcodec.io.colour import rgb_to_yuv_frame, yuv_planes
 
     ref = samples()[0]
     a = rgb_to_yuv_frame(ref)

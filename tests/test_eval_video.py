@@ -10,6 +10,7 @@ import pytest
 
 from neuralcodec.cli import main
 from neuralcodec.eval import video_codecs
+from neuralcodec.io import colour
 
 
 def frames(n: int, h: int = 176, w: int = 192) -> list[np.ndarray]:
@@ -115,10 +116,10 @@ def test_missing_encoder_is_one_clear_line(frame_dir, tmp_path, capsys, monkeypa
 def test_conversion_is_bt709_limited_range():
     red = np.zeros((16, 16, 3), np.uint8)
     red[..., 0] = 255
-    y, u, v = video_codecs.yuv_planes(video_codecs.rgb_to_yuv_frame(red))
+    y, u, v = colour.yuv_planes(colour.rgb_to_yuv_frame(red))
     # BT.709: Y = 16 + 219 * 0.2126, Cb = 128 - 112 * 0.2126 / 0.9278, Cr = 240 (BT.601 would give Y = 82)
     assert (y[0, 0], u[0, 0], v[0, 0]) == (63, 102, 240)
     white = np.full((16, 16, 3), 255, np.uint8)
-    assert [p[0, 0] for p in video_codecs.yuv_planes(video_codecs.rgb_to_yuv_frame(white))] == [235, 128, 128]
-    back = video_codecs.yuv_frame_to_rgb(video_codecs.rgb_to_yuv_frame(red))
+    assert [p[0, 0] for p in colour.yuv_planes(colour.rgb_to_yuv_frame(white))] == [235, 128, 128]
+    back = colour.yuv_frame_to_rgb(colour.rgb_to_yuv_frame(red))
     assert np.abs(back.astype(int) - red).max() <= 2

@@ -24,7 +24,7 @@ from PIL import Image
 
 from conftest import make_image
 from neuralcodec import container as C
-from neuralcodec.bitstream import layout as L
+from neuralcodec.container import layout as L
 from neuralcodec.cli import main
 from neuralcodec.errors import BitstreamError, ModelError
 
@@ -46,7 +46,7 @@ def hyperprior():
 @pytest.fixture()
 def stream(tmp_path, hyperprior):
     """Copy a crafted file into tmp_path, re-stamped for the installed weights."""
-    from neuralcodec.codecs.registry import model_hash
+    from neuralcodec.codecs.weights import model_hash
 
     def get(name: str, model=None) -> Path:
         data = (DATA / name).read_bytes()
@@ -338,7 +338,8 @@ def test_bad_weights_metadata_is_one_model_error(tmp_path, changes, message):
 
 def test_every_codec_config_passes_the_metadata_check():
     """What save_weights records (model.config) is accepted back for every codec."""
-    from neuralcodec.codecs.registry import CODECS, weights_config
+    from neuralcodec.codecs.registry import CODECS
+    from neuralcodec.codecs.weights import weights_config
     from neuralcodec.video.weights import VIDEO_CODECS
     for name, cls in {**CODECS, **VIDEO_CODECS}.items():
         config = cls().config
@@ -476,7 +477,7 @@ def test_replacing_an_output(tmp_path, valid_image, capsys):
 
 def test_no_overwrite_race_keeps_the_other_file(tmp_path):
     """-n is atomic: an output created while we work is not replaced."""
-    from neuralcodec.cli.io_utils import atomic_path
+    from neuralcodec.io.outputs import atomic_path
     from neuralcodec.errors import InputError
     out = tmp_path / "o.bin"
     with pytest.raises(InputError, match="exists"):

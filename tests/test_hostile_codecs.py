@@ -21,7 +21,8 @@ CODECS = ("elic", "compressai-mbt2018-mean", "compressai-elic2022-official")
 
 def _weights(name: str, folder) -> "Path":  # noqa: F821
     """A weights file of ``name`` with random weights, as the CLI loads it."""
-    from neuralcodec.codecs.registry import create, save_weights
+    from neuralcodec.codecs.registry import create
+    from neuralcodec.codecs.weights import save_weights
 
     path = folder / f"{name}.safetensors"
     if name == "elic":
@@ -36,7 +37,7 @@ def _weights(name: str, folder) -> "Path":  # noqa: F821
         zoo = folder / f"{arch}.pth.tar"
         torch.save(compressai_net(arch).state_dict(), zoo)
         model = import_compressai(arch, [zoo], labels=[3.0])
-    save_weights(model, path, half=False, info=getattr(model, "weights_info", None))
+    save_weights(model, path, dtype="fp32", info=getattr(model, "weights_info", None))
     return path
 
 

@@ -13,7 +13,7 @@ import string
 import pytest
 
 from neuralcodec import container as C
-from neuralcodec.bitstream import layout as L
+from neuralcodec.container import layout as L
 from neuralcodec.errors import BitstreamError, ModelError
 
 CASES = 10_000
@@ -137,8 +137,8 @@ def test_fuzz_video_gop_params():
 
 
 def test_fuzz_weights_metadata():
-    from neuralcodec.codecs.registry import (CODECS, MAX_CONFIG_INT, constructor_defaults,
-                                             weights_config)
+    from neuralcodec.codecs.registry import CODECS
+    from neuralcodec.codecs.weights import MAX_CONFIG_INT, constructor_defaults, weights_config
     from neuralcodec.video.weights import VIDEO_CODECS
 
     classes = {**CODECS, **VIDEO_CODECS}
@@ -183,7 +183,8 @@ def test_fuzz_weights_metadata():
 def test_fuzz_weights_shapes_against_the_file():
     """Accepted configs of random sizes: the fake-tensor comparison with the shipped file
     passes only for the shipped shapes, else one ModelError (never a big allocation)."""
-    from neuralcodec.codecs.registry import CODECS, build_checked, shipped_weights
+    from neuralcodec.codecs.registry import CODECS, shipped_weights
+    from neuralcodec.codecs.weights import build_checked
 
     rng = random.Random(20)
     path, cls = shipped_weights("hyperprior"), CODECS["hyperprior"]

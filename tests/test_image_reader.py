@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from neuralcodec.errors import InputError
-from neuralcodec.image_reader import read_rgb8, scale_16_to_8
+from neuralcodec.io.images import read_rgb8, scale_16_to_8
 
 GRADIENT = np.array([0, 13107, 26214, 39321, 52428, 65535], dtype=np.uint16)
 
@@ -93,7 +93,7 @@ def test_pixel_limit_is_ours_and_an_option(tmp_path):
 
 def test_every_reader_gives_the_same_pixels(tmp_path):
     """CLI, evaluation, training and calibration readers all scale 16-bit files."""
-    from neuralcodec.cli.images import read_image
+    from neuralcodec.io.image_files import read_image
     from neuralcodec.eval.inputs import load_image
     from neuralcodec.export.int8 import calibration_images
     from neuralcodec.train.data import load_image as train_image

@@ -264,7 +264,7 @@ def test_cli_import_encode_decode_info_and_model_card(tmp_path, capsys):
                              "--checkpoint", q5, "--checkpoint", q3, "-o", out)
     assert code == 0 and not err, err
     assert "quality 3: mbt2018-mean-3-" in stdout and "lambda 0.0067" in stdout and "2 qualities" in stdout
-    from neuralcodec.codecs.registry import read_metadata
+    from neuralcodec.codecs.weights import read_metadata
     meta = read_metadata(out)
     assert meta["codec"] == "compressai-mbt2018-mean"
     card = json.loads(meta["info"])

@@ -14,13 +14,15 @@ from conftest import make_image
 pytest.importorskip("onnxruntime")
 
 from neuralcodec.cli import main  # noqa: E402
-from neuralcodec.codecs.api import _pad, decode_with_model, encode_with_model, psnr, to_tensor  # noqa: E402
-from neuralcodec.codecs.registry import create, save_weights  # noqa: E402
+from neuralcodec.codecs.api import pad_to_multiple, decode_with_model, encode_with_model, psnr, to_tensor  # noqa: E402
+from neuralcodec.codecs.registry import create
+from neuralcodec.codecs.weights import save_weights  # noqa: E402
 from neuralcodec.entropy.exact import ACT_LIMIT, ExactNet, to_fixed  # noqa: E402
 from neuralcodec.errors import ModelError  # noqa: E402
 from neuralcodec.export.integer_path import IntegerNet, exact_nets  # noqa: E402
 from neuralcodec.export.onnx_backend import load_onnx_codec  # noqa: E402
-from neuralcodec.export.onnx_export import SubpixelDeconv, export_onnx  # noqa: E402
+from neuralcodec.export.graphs import SubpixelDeconv
+from neuralcodec.export.onnx_export import export_onnx  # noqa: E402
 
 CODECS = ["factorized", "hyperprior", "gmm-ctx"]
 SMALL = {"factorized": {"n": 24, "m": 32}, "hyperprior": {"n": 24, "m": 32},
@@ -57,7 +59,7 @@ def exported(tmp_path_factory):
 def test_graphs_match_torch(exported, name):
     model, folder = exported(name)
     onnx_model = load_onnx_codec(model, folder)
-    x = _pad(to_tensor(make_image(40, 72, seed=2), "cpu"), model.stride)
+    x = pad_to_multiple(to_tensor(make_image(40, 72, seed=2), "cpu"), model.stride)
     with torch.no_grad():
         y = model.g_a(x)
         pairs = [(model.g_a, onnx_model.g_a, x), (model.g_s, onnx_model.g_s, y)]
@@ -113,7 +115,7 @@ def test_integer_path_rounding_ties_and_negative_shifts():
 def test_bitstreams_decode_across_backends(exported, name):
     model, folder = exported(name)
     onnx_model = load_onnx_codec(model, folder)
-    x = _pad(to_tensor(make_image(48, 80, seed=5), "cpu"), model.stride)
+    x = pad_to_multiple(to_tensor(make_image(48, 80, seed=5), "cpu"), model.stride)
     for enc, dec in ((model, onnx_model), (onnx_model, model)):
         compressed = enc.compress(x, 5.0)
         assert torch.equal(dec.decode_latents(compressed).float(), compressed.latents.float())
@@ -150,7 +152,7 @@ def test_int8_export_runs_and_decodes(tmp_path, calibration_dir):
     ref = decode_with_model(model, encode_with_model(model, img, 6.0))
     out = decode_with_model(int8, data)
     assert out.shape == img.shape and psnr(out, ref) > 25
-    x = _pad(to_tensor(img, "cpu"), model.stride)
+    x = pad_to_multiple(to_tensor(img, "cpu"), model.stride)
     compressed = int8.compress(x, 6.0)               # INT8 analysis, exact entropy parameters
     assert torch.equal(model.decode_latents(compressed), compressed.latents)
 

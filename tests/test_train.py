@@ -120,7 +120,7 @@ def test_existing_run_needs_resume_and_max_minutes(tmp_path):
     cfg = cfg_for(tmp_path, steps=5, max_minutes=1e-4, resume=True, export=str(tmp_path / "e.safetensors"))
     res = train(cfg, make_tiny)  # the limit stops it after the first step
     assert res["step"] == 1 and not res["done"]
-    from neuralcodec.codecs.registry import read_metadata
+    from neuralcodec.codecs.weights import read_metadata
     assert json.loads(read_metadata(tmp_path / "e.safetensors")["info"])["step"] == 1  # exported anyway
     from neuralcodec.errors import InputError
     with pytest.raises(InputError, match="--resume"):
@@ -304,7 +304,8 @@ def test_init_weights_start_from_a_weights_file(tmp_path):
     """--init loads a weights file before the first step (fine-tuning)."""
     import torch
 
-    from neuralcodec.codecs.registry import create, save_weights
+    from neuralcodec.codecs.registry import create
+    from neuralcodec.codecs.weights import save_weights
     from neuralcodec.train.loop import TrainConfig, train
 
     data = tmp_path / "data"
@@ -316,7 +317,7 @@ def test_init_weights_start_from_a_weights_file(tmp_path):
     source = create("factorized").eval()
     source.update()
     weights = tmp_path / "w.safetensors"
-    save_weights(source, weights, half=False)
+    save_weights(source, weights, dtype="fp32")
     cfg = TrainConfig(data=[str(data)], out=str(tmp_path / "run"), codec="factorized", init=str(weights),
                       steps=1, lr=0.0, batch_size=1, crop=32, device="cpu", progress=False,
                       export=str(tmp_path / "e.safetensors"))
@@ -495,7 +496,8 @@ def test_compare_variants_see_the_same_crops(tmp_path):
     from neuralcodec.train import compare
     data = make_images(tmp_path / "data", n=3, size=(64, 72))
     val = make_images(tmp_path / "val", n=1, size=(64, 64), seed=2)
-    from neuralcodec.codecs.registry import create, save_weights
+    from neuralcodec.codecs.registry import create
+    from neuralcodec.codecs.weights import save_weights
     hp_init = tmp_path / "hp.safetensors"
     save_weights(create("hyperprior", n=16, m=24), hp_init)
     spec = tmp_path / "spec.json"
@@ -575,7 +577,8 @@ def test_init_partial_takes_the_matching_tensors(tmp_path):
     that match); a strict --init of the same file is one clear error."""
     from safetensors.torch import load_file
 
-    from neuralcodec.codecs.registry import create, save_weights
+    from neuralcodec.codecs.registry import create
+    from neuralcodec.codecs.weights import save_weights
     from neuralcodec.errors import ModelError
     hp = tmp_path / "hp.safetensors"
     save_weights(create("hyperprior", n=16, m=24), hp)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from neuralcodec.codecs import api, registry
+from neuralcodec.codecs import weights as codec_weights
 from neuralcodec.codecs import tritplane as TP
 from neuralcodec.codecs.tritplane import TritPlaneCodec, plane_start, planes_needed
 from neuralcodec.container import read_header, truncate_container, unpack
@@ -57,7 +58,7 @@ def stream(model, image):
 
 def test_full_stream_decodes_the_finest_quantisation(model, image, stream):
     base = model.base
-    x = api._pad(api.to_tensor(image, "cpu"), base.stride)
+    x = api.pad_to_multiple(api.to_tensor(image, "cpu"), base.stride)
     expected = base.compress(x, model.config["quality"]).latents
     y, header = model.decode_latent(stream)
     assert header.codec == "trit-plane" and header.params["planes"] >= 3
@@ -190,7 +191,7 @@ def test_every_cut_holds_the_true_symbols(model, image, stream):
     base = model.base
     header, subs = unpack(stream)
     with torch.no_grad():                                   # the encoder's symbols and scales
-        y = base.analyse(api._pad(api.to_tensor(image, "cpu"), base.stride), 8.0)
+        y = base.analyse(api.pad_to_multiple(api.to_tensor(image, "cpu"), base.stride), 8.0)
         mu, kt, _ = model._params(base.h_s.exact(to_fixed(base.z_prior.compress(base.h_a(y))[1])))
     k = np.ascontiguousarray(kt[0].numpy())
     s = torch.round(y - mu.float())[0].numpy().astype(np.int64)
@@ -259,11 +260,11 @@ def shipped(tmp_path, monkeypatch, model):
     """A weights folder with a small base and trit-plane model, as the CLI loads them."""
     wdir = tmp_path / "weights"
     wdir.mkdir()
-    registry.save_weights(model.base, wdir / "hyperprior.safetensors")
+    codec_weights.save_weights(model.base, wdir / "hyperprior.safetensors")
     base = registry.load_model("hyperprior", wdir / "hyperprior.safetensors")
     mine = TritPlaneCodec(m=M, base_sha256=base.weights_hash.hex())
     mine.load_state_dict(model.state_dict())
-    registry.save_weights(mine, wdir / "trit-plane.safetensors")
+    codec_weights.save_weights(mine, wdir / "trit-plane.safetensors")
     monkeypatch.setattr(registry, "WEIGHTS_DIR", wdir)
     monkeypatch.setattr(api, "_MODELS", {})
     return wdir
@@ -327,12 +328,12 @@ def test_cli_rejects_prefix_options_for_other_codecs(shipped, image, tmp_path, c
 
 def test_loaded_model_hash_covers_base_and_own_weights(shipped):
     model = registry.load_model("trit-plane")
-    base_hash = registry.model_hash(model.base)
+    base_hash = codec_weights.model_hash(model.base)
     import hashlib
     own = hashlib.sha256((shipped / "trit-plane.safetensors").read_bytes()).digest()
     assert model.weights_hash == hashlib.sha256(b"trit-plane" + base_hash + own).digest()
     bad = TritPlaneCodec(m=M, base_sha256="00" * 32)
-    registry.save_weights(bad, shipped / "trit-plane.safetensors")
+    codec_weights.save_weights(bad, shipped / "trit-plane.safetensors")
     with pytest.raises(ModelError):
         registry.load_model("trit-plane").base
 

@@ -8,7 +8,8 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from neuralcodec.codecs import tritplane_train
-from neuralcodec.codecs.registry import read_metadata, shipped_weights
+from neuralcodec.codecs.weights import read_metadata
+from neuralcodec.codecs.registry import shipped_weights
 
 pytestmark = pytest.mark.skipif(shipped_weights("hyperprior") is None, reason="needs the shipped hyperprior")
 

@@ -74,7 +74,7 @@ def test_cli_round_trip_png_y4m_mkv(folder, weights, tmp_path, capsys):
     y4m = list(iter_frames(tmp_path / "v.y4m"))
     assert len(png) == len(mkv) == len(y4m) == 5 and png[0].shape == (48, 64, 3)
     assert all(np.array_equal(a, b) for a, b in zip(png, mkv))          # FFV1 is lossless
-    from neuralcodec.eval.video_codecs import rgb_to_yuv_frame, yuv_frame_to_rgb
+    from neuralcodec.io.colour import rgb_to_yuv_frame, yuv_frame_to_rgb
     assert all(np.array_equal(yuv_frame_to_rgb(rgb_to_yuv_frame(a)), b) for a, b in zip(png, y4m))  # 4:2:0
     # the decoder reproduces the encoder's reconstruction
     from neuralcodec.video.codec import VideoEncoder

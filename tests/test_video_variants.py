@@ -34,7 +34,7 @@ def test_shipped_configuration_is_unchanged():
     shipped weights file, and takes its tensors strictly (same names, no extras)."""
     from safetensors.torch import load_file
 
-    from neuralcodec.codecs.registry import read_metadata
+    from neuralcodec.codecs.weights import read_metadata
     default = VideoRT()
     assert default.ms_ctx is None and default.warp is None
     assert set(default.config) == {"m", "f", "n", "nz", "buf", "intra_m", "intra"}

@@ -35,6 +35,12 @@ def reason(exc: BaseException, filename: bool = True) -> str:
     return " ".join(str(text).split())
 
 
+def error_row(exc: BaseException) -> str:
+    """An exception as an evaluation table records it: type and message on one line, at most
+    300 characters."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
+
+
 def one_line_exit(run, *args) -> int:
     """``run(*args)`` as a module's command line does it (``python -m neuralcodec.X``): 0, or
     a :class:`NeuralCodecError` as one line ``neuralcodec: error: ...`` on stderr and 1."""

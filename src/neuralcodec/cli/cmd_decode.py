@@ -38,7 +38,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from neuralcodec.cli import checks
-    from neuralcodec.video.cli import decode_if_video
+    from neuralcodec.cli.video import decode_if_video
 
     checks.check_runtime(args)
     checks.check_positive("--max-pixels", args.max_pixels)
@@ -46,8 +46,9 @@ def run(args) -> int:
         return done
     from pathlib import Path
 
-    from neuralcodec.cli.images import image_format
-    from neuralcodec.cli.io_utils import check_output_path, read_input_bytes, read_input_header
+    from neuralcodec.io.image_files import image_format
+    from neuralcodec.io.outputs import check_output_path
+    from neuralcodec.cli.io_utils import read_input_bytes, read_input_header
     from neuralcodec.codecs.catalog import PROGRESSIVE_CODECS
     from neuralcodec.errors import InputError
     from neuralcodec.limits import check_picture_size
@@ -60,14 +61,14 @@ def run(args) -> int:
     check_picture_size(header.width, header.height, args.max_pixels)
     pixels_count = header.width * header.height
     size = path.stat().st_size
-    max_bytes = _prefix_bytes(args, size, pixels_count)
+    max_bytes = prefix_bytes(args, size, pixels_count)
     progressive = header.codec in PROGRESSIVE_CODECS
     if max_bytes is not None and not progressive:
         raise InputError(f"--bytes/--fraction/--target-bpp need a progressive codec "
                          f"({', '.join(PROGRESSIVE_CODECS)}); this stream is {header.codec}")
 
     from neuralcodec.cli.image_rows import write_image_rows
-    from neuralcodec.cli.images import write_image
+    from neuralcodec.io.image_files import write_image
     from neuralcodec.cli.runtime import apply_backend, apply_runtime
     from neuralcodec.codecs.api import get_model
     from neuralcodec.codecs.image_decoder import ImageDecoder
@@ -94,7 +95,7 @@ def run(args) -> int:
     return 0
 
 
-def _prefix_bytes(args, size: int, pixels: int) -> int | None:
+def prefix_bytes(args, size: int, pixels: int) -> int | None:
     """Byte budget of --bytes / --fraction / --target-bpp (None: the whole stream)."""
     from neuralcodec.errors import InputError
 

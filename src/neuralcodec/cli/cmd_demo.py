@@ -21,8 +21,8 @@ def run(args) -> int:
     from pathlib import Path
 
     from neuralcodec.cli import checks
-    from neuralcodec.cli.images import read_image, write_image
-    from neuralcodec.cli.io_utils import write_bytes_atomic
+    from neuralcodec.io.image_files import read_image, write_image
+    from neuralcodec.io.outputs import write_bytes_atomic
     from neuralcodec.codecs.catalog import check_quality
 
     checks.check_runtime(args)

@@ -1,4 +1,4 @@
-"""`neuralcodec encode`: image -> .ncb bitstream (videos: see neuralcodec.video.cli)."""
+"""`neuralcodec encode`: image -> .ncb bitstream (videos: see neuralcodec.cli.video)."""
 from __future__ import annotations
 
 import contextlib
@@ -41,14 +41,14 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from neuralcodec.cli import checks
-    from neuralcodec.video.cli import encode_if_video
+    from neuralcodec.cli.video import encode_if_video
 
     checks.check_runtime(args)
     checks.check_positive("--max-pixels", args.max_pixels)
     if (done := encode_if_video(args)) is not None:    # video input: folder or video file
         return done
-    from neuralcodec.cli.images import read_image
-    from neuralcodec.cli.io_utils import check_output_path
+    from neuralcodec.io.image_files import read_image
+    from neuralcodec.io.outputs import check_output_path
     from neuralcodec.codecs.catalog import DEFAULT_CODEC, check_quality
     from neuralcodec.errors import InputError
 
@@ -64,7 +64,7 @@ def run(args) -> int:
     output = check_output_path(args.output, args.input, overwrite=args.overwrite)
     pixels = read_image(args.input, args.max_pixels)
 
-    from neuralcodec.cli.io_utils import write_bytes_atomic
+    from neuralcodec.io.outputs import write_bytes_atomic
     from neuralcodec.codecs.api import get_model
     from neuralcodec.codecs.quality_search import choose_quality
     from neuralcodec.container import read_header

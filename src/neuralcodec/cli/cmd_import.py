@@ -29,8 +29,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from neuralcodec.cli.io_utils import atomic_path, check_output_path
-    from neuralcodec.codecs.registry import save_weights
+    from neuralcodec.io.outputs import atomic_path, check_output_path
+    from neuralcodec.codecs.weights import save_weights
     from neuralcodec.container import weights_hash
     from neuralcodec.importers.compressai import import_compressai
 
@@ -38,7 +38,7 @@ def run(args) -> int:
     codec = import_compressai(args.arch, args.checkpoint, args.quality_label, args.lmbda)
     card = codec.weights_info
     with atomic_path(output) as tmp:
-        save_weights(codec, tmp, half=False, info=card)
+        save_weights(codec, tmp, dtype="fp32", info=card)
     for level in card["levels"]:
         if level.get("zoo_hash_ok") is False:
             print(f"neuralcodec: warning: {level['checkpoint']}: its SHA-256 does not start with the "

@@ -37,7 +37,7 @@ def _scan(path: str) -> dict:
     info = {"file": path, "file_bytes": size, "format_version": "%d.%d" % reader.version,
             "complete": reader.complete, "header": header, "substreams": streams}
     if h.kind == "video":
-        from neuralcodec.video.cli import video_summary
+        from neuralcodec.cli.video import video_summary
         info["video"] = video_summary(streams, header)
     return info
 
@@ -68,7 +68,7 @@ def _text(info: dict) -> str:
         rate = f"{num}/{den} fps ({num / den:.3f})" if num else "fps unspecified"
         lines.append(f"frames:     {frames} @ {rate}")
     if "video" in info:
-        from neuralcodec.video.cli import video_lines
+        from neuralcodec.cli.video import video_lines
         lines += video_lines(info["video"])
     lines.append(f"quality:    {h['quality']}")
     lines.append(f"params:     {json.dumps(h['params'], sort_keys=True)}")

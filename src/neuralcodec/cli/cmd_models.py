@@ -23,8 +23,8 @@ def kodak_points(weights_path) -> list[tuple[float, float, float]]:
 
 def model_list() -> list[dict]:
     """Every codec: name, kind, default flag, parameter count, shipped weights, Kodak RD, note."""
-    from neuralcodec.codecs.registry import (CODECS, DEFAULT_CODEC, available, create, parameter_count,
-                                             read_metadata, shipped_weights, weights_config)
+    from neuralcodec.codecs.registry import (CODECS, DEFAULT_CODEC, available, create, parameter_count, shipped_weights)
+    from neuralcodec.codecs.weights import read_metadata, weights_config
 
     rows = []
     for name in available():

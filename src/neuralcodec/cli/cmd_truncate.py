@@ -21,9 +21,9 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from neuralcodec.cli.cmd_decode import _prefix_bytes
-    from neuralcodec.cli.io_utils import (check_output_path, read_input_bytes, read_input_header,
-                                          write_bytes_atomic)
+    from neuralcodec.cli.cmd_decode import prefix_bytes
+    from neuralcodec.io.outputs import check_output_path, write_bytes_atomic
+    from neuralcodec.cli.io_utils import read_input_bytes, read_input_header
     from neuralcodec.container import ContainerReader, truncate_container
     from neuralcodec.errors import InputError
 
@@ -35,7 +35,7 @@ def run(args) -> int:
     if not progressive:
         raise InputError(f"{path} ({header.codec}) is not a progressive stream; it cannot be truncated")
     data = read_input_bytes(path)
-    out = truncate_container(data, _prefix_bytes(args, len(data), header.width * header.height))
+    out = truncate_container(data, prefix_bytes(args, len(data), header.width * header.height))
     write_bytes_atomic(output, out, overwrite=args.overwrite)
     print(f"{output}: {len(out)} bytes ({8 * len(out) / (header.width * header.height):.4f} bpp) "
           f"of {len(data)}, codec {header.codec}")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralcodec.cli.images import image_format, write_image
-from neuralcodec.cli.io_utils import atomic_path
+from neuralcodec.io.image_files import image_format, write_image
+from neuralcodec.io.outputs import atomic_path
 
 
 FILTER_BYTES = 1 << 20        # bytes of pixel rows filtered together (~30 MB of temporaries)

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from neuralcodec.codecs.base import ImageCodec, check_quality
-from neuralcodec.codecs.registry import available, load_model, model_hash
+from neuralcodec.codecs.base import ImageCodec, LatentImageCodec, StreamImageCodec, check_quality
+from neuralcodec.codecs.pixels import (MAX_PIXELS, check_pixels, pad_to_multiple, pixel_tensor,  # noqa: F401
+                                       to_pixels, to_tensor)
+from neuralcodec.codecs.registry import available, load_model
+from neuralcodec.codecs.weights import model_hash
 from neuralcodec.codecs.tiling import analyse_tiled, latent_tiles
-from neuralcodec.errors import InputError, ModelError
+from neuralcodec.errors import ModelError
 from neuralcodec.limits import DEFAULT_MAX_PIXELS
-
-MAX_PIXELS = 8192 * 8192 * 4   # refuse absurd sizes before allocating
 
 
 def list_codecs() -> list[str]:
@@ -29,55 +29,24 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _check_pixels(pixels: np.ndarray) -> np.ndarray:
-    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
-        raise InputError("pixels must be a uint8 array of shape (H, W, 3)")
-    h, w = pixels.shape[:2]
-    if h < 1 or w < 1 or h * w > MAX_PIXELS:
-        raise InputError(f"unsupported image size {w}x{h}")
-    return pixels
-
-
-def to_tensor(pixels: np.ndarray, device) -> torch.Tensor:
-    return torch.tensor(pixels).to(device).permute(2, 0, 1)[None].float() / 255
-
-
-def pixel_tensor(x: torch.Tensor) -> torch.Tensor:
-    """(1, 3, H, W) float in [0, 1] -> (H, W, 3) uint8 on the same device."""
-    return (x[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0)
-
-
-def to_pixels(x: torch.Tensor) -> np.ndarray:
-    return pixel_tensor(x).cpu().numpy()
-
-
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB between two uint8 images (RGB, peak 255)."""
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
-def _pad(x: torch.Tensor, stride: int) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % stride, (-w) % stride
-    if not (ph or pw):
-        return x
-    # replicate padding works for any size, 1x1 included
-    return F.pad(x, (0, pw, 0, ph), mode="replicate")
-
-
 @torch.no_grad()
-def encode_with_model(model: ImageCodec, pixels: np.ndarray, quality: float, device=None) -> bytes:
+def encode_with_model(model: LatentImageCodec | StreamImageCodec, pixels: np.ndarray, quality: float, device=None) -> bytes:
     """Encode pixels (H, W, 3) uint8 with a model in memory; returns a container bitstream."""
     from neuralcodec.container import Header, Substream, pack
 
-    if hasattr(model, "encode_image"):      # codecs with their own stream layout (trit-plane)
+    if isinstance(model, StreamImageCodec):     # codecs with their own stream layout (trit-plane)
         return model.encode_image(pixels, quality, device)
-    pixels = _check_pixels(pixels)
+    pixels = check_pixels(pixels)
     quality = check_quality(quality)
     device = device or next(model.parameters()).device
     h, w = pixels.shape[:2]
-    y = analyse_tiled(model, _pad(to_tensor(pixels, device), model.stride), quality)
+    y = analyse_tiled(model, pad_to_multiple(to_tensor(pixels, device), model.stride), quality)
     tiles = latent_tiles(y.shape[-2], y.shape[-1], model)
     streams = []
     for i, (r, c, th, tw) in enumerate(tiles):
@@ -94,7 +63,7 @@ def decode_with_model(model: ImageCodec, data, device=None, *,
     (its hash must match); a declared picture over ``max_pixels`` is refused unread."""
     from neuralcodec.codecs.image_decoder import ImageDecoder
 
-    if hasattr(model, "decode_image"):      # codecs with their own stream layout (trit-plane)
+    if isinstance(model, StreamImageCodec):
         if not isinstance(data, (bytes, bytearray, memoryview)):
             data = data.read() if hasattr(data, "read") else Path(data).read_bytes()
         return model.decode_image(data, device, max_pixels=max_pixels)

@@ -1,4 +1,4 @@
-"""The interface every learned image codec implements, and the quality scale.
+"""The codec contract (the kinds of image codec, ``@register_codec``) and the quality scale.
 
 Quality is a real number in [1, 8] (1 = lowest rate). Training samples it
 uniformly and weighs distortion with :func:`rd_lambda`; one set of weights
@@ -7,6 +7,7 @@ covers the whole range through :class:`QualityGain` vectors on the latent.
 from __future__ import annotations
 
 import math
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass, field
 
 import torch
@@ -54,17 +55,29 @@ class Compressed:
     latents: "torch.Tensor | None" = None
 
 
-class ImageCodec(nn.Module):
-    """Base class of learned image codecs.
+#: every registered image codec by name, filled by :func:`register_codec` (the registry
+#: imports the codec modules of this package to fill it; see ``neuralcodec.codecs.registry``)
+REGISTERED: dict[str, type] = {}
 
-    Subclasses implement ``forward`` (training: differentiable likelihoods),
-    ``compress``/``decompress`` (real bitstreams through the native coder) and
-    ``update`` (freeze coding tables and the integer-exact parameter path).
-    """
+
+def register_codec(cls):
+    """Class decorator: make an image codec known to the registry under ``cls.name``."""
+    if not cls.name or not issubclass(cls, ImageCodec):
+        raise TypeError(f"{cls.__name__} is not a named ImageCodec")
+    if REGISTERED.get(cls.name, cls) is not cls:
+        raise TypeError(f"two codecs are called {cls.name!r}")
+    REGISTERED[cls.name] = cls
+    return cls
+
+
+class ImageCodec(nn.Module, metaclass=ABCMeta):
+    """Base class of learned image codecs: ``name``, ``config`` (the constructor arguments),
+    ``forward`` (training: differentiable likelihoods), ``update`` (freeze coding tables and
+    the integer-exact parameter path). Codecs are one of the two kinds below; the encoders,
+    decoders and the CLI dispatch on the kind (``isinstance``), never on attribute names."""
 
     name: str = ""
-    #: spatial stride of the latent (inputs are padded to a multiple of it)
-    stride: int = 64
+    config: dict
 
     def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict:
         """x: (B,3,H,W) in [0,1]; quality: (B,). Returns {"x_hat", "likelihoods": {name: tensor}}."""
@@ -78,27 +91,35 @@ class ImageCodec(nn.Module):
         """Build the coding tables and integer parameter path from the current weights."""
         raise NotImplementedError
 
+
+class LatentImageCodec(ImageCodec):
+    """A codec of the latent domain: transforms (``analyse``/``synthesise``) around a latent
+    coder (``compress_latent``/``decode_latents``); the shared image encoder and decoder
+    (``codecs.api``, ``codecs.image_decoder``) pad, tile and frame its streams."""
+
+    #: spatial stride inputs are padded to a multiple of
+    stride: int = 64
     #: spatial stride of the latent relative to the image
     latent_stride: int = 16
+    #: channels of the latent ``analyse`` returns (set by the constructor)
+    latent_channels: int
 
+    @abstractmethod
     def analyse(self, x: torch.Tensor, quality) -> torch.Tensor:
         """Image (padded to ``stride``) -> latent."""
-        raise NotImplementedError
 
+    @abstractmethod
     def synthesise(self, y_hat: torch.Tensor, quality) -> torch.Tensor:
         """Decoded latent -> image (unclamped)."""
-        raise NotImplementedError
 
-    @torch.no_grad()
+    @abstractmethod
     def compress_latent(self, y: torch.Tensor) -> Compressed:
         """Entropy-code a latent (or a tile of one; height and width multiples of
         ``stride // latent_stride``). ``params["latent_hw"]`` records its size."""
-        raise NotImplementedError
 
-    @torch.no_grad()
+    @abstractmethod
     def decode_latents(self, compressed: Compressed) -> torch.Tensor:
         """Entropy-decode the latents (bit-exact on every device); needs ``params["latent_hw"]``."""
-        raise NotImplementedError
 
     @torch.no_grad()
     def compress(self, x: torch.Tensor, quality: float) -> Compressed:
@@ -109,3 +130,16 @@ class ImageCodec(nn.Module):
     def decompress(self, compressed: Compressed, quality: float) -> torch.Tensor:
         """Decode to an image in [0, 1] (float synthesis: may differ slightly across devices)."""
         return self.synthesise(self.decode_latents(compressed), quality).clamp(0, 1)
+
+
+class StreamImageCodec(ImageCodec):
+    """A codec that owns its stream layout (trit-plane's progressive planes, an imported
+    codec's quality levels): it writes and reads whole container bitstreams itself."""
+
+    @abstractmethod
+    def encode_image(self, pixels, quality=None, device=None) -> bytes:
+        """uint8 pixels (H, W, 3) -> a container bitstream."""
+
+    @abstractmethod
+    def decode_image(self, data: bytes, device=None, **limits):
+        """A container bitstream -> uint8 pixels (H, W, 3)."""

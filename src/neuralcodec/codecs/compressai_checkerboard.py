@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neuralcodec.codecs.base import ImageCodec
+from neuralcodec.codecs.base import LatentImageCodec
 from neuralcodec.codecs.compressai_levels import TableGaussian
 from neuralcodec.codecs.framing import compress_passes, decompress_passes
 from neuralcodec.codecs.gained import HyperLatentCoding
@@ -75,7 +75,7 @@ def table_gaussian(codec, channels: int) -> TableGaussian:
     return gaussian
 
 
-class CheckerboardLevel(HyperLatentCoding, ImageCodec):
+class CheckerboardLevel(HyperLatentCoding, LatentImageCodec):
     """One quality of a CompressAI checkerboard model; ``model`` is the CompressAI instance
     whose weights it takes (a fresh one of ``arch`` when None)."""
 
@@ -85,6 +85,7 @@ class CheckerboardLevel(HyperLatentCoding, ImageCodec):
         super().__init__()
         model = model if model is not None else compressai_model(arch, n, m, groups)
         self.config = {"arch": arch, "n": n, "m": m, "groups": list(groups)}
+        self.latent_channels = m
         self.groups = tuple(groups)
         hyper, y = model.latent_codec["hyper"], model.latent_codec["y"]
         self.g_a, self.g_s, self.h_a = model.g_a, model.g_s, hyper.h_a

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import torch
 
-from neuralcodec.codecs.base import Compressed
+from neuralcodec.codecs.base import Compressed, register_codec
 from neuralcodec.codecs.gained import GainedCodec, latent_hw
 from neuralcodec.entropy.factorized import FactorizedPrior
 
 
+@register_codec
 class FactorizedCodec(GainedCodec):
     name = "factorized"
     stride = 16

@@ -3,37 +3,25 @@ coding a pass schedule (channel groups x checkerboard passes) into such a substr
 from __future__ import annotations
 
 from neuralcodec.errors import BitstreamError
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+from neuralcodec.io.varint import encode_varint, read_varint
 
 
 def pack_streams(streams: list[bytes]) -> bytes:
     """Concatenate streams behind a table of their lengths (the count is implied by the reader)."""
-    return b"".join(_varint(len(s)) for s in streams) + b"".join(streams)
+    return b"".join(encode_varint(len(s)) for s in streams) + b"".join(streams)
 
 
 def unpack_streams(data: bytes, count: int) -> list[bytes]:
     """Inverse of :func:`pack_streams`; validates every length against the data size."""
     pos, lengths = 0, []
     for _ in range(count):
-        value, shift = 0, 0
-        while True:
-            if pos >= len(data) or shift > 56:
-                raise BitstreamError("stream table is truncated or corrupt")
-            byte = data[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
+        try:
+            head = read_varint(data, pos)
+        except BitstreamError:
+            head = None
+        if head is None:
+            raise BitstreamError("stream table is truncated or corrupt")
+        value, pos = head
         lengths.append(value)
     if pos + sum(lengths) != len(data):
         raise BitstreamError("stream lengths do not match the substream size")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from neuralcodec.codecs.base import Compressed, ImageCodec, QualityGain
+from neuralcodec.codecs.base import Compressed, LatentImageCodec, QualityGain
 from neuralcodec.codecs.transforms import (analysis, hyper_analysis, hyper_synthesis, residual_analysis,
                                            residual_synthesis, synthesis)
 from neuralcodec.entropy.exact import to_fixed
@@ -27,7 +27,7 @@ def quality_tensor(quality, x: torch.Tensor) -> torch.Tensor:
     return q.expand(x.shape[0]) if q.dim() == 0 else q
 
 
-class GainedCodec(ImageCodec):
+class GainedCodec(LatentImageCodec):
     """Analysis/synthesis transforms with per-quality channel gains on the latent."""
 
     def __init__(self, n: int, m: int, transform: str = "gdn", blocks: tuple[int, int, int] = (3, 3, 3)):
@@ -35,6 +35,7 @@ class GainedCodec(ImageCodec):
         if transform not in ("gdn", "residual"):
             raise ValueError("transform must be 'gdn' or 'residual'")
         self.config = {"n": n, "m": m}
+        self.latent_channels = m
         if transform == "residual":
             self.g_a, self.g_s = residual_analysis(n, m, tuple(blocks)), residual_synthesis(n, m, tuple(blocks))
         else:

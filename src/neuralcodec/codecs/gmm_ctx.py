@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from neuralcodec.codecs.base import register_codec
 from neuralcodec.codecs.framing import compress_passes, decompress_passes
 from neuralcodec.codecs.gained import HyperpriorCodec
 from neuralcodec.codecs.transforms import conv, pointwise_net
@@ -84,6 +85,7 @@ class SliceContext(nn.Module):
         return self.params.exact(inputs[:, :, mask].unsqueeze(-1))
 
 
+@register_codec
 class GMMContextCodec(HyperpriorCodec):
     name = "gmm-ctx"
 
@@ -195,6 +197,7 @@ class GMMContextCodec(HyperpriorCodec):
         return decompress_passes(self._passes, hyper_fx, data, len(self._masks(1, 1, "cpu")) * len(self.groups))
 
 
+@register_codec
 class ELICCodec(GMMContextCodec):
     """`elic`: the flagship design after the round-1 ablation (docs/training.md). ELIC-style
     (He et al. 2022) without its attention blocks: residual-bottleneck transforms (two blocks per

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from neuralcodec.codecs.base import register_codec
 from neuralcodec.codecs.gained import HyperpriorCodec
 from neuralcodec.entropy.conditional import GaussianModel
 from neuralcodec.entropy.likelihoods import noisy, ste_round
 
 
+@register_codec
 class MeanScaleHyperprior(HyperpriorCodec):
     name = "hyperprior"
 

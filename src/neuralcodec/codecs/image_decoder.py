@@ -17,7 +17,7 @@ import io
 import numpy as np
 import torch
 
-from neuralcodec.codecs.api import to_pixels
+from neuralcodec.codecs.pixels import to_pixels
 from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, Compressed
 from neuralcodec.codecs.tiling import latent_tiles, synthesis_parts
 from neuralcodec.errors import BitstreamError
@@ -112,7 +112,7 @@ class ImageDecoder:
     names (``model.level_for_stream(header)``). ``header`` is known on return; ``rows()`` / ``pixels()`` decode."""
 
     def __init__(self, model, source, *, max_pixels: int = DEFAULT_MAX_PIXELS):
-        from neuralcodec.codecs.registry import model_hash
+        from neuralcodec.codecs.weights import model_hash
         from neuralcodec.container import ContainerReader, check_weights
 
         if isinstance(source, (bytes, bytearray, memoryview)):

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, ImageCodec, check_quality
+from neuralcodec.codecs.base import (QUALITY_MAX, QUALITY_MIN, ImageCodec, StreamImageCodec, check_quality,
+                                     register_codec)
 from neuralcodec.codecs.compressai_checkerboard import CheckerboardLevel
 from neuralcodec.codecs.compressai_levels import FactorizedLevel, MeanScaleLevel, ScaleHyperpriorLevel
 from neuralcodec.entropy.exact import ExactNet
@@ -59,7 +60,7 @@ def prepare_for_coding(level: nn.Module) -> None:
             module.freeze()
 
 
-class ImportedCodec(ImageCodec):
+class ImportedCodec(StreamImageCodec):
     """Base of the imported codecs: quality labels -> fixed-rate levels."""
 
     arch: str = ""                  # CompressAI's architecture name
@@ -67,6 +68,11 @@ class ImportedCodec(ImageCodec):
     weights_note = "none shipped (see docs/import.md)"
 
     default_levels = DEFAULT_LEVELS
+
+    @property
+    def latent_stride(self) -> int:
+        """The levels' latent stride (what the ONNX manifest records)."""
+        return self.level_class.latent_stride
 
     def __init__(self, levels=None, modules: list[ImageCodec] | None = None):
         """``levels``: [{"label", "n", "m"}, ...]; ``modules``: built levels in the same order
@@ -103,7 +109,7 @@ class ImportedCodec(ImageCodec):
 
     def _stamped(self, level: ImageCodec) -> ImageCodec:
         """The level, carrying this codec's weights hash (what its streams record)."""
-        from neuralcodec.codecs.registry import model_hash
+        from neuralcodec.codecs.weights import model_hash
 
         level.weights_hash = model_hash(self)
         return level
@@ -122,7 +128,7 @@ class ImportedCodec(ImageCodec):
     def level_for_stream(self, header) -> ImageCodec:
         """The level that decodes a stream with ``header``: this file's weights hash and
         exactly one of the level labels as the quality."""
-        from neuralcodec.codecs.registry import model_hash
+        from neuralcodec.codecs.weights import model_hash
         from neuralcodec.container import check_weights
 
         check_weights(header, self.name, model_hash(self))
@@ -143,6 +149,7 @@ class ImportedCodec(ImageCodec):
         return ImageDecoder(self, data, max_pixels=max_pixels).pixels()
 
 
+@register_codec
 class ImportedFactorized(ImportedCodec):
     name = "compressai-bmshj2018-factorized"
     arch = "bmshj2018-factorized"
@@ -150,6 +157,7 @@ class ImportedFactorized(ImportedCodec):
     stride = FactorizedLevel.stride
 
 
+@register_codec
 class ImportedScaleHyperprior(ImportedCodec):
     name = "compressai-bmshj2018-hyperprior"
     arch = "bmshj2018-hyperprior"
@@ -157,6 +165,7 @@ class ImportedScaleHyperprior(ImportedCodec):
     stride = ScaleHyperpriorLevel.stride
 
 
+@register_codec
 class ImportedMeanScale(ImportedCodec):
     name = "compressai-mbt2018-mean"
     arch = "mbt2018-mean"
@@ -178,18 +187,21 @@ class ImportedCheckerboard(ImportedCodec):
 _ELIC_LEVELS = ({"label": 1.0, "n": 192, "m": 320, "groups": [16, 16, 32, 64, 192]},)   # CompressAI's defaults
 
 
+@register_codec
 class ImportedElic(ImportedCheckerboard):
     name = "compressai-elic2022-official"
     arch = "elic2022-official"
     default_levels = _ELIC_LEVELS
 
 
+@register_codec
 class ImportedElicChandelier(ImportedCheckerboard):
     name = "compressai-elic2022-chandelier"
     arch = "elic2022-chandelier"
     default_levels = _ELIC_LEVELS
 
 
+@register_codec
 class ImportedChengCheckerboard(ImportedCheckerboard):
     name = "compressai-cheng2020-anchor-checkerboard"
     arch = "cheng2020-anchor-checkerboard"

@@ -63,7 +63,7 @@ def _run_tiled(fn, src: torch.Tensor, scale_num: int, scale_den: int, tile: int,
 
 def analyse_tiled(model, x: torch.Tensor, quality) -> torch.Tensor:
     s = model.latent_stride
-    channels = model.config["m"]
+    channels = model.latent_channels
     return _run_tiled(lambda t: model.analyse(t, quality), x, 1, s, TILE, HALO, channels)
 
 

@@ -21,12 +21,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from neuralcodec.codecs.base import ImageCodec
+from neuralcodec.codecs.base import ImageCodec, StreamImageCodec, register_codec
 from neuralcodec.entropy import tritplane as T
 from neuralcodec.entropy.exact import ExactNet, to_fixed
 from neuralcodec.entropy.param_grid import (SCALE_TABLE, mean_from_fixed, scale_index_from_fixed,
                                             weights_from_fixed)
 from neuralcodec.errors import BitstreamError, InputError, ModelError
+from neuralcodec.io.varint import encode_varint, read_varint
 from neuralcodec.limits import DEFAULT_MAX_PIXELS
 
 MAX_PLANES = 12                  # |s| <= (3^12 - 1) / 2
@@ -149,12 +150,12 @@ def count_freqs(k: np.ndarray, planes: int) -> np.ndarray:
 def encode_channel_planes(counts: np.ndarray, k: np.ndarray, planes: int) -> bytes:
     """``varint(n) payload``: the counts as an n-byte categorical coder payload."""
     payload = T.encode_payload(counts.astype(np.int32), count_freqs(k, planes))
-    return T._varint(len(payload)) + payload
+    return encode_varint(len(payload)) + payload
 
 
 def split_side(side: bytes) -> tuple[bytes, bytes]:
     """Substream ``z`` -> (plane-count payload, hyper-latent stream)."""
-    head = T._read_varint(side, 0)
+    head = read_varint(side, 0, "trit-plane stream")
     if head is None or head[1] + head[0] > len(side):
         raise BitstreamError("corrupt trit-plane stream: bad channel plane counts")
     end = head[1] + head[0]
@@ -168,7 +169,8 @@ def decode_channel_planes(payload: bytes, k: np.ndarray, planes: int) -> np.ndar
     return counts
 
 
-class TritPlaneCodec(ImageCodec):
+@register_codec
+class TritPlaneCodec(StreamImageCodec):
     """Progressive codec over a mean-scale hyperprior base model (see module docstring)."""
 
     name = "trit-plane"
@@ -229,14 +231,10 @@ class TritPlaneCodec(ImageCodec):
     @property
     def weights_hash(self) -> bytes:
         """SHA-256 over the base model's hash and this model's own weights hash."""
-        from neuralcodec.codecs.registry import model_hash
+        from neuralcodec.codecs.weights import model_hash, state_dict_hash
         own = self.__dict__.get("_own_hash")
         if own is None:
-            h = hashlib.sha256()
-            for key, value in sorted(self.state_dict().items()):
-                h.update(key.encode())
-                h.update(value.detach().cpu().contiguous().numpy().tobytes())
-            own = h.digest()
+            own = state_dict_hash(self).digest()
         return hashlib.sha256(b"trit-plane" + model_hash(self.base) + own).digest()
 
     @weights_hash.setter
@@ -322,16 +320,16 @@ class TritPlaneCodec(ImageCodec):
     def encode_image(self, pixels: np.ndarray, quality=None, device=None) -> bytes:
         """Full-quality progressive stream of uint8 pixels (H, W, 3); the quality of the base
         model is this codec's (``config["quality"]``), whatever ``quality`` says."""
-        from neuralcodec.codecs.api import _check_pixels, _pad, to_tensor
+        from neuralcodec.codecs.pixels import check_pixels, pad_to_multiple, to_tensor
         from neuralcodec.container import Header, Substream, pack
 
         base, q = self.base, float(self.config["quality"])
-        pixels = _check_pixels(pixels)
+        pixels = check_pixels(pixels)
         h, w = pixels.shape[:2]
         if max(h, w) > MAX_LATENT_SIDE * base.latent_stride:
             raise InputError(f"trit-plane codes images up to {MAX_LATENT_SIDE * base.latent_stride}"
                              f" pixels per side, got {w}x{h}")
-        y = base.analyse(_pad(to_tensor(pixels, self._device()), base.stride), q)
+        y = base.analyse(pad_to_multiple(to_tensor(pixels, self._device()), base.stride), q)
         z_stream, z_hat = base.z_prior.compress(base.h_a(y))
         mu, k, _ = self._params(base.h_s.exact(to_fixed(z_hat)))
         s = np.ascontiguousarray(torch.round(y - mu.float())[0].cpu().numpy(), dtype=np.int64)
@@ -384,7 +382,7 @@ class TritPlaneCodec(ImageCodec):
                      max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
         """Decode a stream, a prefix of one, or (``max_bytes``) its best prefix of that size;
         a declared picture over ``max_pixels`` is refused before decoding."""
-        from neuralcodec.codecs.api import to_pixels
+        from neuralcodec.codecs.pixels import to_pixels
         from neuralcodec.container import truncate_container
 
         if max_bytes is not None:

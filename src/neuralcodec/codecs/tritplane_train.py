@@ -180,7 +180,8 @@ def train(model: TP.TritPlaneCodec, sampler: LatentSampler, steps: int, batch: i
 
 
 def main(argv=None) -> int:
-    from neuralcodec.codecs.registry import load_model, save_weights, shipped_weights
+    from neuralcodec.codecs.registry import load_model, shipped_weights
+    from neuralcodec.codecs.weights import save_weights
 
     ap = argparse.ArgumentParser(prog="python -m neuralcodec.codecs.tritplane_train",
                                  description=__doc__.splitlines()[0])

@@ -17,7 +17,8 @@ import os
 
 import numpy as np
 
-from neuralcodec.errors import CoderError
+from neuralcodec.errors import BitstreamError, CoderError
+from neuralcodec.io.varint import read_varint
 
 try:
     from neuralcodec.entropy import _rans
@@ -275,15 +276,13 @@ def _freqs(freqs, n=None):
 
 def _stream_count(data: bytes) -> int:
     """Symbol count from a stream header (the full stream is validated before decoding)."""
-    count, shift = 0, 0
-    for b in data[2:12]:
-        count |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            if count > 2**48:
-                break
-            return count
-    raise CoderError("corrupt stream: bad symbol count")
+    try:
+        head = read_varint(data[:12], 2)
+    except BitstreamError:
+        head = None
+    if head is None or head[0] > 2**48:
+        raise CoderError("corrupt stream: bad symbol count")
+    return head[0]
 
 
 def encode_categorical(symbols, freqs, *, threads=None, chunk_size=None) -> bytes:

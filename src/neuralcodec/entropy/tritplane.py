@@ -25,6 +25,7 @@ from neuralcodec.entropy import coder
 from neuralcodec.entropy._tritplane_tables import GAUSS_CDF, INV_SIGMA, LOG2_MANTISSA
 from neuralcodec.entropy.exact import ACT_FRAC
 from neuralcodec.errors import BitstreamError, CoderError
+from neuralcodec.io.varint import encode_varint, read_varint
 
 _CDF = np.array(GAUSS_CDF, dtype=np.int64)
 _INV = np.array(INV_SIGMA, dtype=np.int64)
@@ -112,31 +113,6 @@ def gauss_plane(lo: np.ndarray, sub: int, k: np.ndarray, certain: int):
 
 # ---------------------------------------------------------------- segments
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int] | None:
-    """(value, new position), or None when the data ends inside the varint."""
-    value, shift = 0, 0
-    while True:
-        if pos >= len(data):
-            return None
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, pos
-        if shift > 56:
-            raise BitstreamError("corrupt trit-plane stream: bad varint")
-
-
 def segment_bounds(q: np.ndarray, ordered_symbols: np.ndarray) -> list[int]:
     """Split points of a plane (in priority order): a segment ends once it holds about
     SEGMENT_BYTES of ideal code or SEGMENT_SYMBOLS symbols (encoder side only)."""
@@ -156,17 +132,17 @@ def _strip(stream: bytes, count: int) -> bytes:
     """The chunk payload of a one-chunk categorical coder stream (header fields dropped)."""
     pos = 2
     for _ in range(2):                       # count, chunk size
-        pos = _read_varint(stream, pos)[1]
+        pos = read_varint(stream, pos, what="trit-plane stream")[1]
     pos += 4                                 # crc
-    length, pos = _read_varint(stream, pos)
+    length, pos = read_varint(stream, pos, what="trit-plane stream")
     assert pos + length == len(stream)
     return stream[pos:]
 
 
 def _rebuild(payload: bytes, count: int) -> bytes:
     """The coder stream whose chunk payload is ``payload`` (inverse of :func:`_strip`)."""
-    head = bytes((1, _CATEGORICAL)) + _varint(count) + _varint(count)
-    rest = _varint(len(payload)) + payload
+    head = bytes((1, _CATEGORICAL)) + encode_varint(count) + encode_varint(count)
+    rest = encode_varint(len(payload)) + payload
     crc = zlib.crc32(rest, zlib.crc32(head)) & 0xFFFFFFFF
     return head + crc.to_bytes(4, "little") + rest
 
@@ -194,7 +170,7 @@ def encode_segments(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
     bounds = segment_bounds(normalize_freqs(freqs), symbols)
     for a, b in zip(bounds[:-1], bounds[1:]):
         payload = encode_payload(symbols[a:b], freqs[a:b])
-        out += _varint(b - a) + _varint(len(payload)) + payload
+        out += encode_varint(b - a) + encode_varint(len(payload)) + payload
     return bytes(out)
 
 
@@ -235,11 +211,11 @@ class SegmentReader:
         freqs = np.ascontiguousarray(freqs, dtype=np.int32)
         n_total, parts, done = len(freqs), [], 0
         while done < n_total:
-            head = _read_varint(self.data, self.pos)
+            head = read_varint(self.data, self.pos, what="trit-plane stream")
             if head is None:
                 break
             count, pos = head
-            head = _read_varint(self.data, pos)
+            head = read_varint(self.data, pos, what="trit-plane stream")
             if head is None:
                 break
             length, pos = head

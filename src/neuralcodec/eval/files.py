@@ -6,8 +6,8 @@ import contextlib
 
 @contextlib.contextmanager
 def output_path(path):
-    """cli.io_utils.atomic_path (the finished file gets 0666 minus the umask)."""
-    from neuralcodec.cli.io_utils import atomic_path
+    """io.outputs.atomic_path (the finished file gets 0666 minus the umask)."""
+    from neuralcodec.io.outputs import atomic_path
 
     with atomic_path(path) as tmp:
         yield tmp

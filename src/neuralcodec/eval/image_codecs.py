@@ -23,7 +23,7 @@ class CodecUnavailable(ModelError):
 
 
 @dataclass
-class ImageCodec:
+class EvalImageCodec:
     """Base: ``encode``/``decode`` plus the default sweep and recorded settings."""
 
     name: str
@@ -62,7 +62,7 @@ def _pil_decode(data: bytes) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-class PillowCodec(ImageCodec):
+class PillowCodec(EvalImageCodec):
     """A Pillow format; ``params(quality)`` gives the save() keyword arguments."""
 
     def __init__(self, name, fmt, qualities, quality_param, params, settings):
@@ -77,7 +77,7 @@ class PillowCodec(ImageCodec):
         return buf.getvalue()
 
 
-class JpegXLCodec(ImageCodec):
+class JpegXLCodec(EvalImageCodec):
     """JPEG XL through imagecodecs (libjxl); quality is the Butteraugli distance."""
 
     def encode(self, pixels, quality):
@@ -92,7 +92,7 @@ class JpegXLCodec(ImageCodec):
         return np.asarray(imagecodecs.jpegxl_decode(data, numthreads=1))[..., :3]
 
 
-class NeuralImageCodec(ImageCodec):
+class NeuralImageCodec(EvalImageCodec):
     """A neuralcodec codec through ``neuralcodec.codecs.api`` (full container bitstreams):
     its shipped weights, or (``weights``) a weights file of codec ``codec`` under the name
     (``--weights CODEC=FILE`` for one of our codecs, ``NAME=FILE`` in --codecs for any file)."""
@@ -128,7 +128,8 @@ def _weights_codec(spec: str, api, device: str) -> NeuralImageCodec:
     import re
     from pathlib import Path
 
-    from neuralcodec.codecs.registry import CODECS, read_metadata
+    from neuralcodec.codecs.registry import CODECS
+    from neuralcodec.codecs.weights import read_metadata
 
     name, _, path = spec.partition("=")
     if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or name in _FACTORIES:
@@ -268,7 +269,7 @@ def neural_codec_names(shipped: bool = False) -> list[str]:
     return names
 
 
-def get_image_codec(name: str, device: str = "cpu", options: dict | None = None) -> ImageCodec:
+def get_image_codec(name: str, device: str = "cpu", options: dict | None = None) -> EvalImageCodec:
     """The codec called ``name`` with its ``options`` (avif: subsampling, speed; neuralcodec's
     codecs: weights), or ``NAME=WEIGHTS`` (a neuralcodec weights file under a name);
     CodecUnavailable with one clear line otherwise."""

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from neuralcodec.errors import InputError, reason
-from neuralcodec.image_reader import read_rgb8
+from neuralcodec.io.frames import frame_files
+from neuralcodec.io.images import read_rgb8
 from neuralcodec.limits import DEFAULT_MAX_PIXELS
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
@@ -71,7 +72,7 @@ def _unique_names(paths: list[Path]) -> list[str]:
 
 def load_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """8-bit RGB pixels of an image file, as every reader of the package reads them
-    (:func:`neuralcodec.image_reader.read_rgb8`); InputError if unreadable."""
+    (:func:`neuralcodec.io.images.read_rgb8`); InputError if unreadable."""
     return read_rgb8(path, max_pixels).pixels
 
 
@@ -95,11 +96,6 @@ def scan_images(paths, max_pixels: int = DEFAULT_MAX_PIXELS):
         raise InputError(f"none of the {len(files)} image file(s) could be read "
                          f"(first: {skipped[0][1]})")
     return items, skipped, notes
-
-
-def frame_files(folder) -> list[Path]:
-    """The PNG frames of a frame folder, in name order."""
-    return sorted(q for q in Path(folder).iterdir() if q.suffix.lower() == ".png")
 
 
 def probe_video(path, fps: float | None, max_frames: int) -> Source:

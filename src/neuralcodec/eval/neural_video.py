@@ -67,8 +67,9 @@ class NeuralVideoCodec:
     def score(self, quality: float, path: str, fps: float, max_frames: int, metrics,
               threads: int = 0) -> dict:
         """One evaluation row: encode ``path`` at ``quality`` into a .ncv, decode, score."""
-        from neuralcodec.eval.video_codecs import (frame_scores, iter_source_frames, rgb_to_yuv_frame,
-                                                   summary_row)
+        from neuralcodec.eval.video_scores import frame_scores, summary_row
+        from neuralcodec.io.frames import iter_source_frames
+        from neuralcodec.io.colour import rgb_to_yuv_frame
         from neuralcodec.video.codec import decode_frames, encode_frames
 
         if threads:

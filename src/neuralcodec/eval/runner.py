@@ -11,7 +11,7 @@ import time
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from neuralcodec.errors import NeuralCodecError
+from neuralcodec.errors import NeuralCodecError, error_row
 from neuralcodec.limits import DEFAULT_MAX_PIXELS
 
 
@@ -44,7 +44,7 @@ class ResultCache:
         return {k: (math.nan if v is None and k != "error" else v) for k, v in row.items()}
 
     def put(self, path: Path, row: dict) -> None:
-        from neuralcodec.cli.io_utils import atomic_path
+        from neuralcodec.io.outputs import atomic_path
 
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
@@ -111,7 +111,7 @@ def evaluate_image_job(job: dict) -> list[dict]:
         codec = get_image_codec(job.get("spec", name), job.get("device", "cpu"), job.get("options"))
         ref = load_image(src.path, job.get("max_pixels", DEFAULT_MAX_PIXELS))
     except Exception as exc:  # reported per row, never fatal
-        return [dict(base, quality=q, error=_err(exc)) for q in qualities]
+        return [dict(base, quality=q, error=error_row(exc)) for q in qualities]
     rows = []
     for q in qualities:
         row = dict(base, quality=q)
@@ -127,13 +127,9 @@ def evaluate_image_job(job: dict) -> list[dict]:
                        encode_s=t1 - t0, decode_s=t2 - t1, error=None)
             row.update(image_metrics(ref, rec, job["metrics"]))
         except Exception as exc:
-            row["error"] = _err(exc)
+            row["error"] = error_row(exc)
         rows.append(row)
     return rows
-
-
-def _err(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
 
 
 def evaluate(kind: str, sources, codecs: dict, metrics, cache_dir, workers: int,

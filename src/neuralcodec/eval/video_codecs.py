@@ -14,9 +14,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-import numpy as np
 
+from neuralcodec.errors import error_row
 from neuralcodec.eval.image_codecs import CodecUnavailable
+from neuralcodec.eval.video_scores import frame_scores, summary_row
+from neuralcodec.io.frames import iter_source_frames
 
 CODECS = ("x264", "x265", "svtav1", "vp9")
 
@@ -92,73 +94,6 @@ def get_video_codec(name: str, device: str = "cpu", options: dict | None = None)
     return VideoCodec(name, encoder, decoder, qualities, options, settings=settings)
 
 
-def _even(a: np.ndarray) -> np.ndarray:
-    return a[: a.shape[0] // 2 * 2, : a.shape[1] // 2 * 2]
-
-
-def rgb_to_yuv_frame(rgb: np.ndarray):
-    """RGB uint8 -> yuv420p VideoFrame, BT.709 limited range."""
-    import av
-
-    f = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-    return f.reformat(format="yuv420p", src_colorspace="ITU709", dst_colorspace="ITU709",
-                      dst_color_range="MPEG")
-
-
-def yuv_frame_to_rgb(frame) -> np.ndarray:
-    """yuv420p VideoFrame (BT.709 limited range) -> RGB uint8."""
-    return frame.reformat(format="rgb24", src_colorspace="ITU709", dst_colorspace="ITU709",
-                          src_color_range="MPEG").to_ndarray()
-
-
-def yuv_planes(frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The Y, U, V planes of a yuv420p frame as arrays."""
-    h, w = frame.height, frame.width
-    a = frame.to_ndarray()
-    q = h // 4
-    return a[:h], a[h:h + q].reshape(h // 2, w // 2), a[h + q:h + 2 * q].reshape(h // 2, w // 2)
-
-
-def iter_source_frames(path: str, max_frames: int):
-    """Yield (RGB array, yuv420p frame) pairs of a video file or PNG-frame folder."""
-    from neuralcodec.eval.inputs import frame_files, load_image
-
-    if os.path.isdir(path):
-        files = frame_files(path)
-        for f in files[:max_frames] if max_frames > 0 else files:
-            rgb = _even(load_image(f))
-            yield rgb, rgb_to_yuv_frame(rgb)
-        return
-    import av
-
-    with av.open(path) as c:
-        for i, frame in enumerate(c.decode(video=0)):
-            if 0 < max_frames <= i:
-                break
-            if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
-                yuv = av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
-                yield yuv_frame_to_rgb(yuv), yuv
-            else:
-                rgb = _even(frame.to_ndarray(format="rgb24"))
-                yield rgb, rgb_to_yuv_frame(rgb)
-
-
-def frame_scores(ref_rgb, ref_yuv, rec_yuv, metrics, rec_rgb=None) -> dict:
-    """Per-frame PSNR-Y/U/V, 6:1:1 PSNR-YUV, PSNR-RGB and MS-SSIM (RGB scores on ``rec_rgb``
-    when the codec's output is RGB, else on ``rec_yuv`` converted back)."""
-    from neuralcodec.eval.metrics import ms_ssim, psnr
-
-    out = {}
-    rec_rgb = yuv_frame_to_rgb(rec_yuv) if rec_rgb is None else rec_rgb
-    if "psnr" in metrics:
-        y, u, v = (psnr(a, b) for a, b in zip(yuv_planes(ref_yuv), yuv_planes(rec_yuv)))
-        out.update({"psnr-y": y, "psnr-u": u, "psnr-v": v, "psnr-yuv": (6 * y + u + v) / 8,
-                    "psnr-rgb": psnr(ref_rgb, rec_rgb)})
-    if "ms-ssim" in metrics:
-        out["ms-ssim-rgb"] = ms_ssim(ref_rgb, rec_rgb)
-    return out
-
-
 def encode_and_score(codec: VideoCodec, quality: float, path: str, fps: float,
                      max_frames: int, metrics, threads: int = 0) -> dict:
     """Encode a source at one quality, decode its packets and score every frame."""
@@ -213,22 +148,6 @@ def encode_and_score(codec: VideoCodec, quality: float, path: str, fps: float,
     return summary_row(scores, enc.width, enc.height, fps, size, t_enc, t_dec)
 
 
-def summary_row(scores: list[dict], width: int, height: int, fps: float, size: int,
-                t_enc: float, t_dec: float) -> dict:
-    """An evaluation row from per-frame scores: means, rate (bpp, kbit/s) and speed."""
-    from neuralcodec.eval.metrics import ms_ssim_db
-
-    n = len(scores)
-    row = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
-    if "ms-ssim-rgb" in row:
-        row["ms-ssim-db-rgb"] = ms_ssim_db(row["ms-ssim-rgb"])
-    row.update(width=width, height=height, frames=n, fps=float(fps), bytes=size,
-               bpp=8.0 * size / (n * width * height), bitrate_kbps=8.0 * size * float(fps) / n / 1000,
-               encode_s=t_enc, decode_s=t_dec, encode_fps=n / t_enc if t_enc else None,
-               decode_fps=n / t_dec if t_dec else None)
-    return row
-
-
 def evaluate_video_job(job: dict) -> list[dict]:
     """Worker: one video through one codec at one quality (errors become rows)."""
     os.environ.setdefault("SVT_LOG", "1")
@@ -241,7 +160,5 @@ def evaluate_video_job(job: dict) -> list[dict]:
         row["preset"] = codec.options.get("preset", codec.options.get("cpu-used", ""))
         row["error"] = None
     except Exception as exc:
-        from neuralcodec.eval.runner import _err
-
-        row["error"] = _err(exc)
+        row["error"] = error_row(exc)
     return [row]

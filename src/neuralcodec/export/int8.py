@@ -40,7 +40,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 def calibration_images(folder, count: int = 12, crop: int = 256) -> list[np.ndarray]:
     """Centre crops (at most ``crop`` pixels a side) of the first ``count`` images in a folder."""
-    from neuralcodec.image_reader import read_rgb8
+    from neuralcodec.io.images import read_rgb8
 
     folder = Path(folder)
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS) if folder.is_dir() else []
@@ -59,13 +59,13 @@ def calibration_images(folder, count: int = 12, crop: int = 256) -> list[np.ndar
 def calibration_feeds(model, images: list[np.ndarray], qualities=(1.5, 4.5, 7.5)) -> dict[str, list[np.ndarray]]:
     """Inputs of each exported graph on the calibration images: g_a sees the padded image,
     h_a the gained latent, g_s the decoded latent times inv_gain (qualities cycle over images)."""
-    from neuralcodec.codecs.api import _pad, to_tensor
+    from neuralcodec.codecs.pixels import pad_to_multiple, to_tensor
     from neuralcodec.codecs.gained import quality_tensor
 
     feeds = {"g_a": [], "g_s": [], "h_a": []}
     for i, img in enumerate(images):
         q = qualities[i % len(qualities)]
-        x = _pad(to_tensor(img, "cpu"), model.stride)
+        x = pad_to_multiple(to_tensor(img, "cpu"), model.stride)
         y = model.analyse(x, q)
         y_hat = model.compress_latent(y).latents
         feeds["g_a"].append(x.numpy())
@@ -226,7 +226,7 @@ def quantize_codec(model, folder: Path, graphs: dict, calibration, *, count: int
     Each graph is quantised from an equalised FP32 copy (:func:`equalised`) exported with
     sub-pixel convolutions instead of transposed ones (fused INT8 kernels exist for Conv)."""
     from neuralcodec.export.manifest import file_sha256
-    from neuralcodec.export.onnx_export import OPSET, export_graph, graph_specs
+    from neuralcodec.export.graphs import OPSET, export_graph, graph_specs
 
     if calibration is None:
         raise InputError("--int8 needs --calibration DIR (images; not the evaluation set)")

@@ -23,11 +23,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from neuralcodec.codecs.registry import model_hash
+from neuralcodec.codecs.weights import model_hash
 from neuralcodec.errors import ModelError
 from neuralcodec.export.integer_path import exact_nets, load_integer_nets
 from neuralcodec.export.manifest import checked_file, read_manifest
-from neuralcodec.export.onnx_export import graph_specs
+from neuralcodec.export.graphs import graph_specs
 
 PRECISIONS = ("auto", "fp32", "int8")
 

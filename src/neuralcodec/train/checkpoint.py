@@ -82,7 +82,7 @@ def save(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> None
     """Write tensors and JSON metadata atomically."""
     from safetensors.torch import save_file
 
-    from neuralcodec.cli.io_utils import atomic_path
+    from neuralcodec.io.outputs import atomic_path
     header = {"format": FORMAT, "version": str(VERSION), "state": json.dumps(meta, sort_keys=True)}
     with atomic_path(path) as tmp:
         save_file({k: _cpu(v) for k, v in tensors.items()}, str(tmp), metadata=header)

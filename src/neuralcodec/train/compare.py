@@ -154,7 +154,7 @@ def _bd_rates(results: dict, reference: str) -> dict:
 
 
 def run(args) -> dict:
-    from neuralcodec.cli.io_utils import write_bytes_atomic
+    from neuralcodec.io.outputs import write_bytes_atomic
     from neuralcodec.codecs.base import rd_lambda
     from neuralcodec.train.data import build_bank, find_images, load_image
     from neuralcodec.train.validate import set_tf32, validate

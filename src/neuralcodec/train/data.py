@@ -15,9 +15,9 @@ from neuralcodec.train.files import JPEG_SUFFIXES, find_images  # noqa: F401 (re
 
 
 def load_image(path: Path, jpeg_downsample: float = 1.0) -> np.ndarray:
-    """Decode one image to uint8 HxWx3 (:func:`neuralcodec.image_reader.read_rgb8`: 16-bit
+    """Decode one image to uint8 HxWx3 (:func:`neuralcodec.io.images.read_rgb8`: 16-bit
     samples scaled), downsampling JPEG sources by ``jpeg_downsample``."""
-    from neuralcodec.image_reader import read_rgb8
+    from neuralcodec.io.images import read_rgb8
 
     pixels = read_rgb8(path).pixels
     if Path(path).suffix.lower() in JPEG_SUFFIXES and jpeg_downsample > 1.0:

@@ -197,32 +197,15 @@ def _check_config(cfg: TrainConfig) -> None:
         find_images([d])  # missing or empty folders fail here, before any work
 
 
-# the registry's weights format (neuralcodec.codecs.registry.WEIGHTS_FORMAT), written here
-# without importing the codecs so that export works wherever training does
-WEIGHTS_FORMAT = "neuralcodec-weights-1"
-
-
 def export_weights(model: torch.nn.Module, path: str | Path, info: dict, dtype: str = "fp16",
                    codec: str = "", config: dict | None = None) -> Path:
-    """``model.update()``, then write every parameter and buffer (floating ones cast to
-    ``dtype``) to a standalone safetensors file that ``registry.load_model`` reads."""
-    from safetensors.torch import save_file
+    """``model.update()``, then its weights file (:func:`neuralcodec.codecs.weights.save_weights`;
+    ``info`` records ``dtype``), which ``registry.load_model`` reads."""
+    from neuralcodec.codecs.weights import save_weights
 
-    from neuralcodec.cli.io_utils import atomic_path
-    target = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
     model.update()
-    tensors = {}
-    for k, v in model.state_dict().items():
-        v = v.detach().to("cpu", copy=True)
-        tensors[k] = (v.to(target) if v.is_floating_point() else v).contiguous()
-    header = {"format": WEIGHTS_FORMAT, "codec": getattr(model, "name", "") or codec,
-              "config": json.dumps(getattr(model, "config", None) or config or {}, sort_keys=True),
-              "info": json.dumps({**info, "dtype": dtype}, sort_keys=True)}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=header)
-    return path
+    return save_weights(model, path, dtype=dtype, info={**info, "dtype": dtype}, codec=codec,
+                        config=config)
 
 
 def train(cfg: TrainConfig, model_factory: Callable[[], torch.nn.Module] | None = None,
@@ -486,7 +469,7 @@ def _run_validation(stepper: Stepper, images, cfg, device, run_dir, step, log) -
     path = run_dir / "validation.json"
     history = json.loads(path.read_text()) if path.exists() else []
     history = [e for e in history if e["step"] < step] + [entry]
-    from neuralcodec.cli.io_utils import write_bytes_atomic
+    from neuralcodec.io.outputs import write_bytes_atomic
     write_bytes_atomic(path, (json.dumps(history, indent=1) + "\n").encode())
 
 

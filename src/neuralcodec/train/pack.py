@@ -69,11 +69,11 @@ def out_size(size: tuple[int, int], scale: float, min_side: int) -> tuple[int, i
 
 
 def encode(path: str, size: tuple[int, int], fmt: str) -> bytes:
-    """Decode (as 8-bit RGB, :func:`neuralcodec.image_reader.read_rgb8`), resize (Lanczos) and
+    """Decode (as 8-bit RGB, :func:`neuralcodec.io.images.read_rgb8`), resize (Lanczos) and
     encode one image (``fmt`` "copy": the file's bytes)."""
     from PIL import Image
 
-    from neuralcodec.image_reader import read_rgb8
+    from neuralcodec.io.images import read_rgb8
     if fmt == "copy":
         return Path(path).read_bytes()
     with Image.fromarray(read_rgb8(path).pixels) as im:
@@ -302,7 +302,7 @@ def pack(sources: list[str], out: str, max_mib: float = 40.0, min_side: int = 25
             raise InputError(f"packed set is {written} bytes, over --max-mib {max_mib:g}")
         if out_dir.exists():
             shutil.rmtree(out_dir)
-        from neuralcodec.cli.io_utils import finish_output
+        from neuralcodec.io.outputs import finish_output
         finish_output(tmp, out_dir)          # 0777 minus the umask, not mkdtemp's 0700
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

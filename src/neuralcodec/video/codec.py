@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from neuralcodec.codecs.api import _pad, pixel_tensor, to_pixels, to_tensor
+from neuralcodec.codecs.pixels import pad_to_multiple, pixel_tensor, to_pixels, to_tensor
 from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, Compressed, check_quality
 from neuralcodec.codecs.framing import pack_streams, unpack_streams
 from neuralcodec.codecs.tiling import analyse_tiled, latent_tiles, synthesise_tiled
@@ -184,7 +184,7 @@ class VideoEncoder(_State):
         if pixels.shape != (self.height, self.width, 3) or pixels.dtype != np.uint8:
             raise InputError(f"frame {self.index} is {pixels.shape[1]}x{pixels.shape[0]}, "
                              f"expected {self.width}x{self.height}")
-        return _pad(to_tensor(pixels, self.device), STRIDE)
+        return pad_to_multiple(to_tensor(pixels, self.device), STRIDE)
 
     def next_is_intra(self) -> bool:
         return self.gop.is_intra(self.index)

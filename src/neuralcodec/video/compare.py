@@ -140,7 +140,7 @@ def bd_rates(results: dict, reference: str) -> dict:
 
 
 def run(args) -> dict:
-    from neuralcodec.cli.io_utils import write_bytes_atomic
+    from neuralcodec.io.outputs import write_bytes_atomic
     from neuralcodec.train.data import load_image
     from neuralcodec.train.files import find_images
     from neuralcodec.train.validate import set_tf32

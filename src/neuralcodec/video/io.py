@@ -31,7 +31,7 @@ class VideoInfo:
 
 def frame_to_rgb(frame) -> np.ndarray:
     """A PyAV frame as RGB uint8; 4:2:0 frames are converted as BT.709 limited range (as in eval)."""
-    from neuralcodec.eval.video_codecs import yuv_frame_to_rgb
+    from neuralcodec.io.colour import yuv_frame_to_rgb
     if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
         return np.ascontiguousarray(yuv_frame_to_rgb(frame))
     return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
@@ -52,7 +52,7 @@ def _av_error(path, exc) -> InputError:
 
 
 def _folder_frames(path: Path) -> list[Path]:
-    from neuralcodec.eval.inputs import frame_files
+    from neuralcodec.io.frames import frame_files
     files = frame_files(path)
     if not files:
         raise InputError(f"{path} holds no PNG frames")
@@ -63,7 +63,7 @@ def probe(path: str | os.PathLike, max_frames: int = 0) -> VideoInfo:
     """Size, rate and (when known) frame count of a video file or PNG frame folder."""
     p = Path(path)
     if p.is_dir():
-        from neuralcodec.cli.images import read_image
+        from neuralcodec.io.image_files import read_image
         files = _folder_frames(p)
         h, w = read_image(files[0]).shape[:2]
         n = len(files) if not max_frames else min(max_frames, len(files))
@@ -95,7 +95,7 @@ def iter_frames(path: str | os.PathLike, max_frames: int = 0):
     """Yield RGB uint8 frames (H, W, 3) one at a time."""
     p = Path(path)
     if p.is_dir():
-        from neuralcodec.cli.images import read_image
+        from neuralcodec.io.image_files import read_image
         files = _folder_frames(p)
         for f in files[:max_frames] if max_frames else files:
             yield read_image(f, quiet=True)     # probe() warned about the first frame
@@ -178,7 +178,7 @@ class FrameWriter:
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
             self.container.close()
-        from neuralcodec.cli.io_utils import finish_output
+        from neuralcodec.io.outputs import finish_output
         if self.kind == "png" and self.path.exists():
             if not self.overwrite:
                 raise InputError(f"output {self.path} exists (-n/--no-overwrite given)")
@@ -205,7 +205,7 @@ def yuv420_planes(rgb: np.ndarray):
     ph, pw = h + h % 2, w + w % 2
     if (ph, pw) != (h, w):
         rgb = np.pad(rgb, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
-    from neuralcodec.eval.video_codecs import rgb_to_yuv_frame, yuv_planes
+    from neuralcodec.io.colour import rgb_to_yuv_frame, yuv_planes
     y, u, v = yuv_planes(rgb_to_yuv_frame(rgb))
     return y[:h, :w], u[:(h + 1) // 2, :(w + 1) // 2], v[:(h + 1) // 2, :(w + 1) // 2]
 
@@ -222,8 +222,8 @@ def output_kind(path: Path) -> str:
 def check_video_output(output: str | os.PathLike, source: str | os.PathLike,
                        overwrite: bool = True) -> Path:
     """Refuse to overwrite the input or a non-empty folder; the parent must exist; an existing
-    output follows the rules of ``cli.io_utils.check_replaceable``."""
-    from neuralcodec.cli.io_utils import check_replaceable, refuse_input_overwrite, require_parent
+    output follows the rules of ``io.outputs.check_replaceable``."""
+    from neuralcodec.io.outputs import check_replaceable, refuse_input_overwrite, require_parent
 
     out = Path(output)
     refuse_input_overwrite(out, source)

@@ -410,7 +410,7 @@ def _run(cfg: VideoTrainConfig, log, dist_info, device, start) -> dict:
             "frames": cfg.frames, "crop": cfg.crop, "batch_size": cfg.batch_size,
             "last": history[-1] if history else None}
     if cfg.init:        # provenance of a fine-tune (or of a re-pairing with new I-frame weights)
-        from neuralcodec.codecs.registry import read_metadata
+        from neuralcodec.codecs.weights import read_metadata
         info["init"] = {"path": Path(cfg.init).name, "info": json.loads(read_metadata(cfg.init).get("info") or "{}")}
     if cfg.export and dist_info.is_main:
         export(model, cfg.export, info)

@@ -39,7 +39,7 @@ def intra_codec(name: str = "hyperprior", device="cpu"):
 
 
 def intra_hash(intra) -> str:
-    from neuralcodec.codecs.registry import model_hash
+    from neuralcodec.codecs.weights import model_hash
     return model_hash(intra).hex()
 
 
@@ -55,11 +55,11 @@ def create(name: str = NAME, intra_model=None, device="cpu", **config) -> VideoR
     return model.to(device)
 
 
-def save_weights(model: VideoRT, path, *, half: bool = True, info: dict | None = None) -> None:
+def save_weights(model: VideoRT, path, *, dtype: str = "fp16", info: dict | None = None) -> None:
     """Write P-frame weights (fp16) with config, the I-frame codec name and its hash."""
-    from neuralcodec.codecs.registry import save_weights as save_codec_weights
+    from neuralcodec.codecs.weights import save_weights as save_codec_weights
 
-    save_codec_weights(model, path, half=half, info=info,
+    save_codec_weights(model, path, dtype=dtype, info=info,
                        extra_meta={"intra": model.config["intra"], "intra_hash": intra_hash(model.intra)})
 
 
@@ -68,8 +68,7 @@ def load(name: str | None = None, weights=None, device="cpu", intra=None, check_
     """Load a video codec (shipped weights unless ``weights``); checks the I-frame codec hash
     unless ``check_intra`` is off (fine-tuning the P-frame model for new I-frame weights).
     The I-frame codec is ``intra``, else one loaded from ``intra_weights``, else the installed one."""
-    from neuralcodec.codecs.registry import (attach_weights, build_checked, read_metadata,
-                                             weights_config)
+    from neuralcodec.codecs.weights import (attach_weights, build_checked, read_metadata, weights_config)
     name = name or DEFAULT_VIDEO_CODEC
     if name not in VIDEO_CODECS:
         raise ModelError(f"unknown video codec {name!r} (available: {', '.join(available())})")
@@ -98,13 +97,11 @@ def load(name: str | None = None, weights=None, device="cpu", intra=None, check_
 
 def video_hash(model: VideoRT) -> bytes:
     """The hash a video bitstream records: P weights (file or state) and the I-frame codec's."""
-    from neuralcodec.codecs.registry import model_hash
+    from neuralcodec.codecs.weights import model_hash, state_dict_hash
     h = hashlib.sha256(b"video-rt")
     known = getattr(model, "weights_hash", None)
     if known is None:
-        for key, value in sorted(model.state_dict().items()):
-            h.update(key.encode())
-            h.update(value.detach().cpu().contiguous().numpy().tobytes())
+        state_dict_hash(model, h)
     else:
         h.update(known)
     h.update(model_hash(model.intra))
@@ -113,7 +110,7 @@ def video_hash(model: VideoRT) -> bytes:
 
 def model_rows() -> list[tuple[str, int, str, str]]:
     """(name, P-frame parameters, weights, note) of each video codec, for `neuralcodec models`."""
-    from neuralcodec.codecs.registry import read_metadata, weights_config
+    from neuralcodec.codecs.weights import read_metadata, weights_config
     from neuralcodec.video.model import parameter_count
     rows = []
     for name, cls in sorted(VIDEO_CODECS.items()):

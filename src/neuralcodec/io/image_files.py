@@ -1,4 +1,4 @@
-"""Image file reading and writing for the CLI (Pillow), with clear errors."""
+"""Image files for the commands (Pillow): reading with conversion warnings, atomic writing, with clear errors."""
 from __future__ import annotations
 
 import sys
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralcodec.cli.io_utils import atomic_path
+from neuralcodec.io.outputs import atomic_path
 from neuralcodec.errors import InputError
-from neuralcodec.image_reader import read_rgb8
+from neuralcodec.io.images import read_rgb8
 from neuralcodec.limits import DEFAULT_MAX_PIXELS
 
 WRITE_FORMATS = {".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP",
@@ -16,7 +16,7 @@ WRITE_FORMATS = {".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", 
 
 
 def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, quiet: bool = False) -> np.ndarray:
-    """Read an image as (H, W, 3) uint8 (:func:`neuralcodec.image_reader.read_rgb8`); what was
+    """Read an image as (H, W, 3) uint8 (:func:`neuralcodec.io.images.read_rgb8`); what was
     converted (grayscale, alpha, 16-bit samples) is a warning on stderr unless ``quiet``."""
     path = Path(path)
     if not path.is_file():

@@ -1,6 +1,7 @@
 """The versioned .ncb bitstream container shared by every codec (docs/bitstream.md).
 
-Public API (also re-exported by ``neuralcodec.container``)::
+Public API (import it from ``neuralcodec.container``; ``layout``, ``reader``, ``writer``
+and ``tools`` are its parts)::
 
     pack(header, streams) -> bytes          unpack(data, allow_truncated=False)
     ContainerWriter(file, header)           ContainerReader(file, allow_truncated=False)

@@ -26,7 +26,7 @@ def encode_if_video(args) -> int | None:
     if not is_video_input(args.input):
         return None
     from neuralcodec.cli import checks
-    from neuralcodec.cli.io_utils import check_output_path
+    from neuralcodec.io.outputs import check_output_path
     from neuralcodec.codecs.catalog import check_quality
     from neuralcodec.video import io as vio
 
@@ -57,7 +57,7 @@ def encode_if_video(args) -> int | None:
         raise InputError(f"output {out} would overwrite a file of the input folder {src}")
     info = vio.probe(src, limit)
 
-    from neuralcodec.cli.io_utils import atomic_path
+    from neuralcodec.io.outputs import atomic_path
     from neuralcodec.cli.runtime import apply_runtime
     from neuralcodec.video.codec import check_geometry, encode_frames
     from neuralcodec.video.weights import load
