@@ -82,8 +82,14 @@ def feeder(head: bytes, zeros: int):
     return feed
 
 
-HASHES = ("from neuralcodec.codecs.registry import load_model, model_hash; "
-          "print(*(model_hash(load_model(n)).hex() for n in ('hyperprior', 'trit-plane')))")
+HASHES = """
+try:
+    from neuralcodec.codecs.weights import model_hash
+except ImportError:  # trees before the one weights module
+    from neuralcodec.codecs.registry import model_hash
+from neuralcodec.codecs.registry import load_model
+print(*(model_hash(load_model(n)).hex() for n in ('hyperprior', 'trit-plane')))
+"""
 
 
 def tree_hashes(src: Path) -> dict[str, bytes]:
