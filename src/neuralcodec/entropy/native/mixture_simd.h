@@ -64,13 +64,14 @@ struct MixtureGroup {
   alignas(32) int32_t lo[kSize];
   alignas(32) uint32_t n[kSize];
   alignas(32) uint32_t f0[kSize];
-  // for the decoder (prepare_decoding): u_0 - mu_j zero-extended to 64 bits, the guess's
-  // centre in 2^-8 units from the support's start (weighted mean + 128 - 256 lo), the last
-  // start of a 4-position window inside the support (n - 3) and M - n - 1
+  // for the decoder: u_0 - mu_j zero-extended to 64 bits, the centre of its first window in
+  // 2^-8 units from the support's start (weighted mean + 128 - 256 (lo + 1)), the last start of
+  // a 4-position window inside the support (n - 3) and M - n - 1
   alignas(32) uint64_t d0[kComponents][kSize];
   alignas(32) int64_t centre[kSize];
   alignas(32) uint32_t last_start[kSize];
   alignas(32) uint32_t span[kSize];
+  alignas(32) uint32_t sigma[kComponents][kSize];  // sigma * 2^16, for the weighted scale
   uint32_t ok;  // bit s: symbol s takes this path
   int k;
 
@@ -103,7 +104,13 @@ struct MixtureSimdTables {
   uint32_t inv_m1[kNumScales];
   int32_t half[kNumScales];
   uint32_t sigma[kNumScales];
+  // the coarse inverse of the Gaussian CDF over the whole range, signed: quantile[k] =
+  // kGaussTable.inverse.shifted_quantile(0, 2^32, k * 2^17) (a position guess costs one read)
+  static constexpr int kQuantileShift = kCdfBits - 13;
+  int16_t quantile[(1 << 13) + 1];
   MixtureSimdTables() {
+    for (int q = 0; q <= (1 << 13); ++q)
+      quantile[q] = int16_t(kGaussTable.inverse.shifted_quantile(0, uint64_t(1) << 32, uint64_t(q) << kQuantileShift));
     for (size_t c = 0; c < sizeof(ScaleCells::first); ++c) cells[c] = kScaleCells.first[c];
     for (int k = 0; k < kNumScales; ++k) {
       inv_m1[k] = uint32_t(kInvSigma[k] - 1);
@@ -146,7 +153,7 @@ NC_AVX2_INLINE __m256i distance_cdf(__m256i d, __m256i inv_m1) {
   const __m256i a = _mm256_abs_epi32(d);  // the high 32 bits stay zero
   const __m256i p = _mm256_add_epi64(_mm256_mul_epu32(a, inv_m1), a);  // a * inv
   constexpr int kShift = 8 + kInvSigmaBits - kTableStepBits - 16;     // p >> kShift = t
-  const __m256i j = _mm256_min_epu32(_mm256_srli_epi64(p, kShift + 16), _mm256_set1_epi64x(kGaussTable.last));
+  const __m256i j = _mm256_min_epu32(_mm256_srli_epi64(p, kShift + 16), _mm256_set1_epi64x(int64_t(std::size(kGaussCdf) - 1)));
   const __m256i f = _mm256_and_si256(_mm256_srli_epi64(p, kShift), _mm256_set1_epi64x(0xFFFF));
   const __m256i e = _mm256_i64gather_epi64(reinterpret_cast<const long long*>(kGaussTable.pairs.data()), j, 8);
   const __m256i fp = _mm256_add_epi32(e, _mm256_srli_epi64(_mm256_mul_epu32(_mm256_srli_epi64(e, 32), f), 16));
@@ -229,9 +236,9 @@ NC_AVX2_INLINE __m256 finite_nonnegative(__m256 v) {
 
 /// Quantise the parameters of symbols [first, first + count) of the model, count in 1..8: the
 /// integers GmmModelT::dist computes (quantize_weights, quantize_mean_valid, scale_index_valid,
-/// support and f0), checked equal by the tests.
+/// support and f0), checked equal by the tests; with for_decoder, the decoder's fields too.
 template <int K>
-NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, MixtureGroup<K>& b) {
+NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, MixtureGroup<K>& b, bool for_decoder) {
   constexpr int kC = MixtureGroup<K>::kComponents;
   const int k = K ? K : m.k_;
   b.k = k;
@@ -276,40 +283,28 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
   __m256i lo = _mm256_set1_epi32(std::numeric_limits<int32_t>::max());
   __m256i hi = _mm256_set1_epi32(std::numeric_limits<int32_t>::min());
   __m256i heavy_w = _mm256_setzero_si256(), heavy_c = _mm256_setzero_si256();
-  __m256i mu[kC], inv[kC];
-  __m256i mean[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}, spread[2] = {mean[0], mean[0]};
   for (int j = 0; j < k; ++j) {
-    q[j] = _mm256_add_epi32(q[j], _mm256_and_si256(rest, _mm256_cmpeq_epi32(big, _mm256_set1_epi32(j))));
+    const __m256i qj = _mm256_add_epi32(q[j], _mm256_and_si256(rest, _mm256_cmpeq_epi32(big, _mm256_set1_epi32(j))));
     const __m256 mj = means[j], sj = scales[j];
     const __m256i exp_bits = _mm256_and_si256(_mm256_castps_si256(mj), _mm256_set1_epi32(0x7F800000));
     ok = _mm256_andnot_si256(_mm256_cmpeq_epi32(exp_bits, _mm256_set1_epi32(0x7F800000)), ok);
     ok = _mm256_and_si256(ok, _mm256_castps_si256(finite_nonnegative(sj)));
     const __m256 limit = _mm256_set1_ps(float(kMeanLimit));
     const __m256 v = _mm256_mul_ps(mj, _mm256_set1_ps(256.0f));  // exact (or +-inf, clamped)
-    mu[j] = round_to_int(_mm256_min_ps(_mm256_max_ps(v, _mm256_sub_ps(_mm256_setzero_ps(), limit)), limit));
+    const __m256i mu = round_to_int(_mm256_min_ps(_mm256_max_ps(v, _mm256_sub_ps(_mm256_setzero_ps(), limit)), limit));
     const __m256i sk = scale_index8(sj);
-    inv[j] = gather32(kMixtureSimd.inv_m1, sk);
     const __m256i half = gather32(kMixtureSimd.half, sk);
-    const __m256i center = _mm256_srai_epi32(_mm256_add_epi32(mu[j], _mm256_set1_epi32(128)), 8);
-    const __m256i used = _mm256_cmpgt_epi32(q[j], _mm256_setzero_si256());
+    const __m256i center = _mm256_srai_epi32(_mm256_add_epi32(mu, _mm256_set1_epi32(128)), 8);
+    const __m256i used = _mm256_cmpgt_epi32(qj, _mm256_setzero_si256());
     lo = _mm256_blendv_epi8(lo, _mm256_min_epi32(lo, _mm256_sub_epi32(center, half)), used);
     hi = _mm256_blendv_epi8(hi, _mm256_max_epi32(hi, _mm256_add_epi32(center, half)), used);
-    const __m256i heavier = _mm256_cmpgt_epi32(q[j], heavy_w);
-    heavy_w = _mm256_blendv_epi8(heavy_w, q[j], heavier);
+    const __m256i heavier = _mm256_cmpgt_epi32(qj, heavy_w);
+    heavy_w = _mm256_blendv_epi8(heavy_w, qj, heavier);
     heavy_c = _mm256_blendv_epi8(heavy_c, center, heavier);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.mu[j]), mu[j]);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.inv_m1[j]), inv[j]);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.w[j]), q[j]);
-    const __m256i sig = gather32(kMixtureSimd.sigma, sk);
-    for (int h = 0; h < 2; ++h) {
-      const __m256i qh = _mm256_cvtepu32_epi64(half128(q[j], h));
-      mean[h] = _mm256_add_epi64(mean[h], _mm256_mul_epi32(qh, _mm256_cvtepi32_epi64(half128(mu[j], h))));
-      spread[h] = _mm256_add_epi64(spread[h], _mm256_mul_epu32(qh, _mm256_cvtepu32_epi64(half128(sig, h))));
-    }
-  }
-  for (int h = 0; h < 2; ++h) {
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.mean + 4 * h), mean[h]);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.spread + 4 * h), spread[h]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.mu[j]), mu);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.inv_m1[j]), gather32(kMixtureSimd.inv_m1, sk));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.w[j]), qj);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.sigma[j]), gather32(kMixtureSimd.sigma, sk));
   }
   const __m256i width_m1 = _mm256_set1_epi32(kMaxWidth - 1);
   const __m256i wide = _mm256_cmpgt_epi32(_mm256_sub_epi32(hi, lo), width_m1);
@@ -317,17 +312,36 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
                                         _mm256_sub_epi32(hi, width_m1));
   lo = _mm256_blendv_epi8(lo, lo_c, wide);
   hi = _mm256_blendv_epi8(hi, _mm256_add_epi32(lo_c, width_m1), wide);
+  const __m256i n = _mm256_add_epi32(_mm256_sub_epi32(hi, lo), _mm256_set1_epi32(1));
   _mm256_store_si256(reinterpret_cast<__m256i*>(b.lo), lo);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(b.n), _mm256_add_epi32(_mm256_sub_epi32(hi, lo), _mm256_set1_epi32(1)));
-  // f0 = F(256 lo - 128), 4 symbols per half
+  _mm256_store_si256(reinterpret_cast<__m256i*>(b.n), n);
+  // f0 = F(256 lo - 128) and the decoder's d0 = 256 lo - 128 - mu_j, 4 symbols per half; the
+  // weighted mean and scale for the guess
   for (int h = 0; h < 2; ++h) {
     const __m256i u = _mm256_sub_epi64(_mm256_slli_epi64(_mm256_cvtepi32_epi64(half128(lo, h)), 8), _mm256_set1_epi64x(128));
-    __m256i acc = _mm256_setzero_si256();
-    for (int j = 0; j < k; ++j)
-      acc = _mm256_add_epi64(acc, _mm256_mul_epu32(_mm256_cvtepu32_epi64(half128(q[j], h)),
-                                                   component_cdf(u, _mm256_cvtepi32_epi64(half128(mu[j], h)),
-                                                                 _mm256_cvtepu32_epi64(half128(inv[j], h)))));
+    __m256i acc = _mm256_setzero_si256(), mean = acc, spread = acc;
+    for (int j = 0; j < k; ++j) {
+      const __m256i mu = load4_i64(b.mu[j] + 4 * h), w = load4_u64(b.w[j] + 4 * h);
+      const __m256i d0 = _mm256_and_si256(_mm256_sub_epi64(u, mu), _mm256_set1_epi64x(0xFFFFFFFF));
+      if (for_decoder) _mm256_store_si256(reinterpret_cast<__m256i*>(b.d0[j] + 4 * h), d0);
+      acc = _mm256_add_epi64(acc, _mm256_mul_epu32(w, distance_cdf(d0, load4_u64(b.inv_m1[j] + 4 * h))));
+      mean = _mm256_add_epi64(mean, _mm256_mul_epi32(w, mu));
+      spread = _mm256_add_epi64(spread, _mm256_mul_epu32(w, load4_u64(b.sigma[j] + 4 * h)));
+    }
     _mm_store_si128(reinterpret_cast<__m128i*>(b.f0 + 4 * h), low_dwords(_mm256_srli_epi64(acc, 16)));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.mean + 4 * h), mean);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.spread + 4 * h), spread);
+    // centre = floor(mean / 2^16) + 128 - 256 (lo + 1) (|mean| < 2^47: shifted to be non-negative)
+    const __m256i mean_floor = _mm256_sub_epi64(_mm256_srli_epi64(_mm256_add_epi64(mean, _mm256_set1_epi64x(int64_t(1) << 47)), 16),
+                                                _mm256_set1_epi64x(int64_t(1) << 31));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.centre + 4 * h),
+                       _mm256_sub_epi64(mean_floor, _mm256_add_epi64(u, _mm256_set1_epi64x(256))));
+  }
+  if (for_decoder) {  // its window bounds (a support of fewer than 3 positions would take the
+                     // reference path: none here, half-widths are >= 1)
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.last_start), _mm256_sub_epi32(n, _mm256_set1_epi32(3)));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.span), _mm256_sub_epi32(_mm256_set1_epi32(kTotal - 1), n));
+    ok = _mm256_and_si256(ok, _mm256_cmpgt_epi32(n, _mm256_set1_epi32(2)));
   }
   b.ok = uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(ok))) & ((1u << count) - 1);
 }
@@ -405,7 +419,7 @@ class SimdChunkEncoder {
   NC_AVX2_INLINE void load() {
     s_ = int(std::min<size_t>(kGroup, end_ - first_));
     if (s_ == 0) return;  // an empty chunk
-    prepare_group(m_, first_, s_, g_.params);
+    prepare_group(m_, first_, s_, g_.params, false);
     alignas(32) int32_t x[kGroup];
     for (int s = 0; s < kGroup; ++s) x[s] = symbols_[first_ + size_t(std::min(s, s_ - 1))];
     interval4(g_.params, 0, x, g_.c0, g_.c1);
@@ -419,25 +433,6 @@ class SimdChunkEncoder {
   RansEncoder enc_;
   EncoderGroup<K>& g_;
 };
-
-/// The decoder's fields of a prepared group (MixtureGroup). A symbol whose support has fewer
-/// than 3 + 1 positions (none here: half-widths are >= 1) would take the reference path.
-template <int K>
-NC_AVX2_INLINE void prepare_decoding(MixtureGroup<K>& b) {
-  const __m256i lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(b.lo));
-  const __m256i n = _mm256_load_si256(reinterpret_cast<const __m256i*>(b.n));
-  const __m256i u0 = _mm256_sub_epi32(_mm256_slli_epi32(lo, 8), _mm256_set1_epi32(128));  // |lo| < 2^17
-  for (int j = 0; j < (K ? K : b.k); ++j) {
-    const __m256i d0 = _mm256_sub_epi32(u0, _mm256_load_si256(reinterpret_cast<const __m256i*>(b.mu[j])));
-    for (int h = 0; h < 2; ++h)
-      _mm256_store_si256(reinterpret_cast<__m256i*>(b.d0[j] + 4 * h), _mm256_cvtepu32_epi64(half128(d0, h)));
-  }
-  _mm256_store_si256(reinterpret_cast<__m256i*>(b.last_start), _mm256_sub_epi32(n, _mm256_set1_epi32(3)));
-  _mm256_store_si256(reinterpret_cast<__m256i*>(b.span), _mm256_sub_epi32(_mm256_set1_epi32(kTotal - 1), n));
-  b.ok &= uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(n, _mm256_set1_epi32(2)))));
-  for (int s = 0; s < MixtureGroup<K>::kSize; ++s)
-    b.centre[s] = (b.mean[s] >> 16) + 128 - int64_t(b.lo[s]) * 256;
-}
 
 /// A decoded position and its interval [c0, c1).
 struct Located {
@@ -493,23 +488,43 @@ NC_AVX2 __attribute__((noinline)) Located locate_beyond(const MixtureGroup<K>& b
 /// here); otherwise locate_beyond.
 template <int K>
 NC_AVX2_INLINE Located locate_in_group(const MixtureGroup<K>& b, int s, uint32_t cf) {
-  // no clamp of the level to 2^30: shifted_quantile clamps its bucket
+  // the weighted mean of the component quantiles at f0 + cf 2^14, minus one position
   const uint64_t level = uint64_t(b.f0[s]) + (uint64_t(cf) << (kCdfBits - kPrecision));
-  const int64_t guess = floor_div256(kGaussTable.inverse.shifted_quantile(b.centre[s], b.spread[s], level));
-  const uint32_t start = uint32_t(std::min<int64_t>(std::max<int64_t>(guess - 1, 0), b.last_start[s]));
+  const int64_t unit = kMixtureSimd.quantile[std::min<uint64_t>(level >> MixtureSimdTables::kQuantileShift, 1 << 13)];
+  const int64_t guess = floor_div256(b.centre[s] + ((unit * int64_t(b.spread[s])) >> 32));
+  const uint32_t start = uint32_t(std::min<int64_t>(std::max<int64_t>(guess, 0), b.last_start[s]));
   alignas(32) uint64_t v[4];
   const uint32_t count = count_at_or_below(window_cdf(b, s, start), cf, v);
   if (__builtin_expect(count - 1 < 3u, 1)) return {start + count - 1, uint32_t(v[count - 1]), uint32_t(v[count])};
   return locate_beyond(b, s, cf, start, count);
 }
 
-/// Decode symbol s of a group.
+// The rare cases, out of line: the decoder goes in and comes back by value, so that the hot
+// loop keeps its state in registers.
+
+/// An escaped value (its payload follows) of a symbol whose support starts at lo, n positions.
+NC_AVX2 __attribute__((noinline)) inline RansDecoder decode_escape(RansDecoder dec, int64_t lo, uint32_t n, int32_t* out) {
+  *out = decoded_value(dec, lo, n, n);
+  return dec;
+}
+
+/// Symbol i on the reference path.
 template <int K>
-NC_AVX2_INLINE int32_t decode_in_group(const MixtureGroup<K>& b, int s, RansDecoder& dec) {
+NC_AVX2 __attribute__((noinline)) RansDecoder decode_reference(const GmmModelT<K>& m, size_t i, RansDecoder dec,
+                                                              int32_t* out) {
+  *out = decode_symbol(m.dist(i), dec);
+  return dec;
+}
+
+/// Decode symbol s of a group into out.
+template <int K>
+NC_AVX2_INLINE void decode_in_group(const MixtureGroup<K>& b, int s, RansDecoder& dec, int32_t* out) {
   const Located r = locate_in_group(b, s, dec.peek());
   dec.advance({r.c0, r.c1 - r.c0});
-  if (__builtin_expect(r.pos == b.n[s], 0)) return decoded_value(dec, b.lo[s], b.n[s], r.pos);  // escape
-  return b.lo[s] + int32_t(r.pos);  // |lo| < 2^17
+  if (__builtin_expect(r.pos == b.n[s], 0))
+    dec = decode_escape(dec, b.lo[s], b.n[s], out);
+  else
+    *out = b.lo[s] + int32_t(r.pos);  // |lo| < 2^17
 }
 
 /// Decoder of a chunk on the SIMD path, a group of 8 symbols at a time: the next group is
@@ -533,7 +548,10 @@ class SimdChunkDecoder {
   NC_AVX2_INLINE void symbol(int s) {
     const MixtureGroup<K>& b = groups_[g_ & 1];
     const size_t i = first_ + size_t(s);
-    out_[i] = (b.ok >> s & 1) ? decode_in_group(b, s, dec_) : decode_symbol(m_.dist(i), dec_);
+    if (__builtin_expect(b.ok >> s & 1, 1))
+      decode_in_group(b, s, dec_, out_ + i);
+    else
+      dec_ = decode_reference(m_, i, dec_, out_ + i);
   }
   void next_group() {
     first_ += kGroup;
@@ -548,8 +566,7 @@ class SimdChunkDecoder {
 
  private:
   NC_AVX2_INLINE void prepare(MixtureGroup<K>& b, size_t first) const {
-    prepare_group(m_, first, int(std::min<size_t>(kGroup, end_ - first)), b);
-    prepare_decoding(b);
+    prepare_group(m_, first, int(std::min<size_t>(kGroup, end_ - first)), b, true);
   }
 
   const GmmModelT<K>& m_;
