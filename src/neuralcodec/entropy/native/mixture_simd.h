@@ -465,13 +465,14 @@ NC_AVX2_INLINE uint32_t count_at_or_below(__m256i c, uint32_t cf, uint64_t* v) {
 }
 
 /// locate_in_group's answer when the window from `start` does not bracket cf (count: how many of
-/// its positions have cdf <= cf, 0 or 4): the next window in that direction (97% of the rest
+/// its positions have cdf <= cf, 0 or 4): the next window in that direction (95% of the rest
 /// on the bench data), then the reference's search_beyond from its edge.
 template <int K>
 NC_AVX2 __attribute__((noinline)) Located locate_beyond(const MixtureGroup<K>& b, int s, uint32_t cf,
                                                         uint32_t start, uint32_t count) {
-  // count == 0 means start > 0 (cdf(0) = 0 <= cf)
-  const uint32_t next = count == 0 ? start - std::min<uint32_t>(start, 4) : std::min(start + 4, b.last_start[s]);
+  // the window ending at start (count == 0: start > 0, since cdf(0) = 0 <= cf) or starting at
+  // start + 3: the position next to the first window is always in it
+  const uint32_t next = count == 0 ? start - std::min<uint32_t>(start, 3) : std::min(start + 3, b.last_start[s]);
   alignas(32) uint64_t v[4];
   const uint32_t c = count_at_or_below(window_cdf(b, s, next), cf, v);
   if (c - 1 < 3u) return {next + c - 1, uint32_t(v[c - 1]), uint32_t(v[c])};
