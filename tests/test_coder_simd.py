@@ -230,3 +230,21 @@ def test_decoder_window_edges_match_the_reference(chunk):
     for threads in (1, 2):  # one chunk at a time, and two in turns
         out_fast, out_slow = both_paths(lambda: C.decode_gmm(fast, w, mu, sc, threads=threads))
         assert np.array_equal(out_fast, x) and np.array_equal(out_slow, x)
+
+
+@needs_simd
+def test_support_edge_cdf_on_every_scale():
+    """F(b_0) of each component at its support's lower edge (the SIMD path takes it from a
+    tail rule where the support is not clamped): mixtures of three equal components, where it
+    decides the stream, on every scale of the grid and 64 offsets of the mean."""
+    k = np.arange(193)
+    sigma = (2.0 ** (k / 16 - 4)).astype(np.float32)
+    offsets = (np.arange(64) / 64).astype(np.float32)
+    sc = np.repeat(np.repeat(sigma, 64)[:, None], 3, 1)
+    mu = np.repeat(np.tile(offsets, 193)[:, None], 3, 1) * np.float32(7.3)
+    w = np.ones_like(sc)
+    rng = np.random.default_rng(11)
+    x = np.round(mu[:, 0] + rng.normal(0, 1, len(mu)) * sc[:, 0]).astype(np.int32)
+    fast, slow = both_paths(lambda: C.encode_gmm(x, w, mu, sc, chunk_size=500))
+    assert fast == slow
+    assert np.array_equal(C.decode_gmm(fast, w, mu, sc), x)

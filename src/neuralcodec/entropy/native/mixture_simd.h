@@ -108,7 +108,29 @@ struct MixtureSimdTables {
   // kGaussTable.inverse.shifted_quantile(0, 2^32, k * 2^17) (a position guess costs one read)
   static constexpr int kQuantileShift = kCdfBits - 13;
   int16_t quantile[(1 << 13) + 1];
+  // F(u_0) of a component on a support that is not clamped to kMaxWidth: there |u_0 - mu| >=
+  // 256 h_k, so t >= t_min(k) = (256 h_k kInvSigma[k]) >> 12, where (checked here) F+(t) >=
+  // 2^30 - 1: F(u_0) = 2^30 - F+(t) is 1 for t < tail_zero and 0 from there on
+  int64_t tail_zero = 0;
+  bool tail_shortcut = false;
+  static uint32_t upper_cdf(uint64_t t) {  // eval_cdf's F+ at t (2^-24 units)
+    const uint64_t e = kGaussTable.pairs[std::min<uint64_t>(t >> 16, kGaussTable.last)];
+    return uint32_t(e) + uint32_t(((e >> 32) * (t & 0xFFFF)) >> 16);
+  }
+  static uint64_t first_t_reaching(uint32_t level) {  // smallest t with F+(t) >= level
+    uint64_t lo = 0, hi = uint64_t(kGaussTable.last) << 16;
+    while (lo < hi) {
+      const uint64_t mid = lo + (hi - lo) / 2;
+      if (upper_cdf(mid) >= level) hi = mid; else lo = mid + 1;
+    }
+    return lo;
+  }
   MixtureSimdTables() {
+    tail_zero = int64_t(first_t_reaching(1u << kCdfBits));
+    const uint64_t one_left = first_t_reaching((1u << kCdfBits) - 1);
+    tail_shortcut = true;
+    for (int k = 0; k < kNumScales; ++k)
+      tail_shortcut &= ((uint64_t(256) * uint64_t(kHalfWidthGauss[k]) * kInvSigma[k]) >> 12) >= one_left;
     for (int q = 0; q <= (1 << 13); ++q)
       quantile[q] = int16_t(kGaussTable.inverse.shifted_quantile(0, uint64_t(1) << 32, uint64_t(q) << kQuantileShift));
     for (size_t c = 0; c < sizeof(ScaleCells::first); ++c) cells[c] = kScaleCells.first[c];
@@ -308,6 +330,9 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
   }
   const __m256i width_m1 = _mm256_set1_epi32(kMaxWidth - 1);
   const __m256i wide = _mm256_cmpgt_epi32(_mm256_sub_epi32(hi, lo), width_m1);
+  // halves (bit 0: symbols 0-3, bit 4: 4-7) whose supports are all unclamped: F(u_0) from the tail rule
+  const uint32_t clamped = uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(wide)));
+  const uint32_t tail_only = kMixtureSimd.tail_shortcut ? uint32_t((clamped & 0x0F) == 0) | uint32_t((clamped & 0xF0) == 0) << 4 : 0u;
   const __m256i lo_c = _mm256_min_epi32(_mm256_max_epi32(_mm256_sub_epi32(heavy_c, _mm256_set1_epi32(kMaxWidth / 2)), lo),
                                         _mm256_sub_epi32(hi, width_m1));
   lo = _mm256_blendv_epi8(lo, lo_c, wide);
@@ -320,11 +345,19 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
   for (int h = 0; h < 2; ++h) {
     const __m256i u = _mm256_sub_epi64(_mm256_slli_epi64(_mm256_cvtepi32_epi64(half128(lo, h)), 8), _mm256_set1_epi64x(128));
     __m256i acc = _mm256_setzero_si256(), mean = acc, spread = acc;
+    const bool tails = tail_only >> (4 * h) & 1;
     for (int j = 0; j < k; ++j) {
       const __m256i mu = load4_i64(b.mu[j] + 4 * h), w = load4_u64(b.w[j] + 4 * h);
       const __m256i d0 = _mm256_and_si256(_mm256_sub_epi64(u, mu), _mm256_set1_epi64x(0xFFFFFFFF));
       if (for_decoder) _mm256_store_si256(reinterpret_cast<__m256i*>(b.d0[j] + 4 * h), d0);
-      acc = _mm256_add_epi64(acc, _mm256_mul_epu32(w, distance_cdf(d0, load4_u64(b.inv_m1[j] + 4 * h))));
+      const __m256i inv = load4_u64(b.inv_m1[j] + 4 * h);
+      if (tails) {  // F(u_0) = [t < tail_zero]
+        const __m256i a = _mm256_abs_epi32(d0);
+        const __m256i t = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epu32(a, inv), a), 8 + kInvSigmaBits - kTableStepBits - 16);
+        acc = _mm256_add_epi64(acc, _mm256_and_si256(w, _mm256_cmpgt_epi64(_mm256_set1_epi64x(kMixtureSimd.tail_zero), t)));
+      } else {
+        acc = _mm256_add_epi64(acc, _mm256_mul_epu32(w, distance_cdf(d0, inv)));
+      }
       mean = _mm256_add_epi64(mean, _mm256_mul_epi32(w, mu));
       spread = _mm256_add_epi64(spread, _mm256_mul_epu32(w, load4_u64(b.sigma[j] + 4 * h)));
     }
