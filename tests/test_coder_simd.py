@@ -189,3 +189,62 @@ def test_corrupt_chunks_give_the_lowest_chunks_error_whatever_the_pairing(model)
         for threads in (1, 2, 3, 8):
             got = both_paths(lambda: _message(lambda: dec(corrupt, *params, threads=threads)))
             assert got[0] == got[1] == expected, (bad, threads, got, expected)
+
+
+def window_edge_case(n=3000, seed=5):
+    """Mixtures where the SIMD decoder's 4-position window (started next to its guess, the
+    weighted mean of the component quantiles) meets every edge: supports of 3 positions (zero
+    scales), symbols at the first and last positions of the support and escaped past either
+    end, two modes far apart (the guess lands between them: the second window, then the scalar
+    gallop), weights near 0 and 1, huge scales."""
+    rng = np.random.default_rng(seed)
+    kind = rng.integers(0, 4, n)
+    w = rng.dirichlet(np.ones(3), n).astype(np.float32)
+    mu = np.repeat(rng.normal(0, 3, (n, 1)), 3, 1).astype(np.float32)
+    sc = np.exp(rng.uniform(np.log(0.05), np.log(5), (n, 3))).astype(np.float32)
+    x = np.round(mu[:, 0] + rng.normal(0, 1, n) * sc[:, 0])
+    tiny = kind == 0  # zero scales: supports of 3 positions, symbols on each and past both ends
+    sc[tiny] = 0
+    x[tiny] = np.round(mu[tiny, 0]) + rng.integers(-3, 4, tiny.sum())
+    apart = kind == 1  # modes 200 apart, symbols near either mode or at the support's edges
+    mu[apart, 1] += 200
+    sc[apart] = 1
+    far = np.where(rng.random(apart.sum()) < 0.5, mu[apart, 0], mu[apart, 1])
+    x[apart] = np.round(far + rng.choice([-7, -1, 0, 1, 7], apart.sum()))
+    skew = kind == 2  # one weight near 1, the others near 0 (or exactly 0)
+    w[skew] = np.array([1.0, 1e-6, 0.0], np.float32)
+    mu[skew, 1] -= 40
+    x[skew] = np.round(mu[skew, 1] + rng.normal(0, 2, skew.sum()))  # the light component's side
+    wide = kind == 3  # huge scales (clamped supports) with symbols at the tails and far away
+    sc[wide] = np.float32(3e3)
+    x[wide] = rng.choice([-4200, -4095, 0, 4095, 4200, 10**6], wide.sum())
+    return x.astype(np.int32), w, mu, sc
+
+
+@needs_simd
+@pytest.mark.parametrize("chunk", [None, 7, 640])
+def test_decoder_window_edges_match_the_reference(chunk):
+    x, w, mu, sc = window_edge_case()
+    fast, slow = both_paths(lambda: C.encode_gmm(x, w, mu, sc, chunk_size=chunk, threads=1))
+    assert fast == slow
+    for threads in (1, 2):  # one chunk at a time, and two in turns
+        out_fast, out_slow = both_paths(lambda: C.decode_gmm(fast, w, mu, sc, threads=threads))
+        assert np.array_equal(out_fast, x) and np.array_equal(out_slow, x)
+
+
+@needs_simd
+def test_support_edge_cdf_on_every_scale():
+    """F(b_0) of each component at its support's lower edge (the SIMD path takes it from a
+    tail rule where the support is not clamped): mixtures of three equal components, where it
+    decides the stream, on every scale of the grid and 64 offsets of the mean."""
+    k = np.arange(193)
+    sigma = (2.0 ** (k / 16 - 4)).astype(np.float32)
+    offsets = (np.arange(64) / 64).astype(np.float32)
+    sc = np.repeat(np.repeat(sigma, 64)[:, None], 3, 1)
+    mu = np.repeat(np.tile(offsets, 193)[:, None], 3, 1) * np.float32(7.3)
+    w = np.ones_like(sc)
+    rng = np.random.default_rng(11)
+    x = np.round(mu[:, 0] + rng.normal(0, 1, len(mu)) * sc[:, 0]).astype(np.int32)
+    fast, slow = both_paths(lambda: C.encode_gmm(x, w, mu, sc, chunk_size=500))
+    assert fast == slow
+    assert np.array_equal(C.decode_gmm(fast, w, mu, sc), x)

@@ -64,6 +64,14 @@ struct MixtureGroup {
   alignas(32) int32_t lo[kSize];
   alignas(32) uint32_t n[kSize];
   alignas(32) uint32_t f0[kSize];
+  // for the decoder: u_0 - mu_j zero-extended to 64 bits, the centre of its first window in
+  // 2^-8 units from the support's start (weighted mean + 128 - 256 (lo + 1)), the last start of
+  // a 4-position window inside the support (n - 3) and M - n - 1
+  alignas(32) uint64_t d0[kComponents][kSize];
+  alignas(32) int64_t centre[kSize];
+  alignas(32) uint32_t last_start[kSize];
+  alignas(32) uint32_t span[kSize];
+  alignas(32) uint32_t sigma[kComponents][kSize];  // sigma * 2^16, for the weighted scale
   uint32_t ok;  // bit s: symbol s takes this path
   int k;
 
@@ -96,7 +104,35 @@ struct MixtureSimdTables {
   uint32_t inv_m1[kNumScales];
   int32_t half[kNumScales];
   uint32_t sigma[kNumScales];
+  // the coarse inverse of the Gaussian CDF over the whole range, signed: quantile[k] =
+  // kGaussTable.inverse.shifted_quantile(0, 2^32, k * 2^17) (a position guess costs one read)
+  static constexpr int kQuantileShift = kCdfBits - 13;
+  int16_t quantile[(1 << 13) + 1];
+  // F(u_0) of a component on a support that is not clamped to kMaxWidth: there |u_0 - mu| >=
+  // 256 h_k, so t >= t_min(k) = (256 h_k kInvSigma[k]) >> 12, where (checked here) F+(t) >=
+  // 2^30 - 1: F(u_0) = 2^30 - F+(t) is 1 for t < tail_zero and 0 from there on
+  int64_t tail_zero = 0;
+  bool tail_shortcut = false;
+  static uint32_t upper_cdf(uint64_t t) {  // eval_cdf's F+ at t (2^-24 units)
+    const uint64_t e = kGaussTable.pairs[std::min<uint64_t>(t >> 16, kGaussTable.last)];
+    return uint32_t(e) + uint32_t(((e >> 32) * (t & 0xFFFF)) >> 16);
+  }
+  static uint64_t first_t_reaching(uint32_t level) {  // smallest t with F+(t) >= level
+    uint64_t lo = 0, hi = uint64_t(kGaussTable.last) << 16;
+    while (lo < hi) {
+      const uint64_t mid = lo + (hi - lo) / 2;
+      if (upper_cdf(mid) >= level) hi = mid; else lo = mid + 1;
+    }
+    return lo;
+  }
   MixtureSimdTables() {
+    tail_zero = int64_t(first_t_reaching(1u << kCdfBits));
+    const uint64_t one_left = first_t_reaching((1u << kCdfBits) - 1);
+    tail_shortcut = true;
+    for (int k = 0; k < kNumScales; ++k)
+      tail_shortcut &= ((uint64_t(256) * uint64_t(kHalfWidthGauss[k]) * kInvSigma[k]) >> 12) >= one_left;
+    for (int q = 0; q <= (1 << 13); ++q)
+      quantile[q] = int16_t(kGaussTable.inverse.shifted_quantile(0, uint64_t(1) << 32, uint64_t(q) << kQuantileShift));
     for (size_t c = 0; c < sizeof(ScaleCells::first); ++c) cells[c] = kScaleCells.first[c];
     for (int k = 0; k < kNumScales; ++k) {
       inv_m1[k] = uint32_t(kInvSigma[k] - 1);
@@ -130,21 +166,26 @@ NC_AVX2_INLINE __m256i load4_u64(const uint32_t* p) {
   return _mm256_cvtepu32_epi64(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-/// eval_cdf(kGaussTable, u - mu, inv_m1 + 1) in 4 lanes of int64 (u, mu in 2^-8 units).
-NC_AVX2_INLINE __m256i component_cdf(__m256i u, __m256i mu, __m256i inv_m1) {
-  const __m256i d = _mm256_sub_epi64(u, mu);
-  const __m256i neg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), d);
-  __m256i a = _mm256_sub_epi64(_mm256_xor_si256(d, neg), neg);  // |d| < 2^31
-  a = _mm256_min_epu32(a, _mm256_set1_epi64x(int64_t(kDistanceClamp)));
-  const __m256i p = _mm256_add_epi64(_mm256_mul_epu32(a, inv_m1), a);  // a * inv < 2^58
-  const __m256i t = _mm256_srli_epi64(p, 8 + kInvSigmaBits - kTableStepBits - 16);
-  const __m256i j = _mm256_min_epu32(_mm256_srli_epi64(t, 16), _mm256_set1_epi64x(kGaussTable.last));
-  const __m256i f = _mm256_and_si256(t, _mm256_set1_epi64x(0xFFFF));
+/// eval_cdf(kGaussTable, d, inv_m1 + 1) in 4 64-bit lanes whose low 32 bits hold d (|d| < 2^31)
+/// and whose high 32 bits are zero, inv_m1 in the low 32 bits: F in the low 32 bits (the high
+/// ones are left unspecified: callers multiply with _mm256_mul_epu32). eval_cdf's clamp of |d|
+/// to 2^26 is not needed: a * inv < 2^63, and from the clamp on the table index is past the
+/// table's end anyway (2^26 * inv >> 28 >= 2^18 > 2048), where F is the last entry.
+NC_AVX2_INLINE __m256i distance_cdf(__m256i d, __m256i inv_m1) {
+  const __m256i a = _mm256_abs_epi32(d);  // the high 32 bits stay zero
+  const __m256i p = _mm256_add_epi64(_mm256_mul_epu32(a, inv_m1), a);  // a * inv
+  constexpr int kShift = 8 + kInvSigmaBits - kTableStepBits - 16;     // p >> kShift = t
+  const __m256i j = _mm256_min_epu32(_mm256_srli_epi64(p, kShift + 16), _mm256_set1_epi64x(int64_t(std::size(kGaussCdf) - 1)));
+  const __m256i f = _mm256_and_si256(_mm256_srli_epi64(p, kShift), _mm256_set1_epi64x(0xFFFF));
   const __m256i e = _mm256_i64gather_epi64(reinterpret_cast<const long long*>(kGaussTable.pairs.data()), j, 8);
-  const __m256i base = _mm256_and_si256(e, _mm256_set1_epi64x(0xFFFFFFFF));
-  const __m256i fp = _mm256_add_epi64(base, _mm256_srli_epi64(_mm256_mul_epu32(_mm256_srli_epi64(e, 32), f), 16));
-  const __m256i fm = _mm256_sub_epi64(_mm256_set1_epi64x(int64_t(1) << kCdfBits), fp);
-  return _mm256_blendv_epi8(fp, fm, neg);
+  const __m256i fp = _mm256_add_epi32(e, _mm256_srli_epi64(_mm256_mul_epu32(_mm256_srli_epi64(e, 32), f), 16));
+  const __m256i neg = _mm256_cmpgt_epi32(_mm256_setzero_si256(), d);
+  return _mm256_blendv_epi8(fp, _mm256_sub_epi32(_mm256_set1_epi32(1 << kCdfBits), fp), neg);
+}
+
+/// distance_cdf of u - mu for 4 lanes of int64 (u, mu in 2^-8 units, |u - mu| < 2^31).
+NC_AVX2_INLINE __m256i component_cdf(__m256i u, __m256i mu, __m256i inv_m1) {
+  return distance_cdf(_mm256_and_si256(_mm256_sub_epi64(u, mu), _mm256_set1_epi64x(0xFFFFFFFF)), inv_m1);
 }
 
 /// Component j of 8 rows of (rows, K) parameters from row 0 of p: for a whole group of K = 2..4
@@ -217,9 +258,9 @@ NC_AVX2_INLINE __m256 finite_nonnegative(__m256 v) {
 
 /// Quantise the parameters of symbols [first, first + count) of the model, count in 1..8: the
 /// integers GmmModelT::dist computes (quantize_weights, quantize_mean_valid, scale_index_valid,
-/// support and f0), checked equal by the tests.
+/// support and f0), checked equal by the tests; with for_decoder, the decoder's fields too.
 template <int K>
-NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, MixtureGroup<K>& b) {
+NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, MixtureGroup<K>& b, bool for_decoder) {
   constexpr int kC = MixtureGroup<K>::kComponents;
   const int k = K ? K : m.k_;
   b.k = k;
@@ -264,58 +305,76 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
   __m256i lo = _mm256_set1_epi32(std::numeric_limits<int32_t>::max());
   __m256i hi = _mm256_set1_epi32(std::numeric_limits<int32_t>::min());
   __m256i heavy_w = _mm256_setzero_si256(), heavy_c = _mm256_setzero_si256();
-  __m256i mu[kC], inv[kC];
-  __m256i mean[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}, spread[2] = {mean[0], mean[0]};
   for (int j = 0; j < k; ++j) {
-    q[j] = _mm256_add_epi32(q[j], _mm256_and_si256(rest, _mm256_cmpeq_epi32(big, _mm256_set1_epi32(j))));
+    const __m256i qj = _mm256_add_epi32(q[j], _mm256_and_si256(rest, _mm256_cmpeq_epi32(big, _mm256_set1_epi32(j))));
     const __m256 mj = means[j], sj = scales[j];
     const __m256i exp_bits = _mm256_and_si256(_mm256_castps_si256(mj), _mm256_set1_epi32(0x7F800000));
     ok = _mm256_andnot_si256(_mm256_cmpeq_epi32(exp_bits, _mm256_set1_epi32(0x7F800000)), ok);
     ok = _mm256_and_si256(ok, _mm256_castps_si256(finite_nonnegative(sj)));
     const __m256 limit = _mm256_set1_ps(float(kMeanLimit));
     const __m256 v = _mm256_mul_ps(mj, _mm256_set1_ps(256.0f));  // exact (or +-inf, clamped)
-    mu[j] = round_to_int(_mm256_min_ps(_mm256_max_ps(v, _mm256_sub_ps(_mm256_setzero_ps(), limit)), limit));
+    const __m256i mu = round_to_int(_mm256_min_ps(_mm256_max_ps(v, _mm256_sub_ps(_mm256_setzero_ps(), limit)), limit));
     const __m256i sk = scale_index8(sj);
-    inv[j] = gather32(kMixtureSimd.inv_m1, sk);
     const __m256i half = gather32(kMixtureSimd.half, sk);
-    const __m256i center = _mm256_srai_epi32(_mm256_add_epi32(mu[j], _mm256_set1_epi32(128)), 8);
-    const __m256i used = _mm256_cmpgt_epi32(q[j], _mm256_setzero_si256());
+    const __m256i center = _mm256_srai_epi32(_mm256_add_epi32(mu, _mm256_set1_epi32(128)), 8);
+    const __m256i used = _mm256_cmpgt_epi32(qj, _mm256_setzero_si256());
     lo = _mm256_blendv_epi8(lo, _mm256_min_epi32(lo, _mm256_sub_epi32(center, half)), used);
     hi = _mm256_blendv_epi8(hi, _mm256_max_epi32(hi, _mm256_add_epi32(center, half)), used);
-    const __m256i heavier = _mm256_cmpgt_epi32(q[j], heavy_w);
-    heavy_w = _mm256_blendv_epi8(heavy_w, q[j], heavier);
+    const __m256i heavier = _mm256_cmpgt_epi32(qj, heavy_w);
+    heavy_w = _mm256_blendv_epi8(heavy_w, qj, heavier);
     heavy_c = _mm256_blendv_epi8(heavy_c, center, heavier);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.mu[j]), mu[j]);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.inv_m1[j]), inv[j]);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.w[j]), q[j]);
-    const __m256i sig = gather32(kMixtureSimd.sigma, sk);
-    for (int h = 0; h < 2; ++h) {
-      const __m256i qh = _mm256_cvtepu32_epi64(half128(q[j], h));
-      mean[h] = _mm256_add_epi64(mean[h], _mm256_mul_epi32(qh, _mm256_cvtepi32_epi64(half128(mu[j], h))));
-      spread[h] = _mm256_add_epi64(spread[h], _mm256_mul_epu32(qh, _mm256_cvtepu32_epi64(half128(sig, h))));
-    }
-  }
-  for (int h = 0; h < 2; ++h) {
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.mean + 4 * h), mean[h]);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.spread + 4 * h), spread[h]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.mu[j]), mu);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.inv_m1[j]), gather32(kMixtureSimd.inv_m1, sk));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.w[j]), qj);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.sigma[j]), gather32(kMixtureSimd.sigma, sk));
   }
   const __m256i width_m1 = _mm256_set1_epi32(kMaxWidth - 1);
   const __m256i wide = _mm256_cmpgt_epi32(_mm256_sub_epi32(hi, lo), width_m1);
+  // halves (bit 0: symbols 0-3, bit 4: 4-7) whose supports are all unclamped: F(u_0) from the tail rule
+  const uint32_t clamped = uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(wide)));
+  const uint32_t tail_only = kMixtureSimd.tail_shortcut ? uint32_t((clamped & 0x0F) == 0) | uint32_t((clamped & 0xF0) == 0) << 4 : 0u;
   const __m256i lo_c = _mm256_min_epi32(_mm256_max_epi32(_mm256_sub_epi32(heavy_c, _mm256_set1_epi32(kMaxWidth / 2)), lo),
                                         _mm256_sub_epi32(hi, width_m1));
   lo = _mm256_blendv_epi8(lo, lo_c, wide);
   hi = _mm256_blendv_epi8(hi, _mm256_add_epi32(lo_c, width_m1), wide);
+  const __m256i n = _mm256_add_epi32(_mm256_sub_epi32(hi, lo), _mm256_set1_epi32(1));
   _mm256_store_si256(reinterpret_cast<__m256i*>(b.lo), lo);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(b.n), _mm256_add_epi32(_mm256_sub_epi32(hi, lo), _mm256_set1_epi32(1)));
-  // f0 = F(256 lo - 128), 4 symbols per half
+  _mm256_store_si256(reinterpret_cast<__m256i*>(b.n), n);
+  // f0 = F(256 lo - 128) and the decoder's d0 = 256 lo - 128 - mu_j, 4 symbols per half; the
+  // weighted mean and scale for the guess
   for (int h = 0; h < 2; ++h) {
     const __m256i u = _mm256_sub_epi64(_mm256_slli_epi64(_mm256_cvtepi32_epi64(half128(lo, h)), 8), _mm256_set1_epi64x(128));
-    __m256i acc = _mm256_setzero_si256();
-    for (int j = 0; j < k; ++j)
-      acc = _mm256_add_epi64(acc, _mm256_mul_epu32(_mm256_cvtepu32_epi64(half128(q[j], h)),
-                                                   component_cdf(u, _mm256_cvtepi32_epi64(half128(mu[j], h)),
-                                                                 _mm256_cvtepu32_epi64(half128(inv[j], h)))));
+    __m256i acc = _mm256_setzero_si256(), mean = acc, spread = acc;
+    const bool tails = tail_only >> (4 * h) & 1;
+    for (int j = 0; j < k; ++j) {
+      const __m256i mu = load4_i64(b.mu[j] + 4 * h), w = load4_u64(b.w[j] + 4 * h);
+      const __m256i d0 = _mm256_and_si256(_mm256_sub_epi64(u, mu), _mm256_set1_epi64x(0xFFFFFFFF));
+      if (for_decoder) _mm256_store_si256(reinterpret_cast<__m256i*>(b.d0[j] + 4 * h), d0);
+      const __m256i inv = load4_u64(b.inv_m1[j] + 4 * h);
+      if (tails) {  // F(u_0) = [t < tail_zero]
+        const __m256i a = _mm256_abs_epi32(d0);
+        const __m256i t = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epu32(a, inv), a), 8 + kInvSigmaBits - kTableStepBits - 16);
+        acc = _mm256_add_epi64(acc, _mm256_and_si256(w, _mm256_cmpgt_epi64(_mm256_set1_epi64x(kMixtureSimd.tail_zero), t)));
+      } else {
+        acc = _mm256_add_epi64(acc, _mm256_mul_epu32(w, distance_cdf(d0, inv)));
+      }
+      mean = _mm256_add_epi64(mean, _mm256_mul_epi32(w, mu));
+      spread = _mm256_add_epi64(spread, _mm256_mul_epu32(w, load4_u64(b.sigma[j] + 4 * h)));
+    }
     _mm_store_si128(reinterpret_cast<__m128i*>(b.f0 + 4 * h), low_dwords(_mm256_srli_epi64(acc, 16)));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.mean + 4 * h), mean);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.spread + 4 * h), spread);
+    // centre = floor(mean / 2^16) + 128 - 256 (lo + 1) (|mean| < 2^47: shifted to be non-negative)
+    const __m256i mean_floor = _mm256_sub_epi64(_mm256_srli_epi64(_mm256_add_epi64(mean, _mm256_set1_epi64x(int64_t(1) << 47)), 16),
+                                                _mm256_set1_epi64x(int64_t(1) << 31));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.centre + 4 * h),
+                       _mm256_sub_epi64(mean_floor, _mm256_add_epi64(u, _mm256_set1_epi64x(256))));
+  }
+  if (for_decoder) {  // its window bounds (a support of fewer than 3 positions would take the
+                     // reference path: none here, half-widths are >= 1)
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.last_start), _mm256_sub_epi32(n, _mm256_set1_epi32(3)));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.span), _mm256_sub_epi32(_mm256_set1_epi32(kTotal - 1), n));
+    ok = _mm256_and_si256(ok, _mm256_cmpgt_epi32(n, _mm256_set1_epi32(2)));
   }
   b.ok = uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(ok))) & ((1u << count) - 1);
 }
@@ -393,7 +452,7 @@ class SimdChunkEncoder {
   NC_AVX2_INLINE void load() {
     s_ = int(std::min<size_t>(kGroup, end_ - first_));
     if (s_ == 0) return;  // an empty chunk
-    prepare_group(m_, first_, s_, g_.params);
+    prepare_group(m_, first_, s_, g_.params, false);
     alignas(32) int32_t x[kGroup];
     for (int s = 0; s < kGroup; ++s) x[s] = symbols_[first_ + size_t(std::min(s, s_ - 1))];
     interval4(g_.params, 0, x, g_.c0, g_.c1);
@@ -408,80 +467,147 @@ class SimdChunkEncoder {
   EncoderGroup<K>& g_;
 };
 
-/// Decode symbol s of a group: cdf at the 4 positions from guess - 1 in one vector per
-/// component (the guess, the weighted mean of the component quantiles, is usually the answer
-/// or next to it); otherwise the reference's search_beyond from that window.
+/// A decoded position and its interval [c0, c1).
+struct Located {
+  uint32_t pos, c0, c1;
+};
+
+/// cdf of symbol s of a group at positions start .. start + 3 (inside its support), in one
+/// vector per component.
 template <int K>
-NC_AVX2_INLINE int32_t decode_in_group(const MixtureGroup<K>& b, int s, RansDecoder& dec) {
-  const uint32_t cf = dec.peek(), total = b.n[s] + 1;
-  const uint64_t level = std::min<uint64_t>(uint64_t(b.f0[s]) + (uint64_t(cf) << (kCdfBits - kPrecision)),
-                                            uint64_t(1) << kCdfBits);
-  const int64_t guess =
-      floor_div256(kGaussTable.inverse.shifted_quantile(b.mean[s] >> 16, b.spread[s], level) + 128) - b.lo[s];
-  const uint32_t g = uint32_t(std::min<int64_t>(std::max<int64_t>(guess, 0), total - 1));
-  const uint32_t start = g > 0 ? g - 1 : 0;
+NC_AVX2_INLINE __m256i window_cdf(const MixtureGroup<K>& b, int s, uint32_t start) {
   const __m256i pos = _mm256_add_epi64(_mm256_set1_epi64x(start), _mm256_setr_epi64x(0, 1, 2, 3));
-  const __m256i u = _mm256_add_epi64(_mm256_set1_epi64x(int64_t(b.lo[s]) * 256 - 128), _mm256_slli_epi64(pos, 8));
+  const __m256i offset = _mm256_slli_epi64(pos, 8);
   __m256i acc = _mm256_setzero_si256();
-  for (int j = 0; j < (K ? K : b.k); ++j)
-    acc = _mm256_add_epi64(acc, _mm256_mul_epu32(_mm256_set1_epi64x(b.w[j][s]),
-                                                 component_cdf(u, _mm256_set1_epi64x(b.mu[j][s]),
-                                                               _mm256_set1_epi64x(b.inv_m1[j][s]))));
-  __m256i c = _mm256_add_epi64(scaled_cdf(acc, _mm256_set1_epi64x(b.f0[s]), _mm256_set1_epi64x(kTotal - total)), pos);
-  c = _mm256_blendv_epi8(c, _mm256_set1_epi64x(kTotal), _mm256_cmpgt_epi64(pos, _mm256_set1_epi64x(total - 1)));
-  alignas(32) uint64_t v[4];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(v), c);
-  const uint32_t above = uint32_t(_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(c, _mm256_set1_epi64x(cf)))));
-  const uint32_t count = 4 - uint32_t(_mm_popcnt_u32(above));  // positions with cdf <= cf: a prefix
-  uint32_t p, c0, c1;
-  if (count - 1 < 3u) {
-    p = start + count - 1;
-    c0 = uint32_t(v[count - 1]);
-    c1 = uint32_t(v[count]);
-  } else if (count == 0) {
-    p = search_beyond(b.dist(s), total, cf, start, uint32_t(v[0]), true, c0, c1);
-  } else {
-    p = search_beyond(b.dist(s), total, cf, start + 3, uint32_t(v[3]), false, c0, c1);
+  for (int j = 0; j < (K ? K : b.k); ++j) {
+    const __m256i d = _mm256_add_epi32(_mm256_set1_epi64x(int64_t(b.d0[j][s])), offset);
+    acc = _mm256_add_epi64(acc, _mm256_mul_epu32(_mm256_set1_epi32(int(b.w[j][s])),
+                                                 distance_cdf(d, _mm256_set1_epi32(int(b.inv_m1[j][s])))));
   }
-  dec.advance({c0, c1 - c0});
-  return decoded_value(dec, b.lo[s], b.n[s], p);
+  // cdf = ((F - f0) * span >> 30) + pos (F - f0 >= 0 in the low 32 bits)
+  const __m256i scaled = _mm256_mul_epu32(_mm256_sub_epi32(_mm256_srli_epi64(acc, 16), _mm256_set1_epi32(int(b.f0[s]))),
+                                          _mm256_set1_epi32(int(b.span[s])));
+  return _mm256_add_epi64(_mm256_srli_epi64(scaled, kCdfBits), pos);
 }
 
-/// Decoder of a chunk on the SIMD path: each group of 8 symbols is quantised while the previous
-/// one is decoded (that work does not wait for the rANS state).
+/// How many of a window's 4 cdf values c (stored to v) are <= cf: they are a prefix.
+NC_AVX2_INLINE uint32_t count_at_or_below(__m256i c, uint32_t cf, uint64_t* v) {
+  _mm256_store_si256(reinterpret_cast<__m256i*>(v), c);
+  const __m256i above = _mm256_cmpgt_epi64(c, _mm256_set1_epi64x(cf));
+  return 4 - uint32_t(_mm_popcnt_u32(uint32_t(_mm256_movemask_pd(_mm256_castsi256_pd(above)))));
+}
+
+/// locate_in_group's answer when the window from `start` does not bracket cf (count: how many of
+/// its positions have cdf <= cf, 0 or 4): the next window in that direction (95% of the rest
+/// on the bench data), then the reference's search_beyond from its edge.
+template <int K>
+NC_AVX2 __attribute__((noinline)) Located locate_beyond(const MixtureGroup<K>& b, int s, uint32_t cf,
+                                                        uint32_t start, uint32_t count) {
+  // the window ending at start (count == 0: start > 0, since cdf(0) = 0 <= cf) or starting at
+  // start + 3: the position next to the first window is always in it
+  const uint32_t next = count == 0 ? start - std::min<uint32_t>(start, 3) : std::min(start + 3, b.last_start[s]);
+  alignas(32) uint64_t v[4];
+  const uint32_t c = count_at_or_below(window_cdf(b, s, next), cf, v);
+  if (c - 1 < 3u) return {next + c - 1, uint32_t(v[c - 1]), uint32_t(v[c])};
+  Located r;
+  const bool below = c == 0;
+  r.pos = search_beyond(b.dist(s), b.n[s] + 1, cf, below ? next : next + 3, uint32_t(v[below ? 0 : 3]), below,
+                        r.c0, r.c1);
+  return r;
+}
+
+/// The position of symbol s of a group coded at cf: the mixture cdf at the 4 positions from
+/// guess - 1, kept inside the support (the guess, the weighted mean of the component quantiles,
+/// is usually the answer or next to it: ~90% of K = 3 symbols on the bench data are settled
+/// here); otherwise locate_beyond.
+template <int K>
+NC_AVX2_INLINE Located locate_in_group(const MixtureGroup<K>& b, int s, uint32_t cf) {
+  // the weighted mean of the component quantiles at f0 + cf 2^14, minus one position
+  const uint64_t level = uint64_t(b.f0[s]) + (uint64_t(cf) << (kCdfBits - kPrecision));
+  const int64_t unit = kMixtureSimd.quantile[std::min<uint64_t>(level >> MixtureSimdTables::kQuantileShift, 1 << 13)];
+  const int64_t guess = floor_div256(b.centre[s] + ((unit * int64_t(b.spread[s])) >> 32));
+  const uint32_t start = uint32_t(std::min<int64_t>(std::max<int64_t>(guess, 0), b.last_start[s]));
+  alignas(32) uint64_t v[4];
+  const uint32_t count = count_at_or_below(window_cdf(b, s, start), cf, v);
+  if (__builtin_expect(count - 1 < 3u, 1)) return {start + count - 1, uint32_t(v[count - 1]), uint32_t(v[count])};
+  return locate_beyond(b, s, cf, start, count);
+}
+
+// The rare cases, out of line: the decoder goes in and comes back by value, so that the hot
+// loop keeps its state in registers.
+
+/// An escaped value (its payload follows) of a symbol whose support starts at lo, n positions.
+NC_AVX2 __attribute__((noinline)) inline RansDecoder decode_escape(RansDecoder dec, int64_t lo, uint32_t n, int32_t* out) {
+  *out = decoded_value(dec, lo, n, n);
+  return dec;
+}
+
+/// Symbol i on the reference path.
+template <int K>
+NC_AVX2 __attribute__((noinline)) RansDecoder decode_reference(const GmmModelT<K>& m, size_t i, RansDecoder dec,
+                                                              int32_t* out) {
+  *out = decode_symbol(m.dist(i), dec);
+  return dec;
+}
+
+/// Decode symbol s of a group into out.
+template <int K>
+NC_AVX2_INLINE void decode_in_group(const MixtureGroup<K>& b, int s, RansDecoder& dec, int32_t* out) {
+  const Located r = locate_in_group(b, s, dec.peek());
+  dec.advance({r.c0, r.c1 - r.c0});
+  if (__builtin_expect(r.pos == b.n[s], 0))
+    dec = decode_escape(dec, b.lo[s], b.n[s], out);
+  else
+    *out = b.lo[s] + int32_t(r.pos);  // |lo| < 2^17
+}
+
+/// Decoder of a chunk on the SIMD path, a group of 8 symbols at a time: the next group is
+/// quantised while the current one is decoded (that work does not wait for the rANS state).
 template <int K>
 class SimdChunkDecoder {
  public:
   static constexpr int kGroup = MixtureGroup<K>::kSize;
-  NC_AVX2 SimdChunkDecoder(const GmmModelT<K>& m, const uint8_t* data, size_t len, int32_t* out,
-                           size_t begin, size_t end, MixtureGroup<K>* groups)
-      : m_(m), dec_(data, len), out_(out), first_(begin), end_(end), groups_(groups) {
-    if (first_ < end_) prepare_group(m_, first_, group_size(first_), groups_[0]);
+  NC_AVX2 SimdChunkDecoder(const GmmModelT<K>& m, const ChunkSpan& c, int32_t* out, MixtureGroup<K>* groups)
+      : m_(m), dec_(c.data, c.len), out_(out), first_(c.begin), end_(c.end), groups_(groups) {
+    if (first_ < end_) prepare(groups_[0], first_);
   }
   bool done() const { return first_ >= end_; }
-  NC_AVX2_INLINE void step() {
-    if (s_ == 0 && first_ + kGroup < end_)
-      prepare_group(m_, first_ + kGroup, group_size(first_ + kGroup), groups_[(g_ + 1) & 1]);
+  /// Symbols in the current group.
+  int size() const { return int(std::min<size_t>(kGroup, end_ - first_)); }
+  /// Quantise the group after the current one.
+  NC_AVX2_INLINE void prepare_next() {
+    if (first_ + kGroup < end_) prepare(groups_[(g_ + 1) & 1], first_ + kGroup);
+  }
+  /// Decode symbol s of the current group.
+  NC_AVX2_INLINE void symbol(int s) {
     const MixtureGroup<K>& b = groups_[g_ & 1];
-    const size_t i = first_ + size_t(s_);
-    out_[i] = (b.ok >> s_ & 1) ? decode_in_group(b, s_, dec_) : decode_symbol(m_.dist(i), dec_);
-    if (++s_ == group_size(first_)) {
-      s_ = 0;
-      first_ += kGroup;
-      ++g_;
-    }
+    const size_t i = first_ + size_t(s);
+    if (__builtin_expect(b.ok >> s & 1, 1))
+      decode_in_group(b, s, dec_, out_ + i);
+    else
+      dec_ = decode_reference(m_, i, dec_, out_ + i);
+  }
+  void next_group() {
+    first_ += kGroup;
+    ++g_;
+  }
+  NC_AVX2_INLINE void group() {
+    prepare_next();
+    for (int s = 0, n = size(); s < n; ++s) symbol(s);
+    next_group();
   }
   void finish() const { dec_.finish(); }
 
  private:
-  int group_size(size_t first) const { return int(std::min<size_t>(kGroup, end_ - first)); }
+  NC_AVX2_INLINE void prepare(MixtureGroup<K>& b, size_t first) const {
+    prepare_group(m_, first, int(std::min<size_t>(kGroup, end_ - first)), b, true);
+  }
 
   const GmmModelT<K>& m_;
   RansDecoder dec_;
   int32_t* out_;
-  size_t first_, end_;  // first_: the current group's first symbol
-  int s_ = 0;           // next symbol of the current group
-  unsigned g_ = 0;      // the current group is groups_[g_ & 1]
+  size_t first_, end_;       // first_: the current group's first symbol
+  unsigned g_ = 0;           // the current group is groups_[g_ & 1]
   MixtureGroup<K>* groups_;  // two, outside the decoder (whose state then stays in registers)
 };
 
@@ -515,22 +641,31 @@ NC_AVX2 void encode_two(const SimdGmmModel<K>& model, const int32_t* symbols, co
 template <int K>
 NC_AVX2 void decode_chunk(const SimdGmmModel<K>& model, const ChunkSpan& c, int32_t* out) {
   MixtureGroup<K> groups[2];
-  SimdChunkDecoder<K> d(model.ref, c.data, c.len, out, c.begin, c.end, groups);
-  while (!d.done()) d.step();
+  SimdChunkDecoder<K> d(model.ref, c, out, groups);
+  while (!d.done()) d.group();
   d.finish();
 }
 
+/// Two chunks in turns, one symbol of each at a time.
 template <int K>
 NC_AVX2 void decode_two(const SimdGmmModel<K>& model, const ChunkSpan& a, const ChunkSpan& b, int32_t* out) {
   MixtureGroup<K> groups[4];
-  SimdChunkDecoder<K> x(model.ref, a.data, a.len, out, a.begin, a.end, groups),
-      y(model.ref, b.data, b.len, out, b.begin, b.end, groups + 2);
+  SimdChunkDecoder<K> x(model.ref, a, out, groups), y(model.ref, b, out, groups + 2);
   while (!x.done() && !y.done()) {
-    x.step();
-    y.step();
+    x.prepare_next();
+    y.prepare_next();
+    const int nx = x.size(), ny = y.size(), both = std::min(nx, ny);
+    for (int s = 0; s < both; ++s) {
+      x.symbol(s);
+      y.symbol(s);
+    }
+    for (int s = both; s < nx; ++s) x.symbol(s);
+    for (int s = both; s < ny; ++s) y.symbol(s);
+    x.next_group();
+    y.next_group();
   }
-  while (!x.done()) x.step();
-  while (!y.done()) y.step();
+  while (!x.done()) x.group();
+  while (!y.done()) y.group();
   x.finish();
   y.finish();
 }
