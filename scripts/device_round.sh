@@ -77,10 +77,11 @@ start_chain() {  # "CODEC MIN ARGS..." strings, run one after another in one set
     echo "cd $PWD" >"$script"
     for spec in "$@"; do
         # shellcheck disable=SC2086
-        train_args $spec
-        mkdir -p "$RUNS/${ARGS[4]}"
+        set -- $spec    # CODEC MIN [ARGS]
+        train_args "$@"
+        mkdir -p "$RUNS/$1"
         printf 'python3' >>"$script"; printf ' %q' "${ARGS[@]}" >>"$script"
-        printf ' >>%q 2>&1\n' "$RUNS/${ARGS[4]}.log" >>"$script"
+        printf ' >>%q 2>&1\n' "$RUNS/$1.log" >>"$script"
     done
     setsid nohup bash "$script" >>"$RUNS/chain.out" 2>&1 </dev/null &
     echo "$!" >"$RUNS/chain.pid"
@@ -89,16 +90,11 @@ start_chain() {  # "CODEC MIN ARGS..." strings, run one after another in one set
 
 start_main() {  # CODEC MIN [extra train args]
     local codec=$1 minutes=$2; shift 2
-    local init=src/neuralcodec/weights/$codec.safetensors
-    local initarg=(); [ -f "$init" ] && initarg=(--init "$init")
     mkdir -p "$RUNS/$codec"
     [ $# -gt 0 ] && printf '%s\n' "$@" >"$RUNS/$codec.args"    # a restart reuses them
     [ $# -eq 0 ] && [ -f "$RUNS/$codec.args" ] && mapfile -t extra_args <"$RUNS/$codec.args" && set -- "${extra_args[@]}"
-    setsid nohup python3 -m neuralcodec train --codec "$codec" --data /tmp/data --out "$RUNS/$codec" \
-        "${initarg[@]}" --steps 1000000 --time-budget "$minutes" --lr 1e-4 --lr-schedule cosine \
-        --ema 0.999 --workers 16 --val /tmp/val/val4 --val-every 4000 --val-qualities 1 3 5 8 \
-        --val-max-images 4 --ckpt-every 2000 --keep 2 --resume --no-progress --log-every 200 \
-        --export "$RUNS/$codec.safetensors" "$@" >>"$RUNS/$codec.log" 2>&1 </dev/null &
+    train_args "$codec" "$minutes" "$@"
+    setsid nohup python3 "${ARGS[@]}" >>"$RUNS/$codec.log" 2>&1 </dev/null &
     echo "$!" >"$RUNS/$codec.pid"
     say "started $codec (pid $!), data: $(ls /tmp/data | tr '\n' ' ')"
 }

@@ -257,13 +257,19 @@ def build_parser() -> argparse.ArgumentParser:
     a("--val", nargs="*", default=[], metavar="DIR")
     a("--val-max-images", type=int, default=24)
     a("--val-qualities", type=float, nargs="+", default=[1.0, 3.0, 5.0, 8.0])
+    add_common_options(p)
+    return p
+
+
+def add_common_options(p: argparse.ArgumentParser) -> None:
+    """The options every equal-compute comparison tool shares (this one and video.compare)."""
+    a = p.add_argument
     a("--val-fractions", type=float, nargs="*", default=[0.5], help="also validate at these run fractions")
     a("--reference", default="", help="variant the BD-rates refer to (default: the first)")
     a("--log-every", type=int, default=100)
     a("--export", action="store_true", help="write each variant's weights (fp16) to OUT")
     a("--device", default="auto", choices=["auto", "cpu", "cuda"])
     a("--seed", type=int, default=0)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

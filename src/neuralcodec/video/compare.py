@@ -247,6 +247,8 @@ def run(args) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from neuralcodec.train.compare import add_common_options
+
     p = argparse.ArgumentParser(prog="python -m neuralcodec.video.compare", description=__doc__.split("\n\n")[0])
     a = p.add_argument
     a("--spec", required=True, help="JSON list of variants (see the module docstring)")
@@ -266,12 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--val-frames", type=int, default=30)
     a("--val-qualities", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
     a("--intra-period", type=int, default=32)
-    a("--val-fractions", type=float, nargs="*", default=[0.5], help="also validate at these run fractions")
-    a("--reference", default="", help="variant the BD-rates refer to (default: the first)")
-    a("--log-every", type=int, default=100)
-    a("--export", action="store_true", help="write each variant's weights (fp16) to OUT")
-    a("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    a("--seed", type=int, default=0)
+    add_common_options(p)
     return p
 
 
