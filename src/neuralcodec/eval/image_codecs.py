@@ -14,8 +14,6 @@ import numpy as np
 from neuralcodec.errors import ModelError
 
 CLASSICAL = ("jpeg", "webp", "avif", "jpeg2000", "jpegxl")
-# Names neuralcodec's codecs are expected to have; used only to word the error when
-# neuralcodec.codecs.api cannot be imported.
 
 
 class CodecUnavailable(ModelError):
