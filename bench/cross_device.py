@@ -19,7 +19,8 @@ import torch
 
 warnings.filterwarnings("ignore")
 
-from neuralcodec.codecs.api import _pad, decode_with_model, encode_with_model, psnr, to_tensor  # noqa: E402
+from neuralcodec.codecs.api import decode_with_model, encode_with_model, psnr  # noqa: E402
+from neuralcodec.codecs.pixels import pad_to_multiple, to_tensor  # noqa: E402
 from neuralcodec.codecs.base import Compressed  # noqa: E402
 from neuralcodec.codecs.registry import load_model  # noqa: E402
 
@@ -52,7 +53,7 @@ def main():
         same, total, t_enc, t_dec_gpu, t_dec_cpu, psnr_gap = 0, 0, [], [], [], []
         for img in images:
             for q in args.qualities:
-                x = _pad(to_tensor(img, "cuda"), gpu.stride)
+                x = pad_to_multiple(to_tensor(img, "cuda"), gpu.stride)
                 comp = gpu.compress(x, q)
                 decoded = cpu.decode_latents(Compressed(comp.streams, comp.params))
                 total += 1

@@ -8,7 +8,12 @@
 #   stage NAME...         copy carried .carry/NAME folders into /tmp/data/NAME (training parts),
 #                         /tmp/val/NAME (names starting with "val") or /tmp/video/NAME (names
 #                         starting with "video": video training parts, kept out of image training)
-#   bench                 bench/train_speed.py -> $OUT/train_speed.txt
+#   keep-weights          copy the tree's shipped weights and any carried .carry/init/*.safetensors
+#                         to /tmp/init (a later call may leave them out of the tree to fit the
+#                         carry limit); campaign runs take --init from there first
+#   bench [ARGS]          bench/train_speed.py ARGS (default: the fast configs of hyperprior and
+#                         gmm-ctx) -> $OUT/train_speed.txt
+#   pytest ARGS           python -m pytest ARGS on this machine (e.g. the GPU-only tests)
 #   main CODEC MIN [ARGS] start (or resume with the data staged so far) the campaign run of CODEC:
 #                         --init its shipped weights, fast defaults, EMA, an LR schedule that
 #                         ends with MIN minutes of training time
@@ -63,7 +68,8 @@ do_stage() {
 
 train_args() {  # CODEC MIN [extra train args] -> the argument list of one campaign run, in ARGS
     local codec=$1 minutes=$2; shift 2
-    local init=src/neuralcodec/weights/$codec.safetensors
+    local init=/tmp/init/$codec.safetensors
+    [ -f "$init" ] || init=src/neuralcodec/weights/$codec.safetensors
     local initarg=(); [ -f "$init" ] && initarg=(--init "$init")
     ARGS=(-m neuralcodec train --codec "$codec" --data /tmp/data --out "$RUNS/$codec"
         "${initarg[@]}" --steps 1000000 --time-budget "$minutes" --lr 1e-4 --lr-schedule cosine
@@ -153,6 +159,14 @@ do_video_bench() {
         2>&1 | grep -v Warning | tee "${OUT:-/tmp}/video_speed.txt"
 }
 
+do_keep_weights() {
+    mkdir -p /tmp/init
+    for f in src/neuralcodec/weights/*.safetensors .carry/init/*.safetensors; do
+        [ -f "$f" ] && cp "$f" /tmp/init/ && say "kept $(basename "$f") in /tmp/init"
+    done
+    return 0
+}
+
 do_status() {
     for log in "$RUNS"/*.log; do
         [ -f "$log" ] || continue
@@ -181,8 +195,12 @@ while [ $# -gt 0 ]; do
         setup) do_setup || exit 1 ;;
         stage) names=(); while [ $# -gt 0 ] && [[ "$1" != +* ]]; do names+=("$1"); shift; done
                do_stage "${names[@]}" || exit 1 ;;
-        bench) python3 bench/train_speed.py --configs base bf16-cl default --codecs hyperprior gmm-ctx \
-                   2>&1 | grep -v Warning | tee "${OUT:-/tmp}/train_speed.txt" ;;
+        bench) bargs=(); while [ $# -gt 0 ] && [[ "$1" != +* ]]; do bargs+=("$1"); shift; done
+               [ ${#bargs[@]} -eq 0 ] && bargs=(--configs base bf16-cl default --codecs hyperprior gmm-ctx)
+               python3 bench/train_speed.py "${bargs[@]}" 2>&1 | grep -v Warning | tee "${OUT:-/tmp}/train_speed.txt" ;;
+        keep-weights) do_keep_weights ;;
+        pytest) pargs=(); while [ $# -gt 0 ] && [[ "$1" != +* ]]; do pargs+=("$1"); shift; done
+                python3 -m pytest -p no:cacheprovider "${pargs[@]}" 2>&1 | tail -n 15 ;;
         main) codec=$1 minutes=$2; shift 2; extra=(); while [ $# -gt 0 ] && [[ "$1" != +* ]]; do extra+=("$1"); shift; done
               start_main "$codec" "$minutes" "${extra[@]}" ;;
         restart) codec=$1 minutes=$2; shift 2; stop_run "$codec"; start_main "$codec" "$minutes" ;;

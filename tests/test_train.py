@@ -43,7 +43,7 @@ class TinyCodec(ImageCodec):
         return {"x_hat": self.dec(y / g), "likelihoods": {"y": lik}}
 
     def aux_loss(self):
-        target = torch.tensor([-3.0, 0.0, 3.0]) * self.log_scale.detach().exp()[:, None]
+        target = torch.tensor([-3.0, 0.0, 3.0], device=self.log_scale.device) * self.log_scale.detach().exp()[:, None]
         return (self.quantiles - target).abs().sum()
 
     def update(self):
