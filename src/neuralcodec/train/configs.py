@@ -1,57 +1,120 @@
-"""The config dataclass of each training task (torch-free: the CLI builds its options from
-them, see :mod:`neuralcodec.train.options`)."""
+"""The config dataclass of each training task. Torch-free: the CLI generates its options
+from the fields (:mod:`neuralcodec.train.options`), and ``config.json`` in a run folder and
+every checkpoint hold a copy."""
 from __future__ import annotations
 
+import argparse
+import json
 from dataclasses import dataclass, field
+
+from neuralcodec.codecs.catalog import IMAGE_CODECS
+from neuralcodec.train import COMPILE_MODES
+from neuralcodec.train.options import option
+
+
+def _kv(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` (VALUE parsed as JSON when it can be)."""
+    key, sep, val = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(val)
+    except json.JSONDecodeError:
+        return key, val
+
+
+def json_object(text: str) -> dict:
+    """A JSON object given on the command line."""
+    from neuralcodec.errors import InputError
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--config is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InputError("--config must be a JSON object of model options")
+    return value
+
+
+def _opt(value, help: str | None = None, **kw):
+    """A field with the default ``value`` and an option (``kw``: :func:`option`'s keywords)."""
+    meta = option(help, **kw)
+    if isinstance(value, (list, dict)):
+        return field(default_factory=lambda: type(value)(value), metadata=meta)
+    return field(default=value, metadata=meta)
 
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a run (``config.json`` in the run folder holds a copy)."""
-    data: list[str]
-    out: str
-    codec: str = ""
-    codec_kwargs: dict = field(default_factory=dict)
-    init: str = ""                      # weights file to start from (fine-tuning)
-    init_partial: bool = False          # take only the init tensors whose names and shapes match
-    steps: int = 100_000
-    batch_size: int = 0                 # per process (per GPU); 0: 64 on CUDA, 8 on the CPU
-    crop: int = 256
-    small_images: str = "pad"           # pad | skip
-    jpeg_downsample: float = 1.0
-    weighting: str = "image"            # image | area
-    workers: int = 4
-    lr: float = 1e-4                    # for a global batch of 16 crops, scaled by lr_scaling
-    lr_scaling: str = "sqrt"            # sqrt | linear | none (see train.step.scaled_lr)
-    aux_lr: float = 1e-3
-    lr_schedule: str = "step"           # step | cosine | constant
-    lr_drops: list[float] = field(default_factory=lambda: [0.8, 0.95])
-    lr_drop_factor: float = 0.1
-    warmup_steps: int = -1              # -1: automatic (train.step.auto_warmup)
-    clip: float = 1.0                   # 0 disables
-    distortion: str = "mse"             # mse | ms-ssim
-    precision: str = "auto"             # auto (bf16 on CUDA, fp32 on the CPU) | bf16 | fp32
-    channels_last: bool | None = None   # None: on for CUDA
-    compile: bool | None = None         # torch.compile of forward + loss; None: on for CUDA
-    compile_mode: str = "default"       # torch.compile mode (train.step.COMPILE_MODES)
-    ema: float = 0.0                    # EMA decay of the weights (0: off); validated and exported
-    tf32: bool = True
-    deterministic: bool = False
-    device: str = "auto"                # auto | cpu | cuda
-    seed: int = 0
-    val: list[str] = field(default_factory=list)
-    val_every: int = 5000
-    val_qualities: list[float] = field(default_factory=lambda: [1.0, 4.0, 8.0])
-    val_max_images: int = 8
-    ckpt_every: int = 5000
-    keep: int = 3
-    log_every: int = 100
-    max_minutes: float = 0.0            # 0: no limit (this process)
-    time_budget: float = 0.0            # minutes of training over the whole run (0: none), see train()
-    resume: bool = False
-    export: str = ""
-    export_dtype: str = "fp16"
-    progress: bool = True
+    """An image-codec training run (``neuralcodec train``)."""
+    data: list[str] = _opt([], "folders of training images (recursive)", nargs="+", required=True, metavar="DIR")
+    out: str = _opt("", "run folder (config, logs, checkpoints)", required=True, metavar="RUN_DIR")
+    codec: str = _opt("", f"image codec to train: {', '.join(IMAGE_CODECS)} (video-rt: see train-video)",
+                      required=True)
+    codec_kwargs: dict = _opt({}, "keyword argument for the codec constructor (VALUE parsed as JSON when it can be)",
+                              flag="--codec-arg", dest="codec_arg", type=_kv, action="append", default=[],
+                              metavar="KEY=VALUE", convert=dict)
+    init: str = _opt("", "start from these weights (a safetensors weights file, e.g. shipped ones; fine-tuning)",
+                     metavar="FILE")
+    init_partial: bool = _opt(False, "take from --init only the tensors whose names and shapes match "
+                                     "(e.g. the transforms of another codec)")
+    steps: int = _opt(100_000, "total optimizer steps (default 100000)")
+    batch_size: int = _opt(0, "crops per step and per GPU (default: 64 on CUDA, 8 on the CPU); "
+                              "the learning rate follows --lr-scaling")
+    crop: int = _opt(256, "crop size (default 256)")
+    small_images: str = _opt("pad", "images smaller than the crop: reflect-pad (default) or skip",
+                             choices=["pad", "skip"])
+    jpeg_downsample: float = _opt(1.0, "downsample JPEG sources by F before cropping, hiding their artefacts "
+                                       "(default 1: off)", metavar="F")
+    weighting: str = _opt("image", "pick crops uniformly per image (default) or in proportion to image area",
+                          choices=["image", "area"])
+    workers: int = _opt(4, "threads decoding the images at start (default 4)")
+    lr: float = _opt(1e-4, "main learning rate for a global batch of 16 crops (default 1e-4); "
+                           "scaled to the real batch by --lr-scaling")
+    lr_scaling: str = _opt("sqrt", "how --lr follows the global batch B: sqrt (lr*sqrt(B/16), default), "
+                                   "linear (lr*B/16) or none", choices=["sqrt", "linear", "none"])
+    aux_lr: float = _opt(1e-3, "learning rate of the *quantiles parameters (default 1e-3)")
+    lr_schedule: str = _opt("step", "step: constant, then x--lr-drop-factor at each --lr-drops fraction; "
+                                    "cosine: to 1%% of --lr", choices=["step", "cosine", "constant"])
+    lr_drops: list[float] = _opt([0.8, 0.95], "fractions of --steps where the step schedule drops "
+                                              "(default 0.8 0.95)", nargs="*", metavar="FRAC")
+    lr_drop_factor: float = _opt(0.1, "step schedule factor (default 0.1)")
+    warmup_steps: int = _opt(-1, "linear learning-rate warm-up steps (default: 2%% of --steps, at most 1000, "
+                                 "for batches above 16; else 0)")
+    clip: float = _opt(1.0, "gradient-norm clip of the main parameters (0: off)")
+    distortion: str = _opt("mse", "distortion term (default mse)", choices=["mse", "ms-ssim"])
+    precision: str = _opt("auto", "forward pass under bf16 autocast (likelihoods and loss stay fp32) or fp32; "
+                                  "auto (default): bf16 on CUDA", choices=["auto", "bf16", "fp32"],
+                          aliases=(("--bf16", {"action": "store_const", "const": "bf16",
+                                               "help": "same as --precision bf16"}),))
+    channels_last: bool | None = _opt(None, "channels-last memory format (default on CUDA)")
+    compile: bool | None = _opt(None, "torch.compile the forward pass and loss (default on CUDA; "
+                                      "a compile failure falls back with a warning)")
+    compile_mode: str = _opt("default", "torch.compile mode: default, or reduce-overhead (CUDA graphs: fewer "
+                                        "kernel launches, for models of many small layers), max-autotune, "
+                                        "max-autotune-no-cudagraphs", choices=list(COMPILE_MODES))
+    ema: float = _opt(0.0, "keep an exponential moving average of the weights (e.g. 0.999); "
+                           "it is validated and exported", metavar="DECAY")
+    tf32: bool = _opt(True, "disable TF32 matmuls/convolutions on CUDA", flag="--no-tf32")
+    deterministic: bool = _opt(False, "deterministic kernels (slower on CUDA)")
+    device: str = _opt("auto", "default: cuda when available", choices=["auto", "cpu", "cuda"])
+    seed: int = _opt(0, "random seed of the crops and the initialisation (default 0)")
+    val: list[str] = _opt([], "validation image folders", nargs="*", metavar="DIR")
+    val_every: int = _opt(5000, "validate every N steps and at the end")
+    val_qualities: list[float] = _opt([1.0, 4.0, 8.0], "qualities validated (default 1 4 8)", metavar="Q")
+    val_max_images: int = _opt(8, "use at most N validation images (default 8)")
+    ckpt_every: int = _opt(5000, "checkpoint every N steps (and at the end / time limit)")
+    keep: int = _opt(3, "checkpoints kept in RUN_DIR/checkpoints (default 3)")
+    log_every: int = _opt(100, "log interval in steps (default 100)")
+    max_minutes: float = _opt(0.0, "save and exit cleanly before this wall time; rerun the same command "
+                                   "(with --resume) to go on")
+    time_budget: float = _opt(0.0, "end the run after MIN minutes of training steps (summed over resumes); "
+                                   "the LR schedule follows max(step/--steps, time/MIN), so it ends with its "
+                                   "decay (default 0: no budget)", metavar="MIN")
+    resume: bool = _opt(False, "continue from the latest checkpoint in RUN_DIR (if any)")
+    export: str = _opt("", "after the last step write shipping weights (safetensors)", metavar="PATH")
+    export_dtype: str = _opt("fp16", "floating-point type of the exported weights (default fp16)",
+                             choices=["fp16", "bf16", "fp32"])
+    progress: bool = _opt(True, "no progress bar", flag="--no-progress")
 
     # fields that must match when resuming
     FIXED = ("codec", "codec_kwargs", "batch_size", "crop", "seed", "distortion")

@@ -98,6 +98,8 @@ def resolve_auto(cfg: TrainConfig, device: torch.device, world_size: int = 1) ->
 
 def check_config(cfg: TrainConfig) -> None:
     """One clear error for a bad config, before any device or data work."""
+    if not cfg.data or not cfg.out:
+        raise InputError("--data and --out are required")
     if cfg.steps < 1 or cfg.batch_size < 0 or cfg.crop < 8:
         raise InputError("--steps must be >= 1, --batch-size >= 1 (0: automatic) and --crop >= 8")
     if cfg.precision not in ("auto", "bf16", "fp32"):
