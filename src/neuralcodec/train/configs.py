@@ -118,3 +118,48 @@ class TrainConfig:
 
     # fields that must match when resuming
     FIXED = ("codec", "codec_kwargs", "batch_size", "crop", "seed", "distortion")
+
+
+@dataclass
+class VideoTrainConfig:
+    """A video-rt P-frame training run (``neuralcodec train-video``; task: ``video.train``)."""
+    out: str = _opt("", "run folder (checkpoints, config.json, train_log.jsonl, history.json)",
+                    required=True, metavar="RUN_DIR")
+    video: list[str] = _opt([], "frame folders / video files (searched recursively)", nargs="*", metavar="PATH")
+    images: list[str] = _opt([], "still images for synthetic camera motion", nargs="*", metavar="DIR")
+    synthetic: float = _opt(0.5, "fraction of synthetic clips (default 0.5)")
+    steps: int = _opt(20000, "optimizer steps (default 20000)")
+    batch_size: int = _opt(8, "clips per step and per process (default 8)")
+    frames: int = _opt(4, "frames per training clip: I + P... (default 4)")
+    crop: int = _opt(256, "crop size, a multiple of 64 (default 256)")
+    lr: float = _opt(2e-4, "learning rate (default 2e-4)")
+    warmup_steps: int = _opt(200, "linear learning-rate warm-up steps (default 200)")
+    clip: float = _opt(1.0, "gradient norm clip (0: off)")
+    video_scale: float = _opt(1.0, "downscale decoded video files by this factor")
+    max_clip_frames: int = _opt(300, "read at most N frames of each clip (default 300)")
+    device: str = _opt("auto", "default: cuda when available", choices=["auto", "cpu", "cuda"])
+    seed: int = _opt(0, "random seed (default 0)")
+    max_minutes: float = _opt(0.0, "stop after this many minutes of this process (0: no limit); the cosine "
+                                   "learning-rate schedule is fitted to them")
+    ckpt_every: int = _opt(1000, "checkpoint every N steps (default 1000)")
+    log_every: int = _opt(100, "log interval in steps (default 100)")
+    resume: bool = _opt(False, "continue from the latest checkpoint in RUN_DIR")
+    export: str = _opt("", "write fp16 video-rt weights here at the end", metavar="PATH")
+    init: str = _opt("", "start from these video-rt weights", metavar="PATH")
+    init_partial: bool = _opt(False, "with --init: load only the tensors whose names and shapes fit the "
+                                     "--config model")
+    codec_kwargs: dict = _opt({}, "P-frame model options, e.g. '{\"ctx_scales\": 3, \"warp\": true, \"f\": 64}' "
+                                  "(see docs/video.md)", flag="--config", dest="config", default="{}",
+                              metavar="JSON", convert=json_object)
+    bptt: int = _opt(0, "cut the gradient through the propagated reference every N P-frames (0: never)",
+                     metavar="N")
+    progress: bool = _opt(True, "no progress bar", flag="--no-progress")
+    ema: float = _opt(0.0, "keep an exponential moving average of the weights (e.g. 0.999); "
+                           "it is validated and exported", metavar="DECAY")
+    val: list[str] = _opt([], "validation clips (frame folders / video files)", nargs="*", metavar="PATH")
+    val_every: int = _opt(1000, "validate every N steps and at the end (default 1000)")
+    val_qualities: list[float] = _opt([2.0, 5.0, 8.0], "qualities validated (default 2 5 8)", metavar="Q")
+    keep: int = _opt(2, "checkpoints kept in RUN_DIR/checkpoints (default 2)")
+
+    # fields that must match when resuming (the checkpoint would not fit another model)
+    FIXED = ("codec_kwargs",)

@@ -11,8 +11,8 @@ progress bar. The tasks: :mod:`neuralcodec.train.image_task` (image codecs),
 :mod:`neuralcodec.video.train` (video-rt P-frames), :mod:`neuralcodec.train.tritplane_task`.
 
 The engine reads these fields of a task's config: ``out``, ``steps``, ``seed``, ``device``,
-``resume``, ``ckpt_every``, ``keep``, ``log_every``, ``val_every``, ``max_minutes``,
-``time_budget``, ``progress``, ``export``.
+``resume``, ``ckpt_every``, ``keep``, ``log_every``, ``val_every``, ``progress``, ``export``
+(and, unless the task says otherwise, ``max_minutes`` and ``time_budget``).
 """
 from __future__ import annotations
 
@@ -65,6 +65,15 @@ class Task:
 
     def prepare_device(self, device: torch.device) -> None:
         """Backend switches (TF32, deterministic kernels)."""
+
+    def wall_limit_minutes(self) -> float:
+        """Save and exit before this much wall time of this process (0: none)."""
+        return self.cfg.max_minutes
+
+    def budget_minutes(self) -> float:
+        """The time budget of the run (0: none): the run ends when it is spent, and the LR
+        schedule is fitted to it."""
+        return self.cfg.time_budget
 
     # -- model, optimisers -------------------------------------------------------
     def build_model(self, device: torch.device, info: D.DistInfo, log) -> torch.nn.Module:
@@ -306,8 +315,8 @@ def _run(task: Task, stop_after, info, device, run_dir, latest, t_start):
         from tqdm import tqdm
         log.bar = tqdm(total=cfg.steps, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr,
                        mininterval=0.5 if sys.stderr.isatty() else 30.0)
-    limit_s = cfg.max_minutes * 60.0 if cfg.max_minutes > 0 else math.inf
-    budget_s = cfg.time_budget * 60.0
+    limit_s = task.wall_limit_minutes() * 60.0 if task.wall_limit_minutes() > 0 else math.inf
+    budget_s = task.budget_minutes() * 60.0
     wall_budget = task.budget_clock == "wall"
     keys: list[str] = []
     sums = None                       # the logged scalars summed since the last log, and a count
@@ -454,6 +463,7 @@ def _restore(path: Path, task: Task, info, device) -> tuple[int, float]:
     if meta.get("world_size") == info.world_size and rng:
         ckpt.rng_restore(rng, device)
     elif info.is_main:
-        print(f"warning: {path} was written by {meta.get('world_size')} processes, not "
-              f"{info.world_size}: random streams restart (not an exact resume)", file=sys.stderr)
+        why = (f"was written by {meta['world_size']} processes, not {info.world_size}" if rng
+               else "holds no random states")
+        print(f"warning: {path} {why}: random streams restart (not an exact resume)", file=sys.stderr)
     return int(meta["step"]), float(meta.get("train_seconds", 0.0))
