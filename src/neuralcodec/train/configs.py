@@ -163,3 +163,33 @@ class VideoTrainConfig:
 
     # fields that must match when resuming (the checkpoint would not fit another model)
     FIXED = ("codec_kwargs",)
+
+
+@dataclass
+class TritPlaneTrainConfig:
+    """Training of the trit-plane context modules on a frozen hyperprior base
+    (``neuralcodec train-tritplane``; task: ``train.tritplane_task``)."""
+    data: list[str] = _opt([], "training image folders", nargs="+", required=True, metavar="DIR")
+    export: str = _opt("", "weights file to write (.safetensors)", flag=("-o", "--output"), required=True,
+                       metavar="PATH")
+    out: str = _opt("", "run folder (checkpoints, train_log.jsonl; default: a temporary one, removed at the end)",
+                    metavar="RUN_DIR")
+    base_weights: str = _opt("", "base hyperprior weights (default: shipped)", metavar="FILE")
+    init: str = _opt("", "start from these trit-plane weights (context modules only; any base)", metavar="FILE")
+    quality: float = _opt(8.0, "quality of the base latents (default 8)")
+    steps: int = _opt(3000, "optimizer steps (default 3000)")
+    batch: int = _opt(8, "crops per step (default 8)")
+    crop: int = _opt(256, "crop size (default 256)")
+    lr: float = _opt(1e-3, "learning rate of CDR; CRR gets 5x (default 1e-3)")
+    max_images: int = _opt(0, "use at most N training images, drawn at random (default 0: all)", metavar="N")
+    device: str = _opt("auto", "default: cuda when available", choices=["auto", "cpu", "cuda"])
+    seed: int = _opt(0, "random seed (default 0)")
+    log_every: int = _opt(50, "log interval in steps (default 50)")
+    minutes: float = _opt(0.0, "end the run after this many minutes of training steps; the LR drop follows "
+                               "max(step/--steps, time/MIN) (default 0: no limit)", metavar="MIN")
+    ckpt_every: int = _opt(500, "checkpoint every N steps (default 500)")
+    keep: int = _opt(2, "checkpoints kept in RUN_DIR/checkpoints (default 2)")
+    resume: bool = _opt(False, "continue from the latest checkpoint in RUN_DIR (needs --out)")
+    progress: bool = _opt(True, "no progress bar", flag="--no-progress")
+
+    FIXED = ("batch", "crop", "seed", "quality")

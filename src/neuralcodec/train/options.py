@@ -1,7 +1,8 @@
 """Command-line options generated from a config dataclass (torch-free).
 
 A field becomes an option when its metadata comes from :func:`option`; the option's name is
-the field's (``batch_size`` -> ``--batch-size``) unless ``flag`` says otherwise, its type,
+the field's (``batch_size`` -> ``--batch-size``) unless ``flag`` (a flag or a tuple of
+them) says otherwise, its type,
 default and ``nargs`` follow the field, and argparse keywords (``choices``, ``metavar``,
 ``required``, ...) pass through. Booleans: a ``False`` default gives a switch, a ``True``
 default a ``--no-...`` switch (``flag``), ``bool | None`` a ``--x`` / ``--no-x`` pair.
@@ -33,9 +34,10 @@ def _default(f: dataclasses.Field):
     return None
 
 
-def _argparse_kwargs(f: dataclasses.Field, spec: dict) -> tuple[str, dict, list[tuple[str, dict]]]:
-    """The flag, argparse keywords and extra options of field ``f``."""
+def _argparse_kwargs(f: dataclasses.Field, spec: dict) -> tuple[tuple[str, ...], dict, list[tuple[str, dict]]]:
+    """The flags, argparse keywords and extra options of field ``f``."""
     flag = spec["flag"] or "--" + f.name.replace("_", "-")
+    flags = flag if isinstance(flag, tuple) else (flag,)
     kw: dict = {"dest": f.name, "help": spec["help"]}
     ann, default = str(f.type).replace(" ", ""), _default(f)
     extra: list[tuple[str, dict]] = []
@@ -43,7 +45,7 @@ def _argparse_kwargs(f: dataclasses.Field, spec: dict) -> tuple[str, dict, list[
         kw.update(action="store_false" if default else "store_true")
     elif ann == "bool|None":
         kw.update(action="store_true", default=None)
-        extra.append(("--no-" + flag[2:], {"dest": f.name, "action": "store_false"}))
+        extra.append(("--no-" + flags[-1][2:], {"dest": f.name, "action": "store_false"}))
     elif ann.startswith("list["):
         elem = _SCALARS[ann[5:-1]]
         kw.update(nargs="+", default=list(default))
@@ -56,7 +58,7 @@ def _argparse_kwargs(f: dataclasses.Field, spec: dict) -> tuple[str, dict, list[
     kw.update(spec["kwargs"])
     if kw.get("required"):
         kw.pop("default", None)
-    return flag, kw, extra + [(a_flag, {"dest": kw["dest"], **a_kw}) for a_flag, a_kw in spec["aliases"]]
+    return flags, kw, extra + [(a_flag, {"dest": kw["dest"], **a_kw}) for a_flag, a_kw in spec["aliases"]]
 
 
 def option_fields(cls) -> list[dataclasses.Field]:
@@ -67,8 +69,8 @@ def option_fields(cls) -> list[dataclasses.Field]:
 def add_options(parser: argparse.ArgumentParser, cls) -> None:
     """Add an option for every :func:`option` field of the dataclass ``cls``."""
     for f in option_fields(cls):
-        flag, kw, extra = _argparse_kwargs(f, f.metadata["option"])
-        parser.add_argument(flag, **kw)
+        flags, kw, extra = _argparse_kwargs(f, f.metadata["option"])
+        parser.add_argument(*flags, **kw)
         for e_flag, e_kw in extra:
             parser.add_argument(e_flag, **e_kw)
 
