@@ -139,6 +139,6 @@ def test_models_json_lists_every_codec():
     rows = {r["name"]: r for r in json.loads(buf.getvalue())["codecs"]}
     assert set(rows) == set(catalog.IMAGE_CODECS) | set(catalog.IMPORTED_CODECS) | set(catalog.VIDEO_CODECS)
     assert rows["hyperprior"]["default"] and rows["hyperprior"]["params"] > 1e6
-    assert rows["video-rt"]["kind"] == "video" and rows["factorized"]["weights"] is None
+    assert rows["video-rt"]["kind"] == "video" and rows["gmm-ctx"]["weights"] is None
     if rows["hyperprior"]["weights"]:
         assert rows["hyperprior"]["weights"]["bytes"] > 0

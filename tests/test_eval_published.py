@@ -101,18 +101,18 @@ def test_eval_takes_weights_for_our_codecs(tmp_path, weights_files, capsys):
     src = tmp_path / "imgs"
     src.mkdir()
     Image.fromarray(synthetic(48, 64, 0, box=40)).save(src / "a.png")
-    rc, _, err = run(capsys, "eval", "images", src, "--codecs", "factorized", "--out", tmp_path / "o")
-    assert rc == 1 and "--weights factorized=FILE" in err and "pass --weights FILE" not in err
+    rc, _, err = run(capsys, "eval", "images", src, "--codecs", "gmm-ctx", "--out", tmp_path / "o")
+    assert rc == 1 and "--weights gmm-ctx=FILE" in err and "pass --weights FILE" not in err
     out = tmp_path / "o"
-    rc, stdout, err = run(capsys, "eval", "images", src, "--codecs", "factorized,jpeg", "--out", out,
-                          "--weights", f"factorized={weights_files['factorized']}",
-                          "--qualities", "factorized=1,8", "--qualities", "jpeg=20,90", "--metrics", "psnr")
+    rc, stdout, err = run(capsys, "eval", "images", src, "--codecs", "gmm-ctx,jpeg", "--out", out,
+                          "--weights", f"gmm-ctx={weights_files['gmm-ctx']}",
+                          "--qualities", "gmm-ctx=1,8", "--qualities", "jpeg=20,90", "--metrics", "psnr")
     assert rc == 0, err
-    settings = json.loads((out / "results" / "factorized.json").read_text())["meta"]["settings"]
-    assert settings["weights_file"] == str(weights_files["factorized"]) and settings["weights"] != "none"
+    settings = json.loads((out / "results" / "gmm-ctx.json").read_text())["meta"]["settings"]
+    assert settings["weights_file"] == str(weights_files["gmm-ctx"]) and settings["weights"] != "none"
     rc, _, err = run(capsys, "eval", "images", src, "--codecs", "jpeg", "--out", out,
-                     "--weights", f"factorized={weights_files['factorized']}")
-    assert rc == 1 and "--weights names codec(s) not in --codecs: factorized" in err
+                     "--weights", f"gmm-ctx={weights_files['gmm-ctx']}")
+    assert rc == 1 and "--weights names codec(s) not in --codecs: gmm-ctx" in err
 
 
 def test_eval_videos_runs_our_video_codec(tmp_path, capsys):
