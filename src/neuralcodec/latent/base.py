@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from neuralcodec.entropy.exact import ExactNet
+from neuralcodec.entropy.factorized import FactorizedPrior
 
 
 class LatentCodec(nn.Module, metaclass=ABCMeta):
@@ -29,19 +30,15 @@ class LatentCodec(nn.Module, metaclass=ABCMeta):
 
     def aux_loss(self) -> torch.Tensor:
         """Sum of the factorized priors' quantile losses (zero when there is none)."""
-        from neuralcodec.latent.factorized import Factorized
-
-        losses = [m.prior.aux_loss() for m in self.modules() if isinstance(m, Factorized)]
+        losses = [m.aux_loss() for m in self.modules() if isinstance(m, FactorizedPrior)]
         return sum(losses) if losses else torch.zeros(())
 
     @torch.no_grad()
     def update(self) -> None:
         """Build the factorized priors' coding tables and freeze the integer-exact nets."""
-        from neuralcodec.latent.factorized import Factorized
-
         for module in self.modules():
-            if isinstance(module, Factorized):
-                module.prior.update()
+            if isinstance(module, FactorizedPrior):
+                module.update()
             elif isinstance(module, ExactNet):
                 module.freeze()
 
