@@ -116,6 +116,12 @@ class CheckerboardLevel(HyperLatentCoding, LatentImageCodec):
         self.latent = Hyperprior(hyper.h_a, z, exact_copy(hyper.h_s), groups_codec)
         StoredLayout(level_layout(len(self.groups))).install(self)
 
+    def analysis(self) -> nn.Module:
+        return self.g_a
+
+    def synthesis(self) -> nn.Module:
+        return self.g_s
+
     def analyse(self, x: torch.Tensor, quality=None) -> torch.Tensor:
         return self.g_a(x)
 

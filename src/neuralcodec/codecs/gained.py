@@ -48,11 +48,20 @@ class GainedCodec(LatentImageCodec):
         self.gain = QualityGain(m, init_low=0.5, init_high=2.0)
         self.inv_gain = QualityGain(m, init_low=2.0, init_high=0.5)
 
+    def analysis(self) -> torch.nn.Module:
+        return self.g_a
+
+    def synthesis(self) -> torch.nn.Module:
+        return self.g_s
+
     def analyse(self, x: torch.Tensor, quality) -> torch.Tensor:
         return self.g_a(x) * self.gain(quality_tensor(quality, x))
 
+    def synthesis_input(self, y_hat: torch.Tensor, quality) -> torch.Tensor:
+        return y_hat * self.inv_gain(quality_tensor(quality, y_hat))
+
     def synthesise(self, y_hat: torch.Tensor, quality) -> torch.Tensor:
-        return self.g_s(y_hat * self.inv_gain(quality_tensor(quality, y_hat)))
+        return self.g_s(self.synthesis_input(y_hat, quality))
 
 
 #: where the hyperprior pieces were stored before the latent package (weights files keep it)

@@ -95,3 +95,22 @@ class StoredLayout:
 
         module.register_state_dict_post_hook(save)
         module.register_load_state_dict_pre_hook(load)
+
+
+def stored_names(root: nn.Module) -> dict[str, str]:
+    """Module path in the tree -> its stored name (the state-dict prefix of its tensors,
+    after every :class:`StoredLayout` on the way), for each module whose tensors are stored
+    under one prefix; an outer module keeps a name an inner one would share."""
+    stored = {id(t): key for key, t in root.state_dict(keep_vars=True).items()}
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for path, module in root.named_modules():
+        for rel, tensor in [*module.named_parameters(), *module.named_buffers()]:
+            key = stored.get(id(tensor))
+            if key is not None and (key == rel or key.endswith("." + rel)):
+                name = key[:len(key) - len(rel)].rstrip(".")
+                if name not in taken:
+                    out[path] = name
+                    taken.add(name)
+                break
+    return out

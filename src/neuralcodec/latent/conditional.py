@@ -50,14 +50,12 @@ class ConditionalLeaf(LatentCodec):
 
 class GaussianConditional(ConditionalLeaf):
     """Mean-scale Gaussian. ``model``: the parametrisation (default :class:`GaussianModel`;
-    imported CompressAI models use a scale-table one); ``chunk_size``: coder symbols per
-    independently decodable chunk (None: the coder's default)."""
+    imported CompressAI models use a scale-table one)."""
 
     mean_shift = True
 
-    def __init__(self, channels: int, model=None, chunk_size: int | None = None):
+    def __init__(self, channels: int, model=None):
         super().__init__(model if model is not None else GaussianModel(channels))
-        self.chunk_size = chunk_size
 
     def quantize(self, y, params):
         means = self.model.split_float(params)[0]
@@ -66,12 +64,6 @@ class GaussianConditional(ConditionalLeaf):
     def _coded(self, y, parts):
         means = parts[0]
         return noisy(y) if self.training else torch.round(y - means) + means
-
-    @torch.no_grad()
-    def compress(self, y, params_fixed):
-        means, scales = self.model.coder_params(params_fixed)
-        data, values = self.model.encode(y.flatten(), means, scales, self.chunk_size)
-        return [data], values.view(y.shape)
 
 
 class Mixture(ConditionalLeaf):

@@ -111,7 +111,7 @@ class VideoRT(nn.Module):
         # two checkerboard passes over y given [hyper features, buffer] (latent.checkerboard)
         spatial, ctx = ExactNet(conv(m, 64, 3, 1)), 64
         self.entropy = Checkerboard(spatial, pointwise_net(n + buf + ctx, (128, 128), 2 * m),
-                                    GaussianConditional(m, chunk_size=P_CHUNK), ctx)
+                                    GaussianConditional(m), ctx)
         self.ms_ctx = MultiScaleContext(f, n, m, ctx_scales) if ctx_scales != 1 else None
         self.warp = LearnedWarp(n, f) if warp else None
 
@@ -211,13 +211,13 @@ class VideoRT(nn.Module):
         b, _, h, w = buf_fx.shape
         first, second, third = self.p_steps(b, h, w)
         y, ent = y.float(), self.entropy
-        gaussian, chunk = ent.inner.model, ent.inner.chunk_size
+        gaussian = ent.inner.model
         prior, means, scales = first(z_hat, buf_fx)
         symbols0 = torch.round(ent.gather(y, 0).flatten() - means)
         y_hat, means, scales1 = second(prior, means, symbols0)
         symbols1 = torch.round(ent.gather(y, 1).flatten() - means)
-        streams = [z_stream, gaussian.encode_symbols(symbols0, scales, chunk),
-                   gaussian.encode_symbols(symbols1, scales1, chunk)]
+        streams = [z_stream, gaussian.encode_symbols(symbols0, scales, P_CHUNK),
+                   gaussian.encode_symbols(symbols1, scales1, P_CHUNK)]
         return pack_streams(streams), third(y_hat, means, symbols1)
 
     @torch.no_grad()
