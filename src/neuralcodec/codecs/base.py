@@ -128,6 +128,8 @@ class LatentImageCodec(ImageCodec):
     latent_stride: int = 16
     #: channels of the latent ``analyse`` returns (set by the constructor)
     latent_channels: int
+    #: the latent codec (a :class:`~neuralcodec.latent.base.LatentCodec`, set by the constructor)
+    latent: nn.Module
 
     @abstractmethod
     def analyse(self, x: torch.Tensor, quality) -> torch.Tensor:
@@ -165,9 +167,8 @@ class LatentImageCodec(ImageCodec):
 
         m = self.latent_channels
         graphs = {"g_a": (self.analysis(), "x", "y", 3), "g_s": (self.synthesis(), "y_hat", "x_hat", m)}
-        latent = getattr(self, "latent", None)
-        if isinstance(latent, Hyperprior):
-            graphs["h_a"] = (latent.h_a, "y", "z", m)
+        if isinstance(self.latent, Hyperprior):
+            graphs["h_a"] = (self.latent.h_a, "y", "z", m)
         return graphs
 
     @torch.no_grad()

@@ -99,18 +99,20 @@ class StoredLayout:
 
 def stored_names(root: nn.Module) -> dict[str, str]:
     """Module path in the tree -> its stored name (the state-dict prefix of its tensors,
-    after every :class:`StoredLayout` on the way), for each module whose tensors are stored
-    under one prefix; an outer module keeps a name an inner one would share."""
+    after every :class:`StoredLayout` on the way), for each module whose tensors are all
+    stored under one prefix; an outer module keeps a name an inner one would share."""
     stored = {id(t): key for key, t in root.state_dict(keep_vars=True).items()}
     out: dict[str, str] = {}
     taken: set[str] = set()
     for path, module in root.named_modules():
+        names = set()
         for rel, tensor in [*module.named_parameters(), *module.named_buffers()]:
             key = stored.get(id(tensor))
-            if key is not None and (key == rel or key.endswith("." + rel)):
-                name = key[:len(key) - len(rel)].rstrip(".")
-                if name not in taken:
-                    out[path] = name
-                    taken.add(name)
+            if key is None or not (key == rel or key.endswith("." + rel)):
+                names = set()
                 break
+            names.add(key[:len(key) - len(rel)].rstrip("."))
+        if len(names) == 1 and (name := names.pop()) not in taken:
+            out[path] = name
+            taken.add(name)
     return out
