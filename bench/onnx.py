@@ -33,8 +33,8 @@ import torch  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
-from neuralcodec.codecs.api import (_pad, decode_with_model, encode_with_model, get_model,  # noqa: E402
-                                    psnr, to_tensor)
+from neuralcodec.codecs.api import decode_with_model, encode_with_model, get_model, psnr  # noqa: E402
+from neuralcodec.codecs.pixels import pad_to_multiple, to_tensor  # noqa: E402
 from neuralcodec.codecs.registry import create, shipped_weights  # noqa: E402
 from neuralcodec.entropy import coder  # noqa: E402
 from neuralcodec.errors import ModelError  # noqa: E402
@@ -82,7 +82,7 @@ def speed(backends: dict, images, repeats: int) -> dict:
             for name, model in backends.items():
                 data, t_enc = timed(encode_with_model, model, img, 4.0)
                 _, t_dec = timed(decode_with_model, model, data)
-                x = _pad(to_tensor(img, "cpu"), model.stride)
+                x = pad_to_multiple(to_tensor(img, "cpu"), model.stride)
                 with torch.no_grad():
                     y, t_ga = timed(model.g_a, x)
                     _, t_gs = timed(model.g_s, y)
@@ -126,7 +126,7 @@ def bad_input_checks(model, folder: Path, work: Path):
 
 
 def cross_backend(model, others: dict, img) -> str:
-    x = _pad(to_tensor(img, "cpu"), model.stride)
+    x = pad_to_multiple(to_tensor(img, "cpu"), model.stride)
     results = []
     for name, other in others.items():
         for enc, dec, label in ((model, other, f"torch->{name}"), (other, model, f"{name}->torch")):

@@ -40,8 +40,14 @@ def render() -> str:
             f"LOG2_MANTISSA = (\n{_rows(log2)}\n)\n")
 
 
-if __name__ == "__main__":
+def main() -> int | str:
+    """Write the tables module, or with --check say whether it is up to date."""
     new = render()
     if "--check" in sys.argv:
-        sys.exit(0 if OUT.read_text() == new else "tables are out of date")
+        return 0 if OUT.read_text() == new else "tables are out of date"
     OUT.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

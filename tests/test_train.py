@@ -533,9 +533,9 @@ def test_time_budget_ends_the_run_with_its_decay(tmp_path, monkeypatch):
     is simulated (each reading advances it 0.05 s), so the test does not depend on the load."""
     import itertools
 
-    import neuralcodec.train.loop as loop
+    import neuralcodec.train.engine as engine
     ticks = itertools.count()
-    monkeypatch.setattr(loop.time, "monotonic", lambda: 0.05 * next(ticks))
+    monkeypatch.setattr(engine.time, "monotonic", lambda: 0.05 * next(ticks))
     kw = dict(steps=100_000, lr_schedule="cosine", time_budget=0.03, export=str(tmp_path / "w.safetensors"),
               ckpt_every=5)
     first = train(cfg_for(tmp_path, **kw), make_tiny, stop_after=3)
@@ -552,9 +552,9 @@ def test_time_budget_ends_the_run_with_its_decay(tmp_path, monkeypatch):
 def test_resume_in_channels_last_keeps_layouts(tmp_path, monkeypatch):
     """A channels-last run resumes bit-identically, and the restored optimiser state has its
     parameters' memory format (fused Adam on CUDA rejects mixed layouts)."""
-    import neuralcodec.train.loop as loop
+    from neuralcodec.train.step import Stepper
     seen = {}
-    real = loop.Stepper.align_optimizer_state
+    real = Stepper.align_optimizer_state
 
     def spy(self):
         real(self)
@@ -562,7 +562,7 @@ def test_resume_in_channels_last_keeps_layouts(tmp_path, monkeypatch):
                          for v in st.values() if torch.is_tensor(v) and v.shape == p.shape)
         seen["cl"] = any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last)
                          and not p.is_contiguous() for p in self.opt.state)
-    monkeypatch.setattr(loop.Stepper, "align_optimizer_state", spy)
+    monkeypatch.setattr(Stepper, "align_optimizer_state", spy)
     train(cfg_for(tmp_path, "straight", channels_last=True), make_tiny)
     train(cfg_for(tmp_path, "chunked", channels_last=True), make_tiny, stop_after=3)
     train(cfg_for(tmp_path, "chunked", channels_last=True, resume=True), make_tiny)

@@ -78,11 +78,8 @@ class Stepper:
         self.aux_opt = torch.optim.Adam(self.aux_params, lr=opts.aux_lr, **fused) if self.aux_params else None
         self.ema = None
         if opts.ema > 0:
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-            if not 0 < opts.ema < 1:
-                from neuralcodec.errors import InputError
-                raise InputError(f"--ema must be a decay in (0, 1), got {opts.ema:g}")
-            self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(opts.ema))
+            from neuralcodec.train.ema import make_ema
+            self.ema = make_ema(model, opts.ema)
         self.loss_fn = RateDistortionLoss(opts.distortion)
         if opts.compile_mode not in COMPILE_MODES:
             from neuralcodec.errors import InputError
@@ -166,10 +163,5 @@ class Stepper:
     def load_ema_state(self, state: dict[str, torch.Tensor]) -> bool:
         """Restore the EMA from a checkpoint; False when there is no EMA state to restore
         (it then restarts from the current weights)."""
-        if self.ema is None:
-            return False
-        if not state:
-            self.ema.n_averaged.zero_()  # the next update copies the current weights
-            return False
-        self.ema.load_state_dict(state)
-        return True
+        from neuralcodec.train.ema import load_ema_state
+        return self.ema is not None and load_ema_state(self.ema, state)

@@ -13,7 +13,6 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,43 +21,15 @@ import torch.nn.functional as F
 
 from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, rd_lambda
 from neuralcodec.errors import InputError, reason
-from neuralcodec.train import checkpoint as ckpt
 from neuralcodec.train import distributed as D
+from neuralcodec.train import engine
+from neuralcodec.train.configs import VideoTrainConfig
 from neuralcodec.train.data import fit_to_crop, load_image
 from neuralcodec.train.files import IMAGE_SUFFIXES, find_images
 from neuralcodec.train.loss import bpp_per_sample, lr_at, psnr_from_mse
 from neuralcodec.video.model import I_OFFSET, P_OFFSETS
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm", ".y4m", ".avi")
-
-
-@dataclass
-class VideoTrainConfig:
-    out: str
-    video: list[str] = field(default_factory=list)
-    images: list[str] = field(default_factory=list)
-    synthetic: float = 0.5            # fraction of clips made from still images
-    steps: int = 20000
-    batch_size: int = 8
-    frames: int = 4                   # I + (frames-1) P-frames per clip
-    crop: int = 256
-    lr: float = 2e-4
-    warmup_steps: int = 200
-    clip: float = 1.0
-    video_scale: float = 1.0          # downscale factor of decoded video files
-    max_clip_frames: int = 300
-    device: str = "auto"
-    seed: int = 0
-    max_minutes: float = 0.0
-    ckpt_every: int = 1000
-    log_every: int = 100
-    resume: bool = False
-    export: str = ""
-    init: str = ""                    # start from these video-rt weights
-    init_partial: bool = False        # load only the init tensors whose names and shapes match
-    codec_kwargs: dict = field(default_factory=dict)   # model options (VideoRT arguments)
-    bptt: int = 0                     # cut gradients through the reference every N P-frames (0: never)
-    progress: bool = True             # a progress bar on stderr (rank 0)
 
 
 # ----------------------------------------------------------------- data
@@ -223,14 +194,6 @@ def clip_loss(model, clips: torch.Tensor, quality: torch.Tensor, bptt: int = 0) 
 
 
 # ----------------------------------------------------------------- loop
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available")
-    return torch.device(name)
-
-
 def make_optimizers(model, lr: float):
     """Adam for the P-frame networks and for the auxiliary ``quantiles`` of the hyper prior."""
     aux = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
@@ -287,138 +250,143 @@ def export(model, path: str, info: dict) -> None:
     model.train()
 
 
-def run(cfg: VideoTrainConfig, log=print) -> dict:
-    """Train (or continue) a run; under torchrun every rank trains on its own clips and the
-    gradients are averaged (``train.distributed``); rank 0 logs, checkpoints and exports."""
-    start = time.time()            # --max-minutes counts from here (data loading included)
-    info, device = D.init(_device(cfg.device).type)  # torchrun: one rank per GPU (or CPU, gloo)
-    try:
-        return _run(cfg, log if info.is_main else (lambda _: None), info, device, start)
-    finally:
-        D.shutdown()
+class VideoTask(engine.Task):
+    """video-rt P-frame training, the engine's video task: clips coded I P P ... (the I-frame
+    codec frozen), Adam on the P-frame networks and on the hyper prior's quantiles, a cosine
+    schedule to 5 % of ``lr`` over ``steps`` or ``max_minutes`` of this process (wall time),
+    whichever ends first. Validation: the first ``frames`` frames of each ``val`` clip (a
+    top-left crop), coded at ``val_qualities`` in eval mode (rounding)."""
 
+    FIXED = VideoTrainConfig.FIXED
+    budget_clock = "wall"
 
-def _plot_rows(history: list[dict]) -> list[dict]:
-    """The logged steps in the keys of the image trainer's log (train/loss, ...)."""
-    return [{"step": r["step"], **{f"train/{k}": r[k] for k in ("loss", "bpp", "psnr")}} for r in history]
+    def __init__(self, cfg: VideoTrainConfig):
+        super().__init__(cfg)
+        self.title = f"video-rt: {Path(cfg.out).name}"
+        self.t0 = time.time()
+        self.clips, self.stills, self.val_clips = [], [], []
 
+    def check(self) -> None:
+        if self.cfg.ema and not 0 < self.cfg.ema < 1:
+            raise InputError(f"--ema must be a decay in (0, 1) (0: off), got {self.cfg.ema:g}")
 
-def _above(bar, log):
-    """A log function that prints above the progress bar (tqdm clears and redraws it)."""
-    def write(msg: str) -> None:
-        bar.clear()
-        log(msg)
-        bar.refresh()
-    return write
+    def wall_limit_minutes(self) -> float:
+        return 0.0
 
+    def budget_minutes(self) -> float:
+        return self.cfg.max_minutes
 
-def _run(cfg: VideoTrainConfig, log, dist_info, device, start) -> dict:
-    from neuralcodec.train.validate import set_tf32
+    def prepare_device(self, device) -> None:
+        from neuralcodec.train.validate import set_tf32
+        if device.type == "cuda":
+            set_tf32(True)
 
-    if device.type == "cuda":
-        set_tf32(True)
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.out)
-    if dist_info.is_main:
-        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    clips = find_clips(cfg.video, cfg.video_scale, cfg.max_clip_frames) if cfg.video else []
-    stills = [load_image(p) for p in find_images(cfg.images)] if cfg.images else []
-    sampler = ClipSampler(clips, stills, cfg.crop, cfg.frames, cfg.synthetic, device)
-    log(f"data: {len(sampler.clips)} clips ({sum(c.shape[0] for c in sampler.clips)} frames), "
-        f"{len(sampler.stills)} stills, synthetic fraction {sampler.synthetic:g}")
-    model = build_model(cfg.init, cfg.init_partial, cfg.codec_kwargs, device, log=log)
-    if dist_info.enabled:    # same initial weights on every rank, then per-rank quantisation noise
-        torch.manual_seed(cfg.seed + 1 + dist_info.rank)
-    opt, aux_opt = make_optimizers(model, cfg.lr)
-    step = 0
-    latest = ckpt.latest_checkpoint(out) if cfg.resume else None
-    if latest is not None:
-        tensors, meta = ckpt.load(latest)
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        opt.load_state_dict(ckpt.optimizer_unflatten(tensors, meta["opt"], "opt"))
-        aux_opt.load_state_dict(ckpt.optimizer_unflatten(tensors, meta["aux_opt"], "aux"))
-        step = meta["step"]
-        log(f"resumed from {latest} at step {step}")
-    if dist_info.is_main:
-        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
-    history = []
+    def build_model(self, device, info, log):
+        cfg = self.cfg   # the --init weights also give the architecture when resuming
+        return build_model(cfg.init, cfg.init_partial, cfg.codec_kwargs, device, log=log)
 
-    from neuralcodec.train.plots import TrainingPlot
-    plot = TrainingPlot(out / "training.png", f"video-rt: {out.name}", lambda msg: log("warning: " + msg))
+    def setup(self, device, info, warn) -> None:
+        from neuralcodec.train.ema import make_ema
+        self.opt, self.aux_opt = make_optimizers(self.model, self.cfg.lr)
+        self.ema = make_ema(self.model, self.cfg.ema) if self.cfg.ema else None
 
-    def save_checkpoint(final: bool = False):
-        D.check_same_params(dist_info, model, device, step)
-        if dist_info.is_main:
-            _write_checkpoint()
-            plot.update(lambda: _plot_rows(history), force=final)
-        D.barrier(dist_info)
+    def optimizers(self):
+        return {"main": self.opt, "aux": self.aux_opt}
 
-    def _write_checkpoint():
-        t_opt, m_opt = ckpt.optimizer_flatten(opt, "opt")
-        t_aux, m_aux = ckpt.optimizer_flatten(aux_opt, "aux")
-        tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-        tensors.update(t_opt, **t_aux)
-        ckpt.save(out / "checkpoints" / ckpt.checkpoint_name(step), tensors,
-                  {"step": step, "opt": m_opt, "aux_opt": m_aux, "config": asdict(cfg)})
-        ckpt.prune(out, 2)
+    def load_data(self, device, info, log) -> None:
+        cfg = self.cfg
+        self.clips = find_clips(cfg.video, cfg.video_scale, cfg.max_clip_frames) if cfg.video else []
+        self.stills = [load_image(p) for p in find_images(cfg.images)] if cfg.images else []
+        self.sampler = ClipSampler(self.clips, self.stills, cfg.crop, cfg.frames, cfg.synthetic, device)
+        log(f"data: {len(self.sampler.clips)} clips ({sum(c.shape[0] for c in self.sampler.clips)} frames), "
+            f"{len(self.sampler.stills)} stills, synthetic fraction {self.sampler.synthetic:g}")
+        if cfg.val and info.is_main:
+            val = find_clips(cfg.val, cfg.video_scale, cfg.frames)
+            self.val_clips = [torch.from_numpy(np.stack([fit_to_crop(f, cfg.crop, "pad") for f in frames]))
+                              .permute(0, 3, 1, 2)[None, :, :, :cfg.crop, :cfg.crop].to(device)
+                              for _, frames in val]
 
-    bar = None
-    if dist_info.is_main and cfg.progress:
-        from tqdm import tqdm
-        bar = tqdm(total=cfg.steps, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr,
-                   mininterval=0.5 if sys.stderr.isatty() else 30.0)
-        log = _above(bar, log)
-    running = torch.zeros(4, dtype=torch.float64, device=device)  # loss, bpp, psnr, steps
-    while step < cfg.steps:
-        elapsed = (time.time() - start) / 60
-        if D.broadcast_flag(dist_info, bool(cfg.max_minutes) and elapsed >= cfg.max_minutes, device):
-            log(f"time limit reached after {elapsed:.1f} min")
-            break
-        progress = step / cfg.steps
-        if cfg.max_minutes:
-            progress = max(progress, elapsed / cfg.max_minutes)
-        lr = lr_at(int(progress * 100000), 100000, cfg.lr, "cosine", warmup=0, final=0.05)
+    def describe(self, info) -> str:
+        cfg = self.cfg
+        return (f"batch {cfg.batch_size} x {info.world_size} process(es) of {cfg.frames} frames, lr {cfg.lr:g}, "
+                f"warm-up {cfg.warmup_steps} steps, " + (f"EMA {cfg.ema:g}" if cfg.ema else "no EMA"))
+
+    def lr(self, step, progress) -> float:
+        cfg = self.cfg
         if step < cfg.warmup_steps:
-            lr = cfg.lr * (step + 1) / cfg.warmup_steps
-        clips_b, quality = sampler.batch(cfg.seed, step, cfg.batch_size, dist_info.rank)
-        res = clip_loss(model, clips_b, quality, cfg.bptt)
-        optimise(model, opt, aux_opt, res["loss"], lr, cfg.clip, lambda ps: D.average_grads(dist_info, ps))
-        step += 1
-        if bar is not None:
-            bar.update(1)
-            if step % 10 == 0:
-                bar.set_postfix(loss=f"{float(res['loss']):.3f}", bpp=f"{float(res['bpp']):.3f}",
-                                psnr=f"{float(res['psnr']):.2f}", refresh=False)
-        running += torch.stack([res["loss"].detach().double(), res["bpp"].detach().double(),
-                                res["psnr"].detach().double(), torch.ones((), dtype=torch.float64, device=device)])
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            D.all_reduce_sum(dist_info, running)     # means over all ranks
-            loss, bpp, psnr = (running[:3] / running[3]).tolist()
-            row = {"step": step, "loss": loss, "bpp": bpp, "psnr": psnr, "lr": lr,
-                   "minutes": (time.time() - start) / 60}
-            history.append(row)
-            log(f"step {step}: loss {row['loss']:.4f} bpp {row['bpp']:.4f} psnr {row['psnr']:.2f} "
-                f"lr {lr:.2e} ({row['minutes']:.1f} min)")
-            running.zero_()
-        if step % cfg.ckpt_every == 0:
-            save_checkpoint()
-    if bar is not None:
-        bar.close()
-    save_checkpoint(final=True)
-    info = {"steps": step, "minutes": round((time.time() - start) / 60, 2),
-            "data": {"clips": [n for n, _ in clips], "stills": len(stills), "synthetic": sampler.synthetic},
-            "frames": cfg.frames, "crop": cfg.crop, "batch_size": cfg.batch_size,
-            "last": history[-1] if history else None}
-    if cfg.init:        # provenance of a fine-tune (or of a re-pairing with new I-frame weights)
-        from neuralcodec.codecs.weights import read_metadata
-        info["init"] = {"path": Path(cfg.init).name, "info": json.loads(read_metadata(cfg.init).get("info") or "{}")}
-    if cfg.export and dist_info.is_main:
-        export(model, cfg.export, info)
-        log(f"exported {cfg.export}")
-    if dist_info.is_main:
-        (out / "history.json").write_text(json.dumps(history))
-    D.barrier(dist_info)
-    return {"step": step, "model": model, "history": history}
+            return cfg.lr * (step + 1) / cfg.warmup_steps
+        progress = step / cfg.steps if progress is None else progress
+        return lr_at(int(progress * 100000), 100000, cfg.lr, "cosine", warmup=0, final=0.05)
+
+    def step(self, step, lr, info):
+        cfg = self.cfg
+        clips, quality = self.sampler.batch(cfg.seed, step, cfg.batch_size, info.rank)
+        res = clip_loss(self.model, clips, quality, cfg.bptt)
+        optimise(self.model, self.opt, self.aux_opt, res["loss"], lr, cfg.clip,
+                 lambda ps: D.average_grads(info, ps))
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return res
+
+    def log_values(self, values, its, info) -> dict:
+        return {"minutes": (time.time() - self.t0) / 60}
+
+    def log_line(self, step, values) -> str:
+        return (f"step {step}: loss {values['loss']:.4f} bpp {values['bpp']:.4f} psnr {values['psnr']:.2f} "
+                f"lr {values['lr']:.2e} ({values['minutes']:.1f} min)")
+
+    @property
+    def validates(self) -> bool:
+        return bool(self.cfg.val)
+
+    @torch.no_grad()
+    def validate(self, step, log) -> None:
+        if not self.val_clips:
+            return
+        model = self.shipping_model()
+        model.eval()
+        text = []
+        for q in self.cfg.val_qualities:
+            quality = torch.full((1,), float(q), device=self.val_clips[0].device)
+            res = [clip_loss(model, c.float() / 255, quality) for c in self.val_clips]
+            bpp = float(np.mean([float(r["bpp"]) for r in res]))
+            psnr = float(np.mean([float(r["psnr"]) for r in res]))
+            log.record(step, {f"q{q:g}/bpp": bpp, f"q{q:g}/psnr": psnr}, prefix="val")
+            text.append(f"q{q:g}: {bpp:.4f} bpp {psnr:.2f} dB")
+        model.train()
+        model.intra.eval()
+        log.info(f"validation at step {step}{' (EMA)' if self.ema is not None else ''} "
+                 f"({len(self.val_clips)} clips, P-frames): " + "  ".join(text))
+
+    def _rows(self, log) -> list[dict]:
+        return [{"step": r["step"], **{k: r[f"train/{k}"] for k in ("loss", "bpp", "psnr", "lr", "minutes")}}
+                for r in log.rows() if "train/loss" in r]
+
+    def export(self, step, log) -> None:
+        cfg, rows = self.cfg, self._rows(log)
+        info = {"steps": step, "minutes": round((time.time() - self.t0) / 60, 2),
+                "data": {"clips": [n for n, _ in self.clips], "stills": len(self.stills),
+                         "synthetic": self.sampler.synthetic if self.clips or self.stills else None},
+                "frames": cfg.frames, "crop": cfg.crop, "batch_size": cfg.batch_size,
+                "last": rows[-1] if rows else None}
+        if cfg.ema:
+            info["ema"] = cfg.ema
+        if cfg.init:        # provenance of a fine-tune (or of a re-pairing with new I-frame weights)
+            from neuralcodec.codecs.weights import read_metadata
+            info["init"] = {"path": Path(cfg.init).name, "info": json.loads(read_metadata(cfg.init).get("info") or "{}")}
+        export(self.shipping_model(), cfg.export, info)
+        log.info(f"exported {cfg.export}", file=sys.stdout)
+
+    def finish(self, step, done, log) -> None:
+        """``history.json``: the logged rows (as before the engine; ``train_log.jsonl`` has them too)."""
+        (Path(self.cfg.out) / "history.json").write_text(json.dumps(self._rows(log)))
+
+
+def run(cfg: VideoTrainConfig, stop_after: int | None = None, t_start: float | None = None) -> dict:
+    """Train (or continue) a run through the engine (:func:`neuralcodec.train.engine.run`);
+    under torchrun every rank trains on its own clips and the gradients are averaged; rank 0
+    logs, validates, checkpoints and exports."""
+    return engine.run(VideoTask(cfg), stop_after=stop_after, t_start=t_start)
 
 
 def main(argv=None) -> int:
