@@ -52,7 +52,7 @@ def main() -> int:
             latents.append(model.analyse(b.x.contiguous(), b.quality))
     y = torch.cat(latents)
     print(f"analysed {len(y)} crops in {time.monotonic() - t0:.0f} s; latent {tuple(y.shape[1:])}", flush=True)
-    prior = model.y_prior
+    prior = model.latent.prior
     prior.train()
     main_params = [p for n, p in prior.named_parameters() if not n.endswith("quantiles")]
     aux = [p for n, p in prior.named_parameters() if n.endswith("quantiles")]

@@ -141,23 +141,24 @@ def test_tiled_coding_matches_whole_image(codec_factory, monkeypatch, name):
 
 
 def test_gmm_ctx_parameters_on_gathered_positions_equal_whole_map(codec_factory):
-    """gmm-ctx runs its pointwise parameter network on one checkerboard pass's positions only;
+    """The checkerboard runs its pointwise parameter network on one pass's positions only;
     the integers must equal the whole-map evaluation at those positions."""
-    from neuralcodec.codecs.gmm_ctx import anchor_mask
     from neuralcodec.entropy.exact import to_fixed
+    from neuralcodec.latent.checkerboard import anchor_mask
     model = codec_factory("gmm-ctx")
     g = torch.Generator().manual_seed(5)
     h, w = 6, 9
-    hyper_fx = to_fixed(torch.randn(1, model.config["m"], h, w, generator=g))
-    ctx = model.slices[1]
-    prev_fx = to_fixed(torch.randn(1, model.groups[0], h, w, generator=g).round())
-    anchors_fx = to_fixed(torch.randn(1, model.groups[1], h, w, generator=g).round())
-    spatial = ctx.spatial_ctx.exact(anchors_fx)
-    whole = ctx.params.exact(ctx._inputs(hyper_fx, prev_fx, spatial, exact=True))
-    for mask in (anchor_mask(h, w, "cpu"), ~anchor_mask(h, w, "cpu")):
-        gathered = ctx.params_exact(hyper_fx, prev_fx, anchors_fx, mask)
+    board = model.latent.inner.groups[1].inner
+    side_fx = to_fixed(torch.randn(1, board.params.layers[0].in_channels - board.context_channels, h, w,
+                                   generator=g))
+    y_hat = torch.randn(1, model.groups[1], h, w, generator=g).round()
+    spatial = board.spatial.exact(to_fixed(y_hat))
+    whole = board.params.exact(torch.cat([side_fx, spatial], 1))
+    for p, mask in enumerate((anchor_mask(h, w, "cpu"), ~anchor_mask(h, w, "cpu"))):
+        gathered = board.pass_params(p, side_fx, y_hat)
         assert gathered.shape == (1, whole.shape[1], int(mask.sum()), 1)
-        assert torch.equal(gathered[..., 0], whole[:, :, mask])
+        if p:
+            assert torch.equal(gathered[..., 0], whole[:, :, mask])
 
 
 def test_output_deconv_polyphase_equals_transposed_convolution():

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from neuralcodec.entropy.exact import ExactNet
+from neuralcodec.latent.base import stored_names
 from neuralcodec.codecs.catalog import QUALITY_MAX, QUALITY_MIN, check_quality  # noqa: F401 (re-exported)
 
 # MSE lambdas (for images in [0, 1], distortion = lambda * 255^2 * MSE) at quality 1 and 8;
@@ -91,6 +93,29 @@ class ImageCodec(nn.Module, metaclass=ABCMeta):
         """Build the coding tables and integer parameter path from the current weights."""
         raise NotImplementedError
 
+    # -- what export needs (ONNX graphs, integer nets), by stored names --------------
+    def float_graphs(self) -> dict[str, tuple[nn.Module, str, str, int]]:
+        """The float transforms that export writes as ONNX graphs: name -> (module, input
+        name, output name, input channels). Names are stored names (see :meth:`exact_nets`);
+        empty for a codec without exportable transforms."""
+        return {}
+
+    def exact_nets(self) -> dict[str, ExactNet]:
+        """Every integer-exact network (hyper-synthesis, context, parameter nets) by its
+        stored name: the state-dict prefix of the weights layout (e.g. ``h_s``,
+        ``slices.0.params``), which stays put when modules move in the tree."""
+        names = stored_names(self)
+        return {names[path]: m for path, m in self.named_modules() if isinstance(m, ExactNet) and path in names}
+
+    def replace_module(self, stored: str, module: nn.Module) -> None:
+        """Put ``module`` where the module of stored name ``stored`` is (export backends
+        swap transforms and integer nets this way)."""
+        paths = {name: path for path, name in stored_names(self).items()}
+        if stored not in paths:
+            raise KeyError(f"{self.name} has no module stored as {stored!r}")
+        parent, _, attr = paths[stored].rpartition(".")
+        setattr(self.get_submodule(parent) if parent else self, attr, module)
+
 
 class LatentImageCodec(ImageCodec):
     """A codec of the latent domain: transforms (``analyse``/``synthesise``) around a latent
@@ -103,6 +128,8 @@ class LatentImageCodec(ImageCodec):
     latent_stride: int = 16
     #: channels of the latent ``analyse`` returns (set by the constructor)
     latent_channels: int
+    #: the latent codec (a :class:`~neuralcodec.latent.base.LatentCodec`, set by the constructor)
+    latent: nn.Module
 
     @abstractmethod
     def analyse(self, x: torch.Tensor, quality) -> torch.Tensor:
@@ -120,6 +147,29 @@ class LatentImageCodec(ImageCodec):
     @abstractmethod
     def decode_latents(self, compressed: Compressed) -> torch.Tensor:
         """Entropy-decode the latents (bit-exact on every device); needs ``params["latent_hw"]``."""
+
+    @abstractmethod
+    def analysis(self) -> nn.Module:
+        """The float analysis transform (``analyse`` without the quality gain)."""
+
+    @abstractmethod
+    def synthesis(self) -> nn.Module:
+        """The float synthesis transform (``synthesise`` without the quality gain)."""
+
+    def synthesis_input(self, y_hat: torch.Tensor, quality) -> torch.Tensor:
+        """What ``synthesise`` feeds :meth:`synthesis` for a decoded latent (the latent
+        itself unless a quality gain applies)."""
+        return y_hat
+
+    def float_graphs(self) -> dict[str, tuple[nn.Module, str, str, int]]:
+        """``g_a`` and ``g_s``, and ``h_a`` when the latent codec has a hyper-analysis."""
+        from neuralcodec.latent.hyperprior import Hyperprior
+
+        m = self.latent_channels
+        graphs = {"g_a": (self.analysis(), "x", "y", 3), "g_s": (self.synthesis(), "y_hat", "x_hat", m)}
+        if isinstance(self.latent, Hyperprior):
+            graphs["h_a"] = (self.latent.h_a, "y", "z", m)
+        return graphs
 
     @torch.no_grad()
     def compress(self, x: torch.Tensor, quality: float) -> Compressed:
@@ -143,3 +193,19 @@ class StreamImageCodec(ImageCodec):
     @abstractmethod
     def decode_image(self, data: bytes, device=None, **limits):
         """A container bitstream -> uint8 pixels (H, W, 3)."""
+
+
+class LevelledImageCodec(StreamImageCodec):
+    """Fixed-rate latent codecs (``levels``), one per quality label (imported models): a
+    stream is coded by one level, and the shared decoder asks which (``level_for_stream``)."""
+
+    levels: nn.ModuleList
+
+    @abstractmethod
+    def level_for_stream(self, header) -> LatentImageCodec:
+        """The level that decodes a stream with this container ``header`` (checked)."""
+
+    def float_graphs(self) -> dict[str, tuple[nn.Module, str, str, int]]:
+        """Each level's graphs, as ``levels.<i>.<graph>``."""
+        return {f"levels.{i}.{name}": spec for i, level in enumerate(self.levels)
+                for name, spec in level.float_graphs().items()}

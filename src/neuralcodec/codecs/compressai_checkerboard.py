@@ -22,11 +22,14 @@ from torch import nn
 
 from neuralcodec.codecs.base import LatentImageCodec
 from neuralcodec.codecs.compressai_levels import TableGaussian
-from neuralcodec.codecs.framing import compress_passes, decompress_passes
-from neuralcodec.codecs.gained import HyperLatentCoding
-from neuralcodec.codecs.gmm_ctx import anchor_mask
-from neuralcodec.entropy.exact import ExactNet, to_fixed
-from neuralcodec.entropy.factorized import FactorizedPrior
+from neuralcodec.codecs.gained import HYPER_LAYOUT, HyperLatentCoding
+from neuralcodec.entropy.exact import ExactNet
+from neuralcodec.latent.base import StoredLayout
+from neuralcodec.latent.channel_groups import ChannelGroups
+from neuralcodec.latent.checkerboard import Checkerboard
+from neuralcodec.latent.conditional import GaussianConditional
+from neuralcodec.latent.factorized import Factorized
+from neuralcodec.latent.hyperprior import Hyperprior
 
 CHECKERBOARD_ARCHS = ("elic2022-official", "elic2022-chandelier", "cheng2020-anchor-checkerboard")
 
@@ -77,9 +80,12 @@ def table_gaussian(codec, channels: int) -> TableGaussian:
 
 class CheckerboardLevel(HyperLatentCoding, LatentImageCodec):
     """One quality of a CompressAI checkerboard model; ``model`` is the CompressAI instance
-    whose weights it takes (a fresh one of ``arch`` when None)."""
+    whose weights it takes (a fresh one of ``arch`` when None). Its latent codec is
+    ``Hyperprior(Factorized, ChannelGroups(Checkerboard(GaussianConditional)))`` with
+    CompressAI's parameter order: [spatial context, channel context, hyper parameters]."""
 
     stride = 64
+    packed_y = True
 
     def __init__(self, arch: str, n: int, m: int, groups: list[int], model: nn.Module | None = None):
         super().__init__()
@@ -88,24 +94,33 @@ class CheckerboardLevel(HyperLatentCoding, LatentImageCodec):
         self.latent_channels = m
         self.groups = tuple(groups)
         hyper, y = model.latent_codec["hyper"], model.latent_codec["y"]
-        self.g_a, self.g_s, self.h_a = model.g_a, model.g_s, hyper.h_a
-        self.h_s = exact_copy(hyper.h_s)
-        self.z_prior = FactorizedPrior(n)
-        self.z_prior.bottleneck = hyper.entropy_bottleneck
+        self.g_a, self.g_s = model.g_a, model.g_s
+        z = Factorized(n)
+        z.prior.bottleneck = hyper.entropy_bottleneck
         if len(self.groups) == 1:
-            boards, contexts = [y], []
+            boards, contexts = [y], [None]
         else:
             boards = [y.latent_codec[f"y{k}"] for k in range(len(self.groups))]
-            contexts = [y.channel_context[f"y{k}"] for k in range(1, len(self.groups))]
-        # ELIC-Chandelier's channel context sees the first and the latest group, not all
-        self.context_from_ends = arch == "elic2022-chandelier"
-        self.channel_ctx = nn.ModuleList(exact_copy(c) for c in contexts)
-        self.spatial_ctx = nn.ModuleList(masked_context(b.context_prediction) for b in boards)
-        self.params = nn.ModuleList(exact_copy(b.entropy_parameters) for b in boards)
-        for net in self.params:
-            if any(isinstance(layer, nn.Conv2d) and layer.kernel_size != (1, 1) for layer in net.layers):
+            contexts = [None] + [exact_copy(y.channel_context[f"y{k}"]) for k in range(1, len(self.groups))]
+        inners = []
+        for board, channels in zip(boards, self.groups):
+            params = exact_copy(board.entropy_parameters)
+            if any(isinstance(layer, nn.Conv2d) and layer.kernel_size != (1, 1) for layer in params.layers):
                 raise ValueError("the entropy-parameter networks must be pointwise (1x1 convolutions)")
-        self.gaussians = nn.ModuleList(table_gaussian(b.y, g) for b, g in zip(boards, self.groups))
+            leaf = GaussianConditional(channels, table_gaussian(board.y, channels))
+            inners.append(Checkerboard(masked_context(board.context_prediction), params, leaf, 2 * channels,
+                                       context_first=True))
+        # ELIC-Chandelier's channel context sees the first and the latest group, not all
+        groups_codec = ChannelGroups(self.groups, contexts, inners, context_first=True,
+                                     context_from_ends=arch == "elic2022-chandelier")
+        self.latent = Hyperprior(hyper.h_a, z, exact_copy(hyper.h_s), groups_codec)
+        StoredLayout(level_layout(len(self.groups))).install(self)
+
+    def analysis(self) -> nn.Module:
+        return self.g_a
+
+    def synthesis(self) -> nn.Module:
+        return self.g_s
 
     def analyse(self, x: torch.Tensor, quality=None) -> torch.Tensor:
         return self.g_a(x)
@@ -113,33 +128,14 @@ class CheckerboardLevel(HyperLatentCoding, LatentImageCodec):
     def synthesise(self, y_hat: torch.Tensor, quality=None) -> torch.Tensor:
         return self.g_s(y_hat)
 
-    def _channel_input(self, decoded: list[torch.Tensor]) -> torch.Tensor:
-        if self.context_from_ends and 1 < len(decoded) < len(self.groups):
-            decoded = [decoded[0], decoded[-1]]
-        return to_fixed(torch.cat(decoded, 1))
 
-    def _passes(self, hyper_fx: torch.Tensor, code) -> torch.Tensor:
-        """Groups in order, anchors then the rest; ``code(stream_index, group, gaussian,
-        (means, scales), mask)`` codes the selected elements and returns their decoded values
-        (1-D); see :func:`~neuralcodec.codecs.framing.compress_passes`."""
-        b, _, h, w = hyper_fx.shape
-        anchors = anchor_mask(h, w, hyper_fx.device)
-        decoded = []
-        for k, channels in enumerate(self.groups):
-            side = [hyper_fx] if k == 0 else [self.channel_ctx[k - 1].exact(self._channel_input(decoded)), hyper_fx]
-            y_hat = hyper_fx.new_zeros(b, channels, h, w, dtype=torch.float32)
-            for step, mask in enumerate((anchors, ~anchors)):
-                spatial = (self.spatial_ctx[k].exact(to_fixed(y_hat)) if step
-                           else hyper_fx.new_zeros(b, 2 * channels, h, w))
-                inputs = torch.cat([spatial, *side], 1)[:, :, mask].unsqueeze(-1)
-                means, scales = self.gaussians[k].split_exact(self.params[k].exact(inputs))
-                values = code(2 * k + step, k, self.gaussians[k], (means.flatten(), scales.flatten()), mask)
-                y_hat[:, :, mask] = values.view(b, channels, -1).to(y_hat.dtype)
-            decoded.append(y_hat)
-        return torch.cat(decoded, 1)
-
-    def _y_compress(self, y, hyper_fx):
-        return compress_passes(self._passes, hyper_fx, y.split(self.groups, 1))
-
-    def _y_decompress(self, data, hyper_fx):
-        return decompress_passes(self._passes, hyper_fx, data, 2 * len(self.groups))
+def level_layout(count: int) -> dict[str, str]:
+    """Where a CheckerboardLevel stored its modules before the latent package."""
+    out = dict(HYPER_LAYOUT)
+    for k in range(count):
+        group = f"latent.inner.groups.{k}."
+        out.update({group + "inner.spatial.": f"spatial_ctx.{k}.", group + "inner.params.": f"params.{k}.",
+                    group + "inner.inner.model.": f"gaussians.{k}."})
+        if k:
+            out[group + "context."] = f"channel_ctx.{k - 1}."
+    return out

@@ -32,9 +32,11 @@ from neuralcodec.entropy.conditional import GaussianModel
 from neuralcodec.entropy.exact import ExactNet
 from neuralcodec.entropy.param_grid import mean_from_fixed
 from neuralcodec.entropy.scale_table import table_scales
+from neuralcodec.latent.conditional import GaussianConditional
 
 SCALE_BOUND = 0.11                 # CompressAI's lower bound of Gaussian scales
 SCALE_TABLE = (0.11, 256.0, 64)    # CompressAI's default table: 64 log-spaced scales
+TABLE_LAYOUT = {"latent.inner.model.": "gaussian."}   # where the levels stored the table
 
 
 def default_scale_table() -> torch.Tensor:
@@ -117,7 +119,8 @@ class MeanScaleLevel(MeanScaleHyperprior):
 
     def __init__(self, n: int = 128, m: int = 192):
         super().__init__(n, m)
-        self.gaussian = TableGaussian(m, with_means=True)
+        self.latent.inner = GaussianConditional(m, TableGaussian(m, with_means=True))
+        self.layout.add(TABLE_LAYOUT)
         fix_gains(self)
 
 
@@ -129,5 +132,6 @@ class ScaleHyperpriorLevel(MeanScaleHyperprior):
 
     def __init__(self, n: int = 128, m: int = 192):
         HyperpriorCodec.__init__(self, n, m, m)      # scales only: m outputs, not 2m
-        self.gaussian = TableGaussian(m, with_means=False)
+        self.latent.inner = GaussianConditional(m, TableGaussian(m, with_means=False))
+        self.layout.add(TABLE_LAYOUT)
         fix_gains(self)

@@ -1,5 +1,5 @@
-"""Several coder streams in one container substream: varint lengths, then the streams; and
-coding a pass schedule (channel groups x checkerboard passes) into such a substream."""
+"""Several coder streams in one container substream: varint lengths, then the streams (e.g.
+the channel groups x checkerboard passes of a latent codec)."""
 from __future__ import annotations
 
 from neuralcodec.errors import BitstreamError
@@ -30,24 +30,3 @@ def unpack_streams(data: bytes, count: int) -> list[bytes]:
         out.append(data[pos:pos + n])
         pos += n
     return out
-
-
-def compress_passes(passes, hyper_fx, parts) -> tuple[bytes, object]:
-    """Run a pass schedule ``passes(hyper_fx, code)`` that calls ``code(index, group, model,
-    params, mask)`` once per pass: the selected elements of ``parts[group]`` are coded with
-    ``model.encode(values, *params)``, one stream per pass. Returns (packed streams, decoded latent)."""
-    streams = []
-
-    def encode(_, group, model, params, mask):
-        data, values = model.encode(parts[group][:, :, mask].flatten(), *params)
-        streams.append(data)
-        return values
-
-    y_hat = passes(hyper_fx, encode)
-    return pack_streams(streams), y_hat
-
-
-def decompress_passes(passes, hyper_fx, data: bytes, count: int):
-    """Inverse of :func:`compress_passes` for a schedule of ``count`` passes."""
-    streams = unpack_streams(data, count)
-    return passes(hyper_fx, lambda i, group, model, params, mask: model.decode(streams[i], *params))

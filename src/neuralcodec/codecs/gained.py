@@ -1,14 +1,19 @@
-"""Shared skeletons: a gained analysis/synthesis transform pair, and the hyperprior
-structure (hyper-analysis, factorized hyper-latent, integer-exact hyper-synthesis)."""
+"""Shared skeletons: a gained analysis/synthesis transform pair, and codecs whose latent
+codec is a :class:`~neuralcodec.latent.hyperprior.Hyperprior` (hyper-analysis, factorized
+hyper-latent, integer-exact hyper-synthesis, an inner codec of y)."""
 from __future__ import annotations
 
 import torch
 
 from neuralcodec.codecs.base import Compressed, LatentImageCodec, QualityGain
+from neuralcodec.codecs.framing import pack_streams, unpack_streams
 from neuralcodec.codecs.transforms import (analysis, hyper_analysis, hyper_synthesis, residual_analysis,
                                            residual_synthesis, synthesis)
-from neuralcodec.entropy.exact import to_fixed
+from neuralcodec.entropy.exact import ExactNet
 from neuralcodec.entropy.factorized import FactorizedPrior
+from neuralcodec.latent.base import StoredLayout
+from neuralcodec.latent.factorized import Factorized
+from neuralcodec.latent.hyperprior import Hyperprior
 
 
 def latent_hw(params: dict, multiple: int = 1) -> tuple[int, int]:
@@ -43,44 +48,65 @@ class GainedCodec(LatentImageCodec):
         self.gain = QualityGain(m, init_low=0.5, init_high=2.0)
         self.inv_gain = QualityGain(m, init_low=2.0, init_high=0.5)
 
+    def analysis(self) -> torch.nn.Module:
+        return self.g_a
+
+    def synthesis(self) -> torch.nn.Module:
+        return self.g_s
+
     def analyse(self, x: torch.Tensor, quality) -> torch.Tensor:
         return self.g_a(x) * self.gain(quality_tensor(quality, x))
 
+    def synthesis_input(self, y_hat: torch.Tensor, quality) -> torch.Tensor:
+        return y_hat * self.inv_gain(quality_tensor(quality, y_hat))
+
     def synthesise(self, y_hat: torch.Tensor, quality) -> torch.Tensor:
-        return self.g_s(y_hat * self.inv_gain(quality_tensor(quality, y_hat)))
+        return self.g_s(self.synthesis_input(y_hat, quality))
+
+
+#: where the hyperprior pieces were stored before the latent package (weights files keep it)
+HYPER_LAYOUT = {"latent.h_a.": "h_a.", "latent.h_s.": "h_s.", "latent.z.prior.": "z_prior."}
 
 
 class HyperLatentCoding:
-    """Coding with a hyper-latent (a mixin for ImageCodecs with ``h_a``, an integer-exact
-    ``h_s`` and a factorized ``z_prior``): z is coded first, and the hyper-synthesis output
-    (fixed point) parametrises y's coding in ``_y_compress`` / ``_y_decompress``."""
+    """Coding through ``self.latent`` (a :class:`~neuralcodec.latent.hyperprior.Hyperprior`):
+    substream ``z``, then ``y``: the inner codec's streams, behind a table of their lengths
+    when ``packed_y`` (channel groups x checkerboard passes), else its one stream."""
+
+    packed_y = False
+    latent: Hyperprior
 
     @torch.no_grad()
     def compress_latent(self, y: torch.Tensor) -> Compressed:
-        z_stream, z_hat = self.z_prior.compress(self.h_a(y))
-        hyper = self.h_s.exact(to_fixed(z_hat))
-        y_stream, y_hat = self._y_compress(y, hyper)
-        return Compressed({"z": z_stream, "y": y_stream}, {"latent_hw": list(y.shape[-2:])}, y_hat)
+        streams, y_hat = self.latent.compress(y)
+        y_stream = pack_streams(streams[1:]) if self.packed_y else streams[1]
+        return Compressed({"z": streams[0], "y": y_stream}, {"latent_hw": list(y.shape[-2:])}, y_hat)
 
     @torch.no_grad()
     def decode_latents(self, compressed: Compressed) -> torch.Tensor:
-        device = next(self.parameters()).device
-        h, w = latent_hw(compressed.params, 4)
-        shape = (1, self.z_prior.bottleneck.channels, h // 4, w // 4)
-        z_hat = self.z_prior.decompress(compressed.streams["z"], shape, device)
-        hyper = self.h_s.exact(to_fixed(z_hat))
-        return self._y_decompress(compressed.streams["y"], hyper)
+        h, w = latent_hw(compressed.params, self.latent.stride)
+        data = compressed.streams["y"]
+        y_streams = unpack_streams(data, self.latent.inner.stream_count) if self.packed_y else [data]
+        return self.latent.decompress([compressed.streams["z"], *y_streams], (1, self.latent_channels, h, w))
 
-    def _y_compress(self, y, hyper_fixed) -> tuple[bytes, torch.Tensor]:
-        raise NotImplementedError
+    # the hyper path by its usual names (trit-plane and the video trainer use them)
+    @property
+    def h_a(self) -> torch.nn.Module:
+        return self.latent.h_a
 
-    def _y_decompress(self, data: bytes, hyper_fixed) -> torch.Tensor:
-        raise NotImplementedError
+    @property
+    def h_s(self) -> ExactNet:
+        return self.latent.h_s
+
+    @property
+    def z_prior(self) -> FactorizedPrior:
+        return self.latent.z.prior
 
 
 class HyperpriorCodec(HyperLatentCoding, GainedCodec):
-    """Adds a hyper-latent z with a factorized prior; subclasses model y given the
-    hyper-synthesis output (``_y_forward``, ``_y_compress``, ``_y_decompress``)."""
+    """Gained transforms around ``Hyperprior(h_a, Factorized, h_s, inner)``; subclasses set
+    ``self.latent.inner`` (the codec of y given the hyper-synthesis output) and extend
+    ``self.layout`` with where its modules were stored before."""
 
     hyper_out: int  # channels of the hyper-synthesis output
     # builders of the hyper transforms: (m, n) -> h_a and (n, m, hyper_out) -> h_s (an ExactNet)
@@ -89,24 +115,23 @@ class HyperpriorCodec(HyperLatentCoding, GainedCodec):
 
     def __init__(self, n: int, m: int, hyper_out: int, **transform):
         super().__init__(n, m, **transform)
-        self.h_a = self.hyper_analysis(m, n)
-        self.h_s = self.hyper_synthesis(n, m, hyper_out)
-        self.z_prior = FactorizedPrior(n)
+        h_a = self.hyper_analysis(m, n)
+        h_s = self.hyper_synthesis(n, m, hyper_out)
+        self.latent = Hyperprior(h_a, Factorized(n), h_s, None)
+        self.layout = StoredLayout(HYPER_LAYOUT)
+        self.layout.install(self)
 
     def forward(self, x: torch.Tensor, quality: torch.Tensor) -> dict:
-        y = self.analyse(x, quality)
-        z_hat, z_lik = self.z_prior(self.h_a(y))
-        y_hat, y_lik = self._y_forward(y, self.h_s(z_hat))
-        return {"x_hat": self.synthesise(y_hat, quality), "likelihoods": {"y": y_lik, "z": z_lik}}
-
-    def aux_loss(self) -> torch.Tensor:
-        return self.z_prior.aux_loss()
-
-    def update(self) -> None:
-        self.z_prior.update()
-        for module in self.modules():
-            if hasattr(module, "freeze"):
-                module.freeze()
+        y_hat, likelihoods = self.latent(self.analyse(x, quality))
+        return {"x_hat": self.synthesise(y_hat, quality), "likelihoods": likelihoods}
 
     def _y_forward(self, y, hyper):
-        raise NotImplementedError
+        """(y_hat, likelihoods of y) given the float hyper-synthesis output."""
+        y_hat, likelihoods = self.latent.inner(y, hyper)
+        return y_hat, likelihoods["y"]
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.latent.aux_loss()
+
+    def update(self) -> None:
+        self.latent.update()

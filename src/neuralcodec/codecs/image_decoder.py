@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from neuralcodec.codecs.pixels import to_pixels
-from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, Compressed
+from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, Compressed, LevelledImageCodec
 from neuralcodec.codecs.tiling import latent_tiles, synthesis_parts
 from neuralcodec.errors import BitstreamError
 from neuralcodec.limits import DEFAULT_MAX_PIXELS, check_picture_size
@@ -109,7 +109,7 @@ class _LatentStrips:
 class ImageDecoder:
     """A checked latent-codec image stream (bytes, a path or a binary file) ready to decode;
     see the module docstring. An imported codec's stream is decoded by the level its quality
-    names (``model.level_for_stream(header)``). ``header`` is known on return; ``rows()`` / ``pixels()`` decode."""
+    names (``LevelledImageCodec.level_for_stream``). ``header`` is known on return; ``rows()`` / ``pixels()`` decode."""
 
     def __init__(self, model, source, *, max_pixels: int = DEFAULT_MAX_PIXELS):
         from neuralcodec.codecs.weights import model_hash
@@ -120,7 +120,7 @@ class ImageDecoder:
         with ContainerReader(source) as reader:
             header = self.header = reader.header
             check_image_header(header, max_pixels)
-            if hasattr(model, "level_for_stream"):   # imported codecs: one level per quality
+            if isinstance(model, LevelledImageCodec):   # imported codecs: one level per quality
                 model = model.level_for_stream(header)
             check_weights(header, model.name, model_hash(model))
             self.model = model

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neuralcodec.codecs.base import (QUALITY_MAX, QUALITY_MIN, ImageCodec, StreamImageCodec, check_quality,
+from neuralcodec.codecs.base import (QUALITY_MAX, QUALITY_MIN, ImageCodec, LevelledImageCodec, check_quality,
                                      register_codec)
 from neuralcodec.codecs.compressai_checkerboard import CheckerboardLevel
 from neuralcodec.codecs.compressai_levels import FactorizedLevel, MeanScaleLevel, ScaleHyperpriorLevel
@@ -60,7 +60,7 @@ def prepare_for_coding(level: nn.Module) -> None:
             module.freeze()
 
 
-class ImportedCodec(StreamImageCodec):
+class ImportedCodec(LevelledImageCodec):
     """Base of the imported codecs: quality labels -> fixed-rate levels."""
 
     arch: str = ""                  # CompressAI's architecture name

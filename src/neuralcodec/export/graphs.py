@@ -17,16 +17,10 @@ DYNAMIC = {0: "batch", 2: "height", 3: "width"}
 
 
 def graph_specs(model) -> dict[str, tuple[torch.nn.Module, str, str, int]]:
-    """Exported float graphs: name -> (module, input name, output name, input channels). The
-    graphs of a codec made of fixed-rate levels (imported models) are ``levels.<i>.<graph>``."""
-    if hasattr(model, "levels"):
-        return {f"levels.{i}.{name}": spec for i, level in enumerate(model.levels)
-                for name, spec in graph_specs(level).items()}
-    m = model.config["m"]
-    specs = {"g_a": (model.g_a, "x", "y", 3), "g_s": (model.g_s, "y_hat", "x_hat", m)}
-    if hasattr(model, "h_a"):
-        specs["h_a"] = (model.h_a, "y", "z", m)
-    return specs
+    """Exported float graphs: name -> (module, input name, output name, input channels), as
+    the codec contract states them (``ImageCodec.float_graphs``: ``g_a``, ``g_s``, ``h_a``;
+    ``levels.<i>.<graph>`` for a codec made of fixed-rate levels)."""
+    return model.float_graphs()
 
 
 class ExportGDN(nn.Module):

@@ -60,7 +60,6 @@ def calibration_feeds(model, images: list[np.ndarray], qualities=(1.5, 4.5, 7.5)
     """Inputs of each exported graph on the calibration images: g_a sees the padded image,
     h_a the gained latent, g_s the decoded latent times inv_gain (qualities cycle over images)."""
     from neuralcodec.codecs.pixels import pad_to_multiple, to_tensor
-    from neuralcodec.codecs.gained import quality_tensor
 
     feeds = {"g_a": [], "g_s": [], "h_a": []}
     for i, img in enumerate(images):
@@ -70,7 +69,7 @@ def calibration_feeds(model, images: list[np.ndarray], qualities=(1.5, 4.5, 7.5)
         y_hat = model.compress_latent(y).latents
         feeds["g_a"].append(x.numpy())
         feeds["h_a"].append(y.numpy())
-        feeds["g_s"].append((y_hat * model.inv_gain(quality_tensor(q, y_hat))).float().numpy())
+        feeds["g_s"].append(model.synthesis_input(y_hat, q).float().numpy())
     return feeds
 
 

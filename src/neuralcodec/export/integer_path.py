@@ -157,9 +157,10 @@ class IntegerNet:
         return out.to(torch.float64).to(device)
 
 
-def exact_nets(model: torch.nn.Module) -> dict[str, ExactNet]:
-    """The model's ExactNets by module path (e.g. ``h_s``, ``slices.0.params``)."""
-    return {name: m for name, m in model.named_modules() if isinstance(m, ExactNet)}
+def exact_nets(model) -> dict[str, ExactNet]:
+    """The codec's ExactNets by stored name (e.g. ``h_s``, ``slices.0.params``; see
+    ``ImageCodec.exact_nets``)."""
+    return model.exact_nets()
 
 
 def save_integer_nets(model: torch.nn.Module, path) -> dict:

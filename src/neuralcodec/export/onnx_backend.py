@@ -133,10 +133,8 @@ def load_onnx_codec(model, folder, *, precision: str = "auto", device: str | Non
         chosen, file_entry = _pick(entry, precision, name)
         path = checked_file(folder, file_entry, f"ONNX graph {name}")
         session = _session(path, f"ONNX graph {name}", provider_list, threads)
-        parent, _, attr = name.rpartition(".")
-        setattr(clone.get_submodule(parent) if parent else clone, attr,
-                OrtTransform(session, entry["inputs"][0], entry["outputs"][0], chosen,
-                             file_entry.get("input_scale"), file_entry.get("output_scale")))
+        clone.replace_module(name, OrtTransform(session, entry["inputs"][0], entry["outputs"][0], chosen,
+                                                file_entry.get("input_scale"), file_entry.get("output_scale")))
         clone.onnx_info["precision"][name] = chosen
     info = manifest["integer_path"]
     npz = checked_file(folder, info, "integer nets")
@@ -148,6 +146,5 @@ def load_onnx_codec(model, folder, *, precision: str = "auto", device: str | Non
     if set(nets) != set(expected_nets):
         raise ModelError(f"integer nets in {npz} do not fit codec {model.name}")
     for name, net in nets.items():
-        parent, _, attr = name.rpartition(".")
-        setattr(clone.get_submodule(parent) if parent else clone, attr, IntegerModule(net))
+        clone.replace_module(name, IntegerModule(net))
     return clone

@@ -35,13 +35,13 @@ def export_onnx(model, folder, *, opset: int = OPSET, int8: bool = False, calibr
 
     from neuralcodec import __version__
 
-    from neuralcodec.codecs.gained import GainedCodec
+    from neuralcodec.codecs.base import LevelledImageCodec
     from neuralcodec.errors import ModelError
 
-    if not (isinstance(model, GainedCodec) or hasattr(model, "levels")):
-        raise ModelError(f"ONNX export supports the gained transform codecs (factorized, hyperprior, "
-                         f"gmm-ctx) and imported models, not {model.name}")
-    if int8 and hasattr(model, "levels"):
+    if not graph_specs(model):
+        raise ModelError(f"ONNX export supports the latent-domain codecs (factorized, hyperprior, "
+                         f"gmm-ctx, elic) and imported models, not {model.name}")
+    if int8 and isinstance(model, LevelledImageCodec):
         raise ModelError("INT8 export supports the shipped codecs; imported models export FP32 graphs")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -183,7 +183,8 @@ def _level_state(level, state: dict[str, torch.Tensor], arch: Arch, where: str) 
             mapped[new] = value
         else:
             foreign.append(key)
-    required = [k for k, _ in level.named_parameters() if not k.startswith(("gain.", "inv_gain."))]
+    required = [k for k, v in level.state_dict(keep_vars=True).items()      # stored names
+                if isinstance(v, torch.nn.Parameter) and not k.startswith(("gain.", "inv_gain."))]
     _check_keys(mapped, target, required, foreign, arch.codec.arch, where)
     table = mapped.pop("gaussian.scale_table", None)
     if table is not None and table.numel():            # empty before CompressAI's update()

@@ -24,12 +24,11 @@ from torch.nn import functional as F
 from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, QualityGain
 from neuralcodec.codecs.framing import pack_streams, unpack_streams
 from neuralcodec.codecs.gained import quality_tensor
-from neuralcodec.codecs.gmm_ctx import anchor_mask
 from neuralcodec.codecs.transforms import conv, pointwise_net
-from neuralcodec.entropy.conditional import GaussianModel
 from neuralcodec.entropy.exact import ExactNet, to_fixed
 from neuralcodec.entropy.factorized import FactorizedPrior
-from neuralcodec.entropy.likelihoods import noisy, ste_round
+from neuralcodec.latent.checkerboard import Checkerboard
+from neuralcodec.latent.conditional import GaussianConditional
 from neuralcodec.video.context import LearnedWarp, MultiScaleContext, backward_warp
 
 NAME = "video-rt"
@@ -68,67 +67,6 @@ class Up2(nn.Sequential):
 
     def __init__(self, cin: int, cout: int):
         super().__init__(nn.Conv2d(cin, 4 * cout, 1), nn.PixelShuffle(2))
-
-
-class CheckerboardGaussian(nn.Module):
-    """Mean-scale Gaussian entropy model of one latent in two checkerboard passes (anchors,
-    then the rest with anchors as spatial context). Parameters come from integer-exact nets."""
-
-    def __init__(self, channels: int, prior: int, ctx: int = 64, hidden: tuple[int, ...] = (128, 128)):
-        super().__init__()
-        self.gaussian = GaussianModel(channels)
-        self.ctx_width = ctx
-        self.spatial = ExactNet(conv(channels, ctx, 3, 1))
-        self.params = pointwise_net(prior + ctx, hidden, self.gaussian.param_channels)
-        self._pass_index: dict = {}     # (pass, h, w, device) -> flat positions (a cache)
-
-    # -- training -------------------------------------------------------------
-    def forward(self, y: torch.Tensor, prior: torch.Tensor):
-        """(y_hat with STE, likelihoods); anchors are quantised around their own means."""
-        b, _, h, w = y.shape
-        anchors = anchor_mask(h, w, y.device).to(y.dtype)
-        zeros = prior.new_zeros(b, self.ctx_width, h, w)
-        m1, s1 = self.gaussian.split_float(self.params(torch.cat([prior, zeros], 1)))
-        y_anchor = (ste_round(y - m1) + m1) * anchors
-        spatial = self.spatial(y_anchor) * (1 - anchors)
-        m2, s2 = self.gaussian.split_float(self.params(torch.cat([prior, spatial], 1)))
-        means = m1 * anchors + m2 * (1 - anchors)
-        scales = s1 * anchors + s2 * (1 - anchors)
-        values = noisy(y) if self.training else torch.round(y - means) + means
-        y_hat = ste_round(y - means) + means
-        return y_hat, self.gaussian.likelihood(values, means, scales)
-
-    # -- coding ---------------------------------------------------------------
-    # The coding path selects pass elements with fixed index tensors (no boolean masks, no
-    # host syncs), so each step can also be captured in a CUDA graph (see video/graphs.py).
-    def pass_index(self, p: int, h: int, w: int, device) -> torch.Tensor:
-        """Flat positions (row-major) of checkerboard pass ``p`` (0: anchors) in an h x w map."""
-        key = (p, h, w, torch.device(device))
-        if key not in self._pass_index:
-            mask = anchor_mask(h, w, "cpu").flatten()
-            self._pass_index[key] = torch.nonzero(mask if p == 0 else ~mask).flatten().to(device)
-        return self._pass_index[key]
-
-    def select(self, t: torch.Tensor, p: int) -> torch.Tensor:
-        """Elements of pass ``p`` of a (B, C, H, W) map, flattened (channel-major)."""
-        return t.flatten(2).index_select(2, self.pass_index(p, *t.shape[-2:], t.device)).flatten()
-
-    def place(self, y_hat: torch.Tensor, p: int, values: torch.Tensor) -> torch.Tensor:
-        """Write the decoded values of pass ``p`` into ``y_hat`` (in place; returned)."""
-        b, c, h, w = y_hat.shape
-        y_hat.view(b, c, h * w).index_copy_(2, self.pass_index(p, h, w, y_hat.device),
-                                            values.view(b, c, -1).to(y_hat.dtype))
-        return y_hat
-
-    def pass_params(self, p: int, prior_fx: torch.Tensor, y_hat: torch.Tensor | None = None):
-        """(means, scales) of the elements of pass ``p`` (1-D, float32); pass 1 needs the
-        y_hat whose anchors are decoded."""
-        if p == 0:
-            spatial = prior_fx.new_zeros(prior_fx.shape[0], self.ctx_width, *prior_fx.shape[-2:])
-        else:
-            spatial = self.spatial.exact(to_fixed(y_hat))
-        means, scales = self.gaussian.split_exact(self.params.exact(torch.cat([prior_fx, spatial], 1)))
-        return self.select(means, p), self.select(scales, p)
 
 
 class VideoRT(nn.Module):
@@ -170,7 +108,10 @@ class VideoRT(nn.Module):
                             nn.ConvTranspose2d(n, n, 3, 2, 1, 1), nn.ReLU(), nn.Conv2d(n, n, 1))
         self.buf_init = ExactNet(nn.Conv2d(intra_m, n, 1), nn.ReLU(), conv(n, buf, 3, 1))
         self.buf_update = ExactNet(conv(m + buf, n, 3, 1), nn.ReLU(), conv(n, buf, 3, 1))
-        self.entropy = CheckerboardGaussian(m, n + buf)
+        # two checkerboard passes over y given [hyper features, buffer] (latent.checkerboard)
+        spatial, ctx = ExactNet(conv(m, 64, 3, 1)), 64
+        self.entropy = Checkerboard(spatial, pointwise_net(n + buf + ctx, (128, 128), 2 * m),
+                                    GaussianConditional(m), ctx)
         self.ms_ctx = MultiScaleContext(f, n, m, ctx_scales) if ctx_scales != 1 else None
         self.warp = LearnedWarp(n, f) if warp else None
 
@@ -214,7 +155,8 @@ class VideoRT(nn.Module):
         y = self.analyse(x, x_ref, ctx, quality)
         z_hat, z_lik = self.z_prior(self.h_a(y))
         prior = torch.cat([self.h_s(z_hat), buf], 1)
-        y_hat, y_lik = self.entropy(y, prior)
+        y_hat, likelihoods = self.entropy(y, prior)
+        y_lik = likelihoods["y"]
         x_hat, new_ctx = self.synthesise(y_hat, x_ref, ctx, quality)
         new_buf = self.buf_update(torch.cat([y_hat, buf], 1))
         return {"x_hat": x_hat, "ctx": new_ctx, "buf": new_buf, "likelihoods": {"y": y_lik, "z": z_lik}}
@@ -247,15 +189,16 @@ class VideoRT(nn.Module):
         * ``third(y_hat, means1, symbols1) -> y_hat`` (complete)
         """
         ent = self.entropy
+        gaussian = ent.inner.model
 
         def first(z_hat, buf_fx):
             prior = torch.cat([self.h_s.exact(to_fixed(z_hat)), buf_fx], 1)
-            return (prior, *ent.pass_params(0, prior))
+            return (prior, *gaussian.coder_params(ent.pass_params(0, prior)))
 
         def second(prior, means0, symbols0):
-            y_hat = prior.new_zeros(b, ent.gaussian.channels, h, w, dtype=torch.float32)
+            y_hat = prior.new_zeros(b, gaussian.channels, h, w, dtype=torch.float32)
             ent.place(y_hat, 0, symbols0 + means0)
-            return (y_hat, *ent.pass_params(1, prior, y_hat))
+            return (y_hat, *gaussian.coder_params(ent.pass_params(1, prior, y_hat)))
 
         def third(y_hat, means1, symbols1):
             return ent.place(y_hat, 1, symbols1 + means1)
@@ -268,12 +211,13 @@ class VideoRT(nn.Module):
         b, _, h, w = buf_fx.shape
         first, second, third = self.p_steps(b, h, w)
         y, ent = y.float(), self.entropy
+        gaussian = ent.inner.model
         prior, means, scales = first(z_hat, buf_fx)
-        symbols0 = torch.round(ent.select(y, 0) - means)
+        symbols0 = torch.round(ent.gather(y, 0).flatten() - means)
         y_hat, means, scales1 = second(prior, means, symbols0)
-        symbols1 = torch.round(ent.select(y, 1) - means)
-        streams = [z_stream, ent.gaussian.encode_symbols(symbols0, scales, P_CHUNK),
-                   ent.gaussian.encode_symbols(symbols1, scales1, P_CHUNK)]
+        symbols1 = torch.round(ent.gather(y, 1).flatten() - means)
+        streams = [z_stream, gaussian.encode_symbols(symbols0, scales, P_CHUNK),
+                   gaussian.encode_symbols(symbols1, scales1, P_CHUNK)]
         return pack_streams(streams), third(y_hat, means, symbols1)
 
     @torch.no_grad()
@@ -285,7 +229,7 @@ class VideoRT(nn.Module):
         z_shape = (b, self.z_prior.bottleneck.channels, h // 4, w // 4)
         z_hat = self.z_prior.decompress(streams[0], z_shape, buf_fx.device)
         first, second, third = steps or self.p_steps(b, h, w)
-        gaussian = self.entropy.gaussian
+        gaussian = self.entropy.inner.model
         prior, means, scales = first(z_hat, buf_fx)
         y_hat, means, scales = second(prior, means, gaussian.decode_symbols(streams[1], scales))
         return third(y_hat, means, gaussian.decode_symbols(streams[2], scales))
