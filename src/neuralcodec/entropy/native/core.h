@@ -186,6 +186,18 @@ class RansDecoder {
     }
   }
 
+  /// Bytes of the chunk not read yet.
+  size_t bytes_left() const { return size_t(end_ - p_); }
+
+  /// advance() for a caller that has checked bytes_left() >= 2 (every word it may read is there).
+  NC_ALWAYS_INLINE void advance_unchecked(Op op) {
+    x_ = op.freq * (x_ >> kPrecision) + (x_ & (kTotal - 1)) - op.start;
+    const uint32_t refill = x_ < kStateLow;
+    const uint32_t word = uint32_t(p_[0]) | uint32_t(p_[1]) << 8;
+    x_ = (x_ << (16 * refill)) | (word & (0u - refill));
+    p_ += 2 * refill;
+  }
+
   NC_ALWAYS_INLINE uint32_t raw(int bits) {
     const uint32_t v = peek() >> (kPrecision - bits);
     advance(raw_op(v, bits));

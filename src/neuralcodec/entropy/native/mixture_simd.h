@@ -27,14 +27,17 @@
 
 namespace nc {
 
+constexpr uint32_t kHalfCdf = 1u << (kCdfBits - 1);  // F(0) = 1/2
+
 /// Switch for the SIMD mixture path (on by default where the CPU has AVX2); off, mixtures take
 /// the reference path. The streams are the same either way.
 inline std::atomic<bool> g_simd_enabled{true};
 
 inline bool simd_supported() {
 #if NC_MIXTURE_SIMD
+  // (the centred CDF of this path relies on the table's F(0) = 1/2, true of the committed one)
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2") &&
-                         __builtin_cpu_supports("popcnt");
+                         __builtin_cpu_supports("popcnt") && kGaussCdf[0] == kHalfCdf;
   return ok;
 #else
   return false;
@@ -113,6 +116,9 @@ struct MixtureSimdTables {
   // 2^30 - 1: F(u_0) = 2^30 - F+(t) is 1 for t < tail_zero and 0 from there on
   int64_t tail_zero = 0;
   bool tail_shortcut = false;
+  // kGaussTable.pairs with T[j] - 2^29 in the low word: F+ - 2^29, whose sign centred_cdf flips
+  // for d < 0 (F(d) - 2^29 = sign(d) (F+ - 2^29), since F(-d) = 2^30 - F+ and T[0] = 2^29)
+  uint64_t centred[std::size(kGaussCdf)];
   static uint32_t upper_cdf(uint64_t t) {  // eval_cdf's F+ at t (2^-24 units)
     const uint64_t e = kGaussTable.pairs[std::min<uint64_t>(t >> 16, kGaussTable.last)];
     return uint32_t(e) + uint32_t(((e >> 32) * (t & 0xFFFF)) >> 16);
@@ -131,6 +137,8 @@ struct MixtureSimdTables {
     tail_shortcut = true;
     for (int k = 0; k < kNumScales; ++k)
       tail_shortcut &= ((uint64_t(256) * uint64_t(kHalfWidthGauss[k]) * kInvSigma[k]) >> 12) >= one_left;
+    for (size_t j = 0; j < std::size(kGaussCdf); ++j)
+      centred[j] = (kGaussTable.pairs[j] & ~uint64_t(0xFFFFFFFF)) | uint32_t(kGaussCdf[j] - kHalfCdf);
     for (int q = 0; q <= (1 << 13); ++q)
       quantile[q] = int16_t(kGaussTable.inverse.shifted_quantile(0, uint64_t(1) << 32, uint64_t(q) << kQuantileShift));
     for (size_t c = 0; c < sizeof(ScaleCells::first); ++c) cells[c] = kScaleCells.first[c];
@@ -166,26 +174,34 @@ NC_AVX2_INLINE __m256i load4_u64(const uint32_t* p) {
   return _mm256_cvtepu32_epi64(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-/// eval_cdf(kGaussTable, d, inv_m1 + 1) in 4 64-bit lanes whose low 32 bits hold d (|d| < 2^31)
-/// and whose high 32 bits are zero, inv_m1 in the low 32 bits: F in the low 32 bits (the high
-/// ones are left unspecified: callers multiply with _mm256_mul_epu32). eval_cdf's clamp of |d|
-/// to 2^26 is not needed: a * inv < 2^63, and from the clamp on the table index is past the
-/// table's end anyway (2^26 * inv >> 28 >= 2^18 > 2048), where F is the last entry.
-NC_AVX2_INLINE __m256i distance_cdf(__m256i d, __m256i inv_m1) {
+/// eval_cdf(kGaussTable, d, inv_m1 + 1) - 2^29 in 4 64-bit lanes whose low 32 bits hold d
+/// (|d| < 2^31) and whose high 32 bits are zero, inv_m1 in the low 32 bits: F - 2^29 as a signed
+/// int32 in the low 32 bits, the high ones zero (callers multiply with _mm256_mul_epi32 and add
+/// 2^29 times the weights' sum, 2^16, back: see centred_sum). eval_cdf's clamp of |d| to 2^26 is
+/// not needed: a * inv < 2^63, and from the clamp on the table index is past the table's end
+/// anyway (2^26 * inv >> 28 >= 2^18 > 2048), where F is the last entry. The sign of d is applied
+/// by vpsignd (F(-a) - 2^29 = -(F+(a) - 2^29); d = 0 gives 0, right as F+(0) = 2^29).
+NC_AVX2_INLINE __m256i centred_cdf(__m256i d, __m256i inv_m1) {
   const __m256i a = _mm256_abs_epi32(d);  // the high 32 bits stay zero
   const __m256i p = _mm256_add_epi64(_mm256_mul_epu32(a, inv_m1), a);  // a * inv
   constexpr int kShift = 8 + kInvSigmaBits - kTableStepBits - 16;     // p >> kShift = t
   const __m256i j = _mm256_min_epu32(_mm256_srli_epi64(p, kShift + 16), _mm256_set1_epi64x(int64_t(std::size(kGaussCdf) - 1)));
   const __m256i f = _mm256_and_si256(_mm256_srli_epi64(p, kShift), _mm256_set1_epi64x(0xFFFF));
-  const __m256i e = _mm256_i64gather_epi64(reinterpret_cast<const long long*>(kGaussTable.pairs.data()), j, 8);
+  const __m256i e = _mm256_i64gather_epi64(reinterpret_cast<const long long*>(kMixtureSimd.centred), j, 8);
   const __m256i fp = _mm256_add_epi32(e, _mm256_srli_epi64(_mm256_mul_epu32(_mm256_srli_epi64(e, 32), f), 16));
-  const __m256i neg = _mm256_cmpgt_epi32(_mm256_setzero_si256(), d);
-  return _mm256_blendv_epi8(fp, _mm256_sub_epi32(_mm256_set1_epi32(1 << kCdfBits), fp), neg);
+  return _mm256_sign_epi32(fp, d);  // the high words: d's are zero, so they become zero
 }
 
-/// distance_cdf of u - mu for 4 lanes of int64 (u, mu in 2^-8 units, |u - mu| < 2^31).
+/// centred_cdf of u - mu for 4 lanes of int64 (u, mu in 2^-8 units, |u - mu| < 2^31).
 NC_AVX2_INLINE __m256i component_cdf(__m256i u, __m256i mu, __m256i inv_m1) {
-  return distance_cdf(_mm256_and_si256(_mm256_sub_epi64(u, mu), _mm256_set1_epi64x(0xFFFFFFFF)), inv_m1);
+  return centred_cdf(_mm256_and_si256(_mm256_sub_epi64(u, mu), _mm256_set1_epi64x(0xFFFFFFFF)), inv_m1);
+}
+
+/// acc + w * c for 4 lanes: c from centred_cdf, w the component's weight (low 32 bits). Over all
+/// K components acc = sum_j w_j F_j - 2^45 (the weights sum to 2^16), |acc| <= 2^45, so the low
+/// 32 bits of acc >> 16 (logical) are (sum_j w_j F_j >> 16) - 2^29.
+NC_AVX2_INLINE __m256i centred_sum(__m256i acc, __m256i w, __m256i c) {
+  return _mm256_add_epi64(acc, _mm256_mul_epi32(w, c));
 }
 
 /// Component j of 8 rows of (rows, K) parameters from row 0 of p: for a whole group of K = 2..4
@@ -356,12 +372,14 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
         const __m256i t = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epu32(a, inv), a), 8 + kInvSigmaBits - kTableStepBits - 16);
         acc = _mm256_add_epi64(acc, _mm256_and_si256(w, _mm256_cmpgt_epi64(_mm256_set1_epi64x(kMixtureSimd.tail_zero), t)));
       } else {
-        acc = _mm256_add_epi64(acc, _mm256_mul_epu32(w, distance_cdf(d0, inv)));
+        acc = centred_sum(acc, w, centred_cdf(d0, inv));
       }
       mean = _mm256_add_epi64(mean, _mm256_mul_epi32(w, mu));
       spread = _mm256_add_epi64(spread, _mm256_mul_epu32(w, load4_u64(b.sigma[j] + 4 * h)));
     }
-    _mm_store_si128(reinterpret_cast<__m128i*>(b.f0 + 4 * h), low_dwords(_mm256_srli_epi64(acc, 16)));
+    const __m256i mixed = _mm256_srli_epi64(acc, 16);  // centred (low 32 bits) unless tails
+    _mm_store_si128(reinterpret_cast<__m128i*>(b.f0 + 4 * h),
+                    low_dwords(tails ? mixed : _mm256_add_epi32(mixed, _mm256_set1_epi64x(kHalfCdf))));
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.mean + 4 * h), mean);
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.spread + 4 * h), spread);
     // centre = floor(mean / 2^16) + 128 - 256 (lo + 1) (|mean| < 2^47: shifted to be non-negative)
@@ -379,9 +397,10 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
   b.ok = uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(ok))) & ((1u << count) - 1);
 }
 
-/// ((sum_j w_j F_j >> 16) - f0) * span >> 30: ContinuousDist::cdf without the "+ pos".
-NC_AVX2_INLINE __m256i scaled_cdf(__m256i acc, __m256i f0, __m256i span) {
-  return _mm256_srli_epi64(_mm256_mul_epu32(_mm256_sub_epi64(_mm256_srli_epi64(acc, 16), f0), span), kCdfBits);
+/// ((sum_j w_j F_j >> 16) - f0) * span >> 30 from centred_sum's acc and f0 - 2^29 (low 32
+/// bits): ContinuousDist::cdf without the "+ pos".
+NC_AVX2_INLINE __m256i scaled_cdf(__m256i acc, __m256i f0_centred, __m256i span) {
+  return _mm256_srli_epi64(_mm256_mul_epu32(_mm256_sub_epi32(_mm256_srli_epi64(acc, 16), f0_centred), span), kCdfBits);
 }
 
 /// cdf(p) and cdf(p + 1) of symbols g..g+3 of a group (p = x - lo); c1 is all ones for a symbol
@@ -399,10 +418,10 @@ NC_AVX2_INLINE void interval4(const MixtureGroup<K>& b, int g, const int32_t* x,
   __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
   for (int j = 0; j < (K ? K : b.k); ++j) {
     const __m256i mu = load4_i64(b.mu[j] + g), inv = load4_u64(b.inv_m1[j] + g), w = load4_u64(b.w[j] + g);
-    acc0 = _mm256_add_epi64(acc0, _mm256_mul_epu32(w, component_cdf(u0, mu, inv)));
-    acc1 = _mm256_add_epi64(acc1, _mm256_mul_epu32(w, component_cdf(u1, mu, inv)));
+    acc0 = centred_sum(acc0, w, component_cdf(u0, mu, inv));
+    acc1 = centred_sum(acc1, w, component_cdf(u1, mu, inv));
   }
-  const __m256i f0 = load4_u64(b.f0 + g);
+  const __m256i f0 = _mm256_sub_epi32(load4_u64(b.f0 + g), _mm256_set1_epi64x(kHalfCdf));
   const __m256i span = _mm256_sub_epi64(_mm256_set1_epi64x(kTotal - 1), load4_u64(b.n + g));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(c0), low_dwords(_mm256_add_epi64(scaled_cdf(acc0, f0, span), p)));
   const __m256i v1 = _mm256_add_epi64(scaled_cdf(acc1, f0, span), _mm256_add_epi64(p, _mm256_set1_epi64x(1)));
@@ -481,13 +500,11 @@ NC_AVX2_INLINE __m256i window_cdf(const MixtureGroup<K>& b, int s, uint32_t star
   __m256i acc = _mm256_setzero_si256();
   for (int j = 0; j < (K ? K : b.k); ++j) {
     const __m256i d = _mm256_add_epi32(_mm256_set1_epi64x(int64_t(b.d0[j][s])), offset);
-    acc = _mm256_add_epi64(acc, _mm256_mul_epu32(_mm256_set1_epi32(int(b.w[j][s])),
-                                                 distance_cdf(d, _mm256_set1_epi32(int(b.inv_m1[j][s])))));
+    acc = centred_sum(acc, _mm256_set1_epi32(int(b.w[j][s])), centred_cdf(d, _mm256_set1_epi32(int(b.inv_m1[j][s]))));
   }
   // cdf = ((F - f0) * span >> 30) + pos (F - f0 >= 0 in the low 32 bits)
-  const __m256i scaled = _mm256_mul_epu32(_mm256_sub_epi32(_mm256_srli_epi64(acc, 16), _mm256_set1_epi32(int(b.f0[s]))),
-                                          _mm256_set1_epi32(int(b.span[s])));
-  return _mm256_add_epi64(_mm256_srli_epi64(scaled, kCdfBits), pos);
+  const __m256i f0_centred = _mm256_set1_epi32(int(b.f0[s] - uint32_t(kHalfCdf)));
+  return _mm256_add_epi64(scaled_cdf(acc, f0_centred, _mm256_set1_epi32(int(b.span[s]))), pos);
 }
 
 /// How many of a window's 4 cdf values c (stored to v) are <= cf: they are a prefix.
@@ -550,11 +567,14 @@ NC_AVX2 __attribute__((noinline)) RansDecoder decode_reference(const GmmModelT<K
   return dec;
 }
 
-/// Decode symbol s of a group into out.
-template <int K>
+/// Decode symbol s of a group into out (checked: whether the decoder checks the words left).
+template <int K, bool checked>
 NC_AVX2_INLINE void decode_in_group(const MixtureGroup<K>& b, int s, RansDecoder& dec, int32_t* out) {
   const Located r = locate_in_group(b, s, dec.peek());
-  dec.advance({r.c0, r.c1 - r.c0});
+  if (checked)
+    dec.advance({r.c0, r.c1 - r.c0});
+  else
+    dec.advance_unchecked({r.c0, r.c1 - r.c0});
   if (__builtin_expect(r.pos == b.n[s], 0))
     dec = decode_escape(dec, b.lo[s], b.n[s], out);
   else
@@ -578,12 +598,16 @@ class SimdChunkDecoder {
   NC_AVX2_INLINE void prepare_next() {
     if (first_ + kGroup < end_) prepare(groups_[(g_ + 1) & 1], first_ + kGroup);
   }
-  /// Decode symbol s of the current group.
+  /// Whether the words left cover every read of a group (kMaxOps per symbol, one word each at
+  /// most): then its symbols' fast path skips the per-symbol check (the rare paths keep theirs).
+  bool group_fits() const { return dec_.bytes_left() >= size_t(2 * kMaxOps * kGroup); }
+  /// Decode symbol s of the current group (unchecked: group_fits() held at the group's start).
+  template <bool checked = true>
   NC_AVX2_INLINE void symbol(int s) {
     const MixtureGroup<K>& b = groups_[g_ & 1];
     const size_t i = first_ + size_t(s);
     if (__builtin_expect(b.ok >> s & 1, 1))
-      decode_in_group(b, s, dec_, out_ + i);
+      decode_in_group<K, checked>(b, s, dec_, out_ + i);
     else
       dec_ = decode_reference(m_, i, dec_, out_ + i);
   }
@@ -593,7 +617,11 @@ class SimdChunkDecoder {
   }
   NC_AVX2_INLINE void group() {
     prepare_next();
-    for (int s = 0, n = size(); s < n; ++s) symbol(s);
+    const int n = size();
+    if (__builtin_expect(group_fits(), 1))
+      for (int s = 0; s < n; ++s) symbol<false>(s);
+    else
+      for (int s = 0; s < n; ++s) symbol<true>(s);
     next_group();
   }
   void finish() const { dec_.finish(); }
@@ -655,9 +683,16 @@ NC_AVX2 void decode_two(const SimdGmmModel<K>& model, const ChunkSpan& a, const 
     x.prepare_next();
     y.prepare_next();
     const int nx = x.size(), ny = y.size(), both = std::min(nx, ny);
-    for (int s = 0; s < both; ++s) {
-      x.symbol(s);
-      y.symbol(s);
+    if (__builtin_expect(x.group_fits() && y.group_fits(), 1)) {
+      for (int s = 0; s < both; ++s) {
+        x.template symbol<false>(s);
+        y.template symbol<false>(s);
+      }
+    } else {
+      for (int s = 0; s < both; ++s) {
+        x.symbol(s);
+        y.symbol(s);
+      }
     }
     for (int s = both; s < nx; ++s) x.symbol(s);
     for (int s = both; s < ny; ++s) y.symbol(s);
