@@ -104,6 +104,54 @@ def test_codecs_keep_their_stored_keys(name):
         ("h_a" if name != "factorized" else "y_prior")
 
 
+def test_hyperprior_side_joins_the_hyper_features():
+    """A side input is appended to h_s(z_hat) (training and coding alike); coding round-trips
+    with it, and the inner streams depend on it."""
+    torch.manual_seed(2)
+    m, n, hyper, extra = 4, 6, 5, 3
+    h_a = nn.Sequential(conv(m, n, 3, 2), nn.ReLU(), conv(n, n, 3, 2))
+    h_s = ExactNet(nn.ConvTranspose2d(n, hyper, 3, 2, 1, 1), nn.ReLU(), nn.ConvTranspose2d(hyper, hyper, 3, 2, 1, 1))
+    board = Checkerboard(ExactNet(conv(m, m, 3, 1)), pointwise_net(hyper + extra + m, (8,), 2 * m),
+                         GaussianConditional(m), m)
+    codec = Hyperprior(h_a, Factorized(n), h_s, board).eval()
+    codec.update()
+    y, side = torch.randn(1, m, 8, 8) * 3, torch.randn(1, extra, 8, 8)
+    side_fx = to_fixed(side)
+    streams, y_hat = codec.compress(y, side_fx)
+    assert len(streams) == codec.stream_count == 3
+    assert torch.equal(codec.decompress(streams, y.shape, side_fx), y_hat)
+    z_streams, z_hat = codec.compress_z(y)
+    assert z_streams == streams[:1] and torch.equal(codec.decompress_z(z_streams, y.shape), z_hat)
+    joined = codec.inner_side(z_hat, side_fx)
+    assert torch.equal(joined, torch.cat([h_s.exact(to_fixed(z_hat)), side_fx], 1))
+    assert codec.compress(y, side_fx + to_fixed(torch.ones_like(side)))[0][1:] != streams[1:]
+    codec.train()
+    torch.manual_seed(4)            # the same training noise in both forwards
+    y_train, likelihoods = codec(y, side)
+    assert y_train.shape == y.shape and set(likelihoods) == {"y", "z"}
+    torch.manual_seed(4)
+    _, other = codec(y, side + 1)
+    assert not torch.equal(other["y"], likelihoods["y"]) and torch.equal(other["z"], likelihoods["z"])
+
+
+def test_video_rt_latent_keeps_its_stored_keys():
+    """video-rt's hyper path is a Hyperprior (side: the latent buffer) stored under the keys of
+    the weights files written before (h_a, z_prior, h_s, entropy)."""
+    from neuralcodec.video.model import VideoRT
+
+    model = VideoRT(m=8, f=8, n=8, nz=8, buf=4, intra_m=8)
+    assert isinstance(model.latent, Hyperprior) and model.entropy is model.latent.inner
+    keys = set(model.state_dict())
+    assert not any(k.startswith("latent.") for k in keys)
+    assert {"h_a.0.weight", "z_prior.bottleneck.quantiles", "h_s.layers.0.weight",
+            "entropy.spatial.layers.0.weight", "entropy.params.layers.0.weight"} <= keys
+    names = stored_names(model)
+    assert (names["latent.h_s"], names["latent.inner.params"]) == ("h_s", "entropy.params")
+    other = VideoRT(m=8, f=8, n=8, nz=8, buf=4, intra_m=8)
+    other.load_state_dict(model.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
+
+
 @pytest.mark.parametrize("name", ["hyperprior", "elic", "factorized", "video-rt"])
 def test_shipped_weights_load_with_their_hash(name):
     """The shipped weights files load into the module tree; the stored keys and tensors are
@@ -115,7 +163,7 @@ def test_shipped_weights_load_with_their_hash(name):
     from neuralcodec.container import weights_hash
     from neuralcodec.video import weights as video_weights
 
-    if name == "video-rt":      # its P-frame latent is the latent package's Checkerboard
+    if name == "video-rt":      # its P-frame latent is Hyperprior(Checkerboard) given the buffer
         path = video_weights.shipped_weights(name)
         model = video_weights.load(name, path, "cpu")
     else:

@@ -27,8 +27,11 @@ from neuralcodec.codecs.gained import quality_tensor
 from neuralcodec.codecs.transforms import conv, pointwise_net
 from neuralcodec.entropy.exact import ExactNet, to_fixed
 from neuralcodec.entropy.factorized import FactorizedPrior
+from neuralcodec.latent.base import StoredLayout
 from neuralcodec.latent.checkerboard import Checkerboard
 from neuralcodec.latent.conditional import GaussianConditional
+from neuralcodec.latent.factorized import Factorized
+from neuralcodec.latent.hyperprior import Hyperprior
 from neuralcodec.video.context import LearnedWarp, MultiScaleContext, backward_warp
 
 NAME = "video-rt"
@@ -41,6 +44,9 @@ I_OFFSET = 0.5
 # Symbols per coder chunk in P-frame streams: a 1080p pass (~261k symbols) splits into 16
 # chunks that decode in parallel (~5 bytes per extra chunk; a 416x240 pass is one chunk).
 P_CHUNK = 16384
+# the latent codec's tensors keep the names of the weights files written before it was one
+LATENT_LAYOUT = {"latent.h_a.": "h_a.", "latent.z.prior.": "z_prior.", "latent.h_s.": "h_s.",
+                 "latent.inner.": "entropy."}
 
 
 def frame_quality(base: float, index_in_gop: int, p_offsets=P_OFFSETS, i_offset: float = I_OFFSET) -> float:
@@ -101,19 +107,31 @@ class VideoRT(nn.Module):
             self.g_s_out[1].bias.zero_()
         self.gain = QualityGain(m, init_low=0.5, init_high=2.0)
         self.inv_gain = QualityGain(m, init_low=2.0, init_high=0.5)
-        # entropy model (everything below feeds the coder: integer-exact)
-        self.h_a = nn.Sequential(conv(m, n, 3, 1), _act(), conv(n, nz, 3, 2), _act(), conv(nz, nz, 3, 2))
-        self.z_prior = FactorizedPrior(nz)
-        self.h_s = ExactNet(nn.ConvTranspose2d(nz, n, 3, 2, 1, 1), nn.ReLU(),
-                            nn.ConvTranspose2d(n, n, 3, 2, 1, 1), nn.ReLU(), nn.Conv2d(n, n, 1))
+        # entropy model (everything below feeds the coder: integer-exact): a Hyperprior whose
+        # side input is the latent buffer, so the two checkerboard passes over y see
+        # [hyper features, buffer]; built in the order the parameters were always initialised
+        h_a = nn.Sequential(conv(m, n, 3, 1), _act(), conv(n, nz, 3, 2), _act(), conv(nz, nz, 3, 2))
+        z = Factorized(nz)
+        h_s = ExactNet(nn.ConvTranspose2d(nz, n, 3, 2, 1, 1), nn.ReLU(),
+                       nn.ConvTranspose2d(n, n, 3, 2, 1, 1), nn.ReLU(), nn.Conv2d(n, n, 1))
+        self.latent = Hyperprior(h_a, z, h_s, None, stride=4)
         self.buf_init = ExactNet(nn.Conv2d(intra_m, n, 1), nn.ReLU(), conv(n, buf, 3, 1))
         self.buf_update = ExactNet(conv(m + buf, n, 3, 1), nn.ReLU(), conv(n, buf, 3, 1))
-        # two checkerboard passes over y given [hyper features, buffer] (latent.checkerboard)
         spatial, ctx = ExactNet(conv(m, 64, 3, 1)), 64
-        self.entropy = Checkerboard(spatial, pointwise_net(n + buf + ctx, (128, 128), 2 * m),
-                                    GaussianConditional(m), ctx)
+        self.latent.inner = Checkerboard(spatial, pointwise_net(n + buf + ctx, (128, 128), 2 * m),
+                                         GaussianConditional(m), ctx)
+        StoredLayout(LATENT_LAYOUT).install(self)
         self.ms_ctx = MultiScaleContext(f, n, m, ctx_scales) if ctx_scales != 1 else None
         self.warp = LearnedWarp(n, f) if warp else None
+
+    @property
+    def entropy(self) -> Checkerboard:
+        """The checkerboard codec of y (the latent codec's inner piece)."""
+        return self.latent.inner
+
+    @property
+    def z_prior(self) -> FactorizedPrior:
+        return self.latent.z.prior
 
     def set_intra(self, intra) -> None:
         """Attach the I-frame image codec without making it part of this module's state."""
@@ -153,22 +171,19 @@ class VideoRT(nn.Module):
     def forward_p(self, x, x_ref, ctx, buf, quality) -> dict:
         """One P-frame (training/float path). ``buf``: latent feature buffer (float)."""
         y = self.analyse(x, x_ref, ctx, quality)
-        z_hat, z_lik = self.z_prior(self.h_a(y))
-        prior = torch.cat([self.h_s(z_hat), buf], 1)
-        y_hat, likelihoods = self.entropy(y, prior)
-        y_lik = likelihoods["y"]
+        y_hat, likelihoods = self.latent(y, buf)
         x_hat, new_ctx = self.synthesise(y_hat, x_ref, ctx, quality)
         new_buf = self.buf_update(torch.cat([y_hat, buf], 1))
-        return {"x_hat": x_hat, "ctx": new_ctx, "buf": new_buf, "likelihoods": {"y": y_lik, "z": z_lik}}
+        return {"x_hat": x_hat, "ctx": new_ctx, "buf": new_buf,
+                "likelihoods": {"y": likelihoods["y"], "z": likelihoods["z"]}}
 
     def aux_loss(self) -> torch.Tensor:
-        return self.z_prior.aux_loss()
+        return self.latent.aux_loss()
 
     def update(self) -> None:
-        self.z_prior.update()
-        for module in self.modules():
-            if isinstance(module, ExactNet):
-                module.freeze()
+        self.latent.update()
+        self.buf_init.freeze()
+        self.buf_update.freeze()
 
     # -- coding (exact entropy path) ---------------------------------------------
     @torch.no_grad()
@@ -192,7 +207,7 @@ class VideoRT(nn.Module):
         gaussian = ent.inner.model
 
         def first(z_hat, buf_fx):
-            prior = torch.cat([self.h_s.exact(to_fixed(z_hat)), buf_fx], 1)
+            prior = self.latent.inner_side(z_hat, buf_fx)
             return (prior, *gaussian.coder_params(ent.pass_params(0, prior)))
 
         def second(prior, means0, symbols0):
@@ -207,7 +222,7 @@ class VideoRT(nn.Module):
     @torch.no_grad()
     def compress_p(self, y: torch.Tensor, buf_fx: torch.Tensor) -> tuple[bytes, torch.Tensor]:
         """Code a P latent given the (exact) buffer; returns (record payload, y_hat)."""
-        z_stream, z_hat = self.z_prior.compress(self.h_a(y.float()))
+        z_streams, z_hat = self.latent.compress_z(y.float())
         b, _, h, w = buf_fx.shape
         first, second, third = self.p_steps(b, h, w)
         y, ent = y.float(), self.entropy
@@ -216,7 +231,7 @@ class VideoRT(nn.Module):
         symbols0 = torch.round(ent.gather(y, 0).flatten() - means)
         y_hat, means, scales1 = second(prior, means, symbols0)
         symbols1 = torch.round(ent.gather(y, 1).flatten() - means)
-        streams = [z_stream, gaussian.encode_symbols(symbols0, scales, P_CHUNK),
+        streams = [*z_streams, gaussian.encode_symbols(symbols0, scales, P_CHUNK),
                    gaussian.encode_symbols(symbols1, scales1, P_CHUNK)]
         return pack_streams(streams), third(y_hat, means, symbols1)
 
@@ -226,8 +241,7 @@ class VideoRT(nn.Module):
         functions of :meth:`p_steps` (or graphed equivalents, see video/graphs.py)."""
         streams = unpack_streams(data, 3)
         b, _, h, w = buf_fx.shape
-        z_shape = (b, self.z_prior.bottleneck.channels, h // 4, w // 4)
-        z_hat = self.z_prior.decompress(streams[0], z_shape, buf_fx.device)
+        z_hat = self.latent.decompress_z(streams[:1], (b, self.latent.z_channels, h, w))
         first, second, third = steps or self.p_steps(b, h, w)
         gaussian = self.entropy.inner.model
         prior, means, scales = first(z_hat, buf_fx)
