@@ -147,3 +147,39 @@ def test_video_checkpoint_of_the_old_trainer_resumes(tmp_path, capsys):
     assert run(_video_cfg(tmp_path, resume=True))["step"] == 3
     err = capsys.readouterr().err
     assert "resuming" in err and "holds no random states" in err
+
+
+def test_optimizer_state_follows_parameter_names_across_a_reorder():
+    """A checkpoint's optimiser state is stored by position: when the model registers its
+    parameters in another order (as video-rt's did when its hyper path became a Hyperprior),
+    the state moves by name; without names, a shape mismatch restarts the moments."""
+    import torch
+    from torch import nn
+
+    from neuralcodec.train import checkpoint as ckpt
+
+    def model(order):
+        m = nn.Module()
+        for name in order:
+            m.add_module(name, nn.Linear(*{"a": (2, 3), "b": (3, 5)}[name]))
+        return m
+
+    torch.manual_seed(0)
+    old = model("ab")
+    opt = torch.optim.Adam(old.parameters(), lr=1e-2)
+    old.b(old.a(torch.randn(4, 2))).sum().backward()
+    opt.step()
+    tensors, meta = ckpt.optimizer_flatten(opt, "optim.main")
+    names = ckpt.param_names(opt, old)
+    saved = {n: opt.state[p]["exp_avg"] for n, p in old.named_parameters()}
+
+    new = model("ba")
+    new.load_state_dict(old.state_dict())
+    new_opt = torch.optim.Adam(new.parameters(), lr=1e-2)
+    sd, why = ckpt.fit_optimizer_state(ckpt.optimizer_unflatten(tensors, meta, "optim.main"), names, new_opt, new)
+    assert why == ""
+    new_opt.load_state_dict(sd)
+    for n, p in new.named_parameters():
+        assert torch.equal(new_opt.state[p]["exp_avg"], saved[n]), n
+    sd, why = ckpt.fit_optimizer_state(ckpt.optimizer_unflatten(tensors, meta, "optim.main"), None, new_opt, new)
+    assert sd is None and "shapes" in why

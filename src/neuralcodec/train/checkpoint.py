@@ -47,6 +47,38 @@ def rng_restore(state: dict[str, torch.Tensor], device: torch.device | None = No
 
 
 # ---------------------------------------------------------------- optimizers
+def param_names(opt: torch.optim.Optimizer, model: torch.nn.Module) -> list[str]:
+    """The model's names of the optimizer's parameters, in the optimizer's order ("?" for a
+    parameter the model does not name)."""
+    by_id = {id(p): n for n, p in model.named_parameters()}
+    return [by_id.get(id(p), "?") for g in opt.param_groups for p in g["params"]]
+
+
+def fit_optimizer_state(sd: dict, saved_names: list[str] | None, opt: torch.optim.Optimizer,
+                        model: torch.nn.Module) -> tuple[dict | None, str]:
+    """Make a saved optimizer state dict fit ``opt``: its per-parameter state is stored by
+    position, so where the checkpoint recorded the parameter names and the model now orders
+    them differently, the state moves to the new positions by name. Returns (state dict, "")
+    or (None, why) when it cannot fit (other names, other shapes: the moments restart)."""
+    current = param_names(opt, model)
+    groups_now = opt.state_dict()["param_groups"]
+    if saved_names is not None and saved_names != current:
+        if "?" in current or sorted(saved_names) != sorted(current) or len(groups_now) != len(sd["param_groups"]):
+            return None, "the model's parameters are not the ones it was saved with"
+        for old, now in zip(sd["param_groups"], groups_now):
+            if {saved_names[i] for i in old["params"]} != {current[i] for i in now["params"]}:
+                return None, "the parameters sit in other optimizer groups"
+        position = {n: i for i, n in enumerate(current)}
+        sd = {"state": {position[saved_names[int(pid)]]: st for pid, st in sd["state"].items()},
+              "param_groups": [dict(old, params=now["params"]) for old, now in zip(sd["param_groups"], groups_now)]}
+    params = [p for g in opt.param_groups for p in g["params"]]
+    for pid, st in sd["state"].items():
+        for val in st.values():
+            if torch.is_tensor(val) and val.dim() > 0 and (int(pid) >= len(params) or val.shape != params[int(pid)].shape):
+                return None, "its state does not fit the parameters' shapes (their order changed)"
+    return sd, ""
+
+
 def optimizer_flatten(opt: torch.optim.Optimizer, prefix: str):
     """Split an optimizer state dict into tensors (named ``prefix.<param>.<key>``) and JSON."""
     sd = opt.state_dict()

@@ -423,6 +423,7 @@ def _save(run_dir: Path, task: Task, step: int, train_s: float, info, device) ->
         for name, opt in task.optimizers().items():
             if opt is not None:
                 t_opt, meta[f"optim.{name}"] = ckpt.optimizer_flatten(opt, f"optim.{name}")
+                meta[f"optim.{name}"]["names"] = ckpt.param_names(opt, task.model)
                 tensors.update(t_opt)
         for r, st in enumerate(rngs):
             tensors.update({f"rng.{r}.{k}": v for k, v in st.items()})
@@ -450,7 +451,13 @@ def _restore(path: Path, task: Task, info, device) -> tuple[int, float]:
         if meta_key not in meta and _LEGACY_OPTIMIZERS.get(name, ("", ""))[0] in meta:
             meta_key, prefix = _LEGACY_OPTIMIZERS[name]
         if opt is not None and meta_key in meta:
-            opt.load_state_dict(ckpt.optimizer_unflatten(tensors, meta[meta_key], prefix))
+            sd, why = ckpt.fit_optimizer_state(ckpt.optimizer_unflatten(tensors, meta[meta_key], prefix),
+                                               meta[meta_key].get("names"), opt, task.model)
+            if sd is not None:
+                opt.load_state_dict(sd)
+            elif info.is_main:
+                print(f"warning: {path}: the {name} optimiser state is not restored ({why}): "
+                      "its moments restart", file=sys.stderr)
     task.after_restore(meta)
     ema = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
     if task.ema is not None:
