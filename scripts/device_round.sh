@@ -189,20 +189,24 @@ do_collect() {
     ls -la "$OUT"
 }
 
+step_args() {  # ARGS... -> STEP_ARGS: the arguments up to the next step separator ('+', '++')
+    STEP_ARGS=()
+    for arg in "$@"; do [[ "$arg" == +* ]] && break; STEP_ARGS+=("$arg"); done
+}
+
 while [ $# -gt 0 ]; do
     step=$1; shift
     case "$step" in
         setup) do_setup || exit 1 ;;
-        stage) names=(); while [ $# -gt 0 ] && [[ "$1" != +* ]]; do names+=("$1"); shift; done
-               do_stage "${names[@]}" || exit 1 ;;
-        bench) bargs=(); while [ $# -gt 0 ] && [[ "$1" != +* ]]; do bargs+=("$1"); shift; done
-               [ ${#bargs[@]} -eq 0 ] && bargs=(--configs base bf16-cl default --codecs hyperprior gmm-ctx)
-               python3 bench/train_speed.py "${bargs[@]}" 2>&1 | grep -v Warning | tee "${OUT:-/tmp}/train_speed.txt" ;;
+        stage) step_args "$@"; shift ${#STEP_ARGS[@]}; do_stage "${STEP_ARGS[@]}" || exit 1 ;;
+        bench) step_args "$@"; shift ${#STEP_ARGS[@]}
+               [ ${#STEP_ARGS[@]} -eq 0 ] && STEP_ARGS=(--configs base bf16-cl default --codecs hyperprior gmm-ctx)
+               python3 bench/train_speed.py "${STEP_ARGS[@]}" 2>&1 | grep -v Warning | tee "${OUT:-/tmp}/train_speed.txt" ;;
         keep-weights) do_keep_weights ;;
-        pytest) pargs=(); while [ $# -gt 0 ] && [[ "$1" != +* ]]; do pargs+=("$1"); shift; done
-                python3 -m pytest -p no:cacheprovider "${pargs[@]}" 2>&1 | tail -n 15 ;;
-        main) codec=$1 minutes=$2; shift 2; extra=(); while [ $# -gt 0 ] && [[ "$1" != +* ]]; do extra+=("$1"); shift; done
-              start_main "$codec" "$minutes" "${extra[@]}" ;;
+        pytest) step_args "$@"; shift ${#STEP_ARGS[@]}
+                python3 -m pytest -p no:cacheprovider -p no:logging --tb=short "${STEP_ARGS[@]}" 2>&1 | tail -n 60 ;;
+        main) codec=$1 minutes=$2; shift 2; step_args "$@"; shift ${#STEP_ARGS[@]}
+              start_main "$codec" "$minutes" "${STEP_ARGS[@]}" ;;
         restart) codec=$1 minutes=$2; shift 2; stop_run "$codec"; start_main "$codec" "$minutes" ;;
         compare) start_compare "$1" "$2"; shift 2 ;;
         chain) specs=(); cur=""
@@ -212,15 +216,15 @@ while [ $# -gt 0 ]; do
                [ -n "$cur" ] && specs+=("$cur"); [ $# -gt 0 ] && shift
                start_chain "${specs[@]}" ;;
         video-compare) start_video_compare "$1" "$2" || exit 1; shift 2 ;;
-        video-train) minutes=$1; shift; extra=(); while [ $# -gt 0 ] && [[ "$1" != +* ]]; do extra+=("$1"); shift; done
-                     start_video_train "$minutes" "${extra[@]}" || exit 1 ;;
+        video-train) minutes=$1; shift; step_args "$@"; shift ${#STEP_ARGS[@]}
+                     start_video_train "$minutes" "${STEP_ARGS[@]}" || exit 1 ;;
         video-bench) do_video_bench ;;
         stop) stop_run "$1"; shift ;;
         wait) end=$(( $(date +%s) + $1 )); shift
               while [ "$(date +%s)" -lt "$end" ]; do sleep $(( end - $(date +%s) < 60 ? end - $(date +%s) : 60 )); do_status | tail -n 12; done ;;
         until) end=$(( $(date +%s) + $1 - SECONDS )); shift
                while [ "$(date +%s)" -lt "$end" ]; do sleep $(( end - $(date +%s) < 60 ? end - $(date +%s) : 60 )); do_status | tail -n 12; done ;;
-        waitfor) names=(); while [ $# -gt 0 ] && [[ "$1" != +* ]]; do names+=("$1"); shift; done
+        waitfor) step_args "$@"; shift ${#STEP_ARGS[@]}; names=("${STEP_ARGS[@]}")
                  end=$(( $(date +%s) + ${names[-1]} )); unset 'names[-1]' 
                  for n in "${names[@]}"; do pid=$(cat "$RUNS/$n.pid" 2>/dev/null) || continue
                      while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do sleep 5; done
