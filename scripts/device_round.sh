@@ -22,7 +22,7 @@
 #                         `main` would, GPU to itself); `status`/`waitfor chain` follow it
 #   compare SPEC MIN      start the equal-compute comparison (python -m neuralcodec.train.compare)
 #   restart CODEC MIN     stop the run of CODEC (checkpoint), start it again on all staged data
-#   video-compare SPEC MIN  start the equal-data comparison of video-rt variants
+#   video-compare SPEC MIN [ARGS]  start the equal-data comparison of video-rt variants
 #                         (python -m neuralcodec.video.compare) on the staged video parts
 #                         (/tmp/video/video-*, made by python -m neuralcodec.video.pack), stills
 #                         from /tmp/data/part-01 if staged, validation on /tmp/val/val-video-01
@@ -127,13 +127,14 @@ video_data() {  # the staged training parts and stills of the video steps
     [ -d "${video_dirs[0]}" ] || { say "no video parts staged (stage video-01 first)"; return 1; }
 }
 
-start_video_compare() {  # SPEC MIN
+start_video_compare() {  # SPEC MIN [extra compare args, e.g. --val-frames 16: later ones win]
     video_data || return 1
+    local spec=$1 minutes=$2; shift 2
     mkdir -p "$RUNS/video-compare"
-    setsid nohup python3 -m neuralcodec.video.compare --spec "$1" --video "${video_dirs[@]}" "${stills[@]}" \
-        --out "$RUNS/video-compare" --steps 1000000 --minutes "$2" --batch-size 8 --frames 13 --crop 256 \
+    setsid nohup python3 -m neuralcodec.video.compare --spec "$spec" --video "${video_dirs[@]}" "${stills[@]}" \
+        --out "$RUNS/video-compare" --steps 1000000 --minutes "$minutes" --batch-size 8 --frames 13 --crop 256 \
         --val /tmp/val/val-video-01 --val-frames 30 --val-qualities 2 4 6 8 --val-fractions 0.5 \
-        --log-every 100 --export >>"$RUNS/video-compare.log" 2>&1 </dev/null &
+        --log-every 100 --export "$@" >>"$RUNS/video-compare.log" 2>&1 </dev/null &
     echo "$!" >"$RUNS/video-compare.pid"
     say "started video-compare (pid $!), data: ${video_dirs[*]} ${stills[*]}"
 }
@@ -215,7 +216,8 @@ while [ $# -gt 0 ]; do
                done
                [ -n "$cur" ] && specs+=("$cur"); [ $# -gt 0 ] && shift
                start_chain "${specs[@]}" ;;
-        video-compare) start_video_compare "$1" "$2" || exit 1; shift 2 ;;
+        video-compare) spec=$1 minutes=$2; shift 2; step_args "$@"; shift ${#STEP_ARGS[@]}
+                       start_video_compare "$spec" "$minutes" "${STEP_ARGS[@]}" || exit 1 ;;
         video-train) minutes=$1; shift; step_args "$@"; shift ${#STEP_ARGS[@]}
                      start_video_train "$minutes" "${STEP_ARGS[@]}" || exit 1 ;;
         video-bench) do_video_bench ;;

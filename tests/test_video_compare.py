@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -12,7 +13,9 @@ warnings.filterwarnings("ignore")
 
 from neuralcodec.video import compare  # noqa: E402
 from neuralcodec.video.rd import p_frame_cost  # noqa: E402
-from neuralcodec.video.weights import load  # noqa: E402
+from neuralcodec.video.weights import load, shipped_weights  # noqa: E402
+
+SHIPPED = shipped_weights()
 
 
 def _folder(path, n, w, h, seed):
@@ -29,7 +32,7 @@ def test_compare_runs_validates_and_exports(tmp_path, capsys):
     val = _folder(tmp_path / "val" / "held", 3, 64, 48, 1)
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps([{"name": "base"}, {"name": "ms2", "config": {"ctx_scales": 2}, "frames": 2,
-                                                    "lr": 1e-4}]))
+                                                    "lr": 1e-4, "init": str(SHIPPED), "init_partial": True}]))
     out = tmp_path / "out"
     rc = compare.main(["--spec", str(spec), "--video", str(train.parent), "--out", str(out), "--steps", "2",
                        "--batch-size", "1", "--frames", "3", "--crop", "64", "--synthetic", "0",
@@ -50,7 +53,9 @@ def test_compare_runs_validates_and_exports(tmp_path, capsys):
     assert doc["bd_rate_vs_reference"]["base"]["mean"] == pytest.approx(0.0, abs=1e-9)
     model = load(None, out / "ms2.safetensors", "cpu")
     assert model.config["ctx_scales"] == 2
-    assert "final validation" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "final validation" in err
+    assert re.search(r"init: \d+ of \d+ tensors from ", err)       # the partial start from shipped weights
 
 
 def test_compare_spec_errors(tmp_path, capsys):

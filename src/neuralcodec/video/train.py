@@ -233,8 +233,8 @@ def build_model(init: str, init_partial: bool, codec_kwargs: dict, device, intra
     else:
         model = create(device=device, intra_model=intra, **codec_kwargs)
         if init:
-            from neuralcodec.train.compare import load_matching
-            log(f"init: {load_matching(model, init)} of {len(model.state_dict())} tensors from {init}")
+            from neuralcodec.train.image_task import load_init
+            log(f"init: {load_init(model, init, partial=True)} of {len(model.state_dict())} tensors from {init}")
     model.train()
     model.intra.eval()
     for p in model.intra.parameters():
