@@ -101,11 +101,15 @@ struct MixtureGroup {
 
 #if NC_MIXTURE_SIMD
 
-/// Per-scale constants and the scale cells as 32-bit words, for gathers.
+/// Per-scale constants and the scale cells, laid out for gathers: the words read together for
+/// the same index share one 64-bit entry (one gathered element instead of two).
 struct MixtureSimdTables {
-  int32_t cells[sizeof(ScaleCells::first)];
-  uint32_t inv_m1[kNumScales];
-  int32_t half[kNumScales];
+  // scale cell c: its first candidate index k (low word) and the float bits of the boundary
+  // kScaleBounds[k] that decides k or k + 1 (high word; a quiet NaN for k = kNumScales - 1,
+  // which compares false: no k + 1)
+  uint64_t cell_bound[sizeof(ScaleCells::first)];
+  // scale k: kInvSigma[k] - 1 (low word) and kHalfWidthGauss[k] (high word)
+  uint64_t inv_half[kNumScales];
   uint32_t sigma[kNumScales];
   // the coarse inverse of the Gaussian CDF over the whole range, signed: quantile[k] =
   // kGaussTable.inverse.shifted_quantile(0, 2^32, k * 2^17) (a position guess costs one read)
@@ -141,10 +145,14 @@ struct MixtureSimdTables {
       centred[j] = (kGaussTable.pairs[j] & ~uint64_t(0xFFFFFFFF)) | uint32_t(kGaussCdf[j] - kHalfCdf);
     for (int q = 0; q <= (1 << 13); ++q)
       quantile[q] = int16_t(kGaussTable.inverse.shifted_quantile(0, uint64_t(1) << 32, uint64_t(q) << kQuantileShift));
-    for (size_t c = 0; c < sizeof(ScaleCells::first); ++c) cells[c] = kScaleCells.first[c];
+    for (size_t c = 0; c < sizeof(ScaleCells::first); ++c) {
+      const uint32_t k = kScaleCells.first[c];
+      uint32_t bound = 0x7FC00000u;  // quiet NaN
+      if (k < kNumScales - 1) std::memcpy(&bound, &kScaleBounds[k], 4);
+      cell_bound[c] = k | uint64_t(bound) << 32;
+    }
     for (int k = 0; k < kNumScales; ++k) {
-      inv_m1[k] = uint32_t(kInvSigma[k] - 1);
-      half[k] = kHalfWidthGauss[k];
+      inv_half[k] = uint32_t(kInvSigma[k] - 1) | uint64_t(uint32_t(kHalfWidthGauss[k])) << 32;
       sigma[k] = sigma_fixed(k);
     }
   }
@@ -154,6 +162,21 @@ inline const MixtureSimdTables kMixtureSimd;
 
 NC_AVX2_INLINE __m256i gather32(const void* table, __m256i index) {
   return _mm256_i32gather_epi32(static_cast<const int*>(table), index, 4);
+}
+
+/// The low (out[0]) and high (out[1]) 32-bit words of 8 64-bit lanes, lanes 0-3 in v0 and
+/// 4-7 in v1, as 8 int32 lanes each.
+NC_AVX2_INLINE void split_words(__m256i v0, __m256i v1, __m256i* out) {
+  const __m256 a = _mm256_castsi256_ps(v0), b = _mm256_castsi256_ps(v1);
+  out[0] = _mm256_permute4x64_epi64(_mm256_castps_si256(_mm256_shuffle_ps(a, b, 0x88)), 0xD8);
+  out[1] = _mm256_permute4x64_epi64(_mm256_castps_si256(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8);
+}
+
+/// table[index] of 8 int32 indexes in a table of 64-bit entries, split by split_words.
+NC_AVX2_INLINE void gather64_words(const uint64_t* table, __m256i index, __m256i* out) {
+  const long long* t = reinterpret_cast<const long long*>(table);
+  split_words(_mm256_i32gather_epi64(t, _mm256_castsi256_si128(index), 8),
+              _mm256_i32gather_epi64(t, _mm256_extracti128_si256(index, 1), 8), out);
 }
 
 /// Lower (h = 0) or upper half of 8 int32 lanes.
@@ -226,9 +249,10 @@ struct ComponentLoader {
       out[2] = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x49), v2, 0x92),
                                         _mm256_setr_epi32(2, 5, 0, 3, 6, 1, 4, 7));
     } else if (count == 8 && K == 2) {
-      const __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
-      out[0] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0x88)), 0xD8));
-      out[1] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0xDD)), 0xD8));
+      __m256i words[2];
+      split_words(_mm256_castps_si256(_mm256_loadu_ps(p)), _mm256_castps_si256(_mm256_loadu_ps(p + 8)), words);
+      out[0] = _mm256_castsi256_ps(words[0]);
+      out[1] = _mm256_castsi256_ps(words[1]);
     } else {
       for (int j = 0; j < k; ++j) out[j] = _mm256_i32gather_ps(p + j, at, 4);
     }
@@ -242,25 +266,26 @@ NC_AVX2_INLINE __m256i scale_index8(__m256 scale) {
   __m256i cell = _mm256_sub_epi32(_mm256_srli_epi32(bits, 17), _mm256_set1_epi32(ScaleCells::kFirstExp << 6));
   cell = _mm256_min_epi32(_mm256_max_epi32(cell, _mm256_setzero_si256()),
                           _mm256_set1_epi32(int(sizeof(ScaleCells::first)) - 1));
-  __m256i k = gather32(kMixtureSimd.cells, cell);
-  const __m256 bound = _mm256_i32gather_ps(kScaleBounds, _mm256_min_epi32(k, _mm256_set1_epi32(kNumScales - 2)), 4);
-  const __m256i up = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(kNumScales - 1), k),
-                                      _mm256_castps_si256(_mm256_cmp_ps(bound, scale, _CMP_LE_OQ)));
-  k = _mm256_sub_epi32(k, up);
+  __m256i k_bound[2];
+  gather64_words(kMixtureSimd.cell_bound, cell, k_bound);
+  const __m256i up = _mm256_castps_si256(_mm256_cmp_ps(_mm256_castsi256_ps(k_bound[1]), scale, _CMP_LE_OQ));
+  __m256i k = _mm256_sub_epi32(k_bound[0], up);
   k = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(ScaleCells::kFirstExp), e), k);
-  return _mm256_blendv_epi8(k, _mm256_set1_epi32(kNumScales - 1),
-                            _mm256_cmpgt_epi32(e, _mm256_set1_epi32(ScaleCells::kLastExp)));
+  // k is in [0, kNumScales - 1]: the max sets it to kNumScales - 1 above the last exponent
+  return _mm256_max_epi32(k, _mm256_and_si256(_mm256_cmpgt_epi32(e, _mm256_set1_epi32(ScaleCells::kLastExp)),
+                                              _mm256_set1_epi32(kNumScales - 1)));
 }
 
-/// floor(r * floor(2^48 / sum) / 2^32) for 4 lanes, recip = floor(2^48 / sum) (exact: the double
-/// quotient is never within rounding of an integer it is not equal to, and r * recip < 2^53).
+/// floor(r * floor(2^48 / sum) / 2^32) for 4 lanes, recip = floor(2^48 / sum) / 2^32 (exact: the
+/// double quotient is never within rounding of an integer it is not equal to, and r * recip *
+/// 2^32 is an integer below 2^53, so the product by the scaled recip is exact too).
 NC_AVX2_INLINE __m128i weight_share4(__m128i r, __m256d recip) {
-  return _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(r), recip),
-                                           _mm256_set1_pd(1.0 / 4294967296.0)));
+  return _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_cvtepi32_pd(r), recip));
 }
 
 NC_AVX2_INLINE __m256d reciprocal48(__m128i sum) {
-  return _mm256_floor_pd(_mm256_div_pd(_mm256_set1_pd(281474976710656.0), _mm256_cvtepi32_pd(sum)));
+  return _mm256_mul_pd(_mm256_floor_pd(_mm256_div_pd(_mm256_set1_pd(281474976710656.0), _mm256_cvtepi32_pd(sum))),
+                       _mm256_set1_pd(1.0 / 4294967296.0));
 }
 
 NC_AVX2_INLINE __m256i round_to_int(__m256 v) {
@@ -303,9 +328,9 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
   for (int j = 0; j < k; ++j) {
     r[j] = round_to_int(_mm256_mul_ps(w[j], scale));
     sum_r = _mm256_add_epi32(sum_r, r[j]);
-    const __m256i larger = _mm256_cmpgt_epi32(r[j], best);
-    best = _mm256_blendv_epi8(best, r[j], larger);
-    big = _mm256_blendv_epi8(big, _mm256_set1_epi32(j), larger);
+    // big = j where r_j is larger than every earlier one (big < j before: max sets it)
+    big = _mm256_max_epi32(big, _mm256_and_si256(_mm256_cmpgt_epi32(r[j], best), _mm256_set1_epi32(j)));
+    best = _mm256_max_epi32(best, r[j]);
   }
   sum_r = _mm256_max_epi32(sum_r, _mm256_set1_epi32(1));  // lanes with no valid weights
   const __m256d recip_lo = reciprocal48(half128(sum_r, 0)), recip_hi = reciprocal48(half128(sum_r, 1));
@@ -331,16 +356,19 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
     const __m256 v = _mm256_mul_ps(mj, _mm256_set1_ps(256.0f));  // exact (or +-inf, clamped)
     const __m256i mu = round_to_int(_mm256_min_ps(_mm256_max_ps(v, _mm256_sub_ps(_mm256_setzero_ps(), limit)), limit));
     const __m256i sk = scale_index8(sj);
-    const __m256i half = gather32(kMixtureSimd.half, sk);
+    __m256i inv_half[2];
+    gather64_words(kMixtureSimd.inv_half, sk, inv_half);
+    const __m256i half = inv_half[1];
     const __m256i center = _mm256_srai_epi32(_mm256_add_epi32(mu, _mm256_set1_epi32(128)), 8);
-    const __m256i used = _mm256_cmpgt_epi32(qj, _mm256_setzero_si256());
-    lo = _mm256_blendv_epi8(lo, _mm256_min_epi32(lo, _mm256_sub_epi32(center, half)), used);
-    hi = _mm256_blendv_epi8(hi, _mm256_max_epi32(hi, _mm256_add_epi32(center, half)), used);
-    const __m256i heavier = _mm256_cmpgt_epi32(qj, heavy_w);
-    heavy_w = _mm256_blendv_epi8(heavy_w, qj, heavier);
-    heavy_c = _mm256_blendv_epi8(heavy_c, center, heavier);
+    // a component with q_j = 0 is moved 2^30 outwards (|center| + half < 2^17), past every used
+    // one's bounds: at least one component is used, so lo and hi are those of the used ones
+    const __m256i unused = _mm256_andnot_si256(_mm256_cmpgt_epi32(qj, _mm256_setzero_si256()), _mm256_set1_epi32(1 << 30));
+    lo = _mm256_min_epi32(lo, _mm256_add_epi32(_mm256_sub_epi32(center, half), unused));
+    hi = _mm256_max_epi32(hi, _mm256_sub_epi32(_mm256_add_epi32(center, half), unused));
+    heavy_c = _mm256_blendv_epi8(heavy_c, center, _mm256_cmpgt_epi32(qj, heavy_w));
+    heavy_w = _mm256_max_epi32(heavy_w, qj);
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.mu[j]), mu);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.inv_m1[j]), gather32(kMixtureSimd.inv_m1, sk));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.inv_m1[j]), inv_half[0]);
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.w[j]), qj);
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.sigma[j]), gather32(kMixtureSimd.sigma, sk));
   }
@@ -539,9 +567,12 @@ NC_AVX2 __attribute__((noinline)) Located locate_beyond(const MixtureGroup<K>& b
 /// here); otherwise locate_beyond.
 template <int K>
 NC_AVX2_INLINE Located locate_in_group(const MixtureGroup<K>& b, int s, uint32_t cf) {
-  // the weighted mean of the component quantiles at f0 + cf 2^14, minus one position
-  const uint64_t level = uint64_t(b.f0[s]) + (uint64_t(cf) << (kCdfBits - kPrecision));
-  const int64_t unit = kMixtureSimd.quantile[std::min<uint64_t>(level >> MixtureSimdTables::kQuantileShift, 1 << 13)];
+  // the weighted mean of the component quantiles at f0 + cf 2^14 (below 2^31: in 32 bits, which
+  // spares GCC a zero extension it makes through a vector register, on the chain from one
+  // symbol to the next), minus one position
+  static_assert(kCdfBits < 31, "f0 + cf 2^14 fits in 32 bits");
+  const uint32_t level = b.f0[s] + (cf << (kCdfBits - kPrecision));
+  const int64_t unit = kMixtureSimd.quantile[std::min<uint32_t>(level >> MixtureSimdTables::kQuantileShift, 1 << 13)];
   const int64_t guess = floor_div256(b.centre[s] + ((unit * int64_t(b.spread[s])) >> 32));
   const uint32_t start = uint32_t(std::min<int64_t>(std::max<int64_t>(guess, 0), b.last_start[s]));
   alignas(32) uint64_t v[4];
