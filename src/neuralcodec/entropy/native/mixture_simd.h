@@ -54,7 +54,7 @@ struct SimdGmmModel {
 };
 
 /// Quantised parameters of a group of 8 symbols (structure of arrays): the integers of their
-/// ContinuousDist<MixtureCdfT<K>>.
+/// ContinuousDist<MixtureCdfT<K>>, but for `spread` (the decoder's guess only).
 template <int K>
 struct MixtureGroup {
   static constexpr int kSize = 8;
@@ -63,6 +63,10 @@ struct MixtureGroup {
   alignas(32) uint32_t inv_m1[kComponents][kSize];  // kInvSigma[k] - 1 (kInvSigma[0] = 2^32)
   alignas(32) uint32_t w[kComponents][kSize];
   alignas(32) int64_t mean[kSize];  // sum_j w_j mu_j (MixtureCdfT::mean << 16)
+  // the standard deviation of the quantised mixture, sqrt(sum_j w_j (sigma_j^2 + mu_j^2) -
+  // mean^2), * 2^32 in positions (float arithmetic: it only places the decoder's first window;
+  // the reference's weighted scale sum_j w_j sigma_j, whose guess misses that window three
+  // times as often on the bench data, is not kept); 0 for the encoder
   alignas(32) uint64_t spread[kSize];
   alignas(32) int32_t lo[kSize];
   alignas(32) uint32_t n[kSize];
@@ -74,7 +78,6 @@ struct MixtureGroup {
   alignas(32) int64_t centre[kSize];
   alignas(32) uint32_t last_start[kSize];
   alignas(32) uint32_t span[kSize];
-  alignas(32) uint32_t sigma[kComponents][kSize];  // sigma * 2^16, for the weighted scale
   uint32_t ok;  // bit s: symbol s takes this path
   int k;
 
@@ -90,7 +93,7 @@ struct MixtureGroup {
       f.w[j] = w[j][s];
     }
     f.mean = mean[s] >> 16;
-    f.spread = spread[s];
+    f.spread = spread[s];  // (a search's start only: the answer does not depend on it)
     d.lo = lo[s];
     d.n = n[s];
     d.f0 = f0[s];
@@ -346,6 +349,7 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
   __m256i lo = _mm256_set1_epi32(std::numeric_limits<int32_t>::max());
   __m256i hi = _mm256_set1_epi32(std::numeric_limits<int32_t>::min());
   __m256i heavy_w = _mm256_setzero_si256(), heavy_c = _mm256_setzero_si256();
+  __m256 moment1 = _mm256_setzero_ps(), moment2 = moment1;  // sum_j w_j mu_j, sum_j w_j (mu_j^2 + sigma_j^2)
   for (int j = 0; j < k; ++j) {
     const __m256i qj = _mm256_add_epi32(q[j], _mm256_and_si256(rest, _mm256_cmpeq_epi32(big, _mm256_set1_epi32(j))));
     const __m256 mj = means[j], sj = scales[j];
@@ -370,7 +374,12 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.mu[j]), mu);
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.inv_m1[j]), inv_half[0]);
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.w[j]), qj);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.sigma[j]), gather32(kMixtureSimd.sigma, sk));
+    if (for_decoder) {  // in 2^-8 units (sigma_fixed / 2^8)
+      const __m256 wf = _mm256_cvtepi32_ps(qj), mf = _mm256_cvtepi32_ps(mu);
+      const __m256 sf = _mm256_mul_ps(_mm256_cvtepi32_ps(gather32(kMixtureSimd.sigma, sk)), _mm256_set1_ps(1.0f / 256));
+      moment1 = _mm256_add_ps(moment1, _mm256_mul_ps(wf, mf));
+      moment2 = _mm256_add_ps(moment2, _mm256_mul_ps(wf, _mm256_add_ps(_mm256_mul_ps(mf, mf), _mm256_mul_ps(sf, sf))));
+    }
   }
   const __m256i width_m1 = _mm256_set1_epi32(kMaxWidth - 1);
   const __m256i wide = _mm256_cmpgt_epi32(_mm256_sub_epi32(hi, lo), width_m1);
@@ -384,11 +393,17 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
   const __m256i n = _mm256_add_epi32(_mm256_sub_epi32(hi, lo), _mm256_set1_epi32(1));
   _mm256_store_si256(reinterpret_cast<__m256i*>(b.lo), lo);
   _mm256_store_si256(reinterpret_cast<__m256i*>(b.n), n);
+  // the mixture's standard deviation * 2^24 in 2^-8 units (<= 2^48: |mu| <= 2^24), converted
+  // to integers by the 2^52 bias (exact below 2^52)
+  const __m256 mean_f = _mm256_mul_ps(moment1, _mm256_set1_ps(1.0f / kWeightTotal));
+  const __m256 variance = _mm256_sub_ps(_mm256_mul_ps(moment2, _mm256_set1_ps(1.0f / kWeightTotal)), _mm256_mul_ps(mean_f, mean_f));
+  const __m256 deviation = _mm256_mul_ps(_mm256_sqrt_ps(_mm256_max_ps(variance, _mm256_setzero_ps())), _mm256_set1_ps(16777216.0f));
+  const __m256d bias = _mm256_set1_pd(4503599627370496.0);
   // f0 = F(256 lo - 128) and the decoder's d0 = 256 lo - 128 - mu_j, 4 symbols per half; the
-  // weighted mean and scale for the guess
+  // weighted mean and the deviation for the guess
   for (int h = 0; h < 2; ++h) {
     const __m256i u = _mm256_sub_epi64(_mm256_slli_epi64(_mm256_cvtepi32_epi64(half128(lo, h)), 8), _mm256_set1_epi64x(128));
-    __m256i acc = _mm256_setzero_si256(), mean = acc, spread = acc;
+    __m256i acc = _mm256_setzero_si256(), mean = acc;
     const bool tails = tail_only >> (4 * h) & 1;
     for (int j = 0; j < k; ++j) {
       const __m256i mu = load4_i64(b.mu[j] + 4 * h), w = load4_u64(b.w[j] + 4 * h);
@@ -403,13 +418,14 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
         acc = centred_sum(acc, w, centred_cdf(d0, inv));
       }
       mean = _mm256_add_epi64(mean, _mm256_mul_epi32(w, mu));
-      spread = _mm256_add_epi64(spread, _mm256_mul_epu32(w, load4_u64(b.sigma[j] + 4 * h)));
     }
     const __m256i mixed = _mm256_srli_epi64(acc, 16);  // centred (low 32 bits) unless tails
     _mm_store_si128(reinterpret_cast<__m128i*>(b.f0 + 4 * h),
                     low_dwords(tails ? mixed : _mm256_add_epi32(mixed, _mm256_set1_epi64x(kHalfCdf))));
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.mean + 4 * h), mean);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.spread + 4 * h), spread);
+    const __m256d deviation_h = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(deviation, 1) : _mm256_castps256_ps128(deviation));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.spread + 4 * h),
+                       _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(deviation_h, bias)), _mm256_castpd_si256(bias)));
     // centre = floor(mean / 2^16) + 128 - 256 (lo + 1) (|mean| < 2^47: shifted to be non-negative)
     const __m256i mean_floor = _mm256_sub_epi64(_mm256_srli_epi64(_mm256_add_epi64(mean, _mm256_set1_epi64x(int64_t(1) << 47)), 16),
                                                 _mm256_set1_epi64x(int64_t(1) << 31));
@@ -562,14 +578,14 @@ NC_AVX2 __attribute__((noinline)) Located locate_beyond(const MixtureGroup<K>& b
 }
 
 /// The position of symbol s of a group coded at cf: the mixture cdf at the 4 positions from
-/// guess - 1, kept inside the support (the guess, the weighted mean of the component quantiles,
-/// is usually the answer or next to it: ~90% of K = 3 symbols on the bench data are settled
-/// here); otherwise locate_beyond.
+/// guess - 1, kept inside the support (the guess, the Gaussian quantile of the mixture's mean
+/// and standard deviation, is usually the answer or next to it: ~97% of K = 3 symbols on the
+/// bench data are settled here); otherwise locate_beyond.
 template <int K>
 NC_AVX2_INLINE Located locate_in_group(const MixtureGroup<K>& b, int s, uint32_t cf) {
-  // the weighted mean of the component quantiles at f0 + cf 2^14 (below 2^31: in 32 bits, which
-  // spares GCC a zero extension it makes through a vector register, on the chain from one
-  // symbol to the next), minus one position
+  // mean + deviation * quantile at f0 + cf 2^14 (below 2^31: in 32 bits, which spares GCC a
+  // zero extension it makes through a vector register, on the chain from one symbol to the
+  // next; |quantile| <= 2^11, spread <= 2^48: the product fits), minus one position
   static_assert(kCdfBits < 31, "f0 + cf 2^14 fits in 32 bits");
   const uint32_t level = b.f0[s] + (cf << (kCdfBits - kPrecision));
   const int64_t unit = kMixtureSimd.quantile[std::min<uint32_t>(level >> MixtureSimdTables::kQuantileShift, 1 << 13)];
