@@ -62,17 +62,16 @@ struct MixtureGroup {
   alignas(32) int32_t mu[kComponents][kSize];
   alignas(32) uint32_t inv_m1[kComponents][kSize];  // kInvSigma[k] - 1 (kInvSigma[0] = 2^32)
   alignas(32) uint32_t w[kComponents][kSize];
-  alignas(32) int64_t mean[kSize];  // sum_j w_j mu_j (MixtureCdfT::mean << 16)
+  // for the decoder's guess (float arithmetic: it only places the first window), the mean and
   // the standard deviation of the quantised mixture, sqrt(sum_j w_j (sigma_j^2 + mu_j^2) -
-  // mean^2), * 2^32 in positions (float arithmetic: it only places the decoder's first window;
-  // the reference's weighted scale sum_j w_j sigma_j, whose guess misses that window three
-  // times as often on the bench data, is not kept); 0 for the encoder
+  // mean^2), * 2^32 in positions (the reference's weighted scale sum_j w_j sigma_j, whose
+  // guess misses that window three times as often on the bench data, is not kept)
   alignas(32) uint64_t spread[kSize];
   alignas(32) int32_t lo[kSize];
   alignas(32) uint32_t n[kSize];
   alignas(32) uint32_t f0[kSize];
   // for the decoder: u_0 - mu_j zero-extended to 64 bits, the centre of its first window in
-  // 2^-8 units from the support's start (weighted mean + 128 - 256 (lo + 1)), the last start of
+  // 2^-8 units from the support's start (floor(mean) + 128 - 256 (lo + 1)), the last start of
   // a 4-position window inside the support (n - 3) and M - n - 1
   alignas(32) uint64_t d0[kComponents][kSize];
   alignas(32) int64_t centre[kSize];
@@ -92,8 +91,9 @@ struct MixtureGroup {
       f.inv[j] = uint64_t(inv_m1[j][s]) + 1;
       f.w[j] = w[j][s];
     }
-    f.mean = mean[s] >> 16;
-    f.spread = spread[s];  // (a search's start only: the answer does not depend on it)
+    // (mean and spread place a search's start only: the answer does not depend on them)
+    f.mean = centre[s] - 128 + 256 * (int64_t(lo[s]) + 1);
+    f.spread = spread[s];
     d.lo = lo[s];
     d.n = n[s];
     d.f0 = f0[s];
@@ -393,17 +393,18 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
   const __m256i n = _mm256_add_epi32(_mm256_sub_epi32(hi, lo), _mm256_set1_epi32(1));
   _mm256_store_si256(reinterpret_cast<__m256i*>(b.lo), lo);
   _mm256_store_si256(reinterpret_cast<__m256i*>(b.n), n);
-  // the mixture's standard deviation * 2^24 in 2^-8 units (<= 2^48: |mu| <= 2^24), converted
-  // to integers by the 2^52 bias (exact below 2^52)
+  // the mixture's mean (floor, 2^-8 units, |mean| <= 2^24) and standard deviation * 2^24 in
+  // 2^-8 units (<= 2^48), converted to integers by the 2^52 bias (exact below 2^52)
   const __m256 mean_f = _mm256_mul_ps(moment1, _mm256_set1_ps(1.0f / kWeightTotal));
+  const __m256i mean_floor = _mm256_cvttps_epi32(_mm256_floor_ps(mean_f));
   const __m256 variance = _mm256_sub_ps(_mm256_mul_ps(moment2, _mm256_set1_ps(1.0f / kWeightTotal)), _mm256_mul_ps(mean_f, mean_f));
   const __m256 deviation = _mm256_mul_ps(_mm256_sqrt_ps(_mm256_max_ps(variance, _mm256_setzero_ps())), _mm256_set1_ps(16777216.0f));
   const __m256d bias = _mm256_set1_pd(4503599627370496.0);
   // f0 = F(256 lo - 128) and the decoder's d0 = 256 lo - 128 - mu_j, 4 symbols per half; the
-  // weighted mean and the deviation for the guess
+  // decoder's centre and spread
   for (int h = 0; h < 2; ++h) {
     const __m256i u = _mm256_sub_epi64(_mm256_slli_epi64(_mm256_cvtepi32_epi64(half128(lo, h)), 8), _mm256_set1_epi64x(128));
-    __m256i acc = _mm256_setzero_si256(), mean = acc;
+    __m256i acc = _mm256_setzero_si256();
     const bool tails = tail_only >> (4 * h) & 1;
     for (int j = 0; j < k; ++j) {
       const __m256i mu = load4_i64(b.mu[j] + 4 * h), w = load4_u64(b.w[j] + 4 * h);
@@ -417,20 +418,17 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
       } else {
         acc = centred_sum(acc, w, centred_cdf(d0, inv));
       }
-      mean = _mm256_add_epi64(mean, _mm256_mul_epi32(w, mu));
     }
     const __m256i mixed = _mm256_srli_epi64(acc, 16);  // centred (low 32 bits) unless tails
     _mm_store_si128(reinterpret_cast<__m128i*>(b.f0 + 4 * h),
                     low_dwords(tails ? mixed : _mm256_add_epi32(mixed, _mm256_set1_epi64x(kHalfCdf))));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.mean + 4 * h), mean);
+    if (!for_decoder) continue;
     const __m256d deviation_h = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(deviation, 1) : _mm256_castps256_ps128(deviation));
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.spread + 4 * h),
                        _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(deviation_h, bias)), _mm256_castpd_si256(bias)));
-    // centre = floor(mean / 2^16) + 128 - 256 (lo + 1) (|mean| < 2^47: shifted to be non-negative)
-    const __m256i mean_floor = _mm256_sub_epi64(_mm256_srli_epi64(_mm256_add_epi64(mean, _mm256_set1_epi64x(int64_t(1) << 47)), 16),
-                                                _mm256_set1_epi64x(int64_t(1) << 31));
+    // centre = floor(mean) + 128 - 256 (lo + 1) = floor(mean) - (u + 256)
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.centre + 4 * h),
-                       _mm256_sub_epi64(mean_floor, _mm256_add_epi64(u, _mm256_set1_epi64x(256))));
+                       _mm256_sub_epi64(_mm256_cvtepi32_epi64(half128(mean_floor, h)), _mm256_add_epi64(u, _mm256_set1_epi64x(256))));
   }
   if (for_decoder) {  // its window bounds (a support of fewer than 3 positions would take the
                      // reference path: none here, half-widths are >= 1)
