@@ -77,6 +77,7 @@ struct MixtureGroup {
   alignas(32) int64_t centre[kSize];
   alignas(32) uint32_t last_start[kSize];
   alignas(32) uint32_t span[kSize];
+  alignas(32) int32_t f0_centred[kSize];  // f0 - 2^29
   uint32_t ok;  // bit s: symbol s takes this path
   int k;
 
@@ -115,9 +116,11 @@ struct MixtureSimdTables {
   uint64_t inv_half[kNumScales];
   uint32_t sigma[kNumScales];
   // the coarse inverse of the Gaussian CDF over the whole range, signed: quantile[k] =
-  // kGaussTable.inverse.shifted_quantile(0, 2^32, k * 2^17) (a position guess costs one read)
+  // kGaussTable.inverse.shifted_quantile(0, 2^32, min(k, 2^13) * 2^17) (a position guess costs
+  // one read; the entries past 2^13 repeat the last one, for the levels up to 2^31 a guess
+  // reads without a clamp)
   static constexpr int kQuantileShift = kCdfBits - 13;
-  int16_t quantile[(1 << 13) + 1];
+  int16_t quantile[1 << (31 - kQuantileShift)];
   // F(u_0) of a component on a support that is not clamped to kMaxWidth: there |u_0 - mu| >=
   // 256 h_k, so t >= t_min(k) = (256 h_k kInvSigma[k]) >> 12, where (checked here) F+(t) >=
   // 2^30 - 1: F(u_0) = 2^30 - F+(t) is 1 for t < tail_zero and 0 from there on
@@ -148,6 +151,7 @@ struct MixtureSimdTables {
       centred[j] = (kGaussTable.pairs[j] & ~uint64_t(0xFFFFFFFF)) | uint32_t(kGaussCdf[j] - kHalfCdf);
     for (int q = 0; q <= (1 << 13); ++q)
       quantile[q] = int16_t(kGaussTable.inverse.shifted_quantile(0, uint64_t(1) << 32, uint64_t(q) << kQuantileShift));
+    for (size_t q = (1 << 13) + 1; q < std::size(quantile); ++q) quantile[q] = quantile[1 << 13];
     for (size_t c = 0; c < sizeof(ScaleCells::first); ++c) {
       const uint32_t k = kScaleCells.first[c];
       uint32_t bound = 0x7FC00000u;  // quiet NaN
@@ -434,6 +438,8 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
                      // reference path: none here, half-widths are >= 1)
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.last_start), _mm256_sub_epi32(n, _mm256_set1_epi32(3)));
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.span), _mm256_sub_epi32(_mm256_set1_epi32(kTotal - 1), n));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.f0_centred),
+                       _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(b.f0)), _mm256_set1_epi32(kHalfCdf)));
     ok = _mm256_and_si256(ok, _mm256_cmpgt_epi32(n, _mm256_set1_epi32(2)));
   }
   b.ok = uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(ok))) & ((1u << count) - 1);
@@ -545,7 +551,7 @@ NC_AVX2_INLINE __m256i window_cdf(const MixtureGroup<K>& b, int s, uint32_t star
     acc = centred_sum(acc, _mm256_set1_epi32(int(b.w[j][s])), centred_cdf(d, _mm256_set1_epi32(int(b.inv_m1[j][s]))));
   }
   // cdf = ((F - f0) * span >> 30) + pos (F - f0 >= 0 in the low 32 bits)
-  const __m256i f0_centred = _mm256_set1_epi32(int(b.f0[s] - uint32_t(kHalfCdf)));
+  const __m256i f0_centred = _mm256_set1_epi32(b.f0_centred[s]);
   return _mm256_add_epi64(scaled_cdf(acc, f0_centred, _mm256_set1_epi32(int(b.span[s]))), pos);
 }
 
@@ -586,7 +592,7 @@ NC_AVX2_INLINE Located locate_in_group(const MixtureGroup<K>& b, int s, uint32_t
   // next; |quantile| <= 2^11, spread <= 2^48: the product fits), minus one position
   static_assert(kCdfBits < 31, "f0 + cf 2^14 fits in 32 bits");
   const uint32_t level = b.f0[s] + (cf << (kCdfBits - kPrecision));
-  const int64_t unit = kMixtureSimd.quantile[std::min<uint32_t>(level >> MixtureSimdTables::kQuantileShift, 1 << 13)];
+  const int64_t unit = kMixtureSimd.quantile[level >> MixtureSimdTables::kQuantileShift];
   const int64_t guess = floor_div256(b.centre[s] + ((unit * int64_t(b.spread[s])) >> 32));
   const uint32_t start = uint32_t(std::min<int64_t>(std::max<int64_t>(guess, 0), b.last_start[s]));
   alignas(32) uint64_t v[4];
