@@ -54,7 +54,7 @@ struct SimdGmmModel {
 };
 
 /// Quantised parameters of a group of 8 symbols (structure of arrays): the integers of their
-/// ContinuousDist<MixtureCdfT<K>>.
+/// ContinuousDist<MixtureCdfT<K>>, but for `spread` (the decoder's guess only).
 template <int K>
 struct MixtureGroup {
   static constexpr int kSize = 8;
@@ -62,19 +62,22 @@ struct MixtureGroup {
   alignas(32) int32_t mu[kComponents][kSize];
   alignas(32) uint32_t inv_m1[kComponents][kSize];  // kInvSigma[k] - 1 (kInvSigma[0] = 2^32)
   alignas(32) uint32_t w[kComponents][kSize];
-  alignas(32) int64_t mean[kSize];  // sum_j w_j mu_j (MixtureCdfT::mean << 16)
+  // for the decoder's guess (float arithmetic: it only places the first window), the mean and
+  // the standard deviation of the quantised mixture, sqrt(sum_j w_j (sigma_j^2 + mu_j^2) -
+  // mean^2), * 2^32 in positions (the reference's weighted scale sum_j w_j sigma_j, whose
+  // guess misses that window three times as often on the bench data, is not kept)
   alignas(32) uint64_t spread[kSize];
   alignas(32) int32_t lo[kSize];
   alignas(32) uint32_t n[kSize];
   alignas(32) uint32_t f0[kSize];
   // for the decoder: u_0 - mu_j zero-extended to 64 bits, the centre of its first window in
-  // 2^-8 units from the support's start (weighted mean + 128 - 256 (lo + 1)), the last start of
+  // 2^-8 units from the support's start (floor(mean) + 128 - 256 (lo + 1)), the last start of
   // a 4-position window inside the support (n - 3) and M - n - 1
   alignas(32) uint64_t d0[kComponents][kSize];
   alignas(32) int64_t centre[kSize];
   alignas(32) uint32_t last_start[kSize];
   alignas(32) uint32_t span[kSize];
-  alignas(32) uint32_t sigma[kComponents][kSize];  // sigma * 2^16, for the weighted scale
+  alignas(32) int32_t f0_centred[kSize];  // f0 - 2^29
   uint32_t ok;  // bit s: symbol s takes this path
   int k;
 
@@ -89,7 +92,8 @@ struct MixtureGroup {
       f.inv[j] = uint64_t(inv_m1[j][s]) + 1;
       f.w[j] = w[j][s];
     }
-    f.mean = mean[s] >> 16;
+    // (mean and spread place a search's start only: the answer does not depend on them)
+    f.mean = centre[s] - 128 + 256 * (int64_t(lo[s]) + 1);
     f.spread = spread[s];
     d.lo = lo[s];
     d.n = n[s];
@@ -101,16 +105,22 @@ struct MixtureGroup {
 
 #if NC_MIXTURE_SIMD
 
-/// Per-scale constants and the scale cells as 32-bit words, for gathers.
+/// Per-scale constants and the scale cells, laid out for gathers: the words read together for
+/// the same index share one 64-bit entry (one gathered element instead of two).
 struct MixtureSimdTables {
-  int32_t cells[sizeof(ScaleCells::first)];
-  uint32_t inv_m1[kNumScales];
-  int32_t half[kNumScales];
+  // scale cell c: its first candidate index k (low word) and the float bits of the boundary
+  // kScaleBounds[k] that decides k or k + 1 (high word; a quiet NaN for k = kNumScales - 1,
+  // which compares false: no k + 1)
+  uint64_t cell_bound[sizeof(ScaleCells::first)];
+  // scale k: kInvSigma[k] - 1 (low word) and kHalfWidthGauss[k] (high word)
+  uint64_t inv_half[kNumScales];
   uint32_t sigma[kNumScales];
   // the coarse inverse of the Gaussian CDF over the whole range, signed: quantile[k] =
-  // kGaussTable.inverse.shifted_quantile(0, 2^32, k * 2^17) (a position guess costs one read)
+  // kGaussTable.inverse.shifted_quantile(0, 2^32, min(k, 2^13) * 2^17) (a position guess costs
+  // one read; the entries past 2^13 repeat the last one, for the levels up to 2^31 a guess
+  // reads without a clamp)
   static constexpr int kQuantileShift = kCdfBits - 13;
-  int16_t quantile[(1 << 13) + 1];
+  int16_t quantile[1 << (31 - kQuantileShift)];
   // F(u_0) of a component on a support that is not clamped to kMaxWidth: there |u_0 - mu| >=
   // 256 h_k, so t >= t_min(k) = (256 h_k kInvSigma[k]) >> 12, where (checked here) F+(t) >=
   // 2^30 - 1: F(u_0) = 2^30 - F+(t) is 1 for t < tail_zero and 0 from there on
@@ -141,10 +151,15 @@ struct MixtureSimdTables {
       centred[j] = (kGaussTable.pairs[j] & ~uint64_t(0xFFFFFFFF)) | uint32_t(kGaussCdf[j] - kHalfCdf);
     for (int q = 0; q <= (1 << 13); ++q)
       quantile[q] = int16_t(kGaussTable.inverse.shifted_quantile(0, uint64_t(1) << 32, uint64_t(q) << kQuantileShift));
-    for (size_t c = 0; c < sizeof(ScaleCells::first); ++c) cells[c] = kScaleCells.first[c];
+    for (size_t q = (1 << 13) + 1; q < std::size(quantile); ++q) quantile[q] = quantile[1 << 13];
+    for (size_t c = 0; c < sizeof(ScaleCells::first); ++c) {
+      const uint32_t k = kScaleCells.first[c];
+      uint32_t bound = 0x7FC00000u;  // quiet NaN
+      if (k < kNumScales - 1) std::memcpy(&bound, &kScaleBounds[k], 4);
+      cell_bound[c] = k | uint64_t(bound) << 32;
+    }
     for (int k = 0; k < kNumScales; ++k) {
-      inv_m1[k] = uint32_t(kInvSigma[k] - 1);
-      half[k] = kHalfWidthGauss[k];
+      inv_half[k] = uint32_t(kInvSigma[k] - 1) | uint64_t(uint32_t(kHalfWidthGauss[k])) << 32;
       sigma[k] = sigma_fixed(k);
     }
   }
@@ -154,6 +169,21 @@ inline const MixtureSimdTables kMixtureSimd;
 
 NC_AVX2_INLINE __m256i gather32(const void* table, __m256i index) {
   return _mm256_i32gather_epi32(static_cast<const int*>(table), index, 4);
+}
+
+/// The low (out[0]) and high (out[1]) 32-bit words of 8 64-bit lanes, lanes 0-3 in v0 and
+/// 4-7 in v1, as 8 int32 lanes each.
+NC_AVX2_INLINE void split_words(__m256i v0, __m256i v1, __m256i* out) {
+  const __m256 a = _mm256_castsi256_ps(v0), b = _mm256_castsi256_ps(v1);
+  out[0] = _mm256_permute4x64_epi64(_mm256_castps_si256(_mm256_shuffle_ps(a, b, 0x88)), 0xD8);
+  out[1] = _mm256_permute4x64_epi64(_mm256_castps_si256(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8);
+}
+
+/// table[index] of 8 int32 indexes in a table of 64-bit entries, split by split_words.
+NC_AVX2_INLINE void gather64_words(const uint64_t* table, __m256i index, __m256i* out) {
+  const long long* t = reinterpret_cast<const long long*>(table);
+  split_words(_mm256_i32gather_epi64(t, _mm256_castsi256_si128(index), 8),
+              _mm256_i32gather_epi64(t, _mm256_extracti128_si256(index, 1), 8), out);
 }
 
 /// Lower (h = 0) or upper half of 8 int32 lanes.
@@ -226,9 +256,10 @@ struct ComponentLoader {
       out[2] = _mm256_permutevar8x32_ps(_mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x49), v2, 0x92),
                                         _mm256_setr_epi32(2, 5, 0, 3, 6, 1, 4, 7));
     } else if (count == 8 && K == 2) {
-      const __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
-      out[0] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0x88)), 0xD8));
-      out[1] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0xDD)), 0xD8));
+      __m256i words[2];
+      split_words(_mm256_castps_si256(_mm256_loadu_ps(p)), _mm256_castps_si256(_mm256_loadu_ps(p + 8)), words);
+      out[0] = _mm256_castsi256_ps(words[0]);
+      out[1] = _mm256_castsi256_ps(words[1]);
     } else {
       for (int j = 0; j < k; ++j) out[j] = _mm256_i32gather_ps(p + j, at, 4);
     }
@@ -242,25 +273,26 @@ NC_AVX2_INLINE __m256i scale_index8(__m256 scale) {
   __m256i cell = _mm256_sub_epi32(_mm256_srli_epi32(bits, 17), _mm256_set1_epi32(ScaleCells::kFirstExp << 6));
   cell = _mm256_min_epi32(_mm256_max_epi32(cell, _mm256_setzero_si256()),
                           _mm256_set1_epi32(int(sizeof(ScaleCells::first)) - 1));
-  __m256i k = gather32(kMixtureSimd.cells, cell);
-  const __m256 bound = _mm256_i32gather_ps(kScaleBounds, _mm256_min_epi32(k, _mm256_set1_epi32(kNumScales - 2)), 4);
-  const __m256i up = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(kNumScales - 1), k),
-                                      _mm256_castps_si256(_mm256_cmp_ps(bound, scale, _CMP_LE_OQ)));
-  k = _mm256_sub_epi32(k, up);
+  __m256i k_bound[2];
+  gather64_words(kMixtureSimd.cell_bound, cell, k_bound);
+  const __m256i up = _mm256_castps_si256(_mm256_cmp_ps(_mm256_castsi256_ps(k_bound[1]), scale, _CMP_LE_OQ));
+  __m256i k = _mm256_sub_epi32(k_bound[0], up);
   k = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(ScaleCells::kFirstExp), e), k);
-  return _mm256_blendv_epi8(k, _mm256_set1_epi32(kNumScales - 1),
-                            _mm256_cmpgt_epi32(e, _mm256_set1_epi32(ScaleCells::kLastExp)));
+  // k is in [0, kNumScales - 1]: the max sets it to kNumScales - 1 above the last exponent
+  return _mm256_max_epi32(k, _mm256_and_si256(_mm256_cmpgt_epi32(e, _mm256_set1_epi32(ScaleCells::kLastExp)),
+                                              _mm256_set1_epi32(kNumScales - 1)));
 }
 
-/// floor(r * floor(2^48 / sum) / 2^32) for 4 lanes, recip = floor(2^48 / sum) (exact: the double
-/// quotient is never within rounding of an integer it is not equal to, and r * recip < 2^53).
+/// floor(r * floor(2^48 / sum) / 2^32) for 4 lanes, recip = floor(2^48 / sum) / 2^32 (exact: the
+/// double quotient is never within rounding of an integer it is not equal to, and r * recip *
+/// 2^32 is an integer below 2^53, so the product by the scaled recip is exact too).
 NC_AVX2_INLINE __m128i weight_share4(__m128i r, __m256d recip) {
-  return _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(r), recip),
-                                           _mm256_set1_pd(1.0 / 4294967296.0)));
+  return _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_cvtepi32_pd(r), recip));
 }
 
 NC_AVX2_INLINE __m256d reciprocal48(__m128i sum) {
-  return _mm256_floor_pd(_mm256_div_pd(_mm256_set1_pd(281474976710656.0), _mm256_cvtepi32_pd(sum)));
+  return _mm256_mul_pd(_mm256_floor_pd(_mm256_div_pd(_mm256_set1_pd(281474976710656.0), _mm256_cvtepi32_pd(sum))),
+                       _mm256_set1_pd(1.0 / 4294967296.0));
 }
 
 NC_AVX2_INLINE __m256i round_to_int(__m256 v) {
@@ -303,9 +335,9 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
   for (int j = 0; j < k; ++j) {
     r[j] = round_to_int(_mm256_mul_ps(w[j], scale));
     sum_r = _mm256_add_epi32(sum_r, r[j]);
-    const __m256i larger = _mm256_cmpgt_epi32(r[j], best);
-    best = _mm256_blendv_epi8(best, r[j], larger);
-    big = _mm256_blendv_epi8(big, _mm256_set1_epi32(j), larger);
+    // big = j where r_j is larger than every earlier one (big < j before: max sets it)
+    big = _mm256_max_epi32(big, _mm256_and_si256(_mm256_cmpgt_epi32(r[j], best), _mm256_set1_epi32(j)));
+    best = _mm256_max_epi32(best, r[j]);
   }
   sum_r = _mm256_max_epi32(sum_r, _mm256_set1_epi32(1));  // lanes with no valid weights
   const __m256d recip_lo = reciprocal48(half128(sum_r, 0)), recip_hi = reciprocal48(half128(sum_r, 1));
@@ -321,6 +353,7 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
   __m256i lo = _mm256_set1_epi32(std::numeric_limits<int32_t>::max());
   __m256i hi = _mm256_set1_epi32(std::numeric_limits<int32_t>::min());
   __m256i heavy_w = _mm256_setzero_si256(), heavy_c = _mm256_setzero_si256();
+  __m256 moment1 = _mm256_setzero_ps(), moment2 = moment1;  // sum_j w_j mu_j, sum_j w_j (mu_j^2 + sigma_j^2)
   for (int j = 0; j < k; ++j) {
     const __m256i qj = _mm256_add_epi32(q[j], _mm256_and_si256(rest, _mm256_cmpeq_epi32(big, _mm256_set1_epi32(j))));
     const __m256 mj = means[j], sj = scales[j];
@@ -331,18 +364,26 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
     const __m256 v = _mm256_mul_ps(mj, _mm256_set1_ps(256.0f));  // exact (or +-inf, clamped)
     const __m256i mu = round_to_int(_mm256_min_ps(_mm256_max_ps(v, _mm256_sub_ps(_mm256_setzero_ps(), limit)), limit));
     const __m256i sk = scale_index8(sj);
-    const __m256i half = gather32(kMixtureSimd.half, sk);
+    __m256i inv_half[2];
+    gather64_words(kMixtureSimd.inv_half, sk, inv_half);
+    const __m256i half = inv_half[1];
     const __m256i center = _mm256_srai_epi32(_mm256_add_epi32(mu, _mm256_set1_epi32(128)), 8);
-    const __m256i used = _mm256_cmpgt_epi32(qj, _mm256_setzero_si256());
-    lo = _mm256_blendv_epi8(lo, _mm256_min_epi32(lo, _mm256_sub_epi32(center, half)), used);
-    hi = _mm256_blendv_epi8(hi, _mm256_max_epi32(hi, _mm256_add_epi32(center, half)), used);
-    const __m256i heavier = _mm256_cmpgt_epi32(qj, heavy_w);
-    heavy_w = _mm256_blendv_epi8(heavy_w, qj, heavier);
-    heavy_c = _mm256_blendv_epi8(heavy_c, center, heavier);
+    // a component with q_j = 0 is moved 2^30 outwards (|center| + half < 2^17), past every used
+    // one's bounds: at least one component is used, so lo and hi are those of the used ones
+    const __m256i unused = _mm256_andnot_si256(_mm256_cmpgt_epi32(qj, _mm256_setzero_si256()), _mm256_set1_epi32(1 << 30));
+    lo = _mm256_min_epi32(lo, _mm256_add_epi32(_mm256_sub_epi32(center, half), unused));
+    hi = _mm256_max_epi32(hi, _mm256_sub_epi32(_mm256_add_epi32(center, half), unused));
+    heavy_c = _mm256_blendv_epi8(heavy_c, center, _mm256_cmpgt_epi32(qj, heavy_w));
+    heavy_w = _mm256_max_epi32(heavy_w, qj);
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.mu[j]), mu);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.inv_m1[j]), gather32(kMixtureSimd.inv_m1, sk));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.inv_m1[j]), inv_half[0]);
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.w[j]), qj);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.sigma[j]), gather32(kMixtureSimd.sigma, sk));
+    if (for_decoder) {  // in 2^-8 units (sigma_fixed / 2^8)
+      const __m256 wf = _mm256_cvtepi32_ps(qj), mf = _mm256_cvtepi32_ps(mu);
+      const __m256 sf = _mm256_mul_ps(_mm256_cvtepi32_ps(gather32(kMixtureSimd.sigma, sk)), _mm256_set1_ps(1.0f / 256));
+      moment1 = _mm256_add_ps(moment1, _mm256_mul_ps(wf, mf));
+      moment2 = _mm256_add_ps(moment2, _mm256_mul_ps(wf, _mm256_add_ps(_mm256_mul_ps(mf, mf), _mm256_mul_ps(sf, sf))));
+    }
   }
   const __m256i width_m1 = _mm256_set1_epi32(kMaxWidth - 1);
   const __m256i wide = _mm256_cmpgt_epi32(_mm256_sub_epi32(hi, lo), width_m1);
@@ -356,11 +397,18 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
   const __m256i n = _mm256_add_epi32(_mm256_sub_epi32(hi, lo), _mm256_set1_epi32(1));
   _mm256_store_si256(reinterpret_cast<__m256i*>(b.lo), lo);
   _mm256_store_si256(reinterpret_cast<__m256i*>(b.n), n);
+  // the mixture's mean (floor, 2^-8 units, |mean| <= 2^24) and standard deviation * 2^24 in
+  // 2^-8 units (<= 2^48), converted to integers by the 2^52 bias (exact below 2^52)
+  const __m256 mean_f = _mm256_mul_ps(moment1, _mm256_set1_ps(1.0f / kWeightTotal));
+  const __m256i mean_floor = _mm256_cvttps_epi32(_mm256_floor_ps(mean_f));
+  const __m256 variance = _mm256_sub_ps(_mm256_mul_ps(moment2, _mm256_set1_ps(1.0f / kWeightTotal)), _mm256_mul_ps(mean_f, mean_f));
+  const __m256 deviation = _mm256_mul_ps(_mm256_sqrt_ps(_mm256_max_ps(variance, _mm256_setzero_ps())), _mm256_set1_ps(16777216.0f));
+  const __m256d bias = _mm256_set1_pd(4503599627370496.0);
   // f0 = F(256 lo - 128) and the decoder's d0 = 256 lo - 128 - mu_j, 4 symbols per half; the
-  // weighted mean and scale for the guess
+  // decoder's centre and spread
   for (int h = 0; h < 2; ++h) {
     const __m256i u = _mm256_sub_epi64(_mm256_slli_epi64(_mm256_cvtepi32_epi64(half128(lo, h)), 8), _mm256_set1_epi64x(128));
-    __m256i acc = _mm256_setzero_si256(), mean = acc, spread = acc;
+    __m256i acc = _mm256_setzero_si256();
     const bool tails = tail_only >> (4 * h) & 1;
     for (int j = 0; j < k; ++j) {
       const __m256i mu = load4_i64(b.mu[j] + 4 * h), w = load4_u64(b.w[j] + 4 * h);
@@ -374,24 +422,24 @@ NC_AVX2 void prepare_group(const GmmModelT<K>& m, size_t first, int count, Mixtu
       } else {
         acc = centred_sum(acc, w, centred_cdf(d0, inv));
       }
-      mean = _mm256_add_epi64(mean, _mm256_mul_epi32(w, mu));
-      spread = _mm256_add_epi64(spread, _mm256_mul_epu32(w, load4_u64(b.sigma[j] + 4 * h)));
     }
     const __m256i mixed = _mm256_srli_epi64(acc, 16);  // centred (low 32 bits) unless tails
     _mm_store_si128(reinterpret_cast<__m128i*>(b.f0 + 4 * h),
                     low_dwords(tails ? mixed : _mm256_add_epi32(mixed, _mm256_set1_epi64x(kHalfCdf))));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.mean + 4 * h), mean);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b.spread + 4 * h), spread);
-    // centre = floor(mean / 2^16) + 128 - 256 (lo + 1) (|mean| < 2^47: shifted to be non-negative)
-    const __m256i mean_floor = _mm256_sub_epi64(_mm256_srli_epi64(_mm256_add_epi64(mean, _mm256_set1_epi64x(int64_t(1) << 47)), 16),
-                                                _mm256_set1_epi64x(int64_t(1) << 31));
+    if (!for_decoder) continue;
+    const __m256d deviation_h = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(deviation, 1) : _mm256_castps256_ps128(deviation));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.spread + 4 * h),
+                       _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(deviation_h, bias)), _mm256_castpd_si256(bias)));
+    // centre = floor(mean) + 128 - 256 (lo + 1) = floor(mean) - (u + 256)
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.centre + 4 * h),
-                       _mm256_sub_epi64(mean_floor, _mm256_add_epi64(u, _mm256_set1_epi64x(256))));
+                       _mm256_sub_epi64(_mm256_cvtepi32_epi64(half128(mean_floor, h)), _mm256_add_epi64(u, _mm256_set1_epi64x(256))));
   }
   if (for_decoder) {  // its window bounds (a support of fewer than 3 positions would take the
                      // reference path: none here, half-widths are >= 1)
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.last_start), _mm256_sub_epi32(n, _mm256_set1_epi32(3)));
     _mm256_store_si256(reinterpret_cast<__m256i*>(b.span), _mm256_sub_epi32(_mm256_set1_epi32(kTotal - 1), n));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b.f0_centred),
+                       _mm256_sub_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(b.f0)), _mm256_set1_epi32(kHalfCdf)));
     ok = _mm256_and_si256(ok, _mm256_cmpgt_epi32(n, _mm256_set1_epi32(2)));
   }
   b.ok = uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(ok))) & ((1u << count) - 1);
@@ -503,7 +551,7 @@ NC_AVX2_INLINE __m256i window_cdf(const MixtureGroup<K>& b, int s, uint32_t star
     acc = centred_sum(acc, _mm256_set1_epi32(int(b.w[j][s])), centred_cdf(d, _mm256_set1_epi32(int(b.inv_m1[j][s]))));
   }
   // cdf = ((F - f0) * span >> 30) + pos (F - f0 >= 0 in the low 32 bits)
-  const __m256i f0_centred = _mm256_set1_epi32(int(b.f0[s] - uint32_t(kHalfCdf)));
+  const __m256i f0_centred = _mm256_set1_epi32(b.f0_centred[s]);
   return _mm256_add_epi64(scaled_cdf(acc, f0_centred, _mm256_set1_epi32(int(b.span[s]))), pos);
 }
 
@@ -534,14 +582,17 @@ NC_AVX2 __attribute__((noinline)) Located locate_beyond(const MixtureGroup<K>& b
 }
 
 /// The position of symbol s of a group coded at cf: the mixture cdf at the 4 positions from
-/// guess - 1, kept inside the support (the guess, the weighted mean of the component quantiles,
-/// is usually the answer or next to it: ~90% of K = 3 symbols on the bench data are settled
-/// here); otherwise locate_beyond.
+/// guess - 1, kept inside the support (the guess, the Gaussian quantile of the mixture's mean
+/// and standard deviation, is usually the answer or next to it: ~97% of K = 3 symbols on the
+/// bench data are settled here); otherwise locate_beyond.
 template <int K>
 NC_AVX2_INLINE Located locate_in_group(const MixtureGroup<K>& b, int s, uint32_t cf) {
-  // the weighted mean of the component quantiles at f0 + cf 2^14, minus one position
-  const uint64_t level = uint64_t(b.f0[s]) + (uint64_t(cf) << (kCdfBits - kPrecision));
-  const int64_t unit = kMixtureSimd.quantile[std::min<uint64_t>(level >> MixtureSimdTables::kQuantileShift, 1 << 13)];
+  // mean + deviation * quantile at f0 + cf 2^14 (below 2^31: in 32 bits, which spares GCC a
+  // zero extension it makes through a vector register, on the chain from one symbol to the
+  // next; |quantile| <= 2^11, spread <= 2^48: the product fits), minus one position
+  static_assert(kCdfBits < 31, "f0 + cf 2^14 fits in 32 bits");
+  const uint32_t level = b.f0[s] + (cf << (kCdfBits - kPrecision));
+  const int64_t unit = kMixtureSimd.quantile[level >> MixtureSimdTables::kQuantileShift];
   const int64_t guess = floor_div256(b.centre[s] + ((unit * int64_t(b.spread[s])) >> 32));
   const uint32_t start = uint32_t(std::min<int64_t>(std::max<int64_t>(guess, 0), b.last_start[s]));
   alignas(32) uint64_t v[4];
