@@ -71,12 +71,17 @@ def test_unsupported_layers_are_refused():
         ExactNet(nn.Conv2d(4, 4, 3, groups=2))
 
 
-def test_gemm_and_conv_implementations_agree():
-    """im2col + matmul gives the same integers as F.conv2d (strided, padded, 1x1, dilated)."""
+@pytest.mark.parametrize("batch", [1, 2])
+def test_gemm_and_conv_implementations_agree(batch):
+    """im2col + matmul (addmm for one image, baddbmm for a batch: the bias in the product)
+    gives the same integers as F.conv2d (strided, padded, 1x1, dilated)."""
     torch.manual_seed(3)
     net = ExactNet(nn.Conv2d(16, 24, 3, 2, 1), nn.ReLU(), nn.Conv2d(24, 20, 1),
                    nn.Conv2d(20, 8, 5, 1, 4, dilation=2), nn.ReLU(), nn.Conv2d(8, 6, 3, 1, 0)).eval()
-    x = to_fixed(_input(shape=(2, 16, 23, 37)))
+    for layer in net.layers:        # biases large enough that dropping or doubling one shows
+        if isinstance(layer, nn.Conv2d):
+            nn.init.uniform_(layer.bias, -0.5, 0.5)
+    x = to_fixed(_input(shape=(batch, 16, 23, 37)))
     try:
         results = []
         for impl in ("conv", "gemm"):
@@ -84,7 +89,7 @@ def test_gemm_and_conv_implementations_agree():
             results.append(net.exact(x))
     finally:
         set_conv_impl("conv", "cpu")
-    assert results[0].shape == (2, 6, 10, 17) and torch.equal(results[0], results[1])
+    assert results[0].shape == (batch, 6, 10, 17) and torch.equal(results[0], results[1])
     assert results[0].abs().max() > 0
     with pytest.raises(ValueError):
         set_conv_impl("winograd")

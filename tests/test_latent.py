@@ -176,3 +176,30 @@ def test_shipped_weights_load_with_their_hash(name):
     state = model.state_dict()
     assert set(state) == set(stored)
     assert all(torch.equal(state[k].to(v.dtype), v) for k, v in stored.items())
+
+
+def test_factorized_decode_follows_new_tables():
+    """The factorized prior keeps host copies of its coding tables between decodes; new
+    tables (loaded weights, an in-place write, update()) must be used at once."""
+    def prior(seed):
+        torch.manual_seed(seed)
+        p = Factorized(3).eval()
+        with torch.no_grad():
+            p.prior.bottleneck.quantiles.add_(torch.randn_like(p.prior.bottleneck.quantiles) * 3)
+        p.update()
+        return p
+    a, b = prior(0), prior(1)
+    z = torch.randn(1, 3, 6, 5) * 4
+    (stream_a,), z_a = a.compress(z)
+    assert torch.equal(a.decompress([stream_a], z.shape), z_a)        # caches a's tables
+    (stream_b,), z_b = b.compress(z)
+    assert stream_a != stream_b
+    a.load_state_dict(b.state_dict())                                  # buffers written in place
+    assert torch.equal(a.decompress([stream_b], z.shape), z_b)
+    c = prior(2)
+    (stream_c,), z_c = c.compress(z)
+    a.prior.bottleneck._quantized_cdf = c.prior.bottleneck._quantized_cdf.clone()   # replaced
+    a.prior.bottleneck._cdf_length = c.prior.bottleneck._cdf_length.clone()
+    a.prior.bottleneck._offset = c.prior.bottleneck._offset.clone()
+    a.prior.median_q.copy_(c.prior.median_q)
+    assert torch.equal(a.decompress([stream_c], z.shape), z_c)

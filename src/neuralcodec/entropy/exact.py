@@ -16,6 +16,8 @@ Supported layers: ``nn.Conv2d``, ``nn.ConvTranspose2d`` (groups=1), ``nn.ReLU``,
 an exact product of integers and an exact shift, like a convolution's requantisation.
 Convolutions run either as ``F.conv2d`` or as im2col + one float64 matrix product
 (:func:`set_conv_impl`); both give the same integers (exact sums), only the speed differs.
+The matrix product takes the integer bias in the same call (``addmm``: one kernel fewer per
+layer): its sum is an exact integer, so rounding it equals rounding the product, then adding.
 """
 from __future__ import annotations
 
@@ -43,8 +45,8 @@ def set_conv_impl(impl: str, device_type: str = "cuda") -> None:
     _conv_impl[device_type] = impl
 
 
-def _conv_gemm(x: torch.Tensor, w: torch.Tensor, layer: nn.Conv2d) -> torch.Tensor:
-    """F.conv2d(x, w) (no bias) as im2col + matmul; exact on integer float64 data."""
+def _conv_gemm(x: torch.Tensor, w: torch.Tensor, layer: nn.Conv2d, bias: torch.Tensor) -> torch.Tensor:
+    """F.conv2d(x, w) + bias as im2col + one matrix product; exact on integer float64 data."""
     b, _, h, wd = x.shape
     kh, kw = layer.kernel_size
     out_h = (h + 2 * layer.padding[0] - layer.dilation[0] * (kh - 1) - 1) // layer.stride[0] + 1
@@ -53,7 +55,11 @@ def _conv_gemm(x: torch.Tensor, w: torch.Tensor, layer: nn.Conv2d) -> torch.Tens
         cols = x.flatten(2)
     else:
         cols = F.unfold(x, (kh, kw), layer.dilation, layer.padding, layer.stride)
-    return (w.flatten(1) @ cols).view(b, w.shape[0], out_h, out_w)
+    if b == 1:
+        out = torch.addmm(bias.view(-1, 1), w.flatten(1), cols[0])
+    else:
+        out = torch.baddbmm(bias.view(1, -1, 1), w.flatten(1).expand(b, -1, -1), cols)
+    return out.view(b, w.shape[0], out_h, out_w)
 
 
 def to_fixed(x: torch.Tensor) -> torch.Tensor:
@@ -168,13 +174,14 @@ class ExactNet(nn.Module):
             kind, w_int, b_int, unscale, layer = item
             if kind == "conv" and _conv_impl.get(x.device.type, "conv") == "gemm" \
                     and isinstance(layer.padding, tuple):
-                acc = _conv_gemm(x, w_int, layer)
+                acc = torch.round(_conv_gemm(x, w_int, layer, b_int))
             elif kind == "conv":
-                acc = F.conv2d(x, w_int, None, layer.stride, layer.padding, layer.dilation)
+                acc = torch.round(F.conv2d(x, w_int, None, layer.stride, layer.padding, layer.dilation))
+                acc += b_int.view(1, -1, 1, 1)
             else:
-                acc = F.conv_transpose2d(x, w_int, None, layer.stride, layer.padding,
-                                         layer.output_padding, 1, layer.dilation)
-            acc = torch.round(acc) + b_int.view(1, -1, 1, 1)
+                acc = torch.round(F.conv_transpose2d(x, w_int, None, layer.stride, layer.padding,
+                                                     layer.output_padding, 1, layer.dilation))
+                acc += b_int.view(1, -1, 1, 1)
             x = torch.round(acc * unscale).clamp(-ACT_LIMIT, ACT_LIMIT)
         return x
 

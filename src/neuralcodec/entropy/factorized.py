@@ -15,7 +15,15 @@ from torch.nn import functional as F
 
 from neuralcodec.entropy import coder
 
-_TABLE_BUFFERS = ("_quantized_cdf", "_cdf_length", "_offset")
+_TABLE_BUFFERS = ("_quantized_cdf", "_cdf_length", "_offset")      # in the order _tables returns
+
+
+def _version(t: torch.Tensor) -> int | None:
+    """The tensor's in-place write counter (None for inference tensors, which have none)."""
+    try:
+        return t._version
+    except RuntimeError:
+        return None
 
 
 class FactorizedPrior(nn.Module):
@@ -23,6 +31,7 @@ class FactorizedPrior(nn.Module):
         super().__init__()
         self.bottleneck = EntropyBottleneck(channels)
         self.register_buffer("median_q", torch.zeros(channels))
+        self._host_tables: tuple | None = None     # (the buffers and versions they were read at, arrays)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(z_hat, likelihoods): noisy in training, rounded around the medians otherwise.
@@ -83,12 +92,20 @@ class FactorizedPrior(nn.Module):
         return symbols.int(), symbols + self._medians(z)
 
     def _tables(self):
-        eb = self.bottleneck
+        """(cdfs, lengths, offsets) as host int32 arrays, copied from the buffers once and
+        again only when a buffer is replaced (update, loading) or written to (its version)."""
         if not self.has_tables():
             raise RuntimeError("FactorizedPrior.update() must run before coding")
-        return (eb._quantized_cdf.cpu().numpy().astype(np.int32),
-                eb._cdf_length.cpu().numpy().astype(np.int32),
-                eb._offset.cpu().numpy().astype(np.int32))
+        buffers = [getattr(self.bottleneck, name) for name in _TABLE_BUFFERS]
+        seen = [(t, _version(t)) for t in buffers]
+        cached = self._host_tables
+        if cached is None or any(t is not old or v is None or v != old_v
+                                 for (t, v), (old, old_v) in zip(seen, cached[0])):
+            arrays = tuple(t.cpu().numpy().astype(np.int32) for t in buffers)
+            for a in arrays:
+                a.setflags(write=False)
+            self._host_tables = cached = (seen, arrays)
+        return cached[1]
 
     @staticmethod
     def _indexes(shape) -> np.ndarray:
