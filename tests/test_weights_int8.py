@@ -34,6 +34,7 @@ def files(tmp_path_factory, model):
     d = tmp_path_factory.mktemp("w8")
     save_weights(model, d / "fp16.safetensors")
     save_weights(model, d / "int8.safetensors", dtype="int8")
+    save_weights(model, d / "int8g.safetensors", dtype="int8", group=32)
     return d
 
 
@@ -81,9 +82,26 @@ def test_dequantised_tensors_round_trip(files, model):
         assert torch.equal(net.state_dict()[key], loaded[key])
 
 
+def test_grouped_scales_round_trip(files, model):
+    """--group 32: one scale per 32 weights of a channel (the last group shorter), each weight
+    exactly q * its group's scale, closer to the model's weights than per channel."""
+    stored = load_file(str(files / "int8g.safetensors"))
+    quant = json.loads(_meta(files / "int8g.safetensors")["quant"])
+    assert quant["group"] == 32
+    loaded, per_channel = load_state(files / "int8g.safetensors"), load_state(files / "int8.safetensors")
+    state = model.state_dict()
+    for key in quant["tensors"]:
+        q, scale = stored[key].flatten(1), stored[key + wq.SCALE_SUFFIX]
+        assert scale.shape == (q.shape[0], -(-q.shape[1] // 32))
+        index = torch.arange(q.shape[1]) // 32
+        exact = (q.double() * scale.double()[:, index]).float().view(state[key].shape)
+        assert torch.equal(loaded[key], exact)
+        assert (loaded[key] - state[key]).abs().sum() < (per_channel[key] - state[key]).abs().sum()
+    assert load_model("hyperprior", files / "int8g.safetensors") is not None
+
+
 def test_int8_weights_are_deterministic(files, model, tmp_path):
-    """The same model gives the same tensors; two loads give the same bytes; a stream coded
-    with the int8 file decodes with it and is refused by the fp16 file (another hash)."""
+    """The same model gives the same tensors, and two loads the same bytes."""
     save_weights(model, tmp_path / "again.safetensors", dtype="int8")
     a, b = load_file(str(files / "int8.safetensors")), load_file(str(tmp_path / "again.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -127,7 +145,9 @@ def test_convert_command(files, tmp_path, capsys):
                         ((tmp_path / "none", out, "--dtype", "int8"), "not found"),
                         ((src, out, "--dtype", "int8", "-n"), "exists"),
                         ((src, tmp_path / "d.safetensors", "--dtype", "fp16", "--keep", "g_s"),
-                         "--keep")]:
+                         "--keep"),
+                        ((src, tmp_path / "d.safetensors", "--dtype", "int8", "--group", "-1"),
+                         "--group")]:
         assert main(["weights", "convert", *map(str, argv)]) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("neuralcodec: error:") and words in err and "\n" not in err
@@ -170,6 +190,10 @@ HOSTILE = {
                   "distinct"),
     "no quant": (None, lambda m, n: m.pop("quant"), "quant"),
     "quant in format 1": (None, lambda m, n: m.__setitem__("format", "neuralcodec-weights-1"), "quant"),
+    "group shape": (None, lambda m, n: m.__setitem__("quant", m["quant"].replace('"group": 0', '"group": 8')),
+                    "shape"),
+    "group value": (None, lambda m, n: m.__setitem__("quant", m["quant"].replace('"group": 0', '"group": -1')),
+                    "group"),
     "scale not listed": (None, lambda m, n: _set_quant(m, {"scheme": wq.QUANT_SCHEME, "tensors": []}),
                          "unexpected"),
 }

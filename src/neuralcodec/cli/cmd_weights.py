@@ -22,6 +22,9 @@ def register(sub) -> None:
     c.add_argument("--keep", action="append", default=[], metavar="PREFIX",
                    help="int8: keep the tensors of this module (stored name prefix, e.g. "
                         "g_s.9 or slices) in fp16; repeatable")
+    c.add_argument("--group", type=int, default=0, metavar="G",
+                   help="int8: one scale per G consecutive weights of an output channel "
+                        "(default 0: one per channel; 32 measured best on elic, 12%% larger)")
     add_output_options(c)
     c.set_defaults(func=run_convert)
 
@@ -37,12 +40,15 @@ def run_convert(args) -> int:
         raise InputError(f"input {source} not found")
     if target.exists() and os.path.samefile(source, target):
         raise InputError(f"output {target} is the input file; name another file")
-    if args.keep and args.dtype != "int8":
-        raise InputError("--keep is used with --dtype int8")
+    if (args.keep or args.group) and args.dtype != "int8":
+        raise InputError("--keep and --group are used with --dtype int8")
+    if not 0 <= args.group <= 1 << 16:
+        raise InputError(f"--group must be in 0..65536, got {args.group}")
 
     from neuralcodec.codecs.weights import convert_weights, read_metadata
 
-    convert_weights(source, target, args.dtype, tuple(args.keep), overwrite=args.overwrite)
+    convert_weights(source, target, args.dtype, tuple(args.keep), args.group,
+                    overwrite=args.overwrite)
     meta = read_metadata(target)
     quantised = len(__import__("json").loads(meta["quant"])["tensors"]) if "quant" in meta else 0
     print(f"{target}: {meta['codec']} weights, {args.dtype} ({quantised} int8 tensors), "

@@ -1,16 +1,20 @@
-"""8-bit storage of weights files: large float tensors as int8 with one fp32 scale per slice
-of their first dimension (output channels of a Conv2d, input channels of a ConvTranspose2d).
+"""8-bit storage of weights files: large float tensors as int8 with fp32 scales, one per slice
+of their first dimension (output channels of a Conv2d, input channels of a ConvTranspose2d)
+or, with a group size G, one per G consecutive weights of each such slice.
 
 A quantised file has the format ``neuralcodec-weights-2`` and a ``quant`` metadata field
-(JSON): ``{"scheme": "int8-axis0", "tensors": [names]}``. Each listed tensor ``NAME`` is
-stored as I8 (values -127..127) with ``NAME.q8_scale`` (F32, shape ``[NAME.shape[0]]``,
-finite and positive) beside it; every other tensor is stored as in a format-1 file. Loading
-dequantises ``int8 -> fp32 * scale``: one IEEE product of an integer of 8 bits and an fp32
-number, correctly rounded, so the loaded floats are the same on every machine.
+(JSON): ``{"scheme": "int8-axis0", "group": G, "tensors": [names]}`` (G = 0: one scale per
+slice). Each listed tensor ``NAME`` is stored as I8 (written as -127..127) with
+``NAME.q8_scale`` beside it: F32, finite and positive, of shape ``[NAME.shape[0]]`` (G = 0) or
+``[NAME.shape[0], ceil(slice size / G)]``; every other tensor is stored as in a format-1 file.
+Loading dequantises ``int8 -> fp32 * scale``: one IEEE product of an integer of 8 bits and an
+fp32 number, correctly rounded, so the loaded floats are the same on every machine.
 """
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass
 
 import torch
 
@@ -20,6 +24,23 @@ QUANT_SCHEME = "int8-axis0"
 SCALE_SUFFIX = ".q8_scale"
 QMAX = 127
 MIN_QUANT_ELEMENTS = 4096     # smaller tensors (biases, gains, entropy-model parameters) stay float
+MAX_GROUP = 1 << 16
+
+
+@dataclass(frozen=True)
+class Quant:
+    """A quantised file's ``quant`` field: the int8 tensors and the group size (0: per slice)."""
+    names: tuple[str, ...]
+    group: int = 0
+
+    def scale_shape(self, shape) -> tuple[int, ...]:
+        """The shape of the scales of a tensor of ``shape``."""
+        if not self.group:
+            return (shape[0],)
+        return (shape[0], math.ceil(math.prod(shape[1:]) / self.group))
+
+    def to_json(self) -> str:
+        return json.dumps({"scheme": QUANT_SCHEME, "group": self.group, "tensors": list(self.names)})
 
 
 def quantisable(name: str, value: torch.Tensor, keep: tuple[str, ...] = ()) -> bool:
@@ -31,47 +52,61 @@ def quantisable(name: str, value: torch.Tensor, keep: tuple[str, ...] = ()) -> b
             and not kept)
 
 
-def quantise(value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(int8 values, fp32 scales) of a float tensor, symmetric per slice of dimension 0: the
-    scale is the slice's peak magnitude / 127 (1 for an all-zero slice)."""
+def _groups(flat: torch.Tensor, group: int) -> torch.Tensor:
+    """``flat`` (slices x n) as (slices, groups, G), zero-padded (G = n when ``group`` is 0)."""
+    size = group or flat.shape[1]
+    return torch.nn.functional.pad(flat, (0, -flat.shape[1] % size)).view(flat.shape[0], -1, size)
+
+
+def quantise(value: torch.Tensor, group: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(int8 values, fp32 scales) of a float tensor, symmetric per slice of dimension 0 (or
+    per ``group`` weights of it): a scale is the peak magnitude / 127 (1 where all are zero)."""
     w = value.detach().to("cpu", torch.float32)
-    peak = w.abs().flatten(1).amax(1)
+    flat = w.flatten(1)
+    parts = _groups(flat, group)
+    peak = parts.abs().amax(2)
     scale = torch.where(peak > 0, peak / QMAX, torch.ones_like(peak))
     if not bool(torch.isfinite(scale).all()):
         raise ModelError("cannot quantise a tensor with inf or nan values")
-    view = (-1,) + (1,) * (w.dim() - 1)
-    q = torch.round(w / scale.view(view)).clamp(-QMAX, QMAX).to(torch.int8)
-    return q.contiguous(), scale.contiguous()
+    q = torch.round(parts / scale.unsqueeze(2)).clamp(-QMAX, QMAX).to(torch.int8)
+    q = q.flatten(1)[:, :flat.shape[1]].reshape(w.shape)
+    return q.contiguous(), (scale if group else scale[:, 0]).contiguous()
 
 
-def dequantise(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """fp32 ``q * scale`` (per slice of dimension 0): exact integers times fp32, one rounding."""
-    return q.to(torch.float32) * scale.to(torch.float32).view((-1,) + (1,) * (q.dim() - 1))
+def dequantise(q: torch.Tensor, scale: torch.Tensor, group: int = 0) -> torch.Tensor:
+    """fp32 ``q * scale``: exact integers times fp32, one rounding per weight."""
+    flat = q.flatten(1).to(torch.float32)
+    parts = _groups(flat, group)
+    values = parts * scale.to(torch.float32).view(parts.shape[0], -1, 1)
+    return values.flatten(1)[:, :flat.shape[1]].reshape(q.shape)
 
 
-def quant_names(meta: dict, path) -> list[str]:
-    """The names a quantised file's ``quant`` field lists (empty for a format-1 file)."""
+def read_quant(meta: dict, path) -> Quant | None:
+    """The ``quant`` field of a file's metadata (None for a format-1 file), checked."""
     if "quant" not in meta:
-        return []
+        return None
     try:
         quant = json.loads(meta["quant"])
     except (TypeError, ValueError, RecursionError):
         raise ModelError(f"weights {path}: metadata 'quant' is not valid JSON") from None
     if not isinstance(quant, dict) or quant.get("scheme") != QUANT_SCHEME:
         raise ModelError(f"weights {path}: metadata 'quant' must name the scheme {QUANT_SCHEME!r}")
-    names = quant.get("tensors")
+    names, group = quant.get("tensors"), quant.get("group", 0)
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names) \
             or len(set(names)) != len(names):
         raise ModelError(f"weights {path}: metadata 'quant' needs a list of distinct tensor names")
-    return names
+    if type(group) is not int or not 0 <= group <= MAX_GROUP:
+        raise ModelError(f"weights {path}: metadata 'quant' group must be an integer in "
+                         f"0..{MAX_GROUP}")
+    return Quant(tuple(names), group)
 
 
-def stored_layout(stored: dict, names: list[str], path) -> dict:
+def stored_layout(stored: dict, quant: Quant | None, path) -> dict:
     """The header layout ``{name: (shape, safetensors dtype)}`` of a file as the model sees it
-    after dequantising: each quantised tensor is checked (I8, with an F32 scale of shape
-    ``[shape[0]]``) and reported as F32, its scale left out."""
+    after dequantising: each quantised tensor is checked (I8, with an F32 scale of its
+    ``scale_shape``) and reported as F32, its scale left out."""
     layout = dict(stored)
-    for name in names:
+    for name in quant.names if quant else ():
         scale_name = name + SCALE_SUFFIX
         if name not in stored:
             raise ModelError(f"weights {path}: metadata 'quant' lists {name!r}, which the file "
@@ -83,25 +118,27 @@ def stored_layout(stored: dict, names: list[str], path) -> dict:
         if scale_name not in stored:
             raise ModelError(f"weights {path}: quantised tensor {name} has no {scale_name}")
         scale_shape, scale_dtype = layout.pop(scale_name)
-        if scale_dtype != "F32" or tuple(scale_shape) != (shape[0],):
+        want = quant.scale_shape(shape)
+        if scale_dtype != "F32" or tuple(scale_shape) != want:
             raise ModelError(f"weights {path}: {scale_name} is {scale_dtype} of shape "
-                             f"{list(scale_shape)}, not F32 of shape [{shape[0]}]")
+                             f"{list(scale_shape)}, not F32 of shape {list(want)}")
         layout[name] = (shape, "F32")
     return layout
 
 
-def dequantised_state(tensors: dict, names: list[str], path) -> dict:
+def dequantised_state(tensors: dict, quant: Quant, path) -> dict:
     """The state dict of a loaded file: quantised tensors dequantised to fp32 (their scales
     finite and positive), scales dropped, everything else as stored."""
-    state = {k: v for k, v in tensors.items() if k not in {n + SCALE_SUFFIX for n in names}}
-    for name in names:
+    scales = {n + SCALE_SUFFIX for n in quant.names}
+    state = {k: v for k, v in tensors.items() if k not in scales}
+    for name in quant.names:
         q, scale = tensors.get(name), tensors.get(name + SCALE_SUFFIX)
         if q is None or scale is None or q.dtype != torch.int8 or scale.dtype != torch.float32 \
-                or q.dim() < 2 or tuple(scale.shape) != (q.shape[0],):
+                or q.dim() < 2 or tuple(scale.shape) != quant.scale_shape(q.shape):
             raise ModelError(f"weights {path}: quantised tensor {name} or its scale is missing "
                              "or malformed")
         if not bool((torch.isfinite(scale) & (scale > 0)).all()):
             raise ModelError(f"weights {path}: {name}{SCALE_SUFFIX} holds a scale that is not "
                              "finite and positive")
-        state[name] = dequantise(q, scale)
+        state[name] = dequantise(q, scale, quant.group)
     return state

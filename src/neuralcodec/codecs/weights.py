@@ -31,20 +31,21 @@ EXPORT_DTYPES = WEIGHT_DTYPES               # DTYPES and int8 (large tensors int
 
 def save_weights(model: torch.nn.Module, path: str | Path, *, dtype: str = "fp16",
                  info: dict | None = None, extra_meta: dict | None = None, codec: str = "",
-                 config: dict | None = None, keep: tuple[str, ...] = ()) -> Path:
+                 config: dict | None = None, keep: tuple[str, ...] = (), group: int = 0) -> Path:
     """Write every parameter and buffer of ``model`` (floating ones cast to ``dtype``) with
     its codec name (``model.name``, else ``codec``), config (``model.config``, else
     ``config``) and ``info`` as metadata, atomically; returns the path. ``dtype="int8"``
     stores the tensors that ``weight_quant.quantisable`` picks (none under the ``keep``
-    module prefixes) as int8 + scales and the other floats as fp16."""
+    module prefixes) as int8 + scales (one per output channel, or per ``group`` weights of
+    it) and the other floats as fp16."""
     meta = {"codec": getattr(model, "name", "") or codec,
             "config": json.dumps(getattr(model, "config", None) or config or {}, sort_keys=True),
             "info": json.dumps(info or {}, sort_keys=True), **(extra_meta or {})}
-    return write_state(model.state_dict(), meta, path, dtype=dtype, keep=keep)
+    return write_state(model.state_dict(), meta, path, dtype=dtype, keep=keep, group=group)
 
 
 def write_state(state: dict, meta: dict, path: str | Path, *, dtype: str = "fp16",
-                keep: tuple[str, ...] = (), overwrite: bool = True) -> Path:
+                keep: tuple[str, ...] = (), group: int = 0, overwrite: bool = True) -> Path:
     """Write a state dict with metadata ``meta`` (codec, config, info, ...; ``format`` and
     ``quant`` are set here) as :func:`save_weights` describes, atomically (an existing file
     is replaced unless ``overwrite`` is off)."""
@@ -55,6 +56,8 @@ def write_state(state: dict, meta: dict, path: str | Path, *, dtype: str = "fp16
 
     if dtype not in EXPORT_DTYPES:
         raise ModelError(f"unknown weights dtype {dtype!r} ({', '.join(EXPORT_DTYPES)})")
+    if type(group) is not int or not 0 <= group <= wq.MAX_GROUP:
+        raise ModelError(f"int8 group size must be an integer in 0..{wq.MAX_GROUP}, got {group!r}")
     target = DTYPES.get(dtype, torch.float16)
     tensors, quantised = {}, []
     for key, value in state.items():
@@ -63,14 +66,14 @@ def write_state(state: dict, meta: dict, path: str | Path, *, dtype: str = "fp16
             if key + wq.SCALE_SUFFIX in state:
                 raise ModelError(f"cannot quantise {key}: the model has a tensor named "
                                  f"{key + wq.SCALE_SUFFIX}")
-            tensors[key], tensors[key + wq.SCALE_SUFFIX] = wq.quantise(value)
+            tensors[key], tensors[key + wq.SCALE_SUFFIX] = wq.quantise(value, group)
             quantised.append(key)
             continue
         tensors[key] = (value.to(target) if value.is_floating_point() else value).contiguous()
     meta = {k: v for k, v in meta.items() if k not in ("format", "quant")}
     meta["format"] = QUANT_FORMAT if dtype == "int8" else WEIGHTS_FORMAT
     if dtype == "int8":
-        meta["quant"] = json.dumps({"scheme": wq.QUANT_SCHEME, "tensors": quantised})
+        meta["quant"] = wq.Quant(tuple(quantised), group).to_json()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, overwrite=overwrite) as tmp:
@@ -79,7 +82,7 @@ def write_state(state: dict, meta: dict, path: str | Path, *, dtype: str = "fp16
 
 
 def convert_weights(source: str | Path, target: str | Path, dtype: str,
-                    keep: tuple[str, ...] = (), overwrite: bool = True) -> Path:
+                    keep: tuple[str, ...] = (), group: int = 0, overwrite: bool = True) -> Path:
     """Rewrite the weights file ``source`` as ``target`` in ``dtype`` (e.g. fp16 -> int8),
     metadata kept; the card (``info``) records the new ``dtype`` and ``converted_from``
     (the source's SHA-256). ``target`` must not be ``source``."""
@@ -98,7 +101,7 @@ def convert_weights(source: str | Path, target: str | Path, dtype: str,
     info.update(dtype=dtype, converted_from=weights_hash(source).hex())
     meta = {**meta, "info": json.dumps(info, sort_keys=True)}
     return write_state(load_state(source, meta), meta, target, dtype=dtype, keep=keep,
-                       overwrite=overwrite)
+                       group=group, overwrite=overwrite)
 
 
 MAX_CONFIG_INT = 1 << 16       # channel counts and other integer constructor arguments
@@ -225,12 +228,12 @@ def build_checked(path, name: str, cls, config: dict, build):
         except (ValueError, TypeError, RuntimeError, AssertionError, ModelError) as exc:
             raise ModelError(f"weights {path}: its config does not build codec {name!r}: "
                              f"{exc}") from None
-    from neuralcodec.codecs.weight_quant import quant_names, stored_layout
+    from neuralcodec.codecs.weight_quant import read_quant, stored_layout
 
     with safe_open(str(path), framework="pt") as f:
         stored = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype())
                   for k in f.keys()}
-        stored = stored_layout(stored, quant_names(f.metadata() or {}, path), path)
+        stored = stored_layout(stored, read_quant(f.metadata() or {}, path), path)
     missing, unexpected = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
     if missing or unexpected:
         raise ModelError(f"weights {path} do not fit codec {name!r}: missing {missing[:3]}, "
@@ -253,15 +256,15 @@ def load_state(path: str | Path, meta: dict | None = None) -> dict:
     given): int8 tensors of a quantised file dequantised to fp32, the rest as stored."""
     from safetensors.torch import load_file
 
-    from neuralcodec.codecs.weight_quant import dequantised_state, quant_names
+    from neuralcodec.codecs.weight_quant import dequantised_state, read_quant
 
     meta = read_metadata(path) if meta is None else meta
-    names = quant_names(meta, path)
+    quant = read_quant(meta, path)
     try:
         tensors = load_file(str(path))
     except Exception as exc:  # safetensors raises several types for bad files
         raise ModelError(f"cannot read weights {path}: {' '.join(str(exc).split())}") from None
-    return dequantised_state(tensors, names, path) if names else tensors
+    return dequantised_state(tensors, quant, path) if quant else tensors
 
 
 def attach_weights(model: torch.nn.Module, path: Path, meta: dict, device: str = "cpu"):
