@@ -92,12 +92,7 @@ def convert_weights(source: str | Path, target: str | Path, dtype: str,
     if target.exists() and target.resolve() == source.resolve():
         raise ModelError(f"weights convert: the output {target} is the input file")
     meta = read_metadata(source)
-    try:
-        info = json.loads(meta.get("info", "{}"))
-    except (TypeError, ValueError, RecursionError):
-        info = None
-    if not isinstance(info, dict):
-        raise ModelError(f"weights {source}: metadata 'info' is not a JSON object")
+    info = weights_info(meta, source)
     info.update(dtype=dtype, converted_from=weights_hash(source).hex())
     meta = {**meta, "info": json.dumps(info, sort_keys=True)}
     return write_state(load_state(source, meta), meta, target, dtype=dtype, keep=keep,
@@ -267,16 +262,22 @@ def load_state(path: str | Path, meta: dict | None = None) -> dict:
     return dequantised_state(tensors, quant, path) if quant else tensors
 
 
-def attach_weights(model: torch.nn.Module, path: Path, meta: dict, device: str = "cpu"):
-    """Load a weights file into a freshly built model; record its SHA-256 and card info."""
-    from neuralcodec.container import weights_hash
-
+def weights_info(meta: dict, path) -> dict:
+    """The model card (metadata ``info``, a JSON object) of a weights file."""
     try:
         info = json.loads(meta.get("info", "{}"))
     except (TypeError, ValueError, RecursionError):
         info = None
     if not isinstance(info, dict):
         raise ModelError(f"weights {path}: metadata 'info' is not a JSON object")
+    return info
+
+
+def attach_weights(model: torch.nn.Module, path: Path, meta: dict, device: str = "cpu"):
+    """Load a weights file into a freshly built model; record its SHA-256 and card info."""
+    from neuralcodec.container import weights_hash
+
+    info = weights_info(meta, path)
     try:
         model.load_state_dict(load_state(path, meta))
     except RuntimeError as exc:
