@@ -1,7 +1,7 @@
 """`neuralcodec train` and `neuralcodec train-export`."""
 from __future__ import annotations
 
-from neuralcodec.codecs.catalog import IMAGE_CODECS
+from neuralcodec.codecs.catalog import IMAGE_CODECS, WEIGHT_DTYPES
 from neuralcodec.train.configs import TrainConfig
 from neuralcodec.train.options import add_options, config_from_args
 
@@ -22,8 +22,9 @@ def register(sub) -> None:
     e.add_argument("run_dir", metavar="RUN_DIR", help="folder of a `neuralcodec train` run")
     e.add_argument("-o", "--output", required=True, metavar="PATH", help="weights file to write (.safetensors)")
     e.add_argument("--checkpoint", default="", help="checkpoint file (default: the latest in RUN_DIR)")
-    e.add_argument("--dtype", choices=["fp16", "bf16", "fp32"], default="fp16",
-                   help="floating-point type of the weights (default fp16)")
+    e.add_argument("--dtype", choices=WEIGHT_DTYPES, default="fp16",
+                   help="storage type of the weights (default fp16; int8: large tensors as int8 "
+                        "with per-channel scales, the rest fp16)")
     e.add_argument("--codec-factory", default="", metavar="MODULE:FUNC",
                    help="the function the run was trained with (--codec-factory of train)")
     e.add_argument("--raw", action="store_true",

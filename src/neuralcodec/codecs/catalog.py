@@ -13,6 +13,9 @@ IMPORTED_CODECS = ("compressai-bmshj2018-factorized", "compressai-bmshj2018-hype
                    "compressai-elic2022-official", "compressai-mbt2018-mean")
 PROGRESSIVE_CODECS = ("trit-plane",)     # decodable from any prefix (--bytes, --fraction)
 VIDEO_CODECS = ("video-rt",)
+#: storage types of weights files (``codecs.weights.save_weights(dtype=...)``; int8: large
+#: tensors as int8 with per-channel scales, the rest fp16)
+WEIGHT_DTYPES = ("fp16", "bf16", "fp32", "int8")
 DEFAULT_CODEC = "hyperprior"             # best codec with shipped weights that runs fast on a CPU
 DEFAULT_VIDEO_CODEC = "video-rt"
 QUALITY_MIN = 1.0

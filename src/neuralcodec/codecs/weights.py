@@ -2,6 +2,8 @@
 
 A weights file holds the state dict (floats as fp16 by default) and metadata: ``format``,
 ``codec``, ``config`` (the constructor arguments, JSON) and ``info`` (the model card, JSON).
+``dtype="int8"`` writes the large float tensors as int8 with per-channel scales (format 2,
+:mod:`neuralcodec.codecs.weight_quant`); loading dequantises them to the same floats everywhere.
 It is checked before anything large is built: its metadata (format, a ``config`` JSON object
 whose keys are constructor arguments with values of the defaults' types and in range), then
 the tensor names, shapes and dtypes it holds against the codec built in torch's fake-tensor
@@ -17,35 +19,84 @@ from pathlib import Path
 
 import torch
 
+from neuralcodec.codecs.catalog import WEIGHT_DTYPES
 from neuralcodec.errors import ModelError
 
 WEIGHTS_FORMAT = "neuralcodec-weights-1"
+QUANT_FORMAT = "neuralcodec-weights-2"     # format 1 + int8 tensors listed in 'quant'
+FORMATS = (WEIGHTS_FORMAT, QUANT_FORMAT)
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+EXPORT_DTYPES = WEIGHT_DTYPES               # DTYPES and int8 (large tensors int8, the rest fp16)
 
 
 def save_weights(model: torch.nn.Module, path: str | Path, *, dtype: str = "fp16",
                  info: dict | None = None, extra_meta: dict | None = None, codec: str = "",
-                 config: dict | None = None) -> Path:
+                 config: dict | None = None, keep: tuple[str, ...] = (), group: int = 0) -> Path:
     """Write every parameter and buffer of ``model`` (floating ones cast to ``dtype``) with
     its codec name (``model.name``, else ``codec``), config (``model.config``, else
-    ``config``) and ``info`` as metadata, atomically; returns the path."""
-    from safetensors.torch import save_file
-
-    from neuralcodec.io.outputs import atomic_path
-
-    target = DTYPES[dtype]
-    tensors = {}
-    for key, value in model.state_dict().items():
-        value = value.detach().to("cpu", copy=True)
-        tensors[key] = (value.to(target) if value.is_floating_point() else value).contiguous()
-    meta = {"format": WEIGHTS_FORMAT, "codec": getattr(model, "name", "") or codec,
+    ``config``) and ``info`` as metadata, atomically; returns the path. ``dtype="int8"``
+    stores the tensors that ``weight_quant.quantisable`` picks (none under the ``keep``
+    module prefixes) as int8 + scales (one per output channel, or per ``group`` weights of
+    it) and the other floats as fp16."""
+    meta = {"codec": getattr(model, "name", "") or codec,
             "config": json.dumps(getattr(model, "config", None) or config or {}, sort_keys=True),
             "info": json.dumps(info or {}, sort_keys=True), **(extra_meta or {})}
+    return write_state(model.state_dict(), meta, path, dtype=dtype, keep=keep, group=group)
+
+
+def write_state(state: dict, meta: dict, path: str | Path, *, dtype: str = "fp16",
+                keep: tuple[str, ...] = (), group: int = 0, overwrite: bool = True) -> Path:
+    """Write a state dict with metadata ``meta`` (codec, config, info, ...; ``format`` and
+    ``quant`` are set here) as :func:`save_weights` describes, atomically (an existing file
+    is replaced unless ``overwrite`` is off)."""
+    from safetensors.torch import save_file
+
+    from neuralcodec.codecs import weight_quant as wq
+    from neuralcodec.io.outputs import atomic_path
+
+    if dtype not in EXPORT_DTYPES:
+        raise ModelError(f"unknown weights dtype {dtype!r} ({', '.join(EXPORT_DTYPES)})")
+    if type(group) is not int or not 0 <= group <= wq.MAX_GROUP:
+        raise ModelError(f"int8 group size must be an integer in 0..{wq.MAX_GROUP}, got {group!r}")
+    target = DTYPES.get(dtype, torch.float16)
+    tensors, quantised = {}, []
+    for key, value in state.items():
+        value = value.detach().to("cpu", copy=True)
+        if dtype == "int8" and wq.quantisable(key, value, keep):
+            if key + wq.SCALE_SUFFIX in state:
+                raise ModelError(f"cannot quantise {key}: the model has a tensor named "
+                                 f"{key + wq.SCALE_SUFFIX}")
+            tensors[key], tensors[key + wq.SCALE_SUFFIX] = wq.quantise(value, group)
+            quantised.append(key)
+            continue
+        tensors[key] = (value.to(target) if value.is_floating_point() else value).contiguous()
+    meta = {k: v for k, v in meta.items() if k not in ("format", "quant")}
+    meta["format"] = QUANT_FORMAT if dtype == "int8" else WEIGHTS_FORMAT
+    if dtype == "int8":
+        meta["quant"] = wq.Quant(tuple(quantised), group).to_json()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return path
+
+
+def convert_weights(source: str | Path, target: str | Path, dtype: str,
+                    keep: tuple[str, ...] = (), group: int = 0, overwrite: bool = True) -> Path:
+    """Rewrite the weights file ``source`` as ``target`` in ``dtype`` (e.g. fp16 -> int8),
+    metadata kept; the card (``info``) records the new ``dtype`` and ``converted_from``
+    (the source's SHA-256). ``target`` must not be ``source``."""
+    from neuralcodec.container import weights_hash
+
+    source, target = Path(source), Path(target)
+    if target.exists() and target.resolve() == source.resolve():
+        raise ModelError(f"weights convert: the output {target} is the input file")
+    meta = read_metadata(source)
+    info = weights_info(meta, source)
+    info.update(dtype=dtype, converted_from=weights_hash(source).hex())
+    meta = {**meta, "info": json.dumps(info, sort_keys=True)}
+    return write_state(load_state(source, meta), meta, target, dtype=dtype, keep=keep,
+                       group=group, overwrite=overwrite)
 
 
 MAX_CONFIG_INT = 1 << 16       # channel counts and other integer constructor arguments
@@ -64,11 +115,14 @@ def read_metadata(path: str | Path) -> dict:
             meta = f.metadata() or {}
     except Exception as exc:  # safetensors raises several types for bad files
         raise ModelError(f"cannot read weights {path}: {' '.join(str(exc).split())}") from None
-    if meta.get("format") != WEIGHTS_FORMAT:
+    if meta.get("format") not in FORMATS:
         raise ModelError(f"{path} is not a neuralcodec weights file")
     for key in ("codec", "config"):
         if key not in meta:
             raise ModelError(f"weights {path}: metadata has no {key!r}")
+    if ("quant" in meta) != (meta["format"] == QUANT_FORMAT):
+        raise ModelError(f"weights {path}: metadata 'quant' belongs in a {QUANT_FORMAT} file, "
+                         "and only there")
     return meta
 
 
@@ -169,9 +223,12 @@ def build_checked(path, name: str, cls, config: dict, build):
         except (ValueError, TypeError, RuntimeError, AssertionError, ModelError) as exc:
             raise ModelError(f"weights {path}: its config does not build codec {name!r}: "
                              f"{exc}") from None
+    from neuralcodec.codecs.weight_quant import read_quant, stored_layout
+
     with safe_open(str(path), framework="pt") as f:
         stored = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype())
                   for k in f.keys()}
+        stored = stored_layout(stored, read_quant(f.metadata() or {}, path), path)
     missing, unexpected = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
     if missing or unexpected:
         raise ModelError(f"weights {path} do not fit codec {name!r}: missing {missing[:3]}, "
@@ -189,20 +246,40 @@ def build_checked(path, name: str, cls, config: dict, build):
     return model if model is not None else build()
 
 
-def attach_weights(model: torch.nn.Module, path: Path, meta: dict, device: str = "cpu"):
-    """Load a weights file into a freshly built model; record its SHA-256 and card info."""
+def load_state(path: str | Path, meta: dict | None = None) -> dict:
+    """The state dict a weights file holds (``meta``: its checked metadata, read when not
+    given): int8 tensors of a quantised file dequantised to fp32, the rest as stored."""
     from safetensors.torch import load_file
 
-    from neuralcodec.container import weights_hash
+    from neuralcodec.codecs.weight_quant import dequantised_state, read_quant
 
+    meta = read_metadata(path) if meta is None else meta
+    quant = read_quant(meta, path)
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:  # safetensors raises several types for bad files
+        raise ModelError(f"cannot read weights {path}: {' '.join(str(exc).split())}") from None
+    return dequantised_state(tensors, quant, path) if quant else tensors
+
+
+def weights_info(meta: dict, path) -> dict:
+    """The model card (metadata ``info``, a JSON object) of a weights file."""
     try:
         info = json.loads(meta.get("info", "{}"))
     except (TypeError, ValueError, RecursionError):
         info = None
     if not isinstance(info, dict):
         raise ModelError(f"weights {path}: metadata 'info' is not a JSON object")
+    return info
+
+
+def attach_weights(model: torch.nn.Module, path: Path, meta: dict, device: str = "cpu"):
+    """Load a weights file into a freshly built model; record its SHA-256 and card info."""
+    from neuralcodec.container import weights_hash
+
+    info = weights_info(meta, path)
     try:
-        model.load_state_dict(load_file(str(path)))
+        model.load_state_dict(load_state(path, meta))
     except RuntimeError as exc:
         raise ModelError(f"weights {path} do not fit codec {meta['codec']!r}: "
                          f"{str(exc).splitlines()[0]}") from None

@@ -7,7 +7,7 @@ import argparse
 import json
 from dataclasses import dataclass, field
 
-from neuralcodec.codecs.catalog import IMAGE_CODECS
+from neuralcodec.codecs.catalog import IMAGE_CODECS, WEIGHT_DTYPES
 from neuralcodec.train import COMPILE_MODES
 from neuralcodec.train.options import option
 
@@ -112,8 +112,9 @@ class TrainConfig:
                                    "decay (default 0: no budget)", metavar="MIN")
     resume: bool = _opt(False, "continue from the latest checkpoint in RUN_DIR (if any)")
     export: str = _opt("", "after the last step write shipping weights (safetensors)", metavar="PATH")
-    export_dtype: str = _opt("fp16", "floating-point type of the exported weights (default fp16)",
-                             choices=["fp16", "bf16", "fp32"])
+    export_dtype: str = _opt("fp16", "storage type of the exported weights (default fp16; int8: large "
+                                     "tensors as int8 with per-channel scales, the rest fp16)",
+                             choices=list(WEIGHT_DTYPES))
     progress: bool = _opt(True, "no progress bar", flag="--no-progress")
 
     # fields that must match when resuming

@@ -11,6 +11,7 @@ from typing import Callable
 
 import torch
 
+from neuralcodec.codecs.weights import EXPORT_DTYPES
 from neuralcodec.errors import InputError, ModelError
 from neuralcodec.train import engine
 from neuralcodec.train.configs import TrainConfig
@@ -63,14 +64,14 @@ def export_weights(model: torch.nn.Module, path: str | Path, info: dict, dtype: 
 def load_init(model: torch.nn.Module, path: str, partial: bool = False) -> int:
     """Start from the weights of a weights file (e.g. shipped weights, for fine-tuning). With
     ``partial``, only the tensors whose names and shapes match the model are taken (a new
-    architecture that shares transforms with a trained codec). Returns how many were loaded."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    architecture that shares transforms with a trained codec; an int8 file is dequantised
+    first). Returns how many were loaded."""
+    from neuralcodec.codecs.weights import load_state
 
     try:
-        state = load_file(path)
-    except (OSError, SafetensorError) as exc:
-        raise InputError(f"cannot read --init weights {path}: {exc}") from None
+        state = load_state(path)
+    except ModelError as exc:
+        raise InputError(f"--init: {exc}") from None
     if partial:
         own = model.state_dict()
         state = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
@@ -116,8 +117,8 @@ def check_config(cfg: TrainConfig) -> None:
         raise InputError(f"unknown --small-images {cfg.small_images!r} (pad, skip)")
     if cfg.distortion == "ms-ssim" and cfg.crop <= 160:
         raise InputError("--distortion ms-ssim needs --crop > 160 (five MS-SSIM scales)")
-    if cfg.export_dtype not in ("fp16", "bf16", "fp32"):
-        raise InputError(f"unknown --export-dtype {cfg.export_dtype!r} (fp16, bf16, fp32)")
+    if cfg.export_dtype not in EXPORT_DTYPES:
+        raise InputError(f"unknown --export-dtype {cfg.export_dtype!r} ({', '.join(EXPORT_DTYPES)})")
     for d in [*cfg.data, *cfg.val]:
         find_images([d])  # missing or empty folders fail here, before any work
 

@@ -142,8 +142,8 @@ class TritPlaneTask(engine.Task):
                                   m=base.config["m"]).to(device)
         model.set_base(base)
         if cfg.init and not self.resuming:
-            from safetensors.torch import load_file
-            model.load_state_dict({k: v.float() for k, v in load_file(cfg.init).items()})
+            from neuralcodec.codecs.weights import load_state
+            model.load_state_dict({k: v.float() for k, v in load_state(cfg.init).items()})
         return model
 
     def setup(self, device, info, warn) -> None:
