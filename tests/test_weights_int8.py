@@ -219,3 +219,19 @@ def test_export_and_init_take_int8(tmp_path, model):
     assert load_init(fresh, str(out)) == len(fresh.state_dict())
     loaded = load_state(out)
     assert all(torch.equal(fresh.state_dict()[k], v.to(fresh.state_dict()[k].dtype)) for k, v in loaded.items())
+
+
+def test_weights_files_are_reproducible(tmp_path):
+    """Equal weights give byte-identical files (safetensors writes its metadata in a random
+    order; the header is rewritten in one order), which still load."""
+    from safetensors.torch import load_file
+
+    from neuralcodec.codecs.weights import save_weights
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Conv2d(8, 4, 1))
+    model.name, model.config = "toy", {"a": 1}
+    files = [save_weights(model, tmp_path / f"w{i}.safetensors", info={"b": i % 1, "c": "x"})
+             for i in range(6)]
+    assert len({f.read_bytes() for f in files}) == 1
+    loaded = load_file(str(files[0]))
+    assert set(loaded) == set(model.state_dict())
+    assert torch.equal(loaded["1.weight"].float(), model.state_dict()["1.weight"].half().float())

@@ -49,7 +49,7 @@ def write_state(state: dict, meta: dict, path: str | Path, *, dtype: str = "fp16
     """Write a state dict with metadata ``meta`` (codec, config, info, ...; ``format`` and
     ``quant`` are set here) as :func:`save_weights` describes, atomically (an existing file
     is replaced unless ``overwrite`` is off)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from neuralcodec.codecs import weight_quant as wq
     from neuralcodec.io.outputs import atomic_path
@@ -77,8 +77,22 @@ def write_state(state: dict, meta: dict, path: str | Path, *, dtype: str = "fp16
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, overwrite=overwrite) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+        Path(tmp).write_bytes(canonical_safetensors(save(tensors, metadata=meta)))
     return path
+
+
+def canonical_safetensors(data: bytes) -> bytes:
+    """``data`` (a safetensors file) with its header written in one order: the metadata keys
+    sorted, first, then the tensors in the order of their data. safetensors writes the metadata
+    in a random order, so equal weights gave files with different hashes, and the hash is what a
+    bitstream records; the order of the JSON keys means nothing to a reader."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    ordered = {"__metadata__": dict(sorted(header.pop("__metadata__", {}).items()))}
+    ordered.update(sorted(header.items(), key=lambda kv: kv[1]["data_offsets"]))
+    text = json.dumps(ordered, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)            # the data starts 8-byte aligned, as safetensors writes it
+    return len(text).to_bytes(8, "little") + text + data[8 + size:]
 
 
 def convert_weights(source: str | Path, target: str | Path, dtype: str,
