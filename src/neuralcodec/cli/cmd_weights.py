@@ -31,27 +31,26 @@ def register(sub) -> None:
 
 
 def run_convert(args) -> int:
-    import os
     from pathlib import Path
 
+    from neuralcodec.codecs.weight_quant import MAX_GROUP, read_quant
     from neuralcodec.errors import InputError
 
     source, target = Path(args.input), Path(args.output)
     if not source.is_file():
         raise InputError(f"input {source} not found")
-    if target.exists() and os.path.samefile(source, target):
-        raise InputError(f"output {target} is the input file; name another file")
     if (args.keep or args.group) and args.dtype != "int8":
         raise InputError("--keep and --group are used with --dtype int8")
-    if not 0 <= args.group <= 1 << 16:
-        raise InputError(f"--group must be in 0..65536, got {args.group}")
+    if not 0 <= args.group <= MAX_GROUP:
+        raise InputError(f"--group must be in 0..{MAX_GROUP}, got {args.group}")
 
     from neuralcodec.codecs.weights import convert_weights, read_metadata
 
     convert_weights(source, target, args.dtype, tuple(args.keep), args.group,
-                    overwrite=args.overwrite)
+                    overwrite=args.overwrite)       # refuses to write over the input
     meta = read_metadata(target)
-    quantised = len(__import__("json").loads(meta["quant"])["tensors"]) if "quant" in meta else 0
+    quant = read_quant(meta, target)
+    quantised = len(quant.names) if quant else 0
     print(f"{target}: {meta['codec']} weights, {args.dtype} ({quantised} int8 tensors), "
           f"{source.stat().st_size / 2**20:.2f} MiB -> {target.stat().st_size / 2**20:.2f} MiB")
     return 0

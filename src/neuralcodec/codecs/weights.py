@@ -26,7 +26,6 @@ WEIGHTS_FORMAT = "neuralcodec-weights-1"
 QUANT_FORMAT = "neuralcodec-weights-2"     # format 1 + int8 tensors listed in 'quant'
 FORMATS = (WEIGHTS_FORMAT, QUANT_FORMAT)
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
-EXPORT_DTYPES = WEIGHT_DTYPES               # DTYPES and int8 (large tensors int8, the rest fp16)
 
 
 def save_weights(model: torch.nn.Module, path: str | Path, *, dtype: str = "fp16",
@@ -54,8 +53,8 @@ def write_state(state: dict, meta: dict, path: str | Path, *, dtype: str = "fp16
     from neuralcodec.codecs import weight_quant as wq
     from neuralcodec.io.outputs import atomic_path
 
-    if dtype not in EXPORT_DTYPES:
-        raise ModelError(f"unknown weights dtype {dtype!r} ({', '.join(EXPORT_DTYPES)})")
+    if dtype not in WEIGHT_DTYPES:
+        raise ModelError(f"unknown weights dtype {dtype!r} ({', '.join(WEIGHT_DTYPES)})")
     if type(group) is not int or not 0 <= group <= wq.MAX_GROUP:
         raise ModelError(f"int8 group size must be an integer in 0..{wq.MAX_GROUP}, got {group!r}")
     target = DTYPES.get(dtype, torch.float16)
@@ -99,11 +98,13 @@ def convert_weights(source: str | Path, target: str | Path, dtype: str,
                     keep: tuple[str, ...] = (), group: int = 0, overwrite: bool = True) -> Path:
     """Rewrite the weights file ``source`` as ``target`` in ``dtype`` (e.g. fp16 -> int8),
     metadata kept; the card (``info``) records the new ``dtype`` and ``converted_from``
-    (the source's SHA-256). ``target`` must not be ``source``."""
+    (the source's SHA-256). ``target`` must not be ``source`` (nor a link to it)."""
+    import os
+
     from neuralcodec.container import weights_hash
 
     source, target = Path(source), Path(target)
-    if target.exists() and target.resolve() == source.resolve():
+    if target.exists() and source.exists() and os.path.samefile(source, target):
         raise ModelError(f"weights convert: the output {target} is the input file")
     meta = read_metadata(source)
     info = weights_info(meta, source)

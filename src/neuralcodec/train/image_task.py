@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from neuralcodec.codecs.weights import EXPORT_DTYPES
+from neuralcodec.codecs.catalog import WEIGHT_DTYPES
 from neuralcodec.errors import InputError, ModelError
 from neuralcodec.train import engine
 from neuralcodec.train.configs import TrainConfig
@@ -117,8 +117,8 @@ def check_config(cfg: TrainConfig) -> None:
         raise InputError(f"unknown --small-images {cfg.small_images!r} (pad, skip)")
     if cfg.distortion == "ms-ssim" and cfg.crop <= 160:
         raise InputError("--distortion ms-ssim needs --crop > 160 (five MS-SSIM scales)")
-    if cfg.export_dtype not in EXPORT_DTYPES:
-        raise InputError(f"unknown --export-dtype {cfg.export_dtype!r} ({', '.join(EXPORT_DTYPES)})")
+    if cfg.export_dtype not in WEIGHT_DTYPES:
+        raise InputError(f"unknown --export-dtype {cfg.export_dtype!r} ({', '.join(WEIGHT_DTYPES)})")
     for d in [*cfg.data, *cfg.val]:
         find_images([d])  # missing or empty folders fail here, before any work
 
