@@ -143,8 +143,10 @@ start_video_train() {  # MIN [extra train-video args]
     video_data || return 1
     local minutes=$1; shift
     mkdir -p "$RUNS/video-rt"
+    local init=/tmp/init/video-rt.safetensors
+    [ -f "$init" ] || init=src/neuralcodec/weights/video-rt.safetensors
     setsid nohup python3 -m neuralcodec train-video --out "$RUNS/video-rt" --video "${video_dirs[@]}" \
-        "${stills[@]}" --synthetic 0.25 --init src/neuralcodec/weights/video-rt.safetensors --steps 1000000 \
+        "${stills[@]}" --synthetic 0.25 --init "$init" --steps 1000000 \
         --batch-size 8 --frames 9 --crop 256 --lr 2e-4 --max-minutes "$minutes" --log-every 200 \
         --ckpt-every 1000 --resume --no-progress --export "$RUNS/video-rt.safetensors" "$@" \
         >>"$RUNS/video-rt.log" 2>&1 </dev/null &

@@ -45,6 +45,9 @@ def register(subparsers) -> None:
                     help="image files, or folders of them (not recursive)")
     _common(pi, _IMAGE_CODECS)
     pi.add_argument("--device", default="cpu", help="device for neuralcodec codecs (default cpu)")
+    pi.add_argument("--refine", action="append", default=[], metavar="CODEC=STEPS",
+                    help="encode CODEC (one of neuralcodec's) with encoder-side latent refinement of "
+                         "STEPS steps (see `encode --refine`; repeatable)")
     pi.add_argument("--crop-image", help="image shown in the side-by-side crops (default the first)")
     pi.add_argument("--avif-subsampling", choices=["4:4:4", "4:2:0"], default="4:4:4",
                     help="AVIF chroma subsampling (default 4:4:4: the metrics are on RGB; 4:2:0 is "
@@ -73,9 +76,9 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from neuralcodec.errors import InputError
-    from neuralcodec.eval.pipeline import EvalOptions, parse_qualities, parse_weights, run_eval
+    from neuralcodec.eval.pipeline import EvalOptions, parse_qualities, parse_refine, parse_weights, run_eval
 
-    options = parse_weights(args.weights)
+    options = parse_refine(getattr(args, "refine", []), parse_weights(args.weights))
     if args.eval_kind == "images":
         options["avif"] = {"subsampling": args.avif_subsampling, "speed": args.avif_speed}
     else:

@@ -17,7 +17,7 @@ from neuralcodec.codecs.pixels import (MAX_PIXELS, check_pixels, pad_to_multiple
 from neuralcodec.codecs.registry import available, load_model
 from neuralcodec.codecs.weights import model_hash
 from neuralcodec.codecs.tiling import analyse_tiled, latent_tiles
-from neuralcodec.errors import ModelError
+from neuralcodec.errors import InputError, ModelError
 from neuralcodec.limits import DEFAULT_MAX_PIXELS
 
 
@@ -36,25 +36,44 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def encode_with_model(model: LatentImageCodec | StreamImageCodec, pixels: np.ndarray, quality: float, device=None) -> bytes:
-    """Encode pixels (H, W, 3) uint8 with a model in memory; returns a container bitstream."""
+def encode_with_model(model: LatentImageCodec | StreamImageCodec, pixels: np.ndarray, quality: float, device=None,
+                      refine=None, on_refine_step=None) -> bytes:
+    """Encode pixels (H, W, 3) uint8 with a model in memory; returns a container bitstream.
+    ``refine``: a :class:`~neuralcodec.codecs.refine.Refinement` to optimise each latent tile
+    before it is coded (encoder only; ``on_refine_step(step)`` after each of its steps)."""
     from neuralcodec.container import Header, Substream, pack
 
     if isinstance(model, StreamImageCodec):     # codecs with their own stream layout (trit-plane)
+        if refine is not None and refine.steps:
+            raise InputError(f"latent refinement is for latent codecs; {model.name} codes its own stream")
         return model.encode_image(pixels, quality, device)
     pixels = check_pixels(pixels)
     quality = check_quality(quality)
     device = device or next(model.parameters()).device
     h, w = pixels.shape[:2]
-    y = analyse_tiled(model, pad_to_multiple(to_tensor(pixels, device), model.stride), quality)
+    x = pad_to_multiple(to_tensor(pixels, device), model.stride)
+    y = analyse_tiled(model, x, quality)
     tiles = latent_tiles(y.shape[-2], y.shape[-1], model)
     streams = []
     for i, (r, c, th, tw) in enumerate(tiles):
-        compressed = model.compress_latent(y[..., r:r + th, c:c + tw])
+        y_tile = y[..., r:r + th, c:c + tw]
+        if refine is not None and refine.steps:
+            y_tile = _refined(model, x, quality, y_tile, (r, c, th, tw), (h, w), refine, on_refine_step)
+        compressed = model.compress_latent(y_tile)
         streams += [Substream(f"{name}.{i}", data) for name, data in compressed.streams.items()]
     header = Header(codec=model.name, weights_hash=model_hash(model), kind="image", width=w, height=h,
                     quality=quality, params={"tiles": len(tiles)})
     return pack(header, streams)
+
+
+def _refined(model, x, quality, y_tile, tile, size, refine, on_step):
+    """The refined latent of one latent tile, optimised against its pixels."""
+    from neuralcodec.codecs.refine import refine_latent
+
+    (r, c, th, tw), s = tile, model.latent_stride
+    valid = (min(th * s, size[0] - r * s), min(tw * s, size[1] - c * s))
+    x_tile = x[..., r * s:(r + th) * s, c * s:(c + tw) * s]
+    return refine_latent(model, x_tile, quality, y_tile, refine, valid, on_step).y
 
 
 def decode_with_model(model: ImageCodec, data, device=None, *,
@@ -71,10 +90,11 @@ def decode_with_model(model: ImageCodec, data, device=None, *,
 
 
 def encode_image(pixels: np.ndarray, codec: str, quality: float, device: str | None = None,
-                 weights=None) -> bytes:
-    """Encode with a named codec and its shipped (or given) weights."""
+                 weights=None, refine=None) -> bytes:
+    """Encode with a named codec and its shipped (or given) weights (``refine``: see
+    :func:`encode_with_model`)."""
     device = device or default_device()
-    return encode_with_model(get_model(codec, weights, device), pixels, quality, device)
+    return encode_with_model(get_model(codec, weights, device), pixels, quality, device, refine)
 
 
 def decode_image(data: bytes, device: str | None = None, weights=None) -> np.ndarray:

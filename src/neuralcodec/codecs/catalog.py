@@ -20,6 +20,8 @@ DEFAULT_CODEC = "hyperprior"             # best codec with shipped weights that 
 DEFAULT_VIDEO_CODEC = "video-rt"
 QUALITY_MIN = 1.0
 QUALITY_MAX = 8.0
+#: upper bound of `--refine` steps (encoder-side latent refinement; a typo such as 1000000 would run for days)
+MAX_REFINE_STEPS = 10000
 
 
 def check_quality(quality: float) -> float:

@@ -24,17 +24,18 @@ class QualityChoice:
 
 
 def choose_quality(model, pixels, quality=None, target_bpp=None, target_psnr=None, device=None,
-                   on_step=None) -> QualityChoice:
+                   on_step=None, refine=None, on_refine_step=None) -> QualityChoice:
     """Encode at ``quality`` (default 4), or search the quality for a target.
-    ``on_step(quality, bpp, psnr)`` is called after each encode of a search."""
+    ``on_step(quality, bpp, psnr)`` is called after each encode of a search; ``refine`` and
+    ``on_refine_step``: latent refinement of every encode (see ``encode_with_model``)."""
     pixels_count = pixels.shape[0] * pixels.shape[1]
     if target_bpp is None and target_psnr is None:
         q = check_quality(DEFAULT_QUALITY if quality is None else quality)
-        data = encode_with_model(model, pixels, q, device)
+        data = encode_with_model(model, pixels, q, device, refine, on_refine_step)
         return QualityChoice(q, data, 8 * len(data) / pixels_count)
 
     def trial(q):
-        data = encode_with_model(model, pixels, q, device)
+        data = encode_with_model(model, pixels, q, device, refine, on_refine_step)
         bpp = 8 * len(data) / pixels_count
         if target_bpp is not None:
             choice = QualityChoice(q, data, bpp, reached=bpp <= target_bpp)

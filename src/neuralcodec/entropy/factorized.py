@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from neuralcodec.entropy import coder
+from neuralcodec.entropy.likelihoods import ste_round
 
 _TABLE_BUFFERS = ("_quantized_cdf", "_cdf_length", "_offset")      # in the order _tables returns
 
@@ -46,7 +47,7 @@ class FactorizedPrior(nn.Module):
                 values = values + torch.empty_like(values).uniform_(-0.5, 0.5)
             else:
                 medians = eb.quantiles[:, :, 1:2]
-                values = torch.round(values - medians) + medians
+                values = ste_round(values - medians) + medians
             likelihood = torch.sigmoid(self._cumulative(values + 0.5)) - torch.sigmoid(self._cumulative(values - 0.5))
             if eb.use_likelihood_bound:
                 likelihood = eb.likelihood_lower_bound(likelihood)

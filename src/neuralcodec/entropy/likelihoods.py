@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 from neuralcodec.entropy.param_grid import LOG2_SCALE_MIN, SCALE_MAX
@@ -56,15 +57,44 @@ def mixture_weights(logits_base2: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits_base2.float() * math.log(2.0), dim=-1)
 
 
+def bits_per_pixel(likelihoods: dict, num_pixels: int) -> torch.Tensor:
+    """Sum of -log2(likelihood) over every latent of each sample, per image pixel. Shape (B,)."""
+    total = None
+    for lik in likelihoods.values():
+        bits = -torch.log2(lik.float().clamp_min(1e-12)).flatten(1).sum(1)
+        total = bits if total is None else total + bits
+    return total / num_pixels
+
+
 def noisy(x: torch.Tensor) -> torch.Tensor:
     """Additive uniform noise, the training proxy of rounding."""
     return x + torch.empty_like(x).uniform_(-0.5, 0.5)
 
 
+#: the rounding relaxation that :func:`ste_round` applies instead, set by :func:`relaxed_rounding`
+_relaxation = None
+
+
 def ste_round(x: torch.Tensor) -> torch.Tensor:
-    """Rounding with a straight-through gradient."""
-    return x + (torch.round(x) - x).detach()
+    """Rounding with a straight-through gradient (exactly ``round(x)`` in value), or, inside
+    :func:`relaxed_rounding`, that context's relaxation of it."""
+    if _relaxation is not None:
+        return _relaxation(x)
+    return torch.round(x) + (x - x.detach())
 
 
-__all__ = ["gaussian_likelihood", "gmm_likelihood", "mixture_weights", "noisy", "ste_round",
+@contextmanager
+def relaxed_rounding(relax):
+    """Within the block, every :func:`ste_round` of the latent codecs (decoded latents,
+    hyper-latents, contexts) calls ``relax(x)`` instead: encoder-side latent refinement
+    optimises through a soft rounding this way. Not thread-safe (one refinement at a time)."""
+    global _relaxation
+    previous, _relaxation = _relaxation, relax
+    try:
+        yield
+    finally:
+        _relaxation = previous
+
+
+__all__ = ["gaussian_likelihood", "gmm_likelihood", "mixture_weights", "noisy", "ste_round", "relaxed_rounding", "bits_per_pixel",
            "scale_from_log2", "LOG2_SCALE_MIN"]

@@ -96,14 +96,16 @@ class NeuralImageCodec(EvalImageCodec):
     (``--weights CODEC=FILE`` for one of our codecs, ``NAME=FILE`` in --codecs for any file)."""
 
     def __init__(self, name, api, device="cpu", weights=None, codec=None,
-                 qualities=(1, 2, 3, 4, 5, 6, 7, 8)):
+                 qualities=(1, 2, 3, 4, 5, 6, 7, 8), refine: int = 0):
         settings = {"library": "neuralcodec", "device": device, "weights": _weights_id(name, weights)}
         if weights is not None:
             settings["codec"] = codec or name
             settings["weights_file"] = str(weights)
+        if refine:
+            settings["refine_steps"] = int(refine)     # encoder-side latent refinement
         super().__init__(name, tuple(qualities), "quality (1-8)", settings)
         self.api, self.device = api, device
-        self.codec, self.weights = codec or name, weights
+        self.codec, self.weights, self.refine = codec or name, weights, int(refine)
         #: what get_image_codec rebuilds this codec from (in worker processes)
         self.spec = name if weights is None else f"{name}={weights}"
 
@@ -111,15 +113,18 @@ class NeuralImageCodec(EvalImageCodec):
         return {} if self.weights is None else {"weights": self.weights}
 
     def encode(self, pixels, quality):
-        return bytes(self.api.encode_image(pixels, self.codec, float(quality), device=self.device,
-                                           **self._weights()))
+        extra = self._weights()
+        if self.refine:
+            from neuralcodec.codecs.refine import Refinement
+            extra["refine"] = Refinement(steps=self.refine)
+        return bytes(self.api.encode_image(pixels, self.codec, float(quality), device=self.device, **extra))
 
     def decode(self, data):
         return np.asarray(self.api.decode_image(data, device=self.device, **self._weights()),
                           dtype=np.uint8)
 
 
-def _weights_codec(spec: str, api, device: str) -> NeuralImageCodec:
+def _weights_codec(spec: str, api, device: str, refine: int = 0) -> NeuralImageCodec:
     """``NAME=FILE``: a neuralcodec weights file (an imported model, a training export) under
     a name; its sweep is the codec's own (an imported model's quality labels) or 1..8."""
     import json
@@ -143,7 +148,7 @@ def _weights_codec(spec: str, api, device: str) -> NeuralImageCodec:
     except (ModelError, KeyError, ValueError) as exc:
         raise CodecUnavailable(f"codec {name!r}: {exc}") from None
     sweep = cls.default_qualities(config) if hasattr(cls, "default_qualities") else range(1, 9)
-    return NeuralImageCodec(name, api, device, str(path), meta["codec"], tuple(sweep))
+    return NeuralImageCodec(name, api, device, str(path), meta["codec"], tuple(sweep), refine)
 
 
 def _weights_id(name: str, path=None) -> str:
@@ -269,12 +274,13 @@ def neural_codec_names(shipped: bool = False) -> list[str]:
 
 def get_image_codec(name: str, device: str = "cpu", options: dict | None = None) -> EvalImageCodec:
     """The codec called ``name`` with its ``options`` (avif: subsampling, speed; neuralcodec's
-    codecs: weights), or ``NAME=WEIGHTS`` (a neuralcodec weights file under a name);
+    codecs: weights, refine steps), or ``NAME=WEIGHTS`` (a neuralcodec weights file under a name);
     CodecUnavailable with one clear line otherwise."""
     options = dict(options or {})
     if name in _FACTORIES:
         return _FACTORIES[name](**options)
     weights = options.pop("weights", None)
+    refine = options.pop("refine", 0)
     if "=" not in name:
         _check_shipped(name, weights)
     try:
@@ -286,12 +292,12 @@ def get_image_codec(name: str, device: str = "cpu", options: dict | None = None)
         raise CodecUnavailable(f"unknown codec {name!r}; available: {', '.join(CLASSICAL)} "
                                f"({exc})") from None
     if "=" in name:
-        return _weights_codec(name, api, device)
+        return _weights_codec(name, api, device, refine)
     names = list(api.list_codecs())
     if name not in names:
         raise CodecUnavailable(f"unknown codec {name!r}; available: "
                                f"{', '.join(list(CLASSICAL) + names)}")
-    return NeuralImageCodec(name, api, device, str(weights) if weights else None)
+    return NeuralImageCodec(name, api, device, str(weights) if weights else None, refine=refine)
 
 
 def _check_shipped(name: str, weights) -> None:

@@ -69,6 +69,19 @@ def parse_weights(specs) -> dict:
     return out
 
 
+def parse_refine(specs, options: dict) -> dict:
+    """['elic=100', ...] -> options with {'elic': {..., 'refine': 100}} (encoder-side latent
+    refinement of neuralcodec's codecs; checked against --codecs by the run)."""
+    from neuralcodec.codecs.catalog import MAX_REFINE_STEPS
+
+    for spec in specs or []:
+        name, sep, steps = (part.strip() for part in spec.partition("="))
+        if not sep or not name or not steps.isdigit() or not 1 <= int(steps) <= MAX_REFINE_STEPS:
+            raise InputError(f"--refine expects CODEC=STEPS with 1 <= STEPS <= {MAX_REFINE_STEPS}, got {spec!r}")
+        options.setdefault(name, {})["refine"] = int(steps)
+    return options
+
+
 def _validate(opt: EvalOptions):
     """Every check that needs neither the inputs nor the codecs' libraries (no torch import
     unless a codec name is none of the known ones); returns (included curves, anchor)."""
@@ -96,16 +109,17 @@ def _validate(opt: EvalOptions):
     unknown = set(opt.qualities) - set(opt.codecs)
     if unknown:
         raise InputError(f"--qualities names codec(s) not in --codecs: {', '.join(sorted(unknown))}")
-    weighted = {n for n, o in opt.codec_options.items() if "weights" in o}
-    unknown = weighted - set(opt.codecs)
-    if unknown:
-        raise InputError(f"--weights names codec(s) not in --codecs: {', '.join(sorted(unknown))}")
     from neuralcodec.eval.image_codecs import CLASSICAL
     from neuralcodec.eval.video_codecs import CODECS as PYAV_CODECS
 
-    foreign = weighted & set(CLASSICAL + PYAV_CODECS)
-    if foreign:
-        raise InputError(f"--weights is for neuralcodec's codecs, not {', '.join(sorted(foreign))}")
+    for option in ("weights", "refine"):
+        named = {n for n, o in opt.codec_options.items() if option in o}
+        unknown = named - set(opt.codecs)
+        if unknown:
+            raise InputError(f"--{option} names codec(s) not in --codecs: {', '.join(sorted(unknown))}")
+        foreign = named & set(CLASSICAL + PYAV_CODECS)
+        if foreign:
+            raise InputError(f"--{option} is for neuralcodec's codecs, not {', '.join(sorted(foreign))}")
     _check_codec_names(opt)
     included = [load_results(p) for p in opt.include]
     names = list(opt.codecs) + [c.name for c in included]

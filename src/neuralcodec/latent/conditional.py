@@ -30,13 +30,12 @@ class ConditionalLeaf(LatentCodec):
         """Training: the decoded latent with a straight-through gradient."""
         raise NotImplementedError
 
-    def _coded(self, y: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        """The values whose likelihood is the rate: noisy in training, decoded otherwise."""
-        raise NotImplementedError
-
     def forward(self, y, params):
+        """(decoded latent, {"y": likelihoods}): the rate is of noisy latents in training, of
+        the decoded ones otherwise (with their straight-through gradient)."""
         parts = self.model.split_float(params)
-        return self.quantize(y, params), {"y": self.model.likelihood(self._coded(y, parts), *parts)}
+        y_hat = self.quantize(y, params)
+        return y_hat, {"y": self.model.likelihood(noisy(y) if self.training else y_hat, *parts)}
 
     @torch.no_grad()
     def compress(self, y, params_fixed):
@@ -61,10 +60,6 @@ class GaussianConditional(ConditionalLeaf):
         means = self.model.split_float(params)[0]
         return ste_round(y - means) + means
 
-    def _coded(self, y, parts):
-        means = parts[0]
-        return noisy(y) if self.training else torch.round(y - means) + means
-
 
 class Mixture(ConditionalLeaf):
     """K-component Gaussian mixture over round(y)."""
@@ -74,6 +69,3 @@ class Mixture(ConditionalLeaf):
 
     def quantize(self, y, params=None):
         return ste_round(y)
-
-    def _coded(self, y, parts):
-        return noisy(y) if self.training else torch.round(y)

@@ -5,20 +5,13 @@ import math
 
 import torch
 
+from neuralcodec.entropy.likelihoods import bits_per_pixel
+
 #: MS-SSIM distortion is ``lambda * MSSSIM_FACTOR * (1 - MS-SSIM)``. CompressAI's MS-SSIM
 #: lambdas (2.40 ... 220 for qualities 1..8) are about 1333x ... 1222x its MSE lambdas
 #: (0.0018 ... 0.18); 1280 is close to their geometric mean, so one quality maps to a
 #: similar rate under either distortion.
 MSSSIM_FACTOR = 1280.0
-
-
-def bpp_per_sample(likelihoods: dict, num_pixels: int) -> torch.Tensor:
-    """Sum of -log2(likelihood) over every latent of each sample, per image pixel. Shape (B,)."""
-    total = None
-    for lik in likelihoods.values():
-        bits = -torch.log2(lik.float().clamp_min(1e-12)).flatten(1).sum(1)
-        total = bits if total is None else total + bits
-    return total / num_pixels
 
 
 def psnr_from_mse(mse: torch.Tensor) -> torch.Tensor:
@@ -45,7 +38,7 @@ class RateDistortionLoss:
     def __call__(self, out: dict, x: torch.Tensor, lam: torch.Tensor) -> dict:
         x_hat = out["x_hat"].float()
         n, _, h, w = x.shape
-        bpp = bpp_per_sample(out["likelihoods"], h * w)
+        bpp = bits_per_pixel(out["likelihoods"], h * w)
         mse = (x_hat - x).pow(2).flatten(1).mean(1)
         if self.distortion == "mse":
             dist = 255.0**2 * mse

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import torch
 
-from neuralcodec.train.loss import bpp_per_sample
+from neuralcodec.entropy.likelihoods import bits_per_pixel
 
 
 def set_tf32(enabled: bool) -> bool:
@@ -55,7 +55,7 @@ def estimate_image(model, img: np.ndarray, quality: float, device) -> tuple[floa
     h, w = img.shape[:2]
     x = torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(device)
     out = model(_pad_to(x, int(getattr(model, "stride", 64))), torch.tensor([quality], device=device))
-    bpp = float(bpp_per_sample(out["likelihoods"], h * w)[0])
+    bpp = float(bits_per_pixel(out["likelihoods"], h * w)[0])
     rec = out["x_hat"][0, :, :h, :w].float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
     return bpp, _psnr(img, rec)
 

@@ -26,7 +26,8 @@ from neuralcodec.train import engine
 from neuralcodec.train.configs import VideoTrainConfig
 from neuralcodec.train.data import fit_to_crop, load_image
 from neuralcodec.train.files import IMAGE_SUFFIXES, find_images
-from neuralcodec.train.loss import bpp_per_sample, lr_at, psnr_from_mse
+from neuralcodec.entropy.likelihoods import bits_per_pixel
+from neuralcodec.train.loss import lr_at, psnr_from_mse
 from neuralcodec.video.model import I_OFFSET, P_OFFSETS
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm", ".y4m", ".avi")
@@ -181,7 +182,7 @@ def clip_loss(model, clips: torch.Tensor, quality: torch.Tensor, bptt: int = 0) 
         x = clips[:, t]
         out = model.forward_p(x, x_ref, ctx, buf, q)
         x_hat = out["x_hat"].float()
-        bpp = bpp_per_sample(out["likelihoods"], h * w)
+        bpp = bits_per_pixel(out["likelihoods"], h * w)
         mse = (x_hat - x).pow(2).flatten(1).mean(1)
         loss = loss + (rd_lambda(q).to(x.device) * 255.0 ** 2 * mse + bpp).mean()
         bpp_sum = bpp_sum + bpp.mean().detach()
