@@ -192,7 +192,7 @@ def test_every_cut_holds_the_true_symbols(model, image, stream):
     header, subs = unpack(stream)
     with torch.no_grad():                                   # the encoder's symbols and scales
         y = base.analyse(api.pad_to_multiple(api.to_tensor(image, "cpu"), base.stride), 8.0)
-        mu, kt, _ = model._params(base.h_s.exact(to_fixed(base.z_prior.compress(base.h_a(y))[1])))
+        mu, kt, _ = model.gaussian_params(base.h_s.exact(to_fixed(base.z_prior.compress(base.h_a(y))[1])))
     k = np.ascontiguousarray(kt[0].numpy())
     s = torch.round(y - mu.float())[0].numpy().astype(np.int64)
     counts = TP.decode_channel_planes(TP.split_side(subs[0].data)[0], k, header.params["planes"])
@@ -210,7 +210,7 @@ def test_every_cut_holds_the_true_symbols(model, image, stream):
 
 
 def test_trit_probabilities_are_deterministic(model, stream):
-    from neuralcodec.codecs.tritplane import _interval_mean  # noqa: F401
+    from neuralcodec.codecs.tritplane import interval_mean  # noqa: F401
     rng = np.random.default_rng(2)
     k = rng.integers(0, 193, (M, 4, 6))
     lo = rng.integers(-40, 0, (M, 4, 6)) * 3

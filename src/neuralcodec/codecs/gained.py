@@ -125,7 +125,7 @@ class HyperpriorCodec(HyperLatentCoding, GainedCodec):
         y_hat, likelihoods = self.latent(self.analyse(x, quality))
         return {"x_hat": self.synthesise(y_hat, quality), "likelihoods": likelihoods}
 
-    def _y_forward(self, y, hyper):
+    def forward_y(self, y: torch.Tensor, hyper: torch.Tensor):
         """(y_hat, likelihoods of y) given the float hyper-synthesis output."""
         y_hat, likelihoods = self.latent.inner(y, hyper)
         return y_hat, likelihoods["y"]

@@ -37,7 +37,7 @@ MAX_LATENT_SIDE = 128            # one entropy tile (2048 pixels per side)
 COUNT_SIGMAS = 2                 # predicted plane count of a channel: 2 sigma (count_freqs)
 
 
-def _interval_mean(lo: torch.Tensor, span: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+def interval_mean(lo: torch.Tensor, span: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """E[s | lo <= s <= lo + span - 1] for s = round(v), v ~ N(0, sigma) (continuous
     approximation, float64, clamped to the interval; exact for single values)."""
     a, b = (lo - 0.5) / sigma, (lo + span - 0.5) / sigma
@@ -66,7 +66,7 @@ def crr_features(lo: np.ndarray, sub: int, k: np.ndarray, g: np.ndarray,
     span = 3 * sub
     c_, h, w = lo.shape
     idx = np.arange(lo.size) if active is None else active
-    z = np.minimum((np.abs(lo + (span - 1) // 2) * T._INV[k]) >> 16, 16 * one)  # |centre| / sigma
+    z = np.minimum((np.abs(lo + (span - 1) // 2) * T.INV_SIGMA[k]) >> 16, 16 * one)  # |centre| / sigma
     zp = np.pad(z, ((0, 0), (1, 1), (1, 1))).reshape(-1)
     cy, x = np.divmod(idx, w)                                     # cy = channel * h + row
     at = (cy + 2 * (cy // h) + 1) * (w + 2) + x + 1               # the same element in zp
@@ -133,7 +133,7 @@ def predicted_planes(k: np.ndarray) -> np.ndarray:
     """Per channel of the scale indices k (C, H, W): the planes that cover 2 sigma of the
     channel's widest Gaussian, the smallest n with (3^n - 1)/2 >= 2 sigma_max (integer:
     (3^n - 1)/2 * inv_k >= 2^29 with the coder's inv_k = round(2^28 / sigma_k))."""
-    inv = T._INV[k.reshape(len(k), -1).max(1, initial=0)]
+    inv = T.INV_SIGMA[k.reshape(len(k), -1).max(1, initial=0)]
     half = (3 ** np.arange(MAX_PLANES, dtype=np.int64) - 1) // 2
     return (half[None] * inv[:, None] < COUNT_SIGMAS << 28).sum(1)
 
@@ -211,7 +211,7 @@ class TritPlaneCodec(StreamImageCodec):
             if path is None:
                 raise ModelError(f"trit-plane needs the shipped {self.config['base']!r} weights")
             want = self.config.get("base_sha256")
-            model = load_model(self.config["base"], path, self._device())
+            model = load_model(self.config["base"], path, self.device)
             if want and model.weights_hash.hex() != want:
                 raise ModelError(f"trit-plane weights were trained on {self.config['base']} "
                                  f"weights {want[:12]}, the shipped ones are "
@@ -219,10 +219,15 @@ class TritPlaneCodec(StreamImageCodec):
             self.set_base(model)
         return self._base
 
-    def _device(self):
+    @property
+    def device(self) -> torch.device:
+        """The device of this codec's weights (the base model follows them)."""
         return self.crr.layers[0].weight.device
 
     def _apply(self, fn, *args, **kwargs):
+        # torch runs .to() / .cuda() / .half() through _apply; the base is no submodule, so
+        # the same fn goes on to its _apply (torch's extension point, allowed by
+        # tests/test_private_names.py)
         super()._apply(fn, *args, **kwargs)
         if self._base is not None:
             self._base._apply(fn, *args, **kwargs)
@@ -254,7 +259,7 @@ class TritPlaneCodec(StreamImageCodec):
         if self.use_crr:
             active, g, feats = crr_inputs(lo, sub, k, masses, active, channels)
             if active.size:
-                delta = crr_apply(self.crr, torch.from_numpy(feats).to(self._device()), exact=True)
+                delta = crr_apply(self.crr, torch.from_numpy(feats).to(self.device), exact=True)
                 logits = torch.from_numpy(g).double().to(delta.device) + delta
                 freqs[active] = weights_from_fixed(logits).cpu().numpy().astype(np.int64)
         return freqs, order
@@ -302,7 +307,7 @@ class TritPlaneCodec(StreamImageCodec):
     def reconstruct(self, mu: torch.Tensor, sigma: torch.Tensor, lo: torch.Tensor,
                     span: torch.Tensor) -> torch.Tensor:
         """Latent estimate (B, C, H, W) from the decoded intervals of s = round(y - mu)."""
-        y_rec = mu + _interval_mean(lo, span, sigma)
+        y_rec = mu + interval_mean(lo, span, sigma)
         if not self.use_cdr:
             return y_rec.float()
         delta = self.cdr(self.cdr_input(y_rec, span, sigma)).double()
@@ -310,7 +315,9 @@ class TritPlaneCodec(StreamImageCodec):
         return (y_rec + delta * gate).float()
 
     # ------------------------------------------------------------ image I/O
-    def _params(self, hyper):
+    def gaussian_params(self, hyper: torch.Tensor):
+        """(mu float64, scale indices k, sigma float64) of the latents from the fixed-point
+        hyper-synthesis output."""
         means, log2_scales = hyper.chunk(2, dim=1)
         mu = mean_from_fixed(means).double()
         k = scale_index_from_fixed(log2_scales)
@@ -329,9 +336,9 @@ class TritPlaneCodec(StreamImageCodec):
         if max(h, w) > MAX_LATENT_SIDE * base.latent_stride:
             raise InputError(f"trit-plane codes images up to {MAX_LATENT_SIDE * base.latent_stride}"
                              f" pixels per side, got {w}x{h}")
-        y = base.analyse(pad_to_multiple(to_tensor(pixels, self._device()), base.stride), q)
+        y = base.analyse(pad_to_multiple(to_tensor(pixels, self.device), base.stride), q)
         z_stream, z_hat = base.z_prior.compress(base.h_a(y))
-        mu, k, _ = self._params(base.h_s.exact(to_fixed(z_hat)))
+        mu, k, _ = self.gaussian_params(base.h_s.exact(to_fixed(z_hat)))
         s = np.ascontiguousarray(torch.round(y - mu.float())[0].cpu().numpy(), dtype=np.int64)
         kk = np.ascontiguousarray(k[0].cpu().numpy())
         planes = planes_needed(s)
@@ -369,8 +376,8 @@ class TritPlaneCodec(StreamImageCodec):
             raise BitstreamError("image too large for a trit-plane stream")
         shape = (1, base.z_prior.bottleneck.channels, lh // 4, lw // 4)
         count_payload, z_stream = split_side(subs[0].data)
-        z_hat = base.z_prior.decompress(z_stream, shape, self._device())
-        mu, k, sigma = self._params(base.h_s.exact(to_fixed(z_hat)))
+        z_hat = base.z_prior.decompress(z_stream, shape, self.device)
+        mu, k, sigma = self.gaussian_params(base.h_s.exact(to_fixed(z_hat)))
         kk = np.ascontiguousarray(k[0].cpu().numpy())
         counts = decode_channel_planes(count_payload, kk, planes)
         lo, span = self.decode_planes(subs[1].data, kk, counts)

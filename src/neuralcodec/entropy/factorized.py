@@ -81,7 +81,7 @@ class FactorizedPrior(nn.Module):
 
     def has_tables(self) -> bool:
         """Whether the CDF tables are built (by :meth:`update` or loaded with the weights)."""
-        return self.bottleneck._offset.numel() > 0
+        return self.bottleneck.offset.numel() > 0
 
     def _medians(self, z: torch.Tensor) -> torch.Tensor:
         return self.median_q.to(z.device).view(1, -1, 1, 1)

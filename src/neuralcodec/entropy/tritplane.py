@@ -21,15 +21,16 @@ import zlib
 
 import numpy as np
 
-from neuralcodec.entropy import coder
-from neuralcodec.entropy._tritplane_tables import GAUSS_CDF, INV_SIGMA, LOG2_MANTISSA
+from neuralcodec.entropy import coder, _rans  # coder first: its import explains a missing build
+from neuralcodec.entropy import _tritplane_tables as tables
 from neuralcodec.entropy.exact import ACT_FRAC
 from neuralcodec.errors import BitstreamError, CoderError
 from neuralcodec.io.varint import encode_varint, read_varint
 
-_CDF = np.array(GAUSS_CDF, dtype=np.int64)
-_INV = np.array(INV_SIGMA, dtype=np.int64)
-_LOG2M = np.array(LOG2_MANTISSA, dtype=np.int64)
+_CDF = np.array(tables.GAUSS_CDF, dtype=np.int64)
+INV_SIGMA = np.array(tables.INV_SIGMA, dtype=np.int64)  # round(2^28 / sigma_k) per scale index k
+_LOG2M = np.array(tables.LOG2_MANTISSA, dtype=np.int64)
+INV_SIGMA.setflags(write=False)
 CDF_ONE = 1 << 30
 TOTAL = 1 << 16                  # coder precision: normalised frequencies sum to 2^16
 ONE = 1 << ACT_FRAC              # fixed-point 1.0
@@ -43,7 +44,7 @@ def boundary_cdf(b: np.ndarray, k: np.ndarray) -> np.ndarray:
     """F(b - 1/2) in 2^30 units under N(0, sigma_k) for integer b (int64 arrays)."""
     d = 256 * b - 128                               # boundary in 2^-8 units, mean 0
     a = np.minimum(np.abs(d), 1 << 26)
-    t = (a * _INV[k]) >> 12
+    t = (a * INV_SIGMA[k]) >> 12
     j = np.minimum(t >> 16, len(_CDF) - 1)
     f = t & 0xFFFF
     nxt = _CDF[np.minimum(j + 1, len(_CDF) - 1)]
@@ -106,7 +107,7 @@ def gauss_plane(lo: np.ndarray, sub: int, k: np.ndarray, certain: int):
     lo = np.ascontiguousarray(lo, dtype=np.int64).reshape(-1)
     k = np.ascontiguousarray(k, dtype=np.int64).reshape(-1)
     try:
-        return coder._rans.trit_plane_model(lo, k, int(sub), int(certain), _LOG2M, ONE)
+        return _rans.trit_plane_model(lo, k, int(sub), int(certain), _LOG2M, ONE)
     except CoderError as exc:
         raise BitstreamError(f"trit-plane model: {exc}") from None
 

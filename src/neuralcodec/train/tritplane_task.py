@@ -47,7 +47,7 @@ class LatentSampler:
     @torch.no_grad()
     def batch(self, n: int, rng: np.random.Generator) -> list[dict]:
         base = self.model.base
-        device = self.model._device()
+        device = self.model.device
         crops = []
         for _ in range(n):
             im = self.images[rng.integers(len(self.images))]
@@ -58,7 +58,7 @@ class LatentSampler:
         q = float(self.model.config["quality"])
         y = base.analyse(x, q)
         _, z_hat = base.z_prior.quantize(base.h_a(y))        # as z_prior.compress
-        mu, k, sigma = self.model._params(base.h_s.exact(to_fixed(z_hat)))
+        mu, k, sigma = self.model.gaussian_params(base.h_s.exact(to_fixed(z_hat)))
         s = torch.round(y - mu.float())
         inv_gain = base.inv_gain(torch.full((n,), q, device=device))
         out = []
@@ -169,7 +169,7 @@ class TritPlaneTask(engine.Task):
         return self.cfg.lr * self.factor
 
     def step(self, step, lr, info):
-        model, device = self.model, self.model._device()
+        model, device = self.model, self.model.device
         for g in self.opt.param_groups:
             g["lr"] = g["base_lr"] * self.factor
         rng = np.random.default_rng([self.cfg.seed, step])
@@ -190,7 +190,7 @@ class TritPlaneTask(engine.Task):
         lo_t, span_t = (torch.from_numpy(np.stack(v)).double().to(device)
                         for v in zip(*(state for _, state in prepared)))
         mu, sigma, x = (torch.cat([it[key] for it in items]) for key in ("mu", "sigma", "x"))
-        y_rec = mu + TP._interval_mean(lo_t, span_t, sigma)
+        y_rec = mu + TP.interval_mean(lo_t, span_t, sigma)
         delta = model.cdr(model.cdr_input(y_rec, span_t, sigma))
         gate = torch.minimum((span_t - 1) / 2, 2 * sigma).float()
         q = float(model.config["quality"])

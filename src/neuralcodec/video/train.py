@@ -163,7 +163,7 @@ def intra_forward(intra, x: torch.Tensor, q: torch.Tensor):
     """Decoded latent and reconstruction of the frozen image codec (rounding, no noise)."""
     y = intra.analyse(x, q)
     z_hat, _ = intra.z_prior(intra.h_a(y))
-    y_hat, _ = intra._y_forward(y, intra.h_s(z_hat))
+    y_hat, _ = intra.forward_y(y, intra.h_s(z_hat))
     return y_hat, intra.synthesise(y_hat, q).clamp(0, 1)
 
 
