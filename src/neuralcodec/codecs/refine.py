@@ -28,8 +28,8 @@ class Refinement:
     """Settings of one refinement: Adam on the latent with a cosine learning rate, the
     rounding temperature annealed geometrically from ``tau_start`` to ``tau_end``."""
     steps: int = 100
-    lr: float = 5e-3
-    tau_start: float = 0.5
+    lr: float = 1e-2
+    tau_start: float = 0.2
     tau_end: float = 0.01
     check_every: int = 10
     seed: int = 0
@@ -68,7 +68,7 @@ class GumbelRounding:
 
     def __init__(self, generator: torch.Generator):
         self.generator = generator
-        self.tau = 0.5
+        self.tau = 0.2
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         lower = torch.floor(x).detach()
