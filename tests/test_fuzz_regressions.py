@@ -40,3 +40,18 @@ def test_shared_categorical_count_limit_is_the_callers():
         with pytest.raises(CoderError, match="max_symbols"):
             coder.decode_categorical(data, np.array([1]), max_symbols=bad)
 
+
+def test_trit_plane_segment_longer_than_the_encoder_writes_is_refused():
+    """A cut segment is decoded trit by trit in Python for as long as its words last; one
+    claiming more trits than a segment holds (65536) could keep that loop busy for a whole
+    plane (1.15 million near-certain trits from 84 bytes took 5 s)."""
+    from neuralcodec.entropy.tritplane import SEGMENT_SYMBOLS, SegmentReader
+    from neuralcodec.errors import BitstreamError
+
+    freqs = np.tile(np.array([[65534, 1, 1]], np.int32), (SEGMENT_SYMBOLS + 1, 1))
+    payload = (0xFFFF0000).to_bytes(4, "little") + bytes(80)
+    data = encode_varint(SEGMENT_SYMBOLS + 1) + encode_varint(1000) + payload
+    with pytest.raises(BitstreamError, match="bad segment size"):
+        SegmentReader(data).read_plane(freqs)
+    ok = encode_varint(SEGMENT_SYMBOLS) + encode_varint(1000) + payload   # cut, decodes a prefix
+    assert 0 < len(SegmentReader(ok).read_plane(freqs[:-1])) <= SEGMENT_SYMBOLS
