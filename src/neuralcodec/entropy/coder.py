@@ -28,7 +28,7 @@ except ImportError as exc:  # pragma: no cover - build problem, not a user error
     ) from exc
 
 __all__ = [
-    "PRECISION", "DEFAULT_CHUNK_SIZE", "set_num_threads", "get_num_threads",
+    "PRECISION", "DEFAULT_CHUNK_SIZE", "MAX_STREAM_SYMBOLS", "set_num_threads", "get_num_threads",
     "encode_gaussian", "decode_gaussian", "ideal_bits_gaussian",
     "encode_laplace", "decode_laplace", "ideal_bits_laplace",
     "encode_gmm", "decode_gmm", "ideal_bits_gmm",
@@ -41,6 +41,9 @@ PRECISION = 16
 DEFAULT_CHUNK_SIZE = 65536
 MAX_COMPONENTS = 8
 MAX_ALPHABET = 4096
+#: most symbols decode_categorical takes from a stream's own count (shared freqs): 2^28,
+#: a 1 GiB int32 output, as many as the pixels of the largest picture decoded by default
+MAX_STREAM_SYMBOLS = 1 << 28
 _GAUSSIAN, _LAPLACE, _GMM, _CATEGORICAL, _INDEXED = 1, 2, 3, 4, 5
 _I32 = np.iinfo(np.int32)
 
@@ -274,14 +277,18 @@ def _freqs(freqs, n=None):
     return f, True
 
 
-def _stream_count(data: bytes) -> int:
-    """Symbol count from a stream header (the full stream is validated before decoding)."""
+def _stream_count(data: bytes, max_symbols: int) -> int:
+    """Symbol count from a stream header, at most ``max_symbols`` (the full stream is
+    validated before decoding)."""
     try:
         head = read_varint(data[:12], 2)
     except BitstreamError:
         head = None
-    if head is None or head[0] > 2**48:
+    if head is None:
         raise CoderError("corrupt stream: bad symbol count")
+    if head[0] > max_symbols:
+        raise CoderError(f"stream declares {head[0]} symbols, more than the limit of "
+                         f"{max_symbols} (pass max_symbols to raise it)")
     return head[0]
 
 
@@ -293,12 +300,17 @@ def encode_categorical(symbols, freqs, *, threads=None, chunk_size=None) -> byte
     return _rans.encode_categorical(sym, f, _threads(threads), _chunk(chunk_size))
 
 
-def decode_categorical(data, freqs, *, threads=None) -> np.ndarray:
+def decode_categorical(data, freqs, *, threads=None,
+                       max_symbols: int = MAX_STREAM_SYMBOLS) -> np.ndarray:
     """Inverse of `encode_categorical`. With shared freqs the symbol count comes from the
-    (CRC-checked) stream; with per-symbol freqs it must equal the number of rows."""
+    (CRC-checked) stream and may not exceed ``max_symbols`` (a few bytes can declare
+    billions of symbols); with per-symbol freqs it must equal the number of rows."""
     data = _data(data)
     f, per_symbol = _freqs(freqs)
-    n = f.shape[0] if per_symbol else (_stream_count(data) if len(data) > 2 else 0)
+    if isinstance(max_symbols, (bool, np.bool_)) or not isinstance(max_symbols, (int, np.integer)) \
+            or max_symbols < 0:
+        raise CoderError(f"max_symbols must be an int >= 0, got {max_symbols!r}")
+    n = f.shape[0] if per_symbol else (_stream_count(data, int(max_symbols)) if len(data) > 2 else 0)
     return _rans.decode_categorical(data, f, n, _threads(threads))
 
 

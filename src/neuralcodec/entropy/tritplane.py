@@ -36,7 +36,7 @@ TOTAL = 1 << 16                  # coder precision: normalised frequencies sum t
 ONE = 1 << ACT_FRAC              # fixed-point 1.0
 LOG2_3 = 6492                    # round(4096 * log2(3))
 SEGMENT_BYTES = 2048             # target coded bytes per segment
-SEGMENT_SYMBOLS = 65536          # at most this many symbols per segment
+SEGMENT_SYMBOLS = 65536          # at most this many symbols per segment (checked on read)
 _CATEGORICAL = 4                 # the coder's model byte
 
 
@@ -220,7 +220,7 @@ class SegmentReader:
             if head is None:
                 break
             length, pos = head
-            if count < 1 or done + count > n_total:
+            if not 1 <= count <= SEGMENT_SYMBOLS or done + count > n_total:
                 raise BitstreamError("corrupt trit-plane stream: bad segment size")
             payload = self.data[pos:pos + length]
             seg_f = freqs[done:done + count]
