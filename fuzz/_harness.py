@@ -20,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+from neuralcodec.errors import BitstreamError  # noqa: E402  (light modules: no coder import)
+from neuralcodec.io.varint import encode_varint, read_varint  # noqa: E402
 WORK = Path(os.environ.get("FUZZ_WORK", ROOT / "fuzz" / "work"))
 ALLOC_LIMIT = 2 << 30
 TIMEOUT_S = 10
@@ -72,14 +74,26 @@ def crc(data, value: int = 0) -> int:
 
 
 def _varint(data, pos):
-    value, shift = 0, 0
-    while pos < len(data) and shift <= 63:
-        b = data[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return value, pos
-        shift += 7
+    """(value, next position) of the varint at ``pos``, or None (cut or over-long)."""
+    try:
+        return read_varint(data, pos)
+    except BitstreamError:
+        return None
+
+
+def framed_lengths(data, start: int, end: int):
+    """(position of the first stream, [lengths]) when ``data[start:end]`` is a varint-framed
+    list (codecs/framing.py) of 1..12 streams, else None."""
+    for count in range(1, 13):
+        pos, lengths = start, []
+        for _ in range(count):
+            head = _varint(data, pos)
+            if head is None:
+                break
+            lengths.append(head[0])
+            pos = head[1]
+        if len(lengths) == count and pos + sum(lengths) == end:
+            return pos, lengths
     return None
 
 
@@ -108,19 +122,13 @@ def fix_payload(b: bytearray, start: int, end: int, depth: int = 0) -> None:
     if depth > 2 or fix_coder_stream(b, start, end):
         return
     for skip in (0, 2):
-        for count in range(1, 13):
-            pos, lengths = start + skip, []
-            for _ in range(count):
-                head = _varint(b, pos)
-                if head is None:
-                    break
-                lengths.append(head[0])
-                pos = head[1]
-            if len(lengths) == count and pos + sum(lengths) == end:
-                for n in lengths:
-                    fix_payload(b, pos, pos + n, depth + 1)
-                    pos += n
-                return
+        framed = framed_lengths(b, start + skip, end)
+        if framed is not None:
+            pos, lengths = framed
+            for n in lengths:
+                fix_payload(b, pos, pos + n, depth + 1)
+                pos += n
+            return
     head = _varint(b, start)                  # trit-plane's side stream
     if head is not None and head[1] + head[0] < end:
         fix_coder_stream(b, head[1] + head[0], end)
@@ -202,30 +210,14 @@ def join_container(header: bytes, subs) -> bytes:
 
 def split_framed(payload: bytes):
     """The streams of a varint-framed list (codecs/framing.py) of 1..12 streams, else None."""
-    for count in range(1, 13):
-        pos, lengths = 0, []
-        for _ in range(count):
-            head = _varint(payload, pos)
-            if head is None:
-                break
-            lengths.append(head[0])
-            pos = head[1]
-        if len(lengths) == count and pos + sum(lengths) == len(payload):
-            out = []
-            for n in lengths:
-                out.append(payload[pos:pos + n])
-                pos += n
-            return out
-    return None
-
-
-def _encode_varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+    framed = framed_lengths(payload, 0, len(payload))
+    if framed is None:
+        return None
+    pos, out = framed[0], []
+    for n in framed[1]:
+        out.append(payload[pos:pos + n])
+        pos += n
+    return out
 
 
 def split_coder(stream: bytes):
@@ -255,7 +247,7 @@ def split_coder(stream: bytes):
 
 
 def join_coder(head: bytes, chunks) -> bytes:
-    b = bytearray(head + b"\0\0\0\0" + b"".join(_encode_varint(len(c)) for c in chunks)
+    b = bytearray(head + b"\0\0\0\0" + b"".join(encode_varint(len(c)) for c in chunks)
                   + b"".join(chunks))
     fix_coder_stream(b, 0, len(b))
     return bytes(b)
@@ -269,7 +261,7 @@ def mutate_payload(payload: bytes, rng: random.Random, mutate) -> bytes:
     if framed and rng.random() < 0.8:
         i = rng.randrange(len(framed))
         framed[i] = mutate_payload(framed[i], rng, mutate)
-        return b"".join(_encode_varint(len(p)) for p in framed) + b"".join(framed)
+        return b"".join(encode_varint(len(p)) for p in framed) + b"".join(framed)
     coded = split_coder(payload)
     if coded and coded[1] and rng.random() < 0.8:
         head, chunks = coded
