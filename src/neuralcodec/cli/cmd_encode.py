@@ -32,7 +32,7 @@ def register(sub) -> None:
                    help="video: encode the first N frames (N >= 1; default: all)")
     p.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="image: optimise the latent for this picture in STEPS steps before coding it "
-                        "(encoder only: same decoder and format; e.g. 50: about 6-8 %% fewer bits, 30-40 s "
+                        "(encoder only: same decoder and format; e.g. 50: about 7-8 %% fewer bits, 30-80 s "
                         "per Kodak image on a 2-core CPU; default 0, off)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse larger input pictures (width x height; default {DEFAULT_MAX_PIXELS}"

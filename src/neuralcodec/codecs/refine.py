@@ -7,7 +7,7 @@ decoder cannot tell it from an unrefined one.
 
 The analysis transform is amortised: it gives one good latent for all images, not the best
 one for this image. Refinement closes part of that gap at the cost of ``steps`` forward and
-backward passes of the model per image (measured: 26-39 s per Kodak image at 50 steps on
+backward passes of the model per image (measured: 26-80 s per Kodak image at 50 steps on
 two CPU cores; docs/refine.md). The hard-rounded objective is checked every ``check_every``
 steps and the best latent seen is kept, so refinement never returns a latent whose objective
 is worse than the analysis transform's.
