@@ -89,7 +89,7 @@ def test_rounding_hook_is_scoped():
     assert torch.equal(likelihoods.ste_round(x), torch.round(x))
     likelihoods.ste_round(x).sum().backward()
     assert torch.equal(x.grad, torch.ones(3))          # straight through
-    relax = GumbelRounding(torch.Generator().manual_seed(0))
+    relax = GumbelRounding(torch.Generator().manual_seed(0), 0.2)
     with pytest.raises(RuntimeError):
         with likelihoods.relaxed_rounding(relax):
             soft = likelihoods.ste_round(x)
@@ -100,7 +100,7 @@ def test_rounding_hook_is_scoped():
 
 
 def test_gumbel_rounding_sharpens():
-    relax = GumbelRounding(torch.Generator().manual_seed(1))
+    relax = GumbelRounding(torch.Generator().manual_seed(1), 0.2)
     x = torch.full((4000,), 0.3)
     relax.tau = 0.01
     assert float((relax(x) - 0.0).abs().max()) < 1e-3                # cold: the nearer integer

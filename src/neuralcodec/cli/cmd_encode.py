@@ -105,6 +105,14 @@ def run(args) -> int:
     return 0
 
 
+def _bar(total: int, desc: str, unit: str):
+    """A transient tqdm bar on stderr, shown on terminals only."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=None, leave=False,
+                dynamic_ncols=True)
+
+
 @contextlib.contextmanager
 def _search_progress(active: bool):
     """A progress bar (stderr, terminals only) over the encodes of a --target-* search; yields
@@ -112,12 +120,9 @@ def _search_progress(active: bool):
     if not active:
         yield None
         return
-    from tqdm import tqdm
-
     from neuralcodec.codecs.quality_search import MAX_ENCODES
 
-    bar = tqdm(total=MAX_ENCODES, desc="quality search", unit="encode", file=sys.stderr,
-               disable=None, leave=False, dynamic_ncols=True)
+    bar = _bar(MAX_ENCODES, "quality search", "encode")
 
     def step(quality: float, bpp: float, psnr: float | None) -> None:
         bar.update(1)
@@ -136,10 +141,7 @@ def _refine_progress(steps: int):
     if not steps:
         yield None
         return
-    from tqdm import tqdm
-
-    bar = tqdm(total=steps, desc="refining latent", unit="step", file=sys.stderr, disable=None,
-               leave=False, dynamic_ncols=True)
+    bar = _bar(steps, "refining latent", "step")
 
     def step(i: int) -> None:
         if i == 0:

@@ -43,8 +43,9 @@ def encode_with_model(model: LatentImageCodec | StreamImageCodec, pixels: np.nda
     before it is coded (encoder only; ``on_refine_step(step)`` after each of its steps)."""
     from neuralcodec.container import Header, Substream, pack
 
+    refine = refine if refine is not None and refine.steps else None
     if isinstance(model, StreamImageCodec):     # codecs with their own stream layout (trit-plane)
-        if refine is not None and refine.steps:
+        if refine is not None:
             raise InputError(f"latent refinement is for latent codecs; {model.name} codes its own stream")
         return model.encode_image(pixels, quality, device)
     pixels = check_pixels(pixels)
@@ -57,7 +58,7 @@ def encode_with_model(model: LatentImageCodec | StreamImageCodec, pixels: np.nda
     streams = []
     for i, (r, c, th, tw) in enumerate(tiles):
         y_tile = y[..., r:r + th, c:c + tw]
-        if refine is not None and refine.steps:
+        if refine is not None:
             y_tile = _refined(model, x, quality, y_tile, (r, c, th, tw), (h, w), refine, on_refine_step)
         compressed = model.compress_latent(y_tile)
         streams += [Substream(f"{name}.{i}", data) for name, data in compressed.streams.items()]

@@ -53,7 +53,6 @@ class RefinementResult:
     y: torch.Tensor
     cost_before: float
     cost_after: float
-    best_step: int
 
     @property
     def gain(self) -> float:
@@ -66,9 +65,9 @@ class GumbelRounding:
     favour the nearer integer, sharper as the temperature ``tau`` falls (SGA). The gradient
     flows through the soft weight only (floor(x) is a constant)."""
 
-    def __init__(self, generator: torch.Generator):
+    def __init__(self, generator: torch.Generator, tau: float):
         self.generator = generator
-        self.tau = 0.2
+        self.tau = tau
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         lower = torch.floor(x).detach()
@@ -101,7 +100,7 @@ def refine_latent(model: LatentImageCodec, x: torch.Tensor, quality: float, y: t
     q = torch.full((x.shape[0],), float(quality), device=x.device)
     generator = torch.Generator(device=x.device)
     generator.manual_seed(settings.seed)
-    rounding = GumbelRounding(generator)
+    rounding = GumbelRounding(generator, settings.tau(0))
     with torch.enable_grad():
         latent = y.detach().clone().requires_grad_(True)
         optimiser = torch.optim.Adam([latent], lr=settings.lr)
@@ -111,7 +110,7 @@ def refine_latent(model: LatentImageCodec, x: torch.Tensor, quality: float, y: t
                 return float(rd_cost(model, latent, x, q, valid))
 
         best_cost = start_cost = hard_cost()
-        best, best_step = latent.detach().clone(), 0
+        best = latent.detach().clone()
         for step in range(settings.steps):
             rounding.tau = settings.tau(step)
             for group in optimiser.param_groups:
@@ -124,10 +123,10 @@ def refine_latent(model: LatentImageCodec, x: torch.Tensor, quality: float, y: t
             if (step + 1) % settings.check_every == 0 or step + 1 == settings.steps:
                 cost = hard_cost()
                 if cost < best_cost:
-                    best_cost, best, best_step = cost, latent.detach().clone(), step + 1
+                    best_cost, best = cost, latent.detach().clone()
             if on_step is not None:
                 on_step(step)
-    return RefinementResult(best, start_cost, best_cost, best_step)
+    return RefinementResult(best, start_cost, best_cost)
 
 
 __all__ = ["Refinement", "RefinementResult", "refine_latent", "rd_cost", "GumbelRounding"]

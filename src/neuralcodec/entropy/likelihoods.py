@@ -96,5 +96,5 @@ def relaxed_rounding(relax):
         _relaxation = previous
 
 
-__all__ = ["gaussian_likelihood", "gmm_likelihood", "mixture_weights", "noisy", "ste_round", "relaxed_rounding", "bits_per_pixel",
-           "scale_from_log2", "LOG2_SCALE_MIN"]
+__all__ = ["gaussian_likelihood", "gmm_likelihood", "mixture_weights", "noisy", "ste_round",
+           "relaxed_rounding", "bits_per_pixel", "scale_from_log2", "LOG2_SCALE_MIN"]
