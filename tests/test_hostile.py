@@ -503,8 +503,8 @@ def _terminate_when(proc, folder: Path, timeout=120):
 def test_sigterm_leaves_no_temporary_output(tmp_path, kind):
     frames = tmp_path / "clip"
     frames.mkdir()
-    for i in range(60):
-        Image.fromarray(make_image(64, 64, seed=i)).save(frames / f"f{i:03d}.png")
+    for i in range(120):     # long enough (>= 1 s) that a loaded machine still sees it mid-run
+        Image.fromarray(make_image(96, 96, seed=i)).save(frames / f"f{i:03d}.png")
     work = tmp_path / "work"
     work.mkdir()
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
@@ -514,7 +514,7 @@ def test_sigterm_leaves_no_temporary_output(tmp_path, kind):
         from neuralcodec.video.codec import encode_frames
         from neuralcodec.video.io import iter_frames
         buf = io.BytesIO()
-        encode_frames(_video_model(), iter_frames(frames), buf, 64, 64)
+        encode_frames(_video_model(), iter_frames(frames), buf, 96, 96)
         (tmp_path / "v.ncv").write_bytes(buf.getvalue())
         argv = ["decode", str(tmp_path / "v.ncv"), "-o", str(work / "frames")]
     proc = subprocess.Popen([sys.executable, "-m", "neuralcodec", *argv], env=env,
