@@ -99,6 +99,23 @@ def test_streams_are_bit_identical_to_the_golden_hashes(tmp_path):
     assert not changed, f"{len(changed)} streams changed: {changed[:6]}"
 
 
+@pytest.mark.slow
+def test_the_gemm_exact_convolutions_write_the_golden_streams_too(tmp_path):
+    """The GPU's default exact-convolution path (im2col + float64 matrix products, no rounding
+    of the exact sums, ReLUs joined to the requantisation), run on the CPU, writes the same
+    streams as F.conv2d."""
+    from neuralcodec.entropy.exact import set_conv_impl
+
+    golden = json.loads(GOLDEN.read_text())
+    set_conv_impl("gemm", "cpu")
+    try:
+        now = stream_hashes(tmp_path)
+    finally:
+        set_conv_impl("conv", "cpu")
+    changed = [k for k in golden if golden[k] != now[k]]
+    assert not changed, f"{len(changed)} streams changed: {changed[:6]}"
+
+
 if __name__ == "__main__":
     if sys.argv[1:] != ["--write"]:
         sys.exit("usage: python tests/test_golden_streams.py --write")

@@ -17,7 +17,9 @@ an exact product of integers and an exact shift, like a convolution's requantisa
 Convolutions run either as ``F.conv2d`` or as im2col + one float64 matrix product
 (:func:`set_conv_impl`); both give the same integers (exact sums), only the speed differs.
 The matrix product takes the integer bias in the same call (``addmm``: one kernel fewer per
-layer): its sum is an exact integer, so rounding it equals rounding the product, then adding.
+layer): its sum is an exact integer, so rounding it equals rounding the product, then adding,
+and the gemm path skips that rounding (a float64 product of integers whose partial sums stay
+below 2**53 is exact in any order; only ``F.conv2d``'s algorithms may need it).
 """
 from __future__ import annotations
 
@@ -161,9 +163,14 @@ class ExactNet(nn.Module):
     def exact(self, x_fixed: torch.Tensor) -> torch.Tensor:
         """Fixed-point inference. ``x_fixed``: float64 integers with ACT_FRAC fractional bits."""
         x = x_fixed.double()
-        for item in self.frozen_layers(x.device):
+        layers = self.frozen_layers(x.device)
+        gemm = _conv_impl.get(x.device.type, "conv") == "gemm"
+        fused_relu = False
+        for i, item in enumerate(layers):
             if item[0] == "relu":
-                x = x.clamp_min(0)
+                if not fused_relu:
+                    x = x.clamp_min(0)
+                fused_relu = False
                 continue
             if item[0] == "leaky_relu":
                 x = leaky_relu_exact(x, item[1])
@@ -172,9 +179,8 @@ class ExactNet(nn.Module):
                 x = F.pixel_shuffle(x, item[1])
                 continue
             kind, w_int, b_int, unscale, layer = item
-            if kind == "conv" and _conv_impl.get(x.device.type, "conv") == "gemm" \
-                    and isinstance(layer.padding, tuple):
-                acc = torch.round(_conv_gemm(x, w_int, layer, b_int))
+            if kind == "conv" and gemm and isinstance(layer.padding, tuple):
+                acc = _conv_gemm(x, w_int, layer, b_int)    # already exact integers: no rounding
             elif kind == "conv":
                 acc = torch.round(F.conv2d(x, w_int, None, layer.stride, layer.padding, layer.dilation))
                 acc += b_int.view(1, -1, 1, 1)
@@ -182,7 +188,10 @@ class ExactNet(nn.Module):
                 acc = torch.round(F.conv_transpose2d(x, w_int, None, layer.stride, layer.padding,
                                                      layer.output_padding, 1, layer.dilation))
                 acc += b_int.view(1, -1, 1, 1)
-            x = torch.round(acc * unscale).clamp(-ACT_LIMIT, ACT_LIMIT)
+            # a ReLU right after the requantisation joins its clamp (relu(clamp(v, -L, L)) ==
+            # clamp(v, 0, L)): one kernel fewer per such pair, the same integers
+            fused_relu = i + 1 < len(layers) and layers[i + 1][0] == "relu"
+            x = torch.round(acc.mul_(unscale)).clamp_(0 if fused_relu else -ACT_LIMIT, ACT_LIMIT)
         return x
 
     def train(self, mode: bool = True):
