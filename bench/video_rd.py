@@ -5,7 +5,7 @@
     python bench/video_rd.py [--weights W] [--intra-weights H] [--clips PATH ...] [--frames 30]
                              [--qualities 2 3.5 5 6.5 8] [--intra-period 32] [--device cpu|cuda]
                              [--codecs x264 x265] [--crf 22 27 32 37 42 47 51] [--no-intra]
-                             [--out results.json]
+                             [--adaptive-intra] [--out results.json]
 
 Clips: frame folders or video files; default the clean held-out clips of the shared data
 (BasketballPass, vid4 walk: never in a training part, see neuralcodec.video.pack); the
@@ -18,6 +18,9 @@ preset medium, through PyAV, ``neuralcodec.eval.video_codecs``). PSNR-RGB is the
 per-frame PSNRs; BD-rates use pchip (``neuralcodec.eval.bdrate``). The P-frame cost
 (``neuralcodec.video.rd.p_frame_cost``) compares the P-frames' (bpp, PSNR) with all-intra
 coding of the same frames at the same qualities (``--no-intra`` skips it); target <= 0.5.
+``--adaptive-intra`` lets the encoder code any frame as an I-frame where that costs less
+(rate + lambda * distortion; ``encode --adaptive-intra``); the P-frame cost is then of the
+P-frames it kept.
 """
 import argparse
 import json
@@ -80,6 +83,8 @@ def main():
     ap.add_argument("--crf", type=int, nargs="*", default=None,
                     help="CRF values (default: the eval's 22 27 32 37; add higher ones for an overlap)")
     ap.add_argument("--no-intra", action="store_true", help="skip the all-intra run (no P-frame cost)")
+    ap.add_argument("--adaptive-intra", action="store_true",
+                    help="the encoder chooses I or P for every frame by RD cost")
     args = ap.parse_args()
     from neuralcodec.video.weights import load
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -95,12 +100,14 @@ def main():
             frames = [rgb for rgb, _ in iter_source_frames(source, args.frames)]
             h, w = frames[0].shape[:2]
             if args.no_intra:
-                rows = [code_clip(model, frames, q, args.intra_period, device, half) for q in args.qualities]
+                rows = [code_clip(model, frames, q, args.intra_period, device, half, args.adaptive_intra)
+                        for q in args.qualities]
                 entry = {"size": [w, h], "frames": len(frames), "rows": rows}
             else:
-                entry = clip_rd(model, frames, args.qualities, args.intra_period, device, half)
+                entry = clip_rd(model, frames, args.qualities, args.intra_period, device, half,
+                                adaptive_intra=args.adaptive_intra)
             for r in entry["rows"]:
-                print(f"{clip.name} video-rt q{r['quality']:g}: {r['bpp']:.4f} bpp {r['psnr']:.2f} dB "
+                print(f"{clip.name} video-rt q{r['quality']:g}: {r['bpp']:.4f} bpp {r['psnr']:.2f} dB {r['kinds']} "
                       f"(enc {r['encode_fps']:.2f} fps, dec {r['decode_fps']:.2f} fps on {device})", flush=True)
             if not args.no_intra:
                 cost = entry["p_frame_cost"]

@@ -28,6 +28,9 @@ def register(sub) -> None:
                              "for video the same, in bits per pixel)")
     p.add_argument("--intra-period", type=int, default=None, metavar="N",
                    help="video: frames per GOP (I-frame every N frames; 0 = first only; default 32)")
+    p.add_argument("--adaptive-intra", action="store_true",
+                   help="video: code any frame as an I-frame where that costs less than a P-frame "
+                        "(rate + lambda x distortion; about 2x the encode time)")
     p.add_argument("--frames", type=int, default=None, metavar="N",
                    help="video: encode the first N frames (N >= 1; default: all)")
     p.add_argument("--refine", type=int, default=0, metavar="STEPS",

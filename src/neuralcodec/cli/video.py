@@ -75,12 +75,15 @@ def encode_if_video(args) -> int | None:
     elif target_bpp is not None:
         target_bits = target_bpp * info.width * info.height
     half = device == "cuda" and not getattr(args, "fp32", False)
-    sizes, stats = [], {}
+    if target_bits and getattr(args, "adaptive_intra", False):
+        raise InputError("--adaptive-intra does not combine with --target-kbps / --target-bpp yet")
+    sizes, stats, kinds = [], {}, []
     bar = _progress(info.frames or info.estimated_frames, "encode")
     start = time.perf_counter()
 
     def on_frame(i, kind, nbytes):
         sizes.append(nbytes)
+        kinds.append(kind)
         bar.update(1)
         bar.set_postfix_str(f"{kind} {8 * nbytes / 1000:.1f} kbit")
 
@@ -89,7 +92,8 @@ def encode_if_video(args) -> int | None:
             n = encode_frames(model, vio.iter_frames(src, limit), tmp, info.width, info.height,
                               (fps.numerator, fps.denominator), quality, period, device, half,
                               info.frames if src.is_dir() else 0, info.pix_fmt, on_frame,
-                              target_bits=target_bits, rate_stats=stats, rate_frames=limit)
+                              target_bits=target_bits, rate_stats=stats, rate_frames=limit,
+                              adaptive_intra=getattr(args, "adaptive_intra", False))
     finally:
         bar.close()
     elapsed = time.perf_counter() - start
@@ -107,9 +111,15 @@ def encode_if_video(args) -> int | None:
             quality_text += " (the target is above this clip's highest rate: every frame at quality 8)"
     print(f"{out}: {n} frames {info.width}x{info.height}, {total} bytes, "
           f"{8 * total / (n * info.width * info.height):.4f} bpp, {kbps:.1f} kbit/s, "
-          f"codec {model.name}, {quality_text}, intra period {period}, "
+          f"codec {model.name}, {quality_text}, intra period {period}"
+          f"{adaptive_text(kinds) if getattr(args, 'adaptive_intra', False) else ''}, "
           f"{n / elapsed:.2f} fps on {device}")
     return 0
+
+
+def adaptive_text(kinds: list[str]) -> str:
+    """The summary's note on the encoder's I/P choices."""
+    return f" (adaptive: {kinds.count('I')} I-frames, {kinds.count('P')} P-frames)"
 
 
 def decode_if_video(args) -> int | None:

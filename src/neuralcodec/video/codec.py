@@ -2,7 +2,9 @@
 
 A ``.ncv`` file is the repo's container (docs/bitstream.md) with ``kind="video"``; each
 frame is one substream named ``I`` (image codec streams of all latent tiles, packed) or
-``P`` (hyper-latent, anchor and non-anchor streams, packed). Encoder and decoder keep only
+``P`` (hyper-latent, anchor and non-anchor streams, packed). Where the intra period puts
+I-frames is fixed by the header; with ``adaptive_intra`` the encoder may also code any other
+frame as an I-frame, where that costs less (rate + lambda * distortion) than a P-frame. Encoder and decoder keep only
 the state of the last frame (reference frame, pixel context, exact latent buffer), so memory
 does not depend on the sequence length.
 """
@@ -16,7 +18,7 @@ import numpy as np
 import torch
 
 from neuralcodec.codecs.pixels import pad_to_multiple, pixel_tensor, to_pixels, to_tensor
-from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, Compressed, check_quality
+from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, Compressed, check_quality, rd_lambda
 from neuralcodec.codecs.framing import pack_streams, unpack_streams
 from neuralcodec.codecs.tiling import analyse_tiled, latent_tiles, synthesise_tiled
 from neuralcodec.entropy.exact import ExactNet
@@ -54,9 +56,15 @@ class GopConfig:
     p_offsets: list = field(default_factory=lambda: list(P_OFFSETS))
     i_offset: float = I_OFFSET
     frame_quality: bool = False         # each record starts with its frame's quality (rate control)
+    adaptive_intra: bool = False        # any frame may be an I-frame (the encoder's RD choice)
 
     def is_intra(self, index: int) -> bool:
+        """Whether frame ``index`` must be an I-frame."""
         return index == 0 or (self.intra_period > 0 and index % self.intra_period == 0)
+
+    def allows(self, index: int, intra: bool) -> bool:
+        """Whether frame ``index`` may be of this kind."""
+        return intra == self.is_intra(index) or (intra and self.adaptive_intra)
 
     def quality(self, base: float, index_in_gop: int) -> float:
         return frame_quality(base, index_in_gop, self.p_offsets, self.i_offset)
@@ -66,6 +74,8 @@ class GopConfig:
                "i_offset": float(self.i_offset)}
         if self.frame_quality:          # absent otherwise: streams without it are unchanged
             out["frame_quality"] = True
+        if self.adaptive_intra:         # the same
+            out["adaptive_intra"] = True
         return out
 
     @classmethod
@@ -76,12 +86,14 @@ class GopConfig:
             offsets = [_offset(v) for v in params["p_offsets"]]
             i_off = _offset(params["i_offset"])
             per_frame = params.get("frame_quality", False)
+            adaptive = params.get("adaptive_intra", False)
             if type(period) is not int or not 0 <= period <= MAX_U32 \
-                    or not 1 <= len(offsets) <= MAX_P_OFFSETS or not isinstance(per_frame, bool):
+                    or not 1 <= len(offsets) <= MAX_P_OFFSETS or not isinstance(per_frame, bool) \
+                    or not isinstance(adaptive, bool):
                 raise ValueError
         except (KeyError, TypeError, ValueError, OverflowError):
             raise BitstreamError("video header lacks a valid GOP description") from None
-        return cls(period, offsets, i_off, per_frame)
+        return cls(period, offsets, i_off, per_frame, adaptive)
 
 
 # Per-frame quality (rate control): a big-endian u16 before the record payload,
@@ -135,19 +147,25 @@ class _State:
         """Latent side of a frame (exact, feeds the coder of the next frame)."""
         self.buf = self.model.buffer_from_intra(y_hat) if intra else self.model.next_buffer(y_hat, self.buf)
 
-    def _advance_pixels(self, intra: bool, y_hat, q) -> None:
-        """Pixel side of a frame: reconstruction and context features (float)."""
+    def _reconstruct(self, intra: bool, y_hat, q, with_context: bool = False):
+        """The frame decoded from ``y_hat`` (float, clamped to [0, 1]), and with
+        ``with_context`` its context features; no state changes."""
         model = self.model
         if intra:
             with amp(self.device, self.half, torch.bfloat16):
                 x_hat = synthesise_tiled(model.intra, y_hat, q).float().clamp(0, 1)
+            if not with_context:
+                return x_hat
             with amp(self.device, self.half):
-                self.ctx = model.context_from_frame(x_hat)
-            self.x_ref = x_hat
-        else:
-            with amp(self.device, self.half):
-                x_hat, self.ctx = model.synthesise(y_hat, self.x_ref, self.ctx, q)
-            self.x_ref = x_hat.float().clamp(0, 1)
+                return x_hat, model.context_from_frame(x_hat)
+        with amp(self.device, self.half):
+            x_hat, ctx = model.synthesise(y_hat, self.x_ref, self.ctx, q)
+        x_hat = x_hat.float().clamp(0, 1)
+        return (x_hat, ctx) if with_context else x_hat
+
+    def _advance_pixels(self, intra: bool, y_hat, q) -> None:
+        """Pixel side of a frame: reconstruction and context features (float)."""
+        self.x_ref, self.ctx = self._reconstruct(intra, y_hat, q, with_context=True)
 
     def _advance(self, intra: bool, y_hat, q) -> None:
         self._advance_pixels(intra, y_hat, q)
@@ -177,8 +195,21 @@ class VideoEncoder(_State):
         x = self.prepare(pixels)
         intra = self.next_is_intra()
         q = self.gop.quality(self.quality, self.next_gop_index()) if quality is None else quality
-        q, payload, y_hat = self.code(x, intra, q)
-        return self.commit(intra, q, payload, y_hat)
+        if intra or not self.gop.adaptive_intra:
+            return self.commit(intra, *self.code(x, intra, q))
+        p_frame = self.code(x, False, q)
+        i_frame = self.code(x, True, self.gop.quality(self.quality, 0))
+        lam = rd_lambda(q).item()
+        p_cost, i_cost = self.rd_cost(x, False, *p_frame, lam), self.rd_cost(x, True, *i_frame, lam)
+        return self.commit(True, *i_frame) if i_cost < p_cost else self.commit(False, *p_frame)
+
+    def rd_cost(self, x: torch.Tensor, intra: bool, q: float, payload: bytes, y_hat, lam: float) -> float:
+        """``lam * 255^2 * MSE + bits per pixel`` of a coded frame (the training objective's
+        form), from its reconstruction; no state changes."""
+        h, w = self.height, self.width
+        x_hat = self._reconstruct(intra, y_hat, q)[..., :h, :w]
+        mse = (x_hat.float() - x[..., :h, :w].float()).pow(2).mean().item()
+        return lam * 255.0 ** 2 * mse + 8 * len(payload) / (h * w)
 
     def prepare(self, pixels: np.ndarray) -> torch.Tensor:
         if pixels.shape != (self.height, self.width, 3) or pixels.dtype != np.uint8:
@@ -217,7 +248,7 @@ class VideoEncoder(_State):
 
     def commit(self, intra: bool, q: float, payload: bytes, y_hat: torch.Tensor):
         """Advance the state past a coded frame; returns (record name, payload, y_hat)."""
-        self.gop_index = self.next_gop_index()
+        self.gop_index = 0 if intra else self.gop_index + 1
         self._advance(intra, y_hat, q)
         self.index += 1
         return ("I" if intra else "P"), payload, y_hat
@@ -231,7 +262,7 @@ class VideoDecoder(_State):
         intra = name == "I"
         if name not in ("I", "P"):
             raise BitstreamError(f"unexpected record {name!r} in a video bitstream")
-        if intra != self.gop.is_intra(self.index):
+        if not self.gop.allows(self.index, intra):
             raise BitstreamError(f"frame {self.index}: record {name} does not match the GOP structure")
         q = self._frame_quality(intra)
         if self.gop.frame_quality:
@@ -369,21 +400,26 @@ def make_header(model: VideoRT, width: int, height: int, fps, quality: float, go
 def encode_frames(model: VideoRT, frames, fileobj, width: int, height: int, fps=(25, 1),
                   quality: float = 4.0, intra_period: int = 32, device=None, half: bool = False,
                   total: int = 0, source: str = "", on_frame=None, latents: list | None = None,
-                  target_bits: float = 0.0, rate_stats: dict | None = None, rate_frames: int = 0) -> int:
+                  target_bits: float = 0.0, rate_stats: dict | None = None, rate_frames: int = 0,
+                  adaptive_intra: bool = False) -> int:
     """Encode an iterable of RGB frames into a container written record by record.
     ``on_frame(index, name, nbytes)`` is called after each frame; ``latents``, if given,
     receives each frame's exact decoded latent (on the CPU), for checks. With ``target_bits``
     (bits per frame) a :class:`~neuralcodec.video.rate_control.RateController` chooses each
     frame's quality (``quality`` is then only the header's nominal value) and the records
     carry their qualities; ``rate_stats``, if given, receives its summary; ``rate_frames`` tells it
-    the sequence length where ``total`` (the header's count) is not known. Returns the frame count."""
+    the sequence length where ``total`` (the header's count) is not known. With ``adaptive_intra``
+    every frame the intra period leaves to a P-frame is coded both ways and the cheaper one (rate +
+    lambda * distortion) is kept (encode time about 2x). Returns the frame count."""
     from neuralcodec.container import ContainerWriter
 
     check_geometry(width, height)
     if intra_period < 0:
         raise InputError("--intra-period must be >= 0")
     device = device or next(model.parameters()).device
-    gop = GopConfig(intra_period, frame_quality=target_bits > 0)
+    if adaptive_intra and target_bits > 0:
+        raise InputError("adaptive intra frames and rate control do not combine yet")
+    gop = GopConfig(intra_period, frame_quality=target_bits > 0, adaptive_intra=adaptive_intra)
     rate = extra = None
     if target_bits > 0:
         from neuralcodec.video.rate_control import RateController

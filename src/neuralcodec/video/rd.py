@@ -18,7 +18,8 @@ import numpy as np
 from neuralcodec.eval.metrics import psnr
 
 
-def code_clip(model, frames: list[np.ndarray], quality: float, intra_period: int, device, half: bool = False) -> dict:
+def code_clip(model, frames: list[np.ndarray], quality: float, intra_period: int, device, half: bool = False,
+              adaptive_intra: bool = False) -> dict:
     """Encode and decode ``frames``; rates in bits per pixel, PSNR-RGB in dB."""
     from neuralcodec.video.codec import decode_frames, encode_frames
 
@@ -29,7 +30,8 @@ def code_clip(model, frames: list[np.ndarray], quality: float, intra_period: int
         kinds.append(name)
         bits.append(8 * nbytes)
     t0 = time.perf_counter()
-    encode_frames(model, frames, buf, w, h, (25, 1), quality, intra_period, device, half, on_frame=on_frame)
+    encode_frames(model, frames, buf, w, h, (25, 1), quality, intra_period, device, half, on_frame=on_frame,
+                  adaptive_intra=adaptive_intra)
     t1 = time.perf_counter()
     buf.seek(0)
     scores = [min(psnr(ref, rec), 100.0) for ref, rec in zip(frames, decode_frames(model, buf, device, half))]
@@ -74,12 +76,13 @@ def p_frame_cost(gop_rows: list[dict], intra_rows: list[dict], pixels: int) -> d
 
 
 def clip_rd(model, frames: list[np.ndarray], qualities, intra_period: int, device, half: bool = False,
-            intra_rows: list[dict] | None = None) -> dict:
-    """RD rows at each quality with ``intra_period``, the all-intra rows (given, e.g. cached
-    for a shared I-frame codec, or computed at the same qualities and at quality 1, which
-    reaches down towards the P-frames' PSNR) and the P-frame cost."""
+            intra_rows: list[dict] | None = None, adaptive_intra: bool = False) -> dict:
+    """RD rows at each quality with ``intra_period`` (and the encoder's I/P choice with
+    ``adaptive_intra``), the all-intra rows (given, e.g. cached for a shared I-frame codec, or
+    computed at the same qualities and at quality 1, which reaches down towards the P-frames'
+    PSNR) and the P-frame cost."""
     h, w = frames[0].shape[:2]
-    rows = [code_clip(model, frames, q, intra_period, device, half) for q in qualities]
+    rows = [code_clip(model, frames, q, intra_period, device, half, adaptive_intra) for q in qualities]
     if intra_rows is None:
         intra_rows = [code_clip(model, frames, q, 1, device, half) for q in sorted({1.0, *qualities})]
     return {"size": [w, h], "frames": len(frames), "rows": rows, "intra_rows": intra_rows,
