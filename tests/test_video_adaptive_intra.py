@@ -13,18 +13,7 @@ from neuralcodec.cli import main
 from neuralcodec.container import ContainerReader, read_header
 from neuralcodec.errors import BitstreamError, InputError
 from neuralcodec.video.codec import GopConfig, VideoDecoder, decode_frames, encode_frames
-from neuralcodec.video.weights import create, load, save_weights
-from test_video import _clip
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    torch.manual_seed(0)
-    net = create().eval()
-    net.update()
-    path = tmp_path_factory.mktemp("w") / "video-rt.safetensors"
-    save_weights(net, path)
-    return load(None, path, "cpu")
+from test_video import _clip, model, weights  # noqa: F401  (the shared fixtures)
 
 
 def _scene_cut() -> list[np.ndarray]:
