@@ -60,11 +60,17 @@ def test_each_choice_is_the_cheaper_of_the_two(model, monkeypatch):
     """The encoder keeps the kind whose rate + lambda * distortion is lower: forcing the costs
     forces the choice."""
     from neuralcodec.video.codec import VideoEncoder
-    frames = _clip(4, 64, 48)
+    frames, candidate = _clip(4, 64, 48), VideoEncoder.candidate
+    reference = _encode(model, frames)          # the plain encoder: every later frame a P-frame
     for cheaper, expected in (("I", ["I"] * 4), ("P", ["I", "P", "P", "P"])):
-        monkeypatch.setattr(VideoEncoder, "rd_cost",
-                            lambda self, x, intra, *a, c=cheaper: 0.0 if intra == (c == "I") else 1.0)
-        assert _encode(model, frames, adaptive_intra=True)[1] == expected
+        def forced(self, x, intra, q, lam, c=cheaper):
+            _, frame, reconstruction = candidate(self, x, intra, q, lam)
+            return (0.0 if intra == (c == "I") else 1.0), frame, reconstruction
+        monkeypatch.setattr(VideoEncoder, "candidate", forced)
+        data, names, latents = _encode(model, frames, adaptive_intra=True)
+        assert names == expected
+        if cheaper == "P":      # the P-frames kept are those of the plain encoder, latent for latent
+            assert all(torch.equal(a, b) for a, b in zip(latents, reference[2]))
 
 
 def test_an_intra_record_off_the_period_is_refused_without_the_flag(model):

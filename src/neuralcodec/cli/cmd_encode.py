@@ -30,7 +30,7 @@ def register(sub) -> None:
                    help="video: frames per GOP (I-frame every N frames; 0 = first only; default 32)")
     p.add_argument("--adaptive-intra", action="store_true",
                    help="video: code any frame as an I-frame where that costs less than a P-frame "
-                        "(rate + lambda x distortion; about 2x the encode time)")
+                        "(rate + lambda x distortion; 4-5x the encode time on a CPU)")
     p.add_argument("--frames", type=int, default=None, metavar="N",
                    help="video: encode the first N frames (N >= 1; default: all)")
     p.add_argument("--refine", type=int, default=0, metavar="STEPS",

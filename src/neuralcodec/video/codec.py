@@ -163,12 +163,13 @@ class _State:
         x_hat = x_hat.float().clamp(0, 1)
         return (x_hat, ctx) if with_context else x_hat
 
-    def _advance_pixels(self, intra: bool, y_hat, q) -> None:
-        """Pixel side of a frame: reconstruction and context features (float)."""
-        self.x_ref, self.ctx = self._reconstruct(intra, y_hat, q, with_context=True)
+    def _advance_pixels(self, intra: bool, y_hat, q, reconstruction=None) -> None:
+        """Pixel side of a frame: reconstruction and context features (float; computed here
+        unless given, as ``_reconstruct(..., with_context=True)`` returned them)."""
+        self.x_ref, self.ctx = reconstruction or self._reconstruct(intra, y_hat, q, with_context=True)
 
-    def _advance(self, intra: bool, y_hat, q) -> None:
-        self._advance_pixels(intra, y_hat, q)
+    def _advance(self, intra: bool, y_hat, q, reconstruction=None) -> None:
+        self._advance_pixels(intra, y_hat, q, reconstruction)
         self._advance_buffer(intra, y_hat)
 
     def _latent_hw(self) -> tuple[int, int]:
@@ -197,18 +198,25 @@ class VideoEncoder(_State):
         q = self.gop.quality(self.quality, self.next_gop_index()) if quality is None else quality
         if intra or not self.gop.adaptive_intra:
             return self.commit(intra, *self.code(x, intra, q))
-        p_frame = self.code(x, False, q)
-        i_frame = self.code(x, True, self.gop.quality(self.quality, 0))
         lam = rd_lambda(q).item()
-        p_cost, i_cost = self.rd_cost(x, False, *p_frame, lam), self.rd_cost(x, True, *i_frame, lam)
-        return self.commit(True, *i_frame) if i_cost < p_cost else self.commit(False, *p_frame)
+        p_cost, p_frame, p_rec = self.candidate(x, False, q, lam)
+        i_cost, i_frame, i_rec = self.candidate(x, True, self.gop.quality(self.quality, 0), lam)
+        if i_cost < p_cost:
+            return self.commit(True, *i_frame, reconstruction=i_rec)
+        return self.commit(False, *p_frame, reconstruction=p_rec)
 
-    def rd_cost(self, x: torch.Tensor, intra: bool, q: float, payload: bytes, y_hat, lam: float) -> float:
+    def candidate(self, x: torch.Tensor, intra: bool, q: float, lam: float):
+        """(RD cost, ``code``'s result, reconstruction with context) of coding ``x`` as an I- or
+        a P-frame; no state changes."""
+        frame = self.code(x, intra, q)
+        reconstruction = self._reconstruct(intra, frame[2], frame[0], with_context=True)
+        return self.rd_cost(x, reconstruction[0], frame[1], lam), frame, reconstruction
+
+    def rd_cost(self, x: torch.Tensor, x_hat: torch.Tensor, payload: bytes, lam: float) -> float:
         """``lam * 255^2 * MSE + bits per pixel`` of a coded frame (the training objective's
-        form), from its reconstruction; no state changes."""
+        form) from its reconstruction."""
         h, w = self.height, self.width
-        x_hat = self._reconstruct(intra, y_hat, q)[..., :h, :w]
-        mse = (x_hat.float() - x[..., :h, :w].float()).pow(2).mean().item()
+        mse = (x_hat[..., :h, :w].float() - x[..., :h, :w].float()).pow(2).mean().item()
         return lam * 255.0 ** 2 * mse + 8 * len(payload) / (h * w)
 
     def prepare(self, pixels: np.ndarray) -> torch.Tensor:
@@ -246,10 +254,11 @@ class VideoEncoder(_State):
             payload, y_hat = self.model.compress_p(y, self.buf)
         return q, prefix + payload, y_hat
 
-    def commit(self, intra: bool, q: float, payload: bytes, y_hat: torch.Tensor):
-        """Advance the state past a coded frame; returns (record name, payload, y_hat)."""
+    def commit(self, intra: bool, q: float, payload: bytes, y_hat: torch.Tensor, reconstruction=None):
+        """Advance the state past a coded frame (``reconstruction``: its pixels and context
+        if already computed); returns (record name, payload, y_hat)."""
         self.gop_index = 0 if intra else self.gop_index + 1
-        self._advance(intra, y_hat, q)
+        self._advance(intra, y_hat, q, reconstruction)
         self.index += 1
         return ("I" if intra else "P"), payload, y_hat
 
@@ -410,7 +419,7 @@ def encode_frames(model: VideoRT, frames, fileobj, width: int, height: int, fps=
     carry their qualities; ``rate_stats``, if given, receives its summary; ``rate_frames`` tells it
     the sequence length where ``total`` (the header's count) is not known. With ``adaptive_intra``
     every frame the intra period leaves to a P-frame is coded both ways and the cheaper one (rate +
-    lambda * distortion) is kept (encode time about 2x). Returns the frame count."""
+    lambda * distortion) is kept (encode time 4-5x on a CPU). Returns the frame count."""
     from neuralcodec.container import ContainerWriter
 
     check_geometry(width, height)
