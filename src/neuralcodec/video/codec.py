@@ -4,9 +4,9 @@ A ``.ncv`` file is the repo's container (docs/bitstream.md) with ``kind="video"`
 frame is one substream named ``I`` (image codec streams of all latent tiles, packed) or
 ``P`` (hyper-latent, anchor and non-anchor streams, packed). Where the intra period puts
 I-frames is fixed by the header; with ``adaptive_intra`` the encoder may also code any other
-frame as an I-frame, where that costs less (rate + lambda * distortion) than a P-frame. Encoder and decoder keep only
-the state of the last frame (reference frame, pixel context, exact latent buffer), so memory
-does not depend on the sequence length.
+frame as an I-frame, where that costs less (rate + lambda * distortion) than a P-frame.
+Encoder and decoder keep only the state of the last frame (reference frame, pixel context,
+exact latent buffer), so memory does not depend on the sequence length.
 """
 from __future__ import annotations
 
