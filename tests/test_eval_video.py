@@ -123,3 +123,19 @@ def test_conversion_is_bt709_limited_range():
     assert [p[0, 0] for p in colour.yuv_planes(colour.rgb_to_yuv_frame(white))] == [235, 128, 128]
     back = colour.yuv_frame_to_rgb(colour.rgb_to_yuv_frame(red))
     assert np.abs(back.astype(int) - red).max() <= 2
+
+
+def test_video_rt_adaptive_intra_option(frame_dir, tmp_path, capsys):
+    """`eval videos --adaptive-intra` passes the encoder's I/P choice to video-rt and records it
+    in the codec's settings (so its cached rows are kept apart from plain ones)."""
+    out = tmp_path / "out"
+    args = ["eval", "videos", str(frame_dir), "--codecs", "video-rt", "--out", str(out), "--fps", "25",
+            "--workers", "1", "--qualities", "video-rt=8", "--max-frames", "4", "--metrics", "psnr"]
+    assert main(args + ["--adaptive-intra"]) == 0, capsys.readouterr().err
+    res = json.loads((out / "results" / "scene" / "video-rt.json").read_text())
+    assert "adaptive_intra=True" in res["description"]
+    assert main(args) == 0, capsys.readouterr().err
+    res = json.loads((out / "results" / "scene" / "video-rt.json").read_text())
+    assert "adaptive_intra" not in res["description"]
+    assert len(list((out / "cache").rglob("*.json"))) == 2     # two rows, not one reused
+    assert video_codecs.get_video_codec("video-rt", options={"adaptive_intra": True}).adaptive_intra

@@ -71,6 +71,9 @@ def register(subparsers) -> None:
     pv.add_argument("--device", default="cpu", help="device for neuralcodec's video codec (default cpu)")
     pv.add_argument("--intra-period", type=int, default=32, metavar="N",
                     help="video-rt: I-frame every N frames (0: first only; default 32)")
+    pv.add_argument("--adaptive-intra", action="store_true",
+                    help="video-rt: the encoder codes any frame as an I-frame where that costs less "
+                         "(as encode --adaptive-intra)")
     pv.set_defaults(func=run)
 
 
@@ -88,6 +91,8 @@ def run(args) -> int:
             raise InputError("--max-frames must be >= 0 (0: all frames)")
         for name in VIDEO_CODECS:
             options.setdefault(name, {})["intra_period"] = args.intra_period
+            if args.adaptive_intra:
+                options[name]["adaptive_intra"] = True
     opt = EvalOptions(kind=args.eval_kind, inputs=args.inputs, codecs=args.codecs, out=args.out,
                       metrics=args.metrics, anchor=args.anchor, workers=args.workers,
                       include=args.include_results, qualities=parse_qualities(args.qualities),

@@ -42,7 +42,7 @@ class NeuralVideoCodec:
     quality_param = "quality (1-8)"
 
     def __init__(self, name: str, device: str = "cpu", intra_period: int = DEFAULT_INTRA_PERIOD,
-                 weights=None):
+                 weights=None, adaptive_intra: bool = False):
         try:
             from neuralcodec.video.weights import load, video_hash
 
@@ -51,12 +51,14 @@ class NeuralVideoCodec:
             raise CodecUnavailable(f"codec {name!r} not available: {type(exc).__name__}: "
                                    f"{' '.join(str(exc).split())}") from None
         self.name, self.device, self.intra_period = name, device, int(intra_period)
+        self.adaptive_intra = bool(adaptive_intra)
         self.half = device == "cuda"
         self.qualities = DEFAULT_QUALITIES
         self.options: dict = {}
         self.settings = {"library": "neuralcodec", "weights": video_hash(self.model).hex()[:16],
                          **({"weights_file": str(weights)} if weights else {}),
-                         "intra_period": self.intra_period, "device": device,
+                         "intra_period": self.intra_period,
+                         **({"adaptive_intra": True} if self.adaptive_intra else {}), "device": device,
                          "precision": "fp16" if self.half else "fp32",
                          "rate": "whole .ncv file (header included)"}
 
@@ -85,7 +87,7 @@ class NeuralVideoCodec:
         buf = io.BytesIO()
         t0 = time.perf_counter()
         n = encode_frames(self.model, source, buf, w, h, (rate.numerator, rate.denominator), quality,
-                          self.intra_period, self.device, self.half)
+                          self.intra_period, self.device, self.half, adaptive_intra=self.adaptive_intra)
         t_enc = time.perf_counter() - t0 - source.spent
         buf.seek(0)
         decoded = _Timed(decode_frames(self.model, buf, self.device, self.half))
