@@ -75,7 +75,8 @@ def encode_if_video(args) -> int | None:
     elif target_bpp is not None:
         target_bits = target_bpp * info.width * info.height
     half = device == "cuda" and not getattr(args, "fp32", False)
-    if target_bits and getattr(args, "adaptive_intra", False):
+    adaptive = getattr(args, "adaptive_intra", False)
+    if target_bits and adaptive:
         raise InputError("--adaptive-intra does not combine with --target-kbps / --target-bpp yet")
     sizes, stats, kinds = [], {}, []
     bar = _progress(info.frames or info.estimated_frames, "encode")
@@ -93,7 +94,7 @@ def encode_if_video(args) -> int | None:
                               (fps.numerator, fps.denominator), quality, period, device, half,
                               info.frames if src.is_dir() else 0, info.pix_fmt, on_frame,
                               target_bits=target_bits, rate_stats=stats, rate_frames=limit,
-                              adaptive_intra=getattr(args, "adaptive_intra", False))
+                              adaptive_intra=adaptive)
     finally:
         bar.close()
     elapsed = time.perf_counter() - start
@@ -112,7 +113,7 @@ def encode_if_video(args) -> int | None:
     print(f"{out}: {n} frames {info.width}x{info.height}, {total} bytes, "
           f"{8 * total / (n * info.width * info.height):.4f} bpp, {kbps:.1f} kbit/s, "
           f"codec {model.name}, {quality_text}, intra period {period}"
-          f"{adaptive_text(kinds) if getattr(args, 'adaptive_intra', False) else ''}, "
+          f"{adaptive_text(kinds) if adaptive else ''}, "
           f"{n / elapsed:.2f} fps on {device}")
     return 0
 

@@ -165,12 +165,10 @@ class ExactNet(nn.Module):
         x = x_fixed.double()
         layers = self.frozen_layers(x.device)
         gemm = _conv_impl.get(x.device.type, "conv") == "gemm"
-        fused_relu = False
         for i, item in enumerate(layers):
             if item[0] == "relu":
-                if not fused_relu:
+                if i == 0 or layers[i - 1][0] in WEIGHTLESS:    # else joined to the conv's clamp
                     x = x.clamp_min(0)
-                fused_relu = False
                 continue
             if item[0] == "leaky_relu":
                 x = leaky_relu_exact(x, item[1])
@@ -190,8 +188,8 @@ class ExactNet(nn.Module):
                 acc += b_int.view(1, -1, 1, 1)
             # a ReLU right after the requantisation joins its clamp (relu(clamp(v, -L, L)) ==
             # clamp(v, 0, L)): one kernel fewer per such pair, the same integers
-            fused_relu = i + 1 < len(layers) and layers[i + 1][0] == "relu"
-            x = torch.round(acc.mul_(unscale)).clamp_(0 if fused_relu else -ACT_LIMIT, ACT_LIMIT)
+            relu_next = i + 1 < len(layers) and layers[i + 1][0] == "relu"
+            x = torch.round(acc.mul_(unscale)).clamp_(0 if relu_next else -ACT_LIMIT, ACT_LIMIT)
         return x
 
     def train(self, mode: bool = True):

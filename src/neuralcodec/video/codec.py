@@ -139,8 +139,12 @@ class _State:
         self.gop_index = 0      # position in the current GOP
         self.x_ref = self.ctx = self.buf = None
 
-    def _frame_quality(self, intra: bool) -> float:
+    def _step_gop(self, intra: bool) -> None:
+        """Move the GOP position past a frame of this kind (an I-frame starts a GOP)."""
         self.gop_index = 0 if intra else self.gop_index + 1
+
+    def _frame_quality(self, intra: bool) -> float:
+        self._step_gop(intra)
         return self.gop.quality(self.quality, self.gop_index)
 
     def _advance_buffer(self, intra: bool, y_hat) -> None:
@@ -257,7 +261,7 @@ class VideoEncoder(_State):
     def commit(self, intra: bool, q: float, payload: bytes, y_hat: torch.Tensor, reconstruction=None):
         """Advance the state past a coded frame (``reconstruction``: its pixels and context
         if already computed); returns (record name, payload, y_hat)."""
-        self.gop_index = 0 if intra else self.gop_index + 1
+        self._step_gop(intra)
         self._advance(intra, y_hat, q, reconstruction)
         self.index += 1
         return ("I" if intra else "P"), payload, y_hat
