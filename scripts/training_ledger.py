@@ -37,24 +37,40 @@ def table(entries: list[dict]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def shipped(row: dict) -> bool:
+    """Whether a row's weights were shipped: its note neither starts with 'failed' nor says
+    'not shipped' in its first clause (up to the first ';')."""
+    note = row["note"].lower()
+    return not (note.startswith("failed") or "not shipped" in note.split(";")[0])
+
+
 def plot(entries: list[dict], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
     hours: dict[str, float] = defaultdict(float)
-    curves: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    curves: dict[str, list[tuple[float, float, bool]]] = defaultdict(list)
     for r in entries:
         hours[r["model"]] += float(r["gpu_minutes"] or 0) / 60
         if r["bd_bmshj2018_hyperprior"]:
-            point = (hours[r["model"]], float(r["bd_bmshj2018_hyperprior"]))
-            if not curves[r["model"]] or curves[r["model"]][-1] != point:
+            point = (hours[r["model"]], float(r["bd_bmshj2018_hyperprior"]), shipped(r))
+            if not curves[r["model"]] or curves[r["model"]][-1][:2] != point[:2]:
                 curves[r["model"]].append(point)
     fig = Figure(figsize=(7, 4.2), dpi=110)
     ax = fig.add_subplot()
+    any_unshipped = False
     for model, pts in curves.items():
-        xs, ys = zip(*pts)
-        ax.plot(xs, ys, marker="o", label=model)
-        ax.annotate(f"{ys[-1]:+.1f} %", (xs[-1], ys[-1]), textcoords="offset points", xytext=(6, 4))
+        xs, ys, ok = zip(*pts)
+        line, = ax.plot(xs, ys, marker="o", label=model)
+        off = [i for i, k in enumerate(ok) if not k]
+        if off:  # measured, not shipped: hollow markers
+            any_unshipped = True
+            ax.plot([xs[i] for i in off], [ys[i] for i in off], ls="none", marker="o", mfc="white",
+                    mec=line.get_color())
+        last = max((i for i, k in enumerate(ok) if k), default=len(xs) - 1)
+        ax.annotate(f"{ys[last]:+.1f} %", (xs[last], ys[last]), textcoords="offset points", xytext=(6, 4))
+    if any_unshipped:
+        ax.plot([], [], ls="none", marker="o", mfc="white", mec="grey", label="measured, not shipped")
     ax.set_xlim(0, 1.2 * max(hours.values()))
     ax.axhline(0, color="grey", lw=0.8, ls="--")
     ax.text(0.01, 1, "CompressAI bmshj2018-hyperprior", fontsize=8, color="grey",
