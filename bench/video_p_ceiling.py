@@ -1,0 +1,58 @@
+"""The P-frame ceiling of video-rt: how good its P-frames get with more rate, and with none of
+the quantisation at all (neuralcodec.video.ceiling), against the I-frame before them and
+against copying that I-frame (the baseline).
+
+    python bench/video_p_ceiling.py [--weights W] [--intra-weights H] [--clips PATH ...]
+                                    [--pairs 4] [--qualities 2 5 8] [--device cpu|cuda]
+
+Clips: frame folders or video files; default the clean held-out clips (BasketballPass, vid4
+walk). Each pair is frames (k, k+1), k = 0, 4, 8, ...; the figures are means over the pairs.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from neuralcodec.video.ceiling import p_frame_ceiling  # noqa: E402
+from neuralcodec.video.io import iter_frames  # noqa: E402
+from neuralcodec.video.pack import HELD_OUT_CLIPS  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "video"
+KEYS = ("i_frame", "copy", "rounded", "finer", "unquantised")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", default=None)
+    ap.add_argument("--intra-weights", default=None)
+    ap.add_argument("--clips", nargs="*", default=None)
+    ap.add_argument("--pairs", type=int, default=4)
+    ap.add_argument("--qualities", type=float, nargs="*", default=[2.0, 5.0, 8.0])
+    ap.add_argument("--device", default=None)
+    args = ap.parse_args()
+    from neuralcodec.video.weights import load
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = load(None, args.weights, device, intra_weights=args.intra_weights)
+    clips = [Path(c) for c in args.clips] if args.clips else [DATA / name for name in HELD_OUT_CLIPS]
+    print("PSNR-RGB (dB), mean over frame pairs; baseline: copy the I-frame; gap: I-frame minus the "
+          "unquantised P-frame (what no rate can close)")
+    print(f"{'clip':<28} {'q':>4} " + " ".join(f"{k:>11}" for k in KEYS) + f" {'gain/copy':>10} {'gap':>6}")
+    for clip in clips:
+        frames = list(iter_frames(clip, max_frames=4 * args.pairs))
+        pairs = [(frames[k], frames[k + 1]) for k in range(0, len(frames) - 1, 4)][:args.pairs]
+        for q in args.qualities:
+            rows = [p_frame_ceiling(model, a, b, q, device) for a, b in pairs]
+            mean = {k: float(np.mean([r[k] for r in rows])) for k in KEYS}
+            print(f"{clip.name[:28]:<28} {q:>4g} " + " ".join(f"{mean[k]:>11.2f}" for k in KEYS)
+                  + f" {mean['rounded'] - mean['copy']:>+10.2f} {mean['i_frame'] - mean['unquantised']:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""The P-frame ceiling diagnostic (neuralcodec.video.ceiling)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from neuralcodec.video.ceiling import p_frame_ceiling
+
+CROP = Path(__file__).parent / "data" / "kodim05_crop.png"
+
+
+def _pair():
+    img = np.asarray(Image.open(CROP).convert("RGB"))
+    return img[:, :64].copy(), img[:, 8:72].copy()       # a pan by 8 pixels
+
+
+def _model():
+    from neuralcodec.video.weights import load
+    return load()
+
+
+def test_a_p_frame_that_adds_nothing_scores_as_the_copy():
+    model = _model()
+    model.warp = None                   # no learned warp of the reference (the shipped one has it)
+    with torch.no_grad():               # the residual head off: x_hat = the (decoded) reference
+        model.g_s_out[1].weight.zero_()
+        model.g_s_out[1].bias.zero_()
+    a, b = _pair()
+    out = p_frame_ceiling(model, a, b, 5.0)
+    assert out["copy"] < out["i_frame"]
+    for key in ("rounded", "finer", "unquantised"):
+        assert out[key] == pytest.approx(out["copy"], abs=1e-9), key
+
+
+def test_the_shipped_p_frame_beats_the_copy_and_rounding_costs_quality():
+    a, b = _pair()
+    out = p_frame_ceiling(_model(), a, b, 5.0)
+    assert out["rounded"] > out["copy"]
+    assert out["unquantised"] >= out["rounded"] - 0.05
+
+
+def test_frames_smaller_than_a_latent_cell_are_refused():
+    a, _ = _pair()
+    with pytest.raises(ValueError, match="at least 64x64"):
+        p_frame_ceiling(_model(), a[:32], a[:32], 5.0)
