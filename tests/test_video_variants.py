@@ -18,7 +18,9 @@ from neuralcodec.video.model import VideoRT  # noqa: E402
 from neuralcodec.video.train import clip_loss  # noqa: E402
 from neuralcodec.video.weights import create, load, save_weights, shipped_weights  # noqa: E402
 
-VARIANTS = [{"ctx_scales": 2}, {"ctx_scales": 3}, {"warp": True}, {"ctx_scales": 3, "warp": True, "m": 80, "f": 56}]
+VARIANTS = [{"ctx_scales": 2}, {"ctx_scales": 3}, {"warp": True}, {"ctx_scales": 3, "warp": True, "m": 80, "f": 56},
+            {"refine": 16}]
+NEW_MODULES = ("ms_ctx.", "warp.", "refine.")
 
 
 def _frames(n, w, h, seed=0):
@@ -36,7 +38,7 @@ def test_shipped_configuration_is_unchanged():
 
     from neuralcodec.codecs.weights import read_metadata
     default = VideoRT()
-    assert default.ms_ctx is None and default.warp is None
+    assert default.ms_ctx is None and default.warp is None and default.refine is None
     assert set(default.config) == {"m", "f", "n", "nz", "buf", "intra_m", "intra"}
     path = shipped_weights()
     if path is None:
@@ -49,7 +51,7 @@ def test_shipped_configuration_is_unchanged():
     model.load_state_dict(state)        # strict
 
 
-@pytest.mark.parametrize("kwargs", VARIANTS[:3])
+@pytest.mark.parametrize("kwargs", VARIANTS[:3] + VARIANTS[4:])
 def test_options_start_as_no_ops(kwargs):
     """With the default model's weights loaded (new tensors left at their initialisation) a
     variant analyses and synthesises exactly as the default model does."""
@@ -57,7 +59,7 @@ def test_options_start_as_no_ops(kwargs):
     base = VideoRT().eval()
     variant = VideoRT(**kwargs).eval()
     missing = variant.load_state_dict(base.state_dict(), strict=False).missing_keys
-    assert missing and all(k.startswith(("ms_ctx.", "warp.")) for k in missing)
+    assert missing and all(k.startswith(NEW_MODULES) for k in missing)
     x, x_ref = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
     ctx = torch.randn(1, 48, 16, 16)
     with torch.no_grad():
@@ -88,7 +90,7 @@ def test_variants_code_exactly_and_train(kwargs, tmp_path):
     res = clip_loss(model, torch.rand(2, 3, 3, 64, 64), torch.tensor([2.0, 7.0]))
     res["loss"].backward()
     assert torch.isfinite(res["loss"])
-    new = [p for n, p in model.named_parameters() if n.startswith(("ms_ctx.", "warp."))]
+    new = [p for n, p in model.named_parameters() if n.startswith(NEW_MODULES)]
     assert new and any(p.grad is not None and p.grad.abs().sum() > 0 for p in new)
     with torch.no_grad():       # move the zero-initialised layers off zero, as training would
         for p in new:

@@ -12,7 +12,8 @@
   per-frame quality offsets in a hierarchical pattern (see :func:`frame_quality`).
 * Options for larger variants: the widths (``m`` latent, ``f`` pixel context, ``n`` hidden,
   ``nz`` hyper-latent, ``buf`` latent buffer), ``ctx_scales`` (2, 3: multi-scale temporal
-  context) and ``warp`` (a learned warp of context and reference), see video/context.py. The
+  context), ``warp`` (a learned warp of context and reference), see video/context.py, and
+  ``refine`` (channels of a full-resolution refinement of the reconstruction; 0: none). The
   defaults are the shipped configuration.
 """
 from __future__ import annotations
@@ -59,6 +60,16 @@ def _act() -> nn.Module:
     return nn.LeakyReLU(0.1, inplace=True)
 
 
+def _full_res_refine(c: int) -> nn.Sequential:
+    """A residual correction at full resolution from [reconstruction, reference] (the synthesis
+    otherwise makes every pixel from 1/4-resolution features); starts as a no-op."""
+    net = nn.Sequential(conv(6, c, 3, 1), _act(), conv(c, c, 3, 1), _act(), conv(c, 3, 3, 1))
+    with torch.no_grad():
+        net[-1].weight.zero_()
+        net[-1].bias.zero_()
+    return net
+
+
 def _run_with_terms(seq: nn.Sequential, x: torch.Tensor, terms: dict) -> torch.Tensor:
     """Run ``seq`` layer by layer, adding ``terms[i]`` to the output of layer ``i``."""
     for i, layer in enumerate(seq):
@@ -81,7 +92,8 @@ class VideoRT(nn.Module):
     name = NAME
 
     def __init__(self, m: int = 64, f: int = 48, n: int = 64, nz: int = 48, buf: int = 32,
-                 intra_m: int = 192, intra: str = "hyperprior", ctx_scales: int = 1, warp: bool = False):
+                 intra_m: int = 192, intra: str = "hyperprior", ctx_scales: int = 1, warp: bool = False,
+                 refine: int = 0):
         super().__init__()
         self.config = {"m": m, "f": f, "n": n, "nz": nz, "buf": buf, "intra_m": intra_m, "intra": intra}
         # structural options (video/context.py); recorded only when on, so the shipped
@@ -90,6 +102,8 @@ class VideoRT(nn.Module):
             self.config["ctx_scales"] = ctx_scales
         if warp:
             self.config["warp"] = True
+        if refine:
+            self.config["refine"] = refine
         self.intra = None              # the image codec of I-frames: see set_intra
         u = 48                         # pixel-unshuffle(4) of RGB
         # pixel-domain context: decoded I-frame -> features at 1/4 resolution
@@ -123,6 +137,7 @@ class VideoRT(nn.Module):
         StoredLayout(LATENT_LAYOUT).install(self)
         self.ms_ctx = MultiScaleContext(f, n, m, ctx_scales) if ctx_scales != 1 else None
         self.warp = LearnedWarp(n, f) if warp else None
+        self.refine = _full_res_refine(refine) if refine else None
 
     @property
     def entropy(self) -> Checkerboard:
@@ -165,7 +180,10 @@ class VideoRT(nn.Module):
             flow = self.warp(feat, ctx)
             ctx, x_ref = backward_warp(ctx, flow).to(feat.dtype), backward_warp(x_ref, flow)
         new_ctx = self.g_s_ctx(torch.cat([feat, ctx], 1))
-        return x_ref + self.g_s_out(new_ctx), new_ctx
+        x_hat = x_ref + self.g_s_out(new_ctx)
+        if self.refine is not None:
+            x_hat = x_hat + self.refine(torch.cat([x_hat, x_ref], 1))
+        return x_hat, new_ctx
 
     # -- training ---------------------------------------------------------------
     def forward_p(self, x, x_ref, ctx, buf, quality) -> dict:
