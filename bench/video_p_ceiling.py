@@ -14,13 +14,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from neuralcodec.video.ceiling import p_frame_ceiling  # noqa: E402
+from neuralcodec.video.ceiling import frame_pairs, mean_ceiling  # noqa: E402
 from neuralcodec.video.io import iter_frames  # noqa: E402
 from neuralcodec.video.pack import HELD_OUT_CLIPS  # noqa: E402
 
@@ -46,10 +45,9 @@ def main():
     print(f"{'clip':<28} {'q':>4} " + " ".join(f"{k:>11}" for k in KEYS) + f" {'gain/copy':>10} {'gap':>6}")
     for clip in clips:
         frames = list(iter_frames(clip, max_frames=4 * args.pairs))
-        pairs = [(frames[k], frames[k + 1]) for k in range(0, len(frames) - 1, 4)][:args.pairs]
+        pairs = frame_pairs(frames, args.pairs)
         for q in args.qualities:
-            rows = [p_frame_ceiling(model, a, b, q, device) for a, b in pairs]
-            mean = {k: float(np.mean([r[k] for r in rows])) for k in KEYS}
+            mean = mean_ceiling(model, pairs, q, device)
             print(f"{clip.name[:28]:<28} {q:>4g} " + " ".join(f"{mean[k]:>11.2f}" for k in KEYS)
                   + f" {mean['rounded'] - mean['copy']:>+10.2f} {mean['i_frame'] - mean['unquantised']:>6.2f}")
 

@@ -58,18 +58,16 @@ def plot(entries: list[dict], path: Path) -> None:
                 curves[r["model"]].append(point)
     fig = Figure(figsize=(7, 4.2), dpi=110)
     ax = fig.add_subplot()
-    any_unshipped = False
     for model, pts in curves.items():
         xs, ys, ok = zip(*pts)
         line, = ax.plot(xs, ys, marker="o", label=model)
         off = [i for i, k in enumerate(ok) if not k]
         if off:  # measured, not shipped: hollow markers
-            any_unshipped = True
             ax.plot([xs[i] for i in off], [ys[i] for i in off], ls="none", marker="o", mfc="white",
                     mec=line.get_color())
         last = max((i for i, k in enumerate(ok) if k), default=len(xs) - 1)
         ax.annotate(f"{ys[last]:+.1f} %", (xs[last], ys[last]), textcoords="offset points", xytext=(6, 4))
-    if any_unshipped:
+    if any(not ok for pts in curves.values() for *_, ok in pts):
         ax.plot([], [], ls="none", marker="o", mfc="white", mec="grey", label="measured, not shipped")
     ax.set_xlim(0, 1.2 * max(hours.values()))
     ax.axhline(0, color="grey", lw=0.8, ls="--")

@@ -22,7 +22,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from neuralcodec.video.ceiling import p_frame_ceiling  # noqa: E402
+from neuralcodec.video.ceiling import frame_pairs, mean_ceiling  # noqa: E402
 from neuralcodec.video.io import iter_frames  # noqa: E402
 from neuralcodec.video.pack import HELD_OUT_DAVIS  # noqa: E402
 
@@ -68,13 +68,11 @@ def main() -> int:
     intra = shipped.intra.eval()
     model = shipped if args.shipped else W.create(intra_model=intra, **json.loads(args.config))
     held = list(iter_frames(VIDEO / "hevc_classD_BasketballPass", max_frames=16))
-    pairs = [(held[k], held[k + 1]) for k in (0, 4, 8, 12)]
+    pairs = frame_pairs(held, 4)
 
     def ceiling() -> dict:
-        model.eval()
-        rows = [p_frame_ceiling(model, a, b, args.quality) for a, b in pairs]
-        model.train()
-        return {k: round(float(np.mean([r[k] for r in rows])), 2) for k in ("i_frame", "copy", "rounded", "unquantised")}
+        mean = mean_ceiling(model, pairs, args.quality)
+        return {k: round(mean[k], 2) for k in ("i_frame", "copy", "rounded", "unquantised")}
 
     print("start", ceiling(), flush=True)
     data = training_frames()

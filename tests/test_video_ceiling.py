@@ -47,3 +47,19 @@ def test_frames_smaller_than_a_latent_cell_are_refused():
     a, _ = _pair()
     with pytest.raises(ValueError, match="at least 64x64"):
         p_frame_ceiling(_model(), a[:32], a[:32], 5.0)
+
+
+def test_the_ceiling_runs_in_eval_mode_and_leaves_the_modes_as_they_were():
+    from neuralcodec.video.ceiling import frame_pairs, mean_ceiling
+    model = _model()
+    a, b = _pair()
+    plain = p_frame_ceiling(model, a, b, 5.0)
+    model.train()
+    model.intra.eval()
+    again = p_frame_ceiling(model, a, b, 5.0)
+    assert model.training and not model.intra.training
+    assert again == plain
+    frames = [a, b, a, b, a, b]
+    assert [(x is a, y is b) for x, y in frame_pairs(frames, 3, every=2)] == [(True, True)] * 3
+    mean = mean_ceiling(model, frame_pairs(frames, 2, every=2), 5.0)
+    assert "quality" not in mean and mean["rounded"] == pytest.approx(plain["rounded"])
