@@ -29,6 +29,10 @@
 #                         (read at the first validation, so it may be staged while training runs)
 #   video-train MIN [ARGS]  start (or resume) train-video on the staged video parts, from the
 #                         shipped video-rt weights (ARGS: e.g. --config/--init-partial for a variant)
+#   probe MIN [ARGS]      start scripts/video_mse_probe.py (MSE-only capacity probe of the P-frame
+#                         transforms, ARGS: its --config variants) on the CUDA device, training
+#                         clips /tmp/video/video-probe/*, ceiling on /tmp/val/val-probe/* ->
+#                         $RUNS/probe/probe.json
 #   video-bench           bench/video.py at 1080p on a held-out DAVIS clip -> $OUT/video_speed.txt
 #                         (the weights of the video-train run if it exported some, else the shipped ones)
 #   wait SECONDS          print progress every 60 s for SECONDS (keeps the call busy, not idle)
@@ -154,6 +158,18 @@ start_video_train() {  # MIN [extra train-video args]
     say "started video-rt training (pid $!), data: ${video_dirs[*]} ${stills[*]}"
 }
 
+start_probe() {  # MIN [probe args]
+    local minutes=$1; shift
+    local held; held=$(ls -d /tmp/val/val-probe/*/ 2>/dev/null | head -n 1)
+    [ -d /tmp/video/video-probe ] && [ -n "$held" ] || { say "probe: stage video-probe and val-probe first"; return 1; }
+    mkdir -p "$RUNS/probe"
+    setsid nohup python3 scripts/video_mse_probe.py --device cuda --minutes "$minutes" --batch-size 16 \
+        --crop 256 --size 640 360 --frames-per-clip 36 --eval-every 45 --frames /tmp/video/video-probe/*/ \
+        --held "$held" --out "$RUNS/probe/probe.json" "$@" >>"$RUNS/probe.log" 2>&1 </dev/null &
+    echo "$!" >"$RUNS/probe.pid"
+    say "started probe (pid $!)"
+}
+
 do_video_bench() {
     local weights=""
     [ -f "$RUNS/video-rt.safetensors" ] && weights=$RUNS/video-rt.safetensors
@@ -222,6 +238,8 @@ while [ $# -gt 0 ]; do
                        start_video_compare "$spec" "$minutes" "${STEP_ARGS[@]}" || exit 1 ;;
         video-train) minutes=$1; shift; step_args "$@"; shift ${#STEP_ARGS[@]}
                      start_video_train "$minutes" "${STEP_ARGS[@]}" || exit 1 ;;
+        probe) minutes=$1; shift; step_args "$@"; shift ${#STEP_ARGS[@]}
+               start_probe "$minutes" "${STEP_ARGS[@]}" || exit 1 ;;
         video-bench) do_video_bench ;;
         stop) stop_run "$1"; shift ;;
         wait) end=$(( $(date +%s) + $1 )); shift

@@ -44,32 +44,42 @@ def shipped(row: dict) -> bool:
     return not (note.startswith("failed") or "not shipped" in note.split(";")[0])
 
 
+def curve_points(entries: list[dict]) -> dict[str, list[tuple[float, float, bool]]]:
+    """Per model, (GPU-hours, Kodak BD-rate vs bmshj2018-hyperprior, shipped) of each measured row.
+    The hours are those of the shipped weights' lineage: a run whose weights were not shipped is
+    placed at the lineage's hours plus its own, and does not add to the rows after it."""
+    hours: dict[str, float] = defaultdict(float)
+    curves: dict[str, list[tuple[float, float, bool]]] = defaultdict(list)
+    for r in entries:
+        model, ok = r["model"], shipped(r)
+        x = hours[model] + float(r["gpu_minutes"] or 0) / 60
+        if ok:
+            hours[model] = x
+        if r["bd_bmshj2018_hyperprior"]:
+            point = (x, float(r["bd_bmshj2018_hyperprior"]), ok)
+            if not curves[model] or curves[model][-1][:2] != point[:2]:
+                curves[model].append(point)
+    return curves
+
+
 def plot(entries: list[dict], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
-    hours: dict[str, float] = defaultdict(float)
-    curves: dict[str, list[tuple[float, float, bool]]] = defaultdict(list)
-    for r in entries:
-        hours[r["model"]] += float(r["gpu_minutes"] or 0) / 60
-        if r["bd_bmshj2018_hyperprior"]:
-            point = (hours[r["model"]], float(r["bd_bmshj2018_hyperprior"]), shipped(r))
-            if not curves[r["model"]] or curves[r["model"]][-1][:2] != point[:2]:
-                curves[r["model"]].append(point)
+    curves = curve_points(entries)
     fig = Figure(figsize=(7, 4.2), dpi=110)
     ax = fig.add_subplot()
     for model, pts in curves.items():
-        xs, ys, ok = zip(*pts)
-        line, = ax.plot(xs, ys, marker="o", label=model)
-        off = [i for i, k in enumerate(ok) if not k]
-        if off:  # measured, not shipped: hollow markers
-            ax.plot([xs[i] for i in off], [ys[i] for i in off], ls="none", marker="o", mfc="white",
-                    mec=line.get_color())
-        last = max((i for i, k in enumerate(ok) if k), default=len(xs) - 1)
-        ax.annotate(f"{ys[last]:+.1f} %", (xs[last], ys[last]), textcoords="offset points", xytext=(6, 4))
+        on = [(x, y) for x, y, ok in pts if ok]
+        off = [(x, y) for x, y, ok in pts if not ok]
+        line, = ax.plot(*zip(*on), marker="o", label=model) if on else ax.plot([], [], marker="o", label=model)
+        if off:  # measured, not shipped: hollow markers off the line
+            ax.plot(*zip(*off), ls="none", marker="o", mfc="white", mec=line.get_color())
+        x, y = (on or off)[-1]
+        ax.annotate(f"{y:+.1f} %", (x, y), textcoords="offset points", xytext=(6, 4))
     if any(not ok for pts in curves.values() for *_, ok in pts):
         ax.plot([], [], ls="none", marker="o", mfc="white", mec="grey", label="measured, not shipped")
-    ax.set_xlim(0, 1.2 * max(hours.values()))
+    ax.set_xlim(0, 1.2 * max(x for pts in curves.values() for x, *_ in pts))
     ax.axhline(0, color="grey", lw=0.8, ls="--")
     ax.text(0.01, 1, "CompressAI bmshj2018-hyperprior", fontsize=8, color="grey",
             transform=ax.get_yaxis_transform())

@@ -35,3 +35,10 @@ def test_the_ledger_rows_are_whole_and_render(tmp_path):
     assert text.count("\n") == len(entries) + 2
     ledger.plot(entries, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").stat().st_size > 1000
+
+
+def test_an_unshipped_run_sits_off_the_lineage_hours():
+    rows = [{"model": "m", "gpu_minutes": "60", "bd_bmshj2018_hyperprior": "10", "note": "first"},
+            {"model": "m", "gpu_minutes": "30", "bd_bmshj2018_hyperprior": "9", "note": "not shipped: small"},
+            {"model": "m", "gpu_minutes": "60", "bd_bmshj2018_hyperprior": "5", "note": "from the first"}]
+    assert _ledger().curve_points(rows)["m"] == [(1.0, 10.0, True), (1.5, 9.0, False), (2.0, 5.0, True)]
