@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 warnings.filterwarnings("ignore")
@@ -86,3 +87,35 @@ def test_p_frame_cost_ratio():
     cost = p_frame_cost(far, intra, 100)
     assert cost["ratio"] is None and "undefined" in cost["note"]
     assert cost["best_p_over_cheapest_i"] == pytest.approx(0.2) and cost["psnr_gap_db"] == pytest.approx(8.0)
+
+
+def test_rate_warmup_weights_the_rate_term():
+    """Distortion first: the rate term's weight ramps 0 -> 1 over the warm-up, and at weight 0
+    the loss is the distortion term alone (the reported rate is unchanged)."""
+    from neuralcodec.video.train import clip_loss, rate_weight
+    assert [rate_weight(s, 4) for s in (0, 2, 4, 9)] == [0.0, 0.5, 1.0, 1.0]
+    assert rate_weight(0, 0) == 1.0
+    model = load(None, SHIPPED, "cpu")
+    clips = torch.rand(1, 3, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    quality = torch.tensor([4.0])
+    runs = {}
+    for w in (0.0, 1.0):
+        torch.manual_seed(1)          # same quantisation noise in both runs
+        runs[w] = clip_loss(model, clips, quality, rate_weight=w)
+    assert float(runs[0.0]["bpp"]) == pytest.approx(float(runs[1.0]["bpp"]))
+    assert float(runs[1.0]["loss"] - runs[0.0]["loss"]) == pytest.approx(float(runs[1.0]["bpp"]), abs=1e-4)
+
+
+@pytest.mark.parametrize("name", ["video_variants_round1.json", "video_variants_round2.json"])
+def test_shipped_variant_specs_read_and_build(name):
+    """The variant files of the GPU rounds parse, and each variant's model builds."""
+    from pathlib import Path
+
+    from neuralcodec.video.weights import create
+    root = Path(__file__).resolve().parents[1]
+    variants = compare.read_spec(str(root / "scripts" / name))
+    assert len({v.name for v in variants}) == len(variants) >= 2
+    intra = load(None, SHIPPED, "cpu").intra
+    for v in variants:
+        assert v.init == "" or (root / v.init).is_file()
+        create(intra_model=intra, **v.config)

@@ -154,6 +154,8 @@ class VideoTrainConfig:
                               metavar="JSON", convert=json_object)
     bptt: int = _opt(0, "cut the gradient through the propagated reference every N P-frames (0: never)",
                      metavar="N")
+    rate_warmup: int = _opt(0, "ramp the rate term's weight from 0 to 1 over the first N steps: distortion "
+                               "first, so that the transforms learn to carry detail (0: off)", metavar="N")
     progress: bool = _opt(True, "no progress bar", flag="--no-progress")
     ema: float = _opt(0.0, "keep an exponential moving average of the weights (e.g. 0.999); "
                            "it is validated and exported", metavar="DECAY")

@@ -19,7 +19,8 @@ with SPEC.json a list of variants, e.g.::
      {"name": "long-unroll", "init": "src/neuralcodec/weights/video-rt.safetensors", "frames": 9, "bptt": 4}]
 
 Variant keys: ``name``, ``config`` (VideoRT options), ``init`` (weights file), ``init_partial``,
-``lr``, ``frames`` (unroll length, at most ``--frames``; 0: all), ``bptt``, ``clip``.
+``lr``, ``frames`` (unroll length, at most ``--frames``; 0: all), ``bptt``, ``clip``,
+``rate_warmup`` (steps over which the rate term's weight ramps from 0 to 1).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ import torch
 
 from neuralcodec.errors import InputError, NeuralCodecError, one_line_exit
 
-VARIANT_KEYS = {"name", "config", "init", "init_partial", "lr", "frames", "bptt", "clip"}
+VARIANT_KEYS = {"name", "config", "init", "init_partial", "lr", "frames", "bptt", "clip", "rate_warmup"}
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Variant:
     frames: int = 0                 # 0: every frame of the batch
     bptt: int = 0
     clip: float = 1.0
+    rate_warmup: int = 0            # steps over which the rate term's weight ramps 0 -> 1
 
 
 def read_spec(path: str) -> list[Variant]:
@@ -89,11 +91,12 @@ class Runner:
 
     def step(self, clips: torch.Tensor, quality: torch.Tensor, progress: float) -> None:
         from neuralcodec.train.compare import cosine_lr
-        from neuralcodec.video.train import clip_loss, optimise
+        from neuralcodec.video.train import clip_loss, optimise, rate_weight
         sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
         sync()
         t0 = time.perf_counter()
-        res = clip_loss(self.model, clips[:, :self.frames], quality, self.v.bptt)
+        res = clip_loss(self.model, clips[:, :self.frames], quality, self.v.bptt,
+                        rate_weight(self.steps, self.v.rate_warmup))
         lr = cosine_lr(self.v.lr, progress, self.steps, self.warmup, final=0.05)
         optimise(self.model, self.opt, self.aux_opt, res["loss"], lr, self.v.clip)
         sync()

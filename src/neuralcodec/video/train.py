@@ -167,11 +167,18 @@ def intra_forward(intra, x: torch.Tensor, q: torch.Tensor):
     return y_hat, intra.synthesise(y_hat, q).clamp(0, 1)
 
 
-def clip_loss(model, clips: torch.Tensor, quality: torch.Tensor, bptt: int = 0) -> dict:
+def rate_weight(step: int, warmup: int) -> float:
+    """Weight of the rate term at ``step`` with a rate warm-up of ``warmup`` steps: 0 -> 1
+    linearly (distortion first), 1 after it or without one."""
+    return min(1.0, step / warmup) if warmup > 0 else 1.0
+
+
+def clip_loss(model, clips: torch.Tensor, quality: torch.Tensor, bptt: int = 0, rate_weight: float = 1.0) -> dict:
     """RD loss of I P P ... over a batch of clips (B, T, 3, H, W). Each P-frame is coded from
     the previous reconstruction, so errors propagate as in a GOP; with ``bptt`` the gradient
     through the propagated reference, context and buffer is cut every ``bptt`` P-frames (long
-    unrolls in bounded memory; the forward pass still propagates)."""
+    unrolls in bounded memory; the forward pass still propagates). ``rate_weight`` scales the
+    rate term of the loss (the reported bpp is the rate itself)."""
     b, t_len, _, h, w = clips.shape
     y_i, x_ref = intra_forward(model.intra, clips[:, 0], frame_qualities(quality, 0))
     ctx = model.context_from_frame(x_ref)
@@ -184,7 +191,7 @@ def clip_loss(model, clips: torch.Tensor, quality: torch.Tensor, bptt: int = 0) 
         x_hat = out["x_hat"].float()
         bpp = bits_per_pixel(out["likelihoods"], h * w)
         mse = (x_hat - x).pow(2).flatten(1).mean(1)
-        loss = loss + (rd_lambda(q).to(x.device) * 255.0 ** 2 * mse + bpp).mean()
+        loss = loss + (rd_lambda(q).to(x.device) * 255.0 ** 2 * mse + rate_weight * bpp).mean()
         bpp_sum = bpp_sum + bpp.mean().detach()
         mse_sum = mse_sum + mse.mean().detach()
         x_ref, ctx, buf = x_hat.clamp(0, 1), out["ctx"], out["buf"]
@@ -309,8 +316,9 @@ class VideoTask(engine.Task):
 
     def describe(self, info) -> str:
         cfg = self.cfg
+        rate = f"rate warm-up {cfg.rate_warmup} steps, " if cfg.rate_warmup else ""
         return (f"batch {cfg.batch_size} x {info.world_size} process(es) of {cfg.frames} frames, lr {cfg.lr:g}, "
-                f"warm-up {cfg.warmup_steps} steps, " + (f"EMA {cfg.ema:g}" if cfg.ema else "no EMA"))
+                f"warm-up {cfg.warmup_steps} steps, {rate}" + (f"EMA {cfg.ema:g}" if cfg.ema else "no EMA"))
 
     def lr(self, step, progress) -> float:
         cfg = self.cfg
@@ -322,7 +330,7 @@ class VideoTask(engine.Task):
     def step(self, step, lr, info):
         cfg = self.cfg
         clips, quality = self.sampler.batch(cfg.seed, step, cfg.batch_size, info.rank)
-        res = clip_loss(self.model, clips, quality, cfg.bptt)
+        res = clip_loss(self.model, clips, quality, cfg.bptt, rate_weight(step, cfg.rate_warmup))
         optimise(self.model, self.opt, self.aux_opt, res["loss"], lr, cfg.clip,
                  lambda ps: D.average_grads(info, ps))
         if self.ema is not None:
