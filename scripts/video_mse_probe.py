@@ -7,8 +7,9 @@ ceiling rises fast is one that can carry detail; one that stalls is limited by i
 Several variants train side by side on the same batches (each with its own Adam), so that
 they see equal data: ``--config`` may be given more than once; ``shipped`` starts from the
 shipped weights, a JSON object is a fresh model's options (a ``"lr"`` key overrides ``--lr``,
-``"clip"`` clips the gradient norm;
-``{"shipped": true, "lr": 1e-4}``: the shipped weights at another rate).
+``"clip"`` clips the gradient norm; ``"shipped": true`` starts from the shipped weights, e.g.
+``{"shipped": true, "lr": 1e-4}`` at another rate, ``{"shipped": true, "warp": true, "blocks": 2}``
+with new modules added at their no-op start).
 
     python scripts/video_mse_probe.py --minutes 5 [--shipped | --config '{"m": 192}'] [--lr 3e-4]
     python scripts/video_mse_probe.py --device cuda --minutes 5 --batch-size 16 --crop 256 \\
@@ -76,15 +77,17 @@ class Variant:
     """One structure under test: its model, optimiser and ceiling history."""
 
     def __init__(self, spec: str, intra, lr: float, device):
-        from neuralcodec.video import weights as W
+        from neuralcodec.video.train import build_model
+        from neuralcodec.video.weights import shipped_weights
         self.spec = spec
         config = {"shipped": True} if spec == "shipped" else json.loads(spec)
         self.lr = float(config.pop("lr", lr))
         self.clip = float(config.pop("clip", 0))    # gradient-norm clipping (0: none)
-        if config.pop("shipped", False):
-            self.model = W.load(device=device, intra=intra)
-        else:
-            self.model = W.create(intra_model=intra, device=device, **config)
+        init = str(shipped_weights()) if config.pop("shipped", False) else ""
+        # the shipped weights as they are, or (with options) loaded into the options' model
+        # wherever names and shapes fit, the new modules left at their no-op start
+        self.model = build_model(init, bool(init and config), config, device, intra=intra,
+                                 log=lambda *a, **k: None)
         self.params_list = [p for p in self.model.parameters() if p.requires_grad]
         self.params = sum(p.numel() for p in self.params_list)
         self.opt = torch.optim.Adam(self.params_list, lr=self.lr)

@@ -101,7 +101,7 @@ def test_rate_warmup_weights_the_rate_term():
     runs = {}
     for w in (0.0, 1.0):
         torch.manual_seed(1)          # same quantisation noise in both runs
-        runs[w] = clip_loss(model, clips, quality, rate_weight=w)
+        runs[w] = clip_loss(model, clips, quality, rate_scale=w)
     assert float(runs[0.0]["bpp"]) == pytest.approx(float(runs[1.0]["bpp"]))
     assert float(runs[1.0]["loss"] - runs[0.0]["loss"]) == pytest.approx(float(runs[1.0]["bpp"]), abs=1e-4)
 

@@ -29,13 +29,17 @@ def test_probe_trains_variants_side_by_side(tmp_path):
     cmd = [sys.executable, str(ROOT / "scripts" / "video_mse_probe.py"), "--minutes", "0.01",
            "--batch-size", "2", "--crop", "64", "--size", "64", "64", "--frames", *map(str, train),
            "--held", str(held), "--config", "{}", "--config", '{"lr": 1e-5, "clip": 0.5, "refine": 4}',
-           "--out", str(out)]
+           "--config", "shipped", "--config", '{"shipped": true, "warp": true, "blocks": 1}', "--out", str(out)]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(out.read_text())
     specs = [v["spec"] for v in result["variants"]]
-    assert specs == ["{}", '{"lr": 1e-5, "clip": 0.5, "refine": 4}']
-    assert [v["lr"] for v in result["variants"]] == [3e-4, 1e-5]
+    assert specs[:2] == ["{}", '{"lr": 1e-5, "clip": 0.5, "refine": 4}'] and len(specs) == 4
+    assert [v["lr"] for v in result["variants"]] == [3e-4, 1e-5, 3e-4, 3e-4]
+    shipped, deeper = result["variants"][2:]
+    assert deeper["params"] > shipped["params"]
+    first = [{k: v for k, v in run["history"][0].items() if k != "seconds"} for run in (shipped, deeper)]
+    assert first[0] == first[1]      # the added blocks start as no-ops
     for v in result["variants"]:
         first, last = v["history"][0], v["history"][-1]
         assert first["step"] == 0 and last["step"] >= 1          # trained at least one step

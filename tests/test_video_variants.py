@@ -19,8 +19,8 @@ from neuralcodec.video.train import clip_loss  # noqa: E402
 from neuralcodec.video.weights import create, load, save_weights, shipped_weights  # noqa: E402
 
 VARIANTS = [{"ctx_scales": 2}, {"ctx_scales": 3}, {"warp": True}, {"ctx_scales": 3, "warp": True, "m": 80, "f": 56},
-            {"refine": 16}, {"warp": True, "n": 128, "f": 96, "m": 128}]
-NEW_MODULES = ("ms_ctx.", "warp.", "refine.")
+            {"refine": 16}, {"warp": True, "blocks": 2}, {"warp": True, "n": 128, "f": 96, "m": 128}]
+NEW_MODULES = ("ms_ctx.", "warp.", "refine.", "depth_a.", "depth_s.")
 
 
 def _frames(n, w, h, seed=0):
@@ -51,7 +51,7 @@ def test_shipped_configuration_is_unchanged():
     model.load_state_dict(state)        # strict
 
 
-@pytest.mark.parametrize("kwargs", VARIANTS[:3] + VARIANTS[4:5])
+@pytest.mark.parametrize("kwargs", VARIANTS[:3] + VARIANTS[4:6])
 def test_options_start_as_no_ops(kwargs):
     """With the default model's weights loaded (new tensors left at their initialisation) a
     variant analyses and synthesises exactly as the default model does."""

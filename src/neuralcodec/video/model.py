@@ -13,8 +13,9 @@
 * Options for larger variants: the widths (``m`` latent, ``f`` pixel context, ``n`` hidden,
   ``nz`` hyper-latent, ``buf`` latent buffer), ``ctx_scales`` (2, 3: multi-scale temporal
   context), ``warp`` (a learned warp of context and reference), see video/context.py, and
-  ``refine`` (channels of a full-resolution refinement of the reconstruction; 0: none). The
-  defaults are the shipped configuration.
+  ``refine`` (channels of a full-resolution refinement of the reconstruction; 0: none) and
+  ``blocks`` (residual bottleneck blocks after each stage of the analysis, at 1/4, 1/8 and 1/16,
+  and of the synthesis, at 1/8 and 1/4; 0: none). The defaults are the shipped configuration.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from torch.nn import functional as F
 from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN, QualityGain
 from neuralcodec.codecs.framing import pack_streams, unpack_streams
 from neuralcodec.codecs.gained import quality_tensor
-from neuralcodec.codecs.transforms import conv, pointwise_net
+from neuralcodec.codecs.transforms import ResidualBottleneck, conv, pointwise_net
 from neuralcodec.entropy.exact import ExactNet, to_fixed
 from neuralcodec.entropy.factorized import FactorizedPrior
 from neuralcodec.latent.base import StoredLayout
@@ -70,12 +71,29 @@ def _full_res_refine(c: int) -> nn.Sequential:
     return net
 
 
-def _run_with_terms(seq: nn.Sequential, x: torch.Tensor, terms: dict) -> torch.Tensor:
-    """Run ``seq`` layer by layer, adding ``terms[i]`` to the output of layer ``i``."""
+def _depth(n: int, blocks: int, stages: int) -> nn.ModuleList:
+    """``stages`` stacks of ``blocks`` residual bottleneck blocks, each starting as the identity
+    (last convolution zero), so that a model with them begins where one without them is."""
+    out = nn.ModuleList()
+    for _ in range(stages):
+        stack = nn.Sequential(*(ResidualBottleneck(n) for _ in range(blocks)))
+        for block in stack:
+            nn.init.zeros_(block.body[-1].weight)
+            nn.init.zeros_(block.body[-1].bias)
+        out.append(stack)
+    return out
+
+
+def _run_with(seq: nn.Sequential, x: torch.Tensor, terms: dict, after: dict | None = None) -> torch.Tensor:
+    """Run ``seq`` layer by layer, adding ``terms[i]`` to the output of layer ``i`` and then
+    applying ``after[i]`` to it."""
+    after = after or {}
     for i, layer in enumerate(seq):
         x = layer(x)
         if i in terms:
             x = x + terms[i]
+        if i in after:
+            x = after[i](x)
     return x
 
 
@@ -93,7 +111,7 @@ class VideoRT(nn.Module):
 
     def __init__(self, m: int = 64, f: int = 48, n: int = 64, nz: int = 48, buf: int = 32,
                  intra_m: int = 192, intra: str = "hyperprior", ctx_scales: int = 1, warp: bool = False,
-                 refine: int = 0):
+                 refine: int = 0, blocks: int = 0):
         super().__init__()
         self.config = {"m": m, "f": f, "n": n, "nz": nz, "buf": buf, "intra_m": intra_m, "intra": intra}
         # structural options (video/context.py); recorded only when on, so the shipped
@@ -104,6 +122,8 @@ class VideoRT(nn.Module):
             self.config["warp"] = True
         if refine:
             self.config["refine"] = refine
+        if blocks:
+            self.config["blocks"] = blocks
         self.intra = None              # the image codec of I-frames: see set_intra
         u = 48                         # pixel-unshuffle(4) of RGB
         # pixel-domain context: decoded I-frame -> features at 1/4 resolution
@@ -138,6 +158,9 @@ class VideoRT(nn.Module):
         self.ms_ctx = MultiScaleContext(f, n, m, ctx_scales) if ctx_scales != 1 else None
         self.warp = LearnedWarp(n, f) if warp else None
         self.refine = _full_res_refine(refine) if refine else None
+        # depth: after the activations of g_a at 1/4, 1/8, 1/16 and of g_s at 1/8, 1/4
+        self.depth_a = _depth(n, blocks, 3) if blocks else None
+        self.depth_s = _depth(n, blocks, 2) if blocks else None
 
     @property
     def entropy(self) -> Checkerboard:
@@ -159,23 +182,26 @@ class VideoRT(nn.Module):
 
     def analyse(self, x, x_ref, ctx, quality):
         inp = torch.cat([F.pixel_unshuffle(x, 4), F.pixel_unshuffle(x_ref, 4), ctx], 1)
-        if self.ms_ctx is None:
-            y = self.g_a(inp)
-        else:       # context added after each stride-2 conv (layers 2: 1/8 and 4: 1/16)
-            terms = self.ms_ctx.analysis_terms(self.ms_ctx.pyramid(ctx))
-            y = _run_with_terms(self.g_a, inp, dict(zip((2, 4), terms)))
+        terms, after = {}, {}
+        if self.ms_ctx is not None:     # context added after each stride-2 conv (layers 2: 1/8 and 4: 1/16)
+            terms = dict(zip((2, 4), self.ms_ctx.analysis_terms(self.ms_ctx.pyramid(ctx))))
+        if self.depth_a is not None:    # after the activations at 1/4, 1/8, 1/16
+            after = dict(zip((1, 3, 5), self.depth_a))
+        y = _run_with(self.g_a, inp, terms, after) if terms or after else self.g_a(inp)
         return y * self.gain(quality_tensor(quality, x))
 
     def synthesise(self, y_hat, x_ref, ctx, quality):
         """(x_hat, next context features)."""
         y = y_hat * self.inv_gain(quality_tensor(quality, y_hat))
-        if self.ms_ctx is None:
-            feat = self.g_s(y)
-        else:       # 1/16 context added to the latent, 1/8 after the first upsampling (layer 0)
-            terms = self.ms_ctx.synthesis_terms(self.ms_ctx.pyramid(ctx))
-            if len(terms) > 1:
-                y = y + terms[1]
-            feat = _run_with_terms(self.g_s, y, {0: terms[0]})
+        terms, after = {}, {}
+        if self.ms_ctx is not None:     # 1/16 context added to the latent, 1/8 after the first upsampling (layer 0)
+            pyramid_terms = self.ms_ctx.synthesis_terms(self.ms_ctx.pyramid(ctx))
+            if len(pyramid_terms) > 1:
+                y = y + pyramid_terms[1]
+            terms = {0: pyramid_terms[0]}
+        if self.depth_s is not None:    # after the activations at 1/8 and 1/4
+            after = dict(zip((3, 5), self.depth_s))
+        feat = _run_with(self.g_s, y, terms, after) if terms or after else self.g_s(y)
         if self.warp is not None:
             flow = self.warp(feat, ctx)
             ctx, x_ref = backward_warp(ctx, flow).to(feat.dtype), backward_warp(x_ref, flow)

@@ -173,11 +173,11 @@ def rate_weight(step: int, warmup: int) -> float:
     return min(1.0, step / warmup) if warmup > 0 else 1.0
 
 
-def clip_loss(model, clips: torch.Tensor, quality: torch.Tensor, bptt: int = 0, rate_weight: float = 1.0) -> dict:
+def clip_loss(model, clips: torch.Tensor, quality: torch.Tensor, bptt: int = 0, rate_scale: float = 1.0) -> dict:
     """RD loss of I P P ... over a batch of clips (B, T, 3, H, W). Each P-frame is coded from
     the previous reconstruction, so errors propagate as in a GOP; with ``bptt`` the gradient
     through the propagated reference, context and buffer is cut every ``bptt`` P-frames (long
-    unrolls in bounded memory; the forward pass still propagates). ``rate_weight`` scales the
+    unrolls in bounded memory; the forward pass still propagates). ``rate_scale`` weights the
     rate term of the loss (the reported bpp is the rate itself)."""
     b, t_len, _, h, w = clips.shape
     y_i, x_ref = intra_forward(model.intra, clips[:, 0], frame_qualities(quality, 0))
@@ -191,7 +191,7 @@ def clip_loss(model, clips: torch.Tensor, quality: torch.Tensor, bptt: int = 0, 
         x_hat = out["x_hat"].float()
         bpp = bits_per_pixel(out["likelihoods"], h * w)
         mse = (x_hat - x).pow(2).flatten(1).mean(1)
-        loss = loss + (rd_lambda(q).to(x.device) * 255.0 ** 2 * mse + rate_weight * bpp).mean()
+        loss = loss + (rd_lambda(q).to(x.device) * 255.0 ** 2 * mse + rate_scale * bpp).mean()
         bpp_sum = bpp_sum + bpp.mean().detach()
         mse_sum = mse_sum + mse.mean().detach()
         x_ref, ctx, buf = x_hat.clamp(0, 1), out["ctx"], out["buf"]
