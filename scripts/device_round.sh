@@ -13,6 +13,8 @@
 #                         carry limit); campaign runs take --init from there first
 #   bench [ARGS]          bench/train_speed.py ARGS (default: the fast configs of hyperprior and
 #                         gmm-ctx) -> $OUT/train_speed.txt
+#   video-speed [ARGS]    bench/video_train_speed.py ARGS (video-rt training steps/s by precision,
+#                         compile and batch) -> $OUT/video_train_speed.txt
 #   pytest ARGS           python -m pytest ARGS on this machine (e.g. the GPU-only tests)
 #   main CODEC MIN [ARGS] start (or resume with the data staged so far) the campaign run of CODEC:
 #                         --init its shipped weights, fast defaults, EMA, an LR schedule that
@@ -221,6 +223,8 @@ while [ $# -gt 0 ]; do
         bench) step_args "$@"; shift ${#STEP_ARGS[@]}
                [ ${#STEP_ARGS[@]} -eq 0 ] && STEP_ARGS=(--configs base bf16-cl default --codecs hyperprior gmm-ctx)
                python3 bench/train_speed.py "${STEP_ARGS[@]}" 2>&1 | grep -v Warning | tee "${OUT:-/tmp}/train_speed.txt" ;;
+        video-speed) step_args "$@"; shift ${#STEP_ARGS[@]}
+                     python3 bench/video_train_speed.py "${STEP_ARGS[@]}" 2>&1 | grep -v Warning | tee "${OUT:-/tmp}/video_train_speed.txt" ;;
         keep-weights) do_keep_weights ;;
         pytest) step_args "$@"; shift ${#STEP_ARGS[@]}
                 python3 -m pytest -p no:cacheprovider -p no:logging --tb=short "${STEP_ARGS[@]}" 2>&1 | tail -n 60 ;;

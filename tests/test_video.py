@@ -330,10 +330,10 @@ def test_train_video_smoke(tmp_path, folder, capsys):
     export = tmp_path / "v.safetensors"
     assert _run("train-video", "--out", tmp_path / "run", "--video", folder.parent, "--images", stills,
                 "--steps", 1, "--batch-size", 1, "--frames", 3, "--crop", 64, "--log-every", 1,
-                "--device", "cpu", "--export", export, "--rate-warmup", 2) == 0
+                "--device", "cpu", "--export", export, "--rate-warmup", 2, "--precision", "bf16") == 0
     out, err = capsys.readouterr()
     assert "step 1:" in out and "1/1" in err      # log line, progress bar
-    assert "rate warm-up 2 steps" in out + err
+    assert "rate warm-up 2 steps, bf16, compile off" in out + err
     assert (tmp_path / "run" / "training.png").stat().st_size > 1000
     model = load(None, export, "cpu")
     buf = io.BytesIO()

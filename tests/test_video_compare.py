@@ -38,10 +38,12 @@ def test_compare_runs_validates_and_exports(tmp_path, capsys):
     rc = compare.main(["--spec", str(spec), "--video", str(train.parent), "--out", str(out), "--steps", "2",
                        "--batch-size", "1", "--frames", "3", "--crop", "64", "--synthetic", "0",
                        "--warmup-steps", "1", "--log-every", "1", "--val", str(val.parent), "--val-frames", "3",
-                       "--val-qualities", "2", "6", "--val-fractions", "0.5", "--export", "--device", "cpu"])
+                       "--val-qualities", "2", "6", "--val-fractions", "0.5", "--export", "--device", "cpu",
+                       "--precision", "bf16"])
     assert rc == 0
     doc = json.loads((out / "results.json").read_text())
     assert doc["meta"]["steps_done"] == 2 and set(doc["variants"]) == {"base", "ms2"}
+    assert doc["meta"]["precision"] == "bf16" and doc["meta"]["compile"] is False
     for name, v in doc["variants"].items():
         assert [e["step"] for e in v["log"]] == [1, 2]
         assert [e["step"] for e in v["validation"]] == [1, 2]          # at half of the run, at the end
@@ -119,3 +121,35 @@ def test_shipped_variant_specs_read_and_build(name):
     for v in variants:
         assert v.init == "" or (root / v.init).is_file()
         create(intra_model=intra, **v.config)
+
+
+def test_fast_clip_loss_matches_clip_loss():
+    """FastClipLoss: eager fp32 is clip_loss exactly; bf16 autocast stays close; the compiled
+    unroll gives the eager loss and gradients (with rounding: a compiled graph draws other
+    random numbers), also when the rate scale changes."""
+    from neuralcodec.video.train import FastClipLoss, clip_loss
+    model = load(None, SHIPPED, "cpu").train()
+    clips = torch.rand(1, 2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    quality = torch.tensor([5.0])
+
+    def run(fn, scale):
+        torch.manual_seed(3)              # the same quantisation noise each time
+        model.zero_grad(set_to_none=True)
+        res = fn(model, clips, quality, 0, scale)
+        res["loss"].backward()
+        return float(res["loss"]), model.g_a[0].weight.grad.clone()
+
+    ref, ref_grad = run(clip_loss, 0.5)
+    eager, eager_grad = run(FastClipLoss(), 0.5)
+    assert eager == ref and torch.equal(eager_grad, ref_grad)
+    bf16, _ = run(FastClipLoss(bf16=True), 0.5)
+    assert bf16 == pytest.approx(ref, rel=0.05)
+    warnings = []
+    fast = FastClipLoss(compile=True, warn=warnings.append)
+    model.eval()          # rounding instead of noise: compiled graphs draw other random numbers
+    for scale in (0.5, 0.75):
+        got, grad = run(fast, scale)
+        want, want_grad = run(clip_loss, scale)
+        assert got == pytest.approx(want, rel=1e-4, abs=1e-4)
+        assert torch.allclose(grad, want_grad, rtol=1e-3, atol=1e-5)
+    assert fast.compiled and not warnings

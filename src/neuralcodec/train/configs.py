@@ -156,6 +156,9 @@ class VideoTrainConfig:
                      metavar="N")
     rate_warmup: int = _opt(0, "ramp the rate term's weight from 0 to 1 over the first N steps: distortion "
                                "first, so that the transforms learn to carry detail (0: off)", metavar="N")
+    precision: str = _opt("fp32", "P-frame networks under bf16 autocast (likelihoods and loss stay fp32) or "
+                                  "fp32 (default; bench/video_train_speed.py measures both)", choices=["fp32", "bf16"])
+    compile: bool = _opt(False, "torch.compile the clip unroll (a compile failure falls back with a warning)")
     progress: bool = _opt(True, "no progress bar", flag="--no-progress")
     ema: float = _opt(0.0, "keep an exponential moving average of the weights (e.g. 0.999); "
                            "it is validated and exported", metavar="DECAY")

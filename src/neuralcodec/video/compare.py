@@ -77,25 +77,27 @@ def shipping_copy(model):
 class Runner:
     """One variant: its model, optimisers, clock and running means."""
 
-    def __init__(self, v: Variant, max_frames: int, warmup: int, device, intra, log):
+    def __init__(self, v: Variant, max_frames: int, warmup: int, device, intra, log, bf16: bool = False,
+                 compile: bool = False):
         from neuralcodec.train.compare import RunningMeans
-        from neuralcodec.video.train import build_model, make_optimizers
+        from neuralcodec.video.train import FastClipLoss, build_model, make_optimizers
         if v.frames < 0 or v.frames == 1 or v.frames > max_frames or v.bptt < 0:
             raise InputError(f"variant {v.name}: frames must be 0 or in [2, {max_frames}], bptt >= 0")
         self.v, self.warmup, self.device = v, warmup, device
         self.frames = v.frames or max_frames
         self.model = build_model(v.init, v.init_partial, v.config, device, intra=intra, log=log)
         self.opt, self.aux_opt = make_optimizers(self.model, v.lr)
+        self.loss = FastClipLoss(bf16, compile, log)
         self.steps, self.seconds = 0, 0.0
         self.means = RunningMeans(device)
 
     def step(self, clips: torch.Tensor, quality: torch.Tensor, progress: float) -> None:
         from neuralcodec.train.compare import cosine_lr
-        from neuralcodec.video.train import clip_loss, optimise, rate_weight
+        from neuralcodec.video.train import optimise, rate_weight
         sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
         sync()
         t0 = time.perf_counter()
-        res = clip_loss(self.model, clips[:, :self.frames], quality, self.v.bptt,
+        res = self.loss(self.model, clips[:, :self.frames], quality, self.v.bptt,
                         rate_weight(self.steps, self.v.rate_warmup))
         lr = cosine_lr(self.v.lr, progress, self.steps, self.warmup, final=0.05)
         optimise(self.model, self.opt, self.aux_opt, res["loss"], lr, self.v.clip)
@@ -164,7 +166,8 @@ def run(args) -> dict:
     runners = []
     for v in variants:
         torch.manual_seed(args.seed)           # every variant starts from the same generator state
-        runners.append(Runner(v, args.frames, args.warmup_steps, device, intra, say))
+        runners.append(Runner(v, args.frames, args.warmup_steps, device, intra, say, args.precision == "bf16",
+                              args.compile))
     clips = find_clips(args.video, 1.0, args.max_clip_frames) if args.video else []
     stills = [load_image(p) for p in find_images(args.images)] if args.images else []
     sampler = ClipSampler(clips, stills, args.crop, args.frames, args.synthetic, device)
@@ -178,6 +181,7 @@ def run(args) -> dict:
             "frames": args.frames, "synthetic": sampler.synthetic, "reference": args.reference or variants[0].name,
             "data_clips": [n for n, _ in clips], "stills": len(stills), "device": str(device),
             "val_qualities": args.val_qualities, "intra_period": args.intra_period,
+            "precision": args.precision, "compile": args.compile,
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else ""}
 
     def save():
@@ -271,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--val-frames", type=int, default=30)
     a("--val-qualities", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
     a("--intra-period", type=int, default=32)
+    a("--precision", default="fp32", choices=["fp32", "bf16"], help="P-frame networks under bf16 autocast "
+      "(likelihoods and loss fp32) or fp32 (default)")
+    a("--compile", action="store_true", help="torch.compile each variant's clip unroll")
     add_common_options(p)
     return p
 

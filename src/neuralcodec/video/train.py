@@ -179,8 +179,14 @@ def clip_loss(model, clips: torch.Tensor, quality: torch.Tensor, bptt: int = 0, 
     through the propagated reference, context and buffer is cut every ``bptt`` P-frames (long
     unrolls in bounded memory; the forward pass still propagates). ``rate_scale`` weights the
     rate term of the loss (the reported bpp is the rate itself)."""
-    b, t_len, _, h, w = clips.shape
     y_i, x_ref = intra_forward(model.intra, clips[:, 0], frame_qualities(quality, 0))
+    return p_frames_loss(model, clips, quality, y_i, x_ref, bptt, rate_scale)
+
+
+def p_frames_loss(model, clips, quality, y_i, x_ref, bptt: int = 0, rate_scale: float = 1.0) -> dict:
+    """The P-frame part of :func:`clip_loss`, from the I-frame's decoded latent ``y_i`` and
+    reconstruction ``x_ref`` (the frozen image codec stays out of it, and out of a compile)."""
+    b, t_len, _, h, w = clips.shape
     ctx = model.context_from_frame(x_ref)
     buf = model.buf_init(y_i)
     loss, bpp_sum, mse_sum = 0.0, 0.0, 0.0
@@ -199,6 +205,38 @@ def clip_loss(model, clips: torch.Tensor, quality: torch.Tensor, bptt: int = 0, 
             x_ref, ctx, buf = x_ref.detach(), ctx.detach(), buf.detach()
     n = t_len - 1
     return {"loss": loss / n, "bpp": bpp_sum / n, "psnr": psnr_from_mse(mse_sum / n)}
+
+
+class FastClipLoss:
+    """:func:`clip_loss` set up for speed: the P-frame networks under bf16 autocast (``bf16``;
+    likelihoods, distortion and loss stay fp32) and/or the whole unroll under ``torch.compile``
+    (``compile``; a compile failure falls back to eager with one ``warn``). The rate scale is
+    passed as a tensor, so that a rate warm-up does not recompile at every step; the frozen
+    I-frame codec runs eagerly (its decoder caches weights, which a compiled graph guards on)."""
+
+    def __init__(self, bf16: bool = False, compile: bool = False, warn=print):
+        self.bf16, self.warn = bf16, warn
+        self._compiled = torch.compile(self._loss) if compile else None
+
+    @property
+    def compiled(self) -> bool:
+        return self._compiled is not None
+
+    def _loss(self, model, clips, quality, y_i, x_ref, bptt, rate_scale):
+        with torch.autocast(clips.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return p_frames_loss(model, clips, quality, y_i, x_ref, bptt, rate_scale)
+
+    def __call__(self, model, clips, quality, bptt: int = 0, rate_scale: float = 1.0) -> dict:
+        scale = torch.tensor(float(rate_scale), device=clips.device)
+        y_i, x_ref = intra_forward(model.intra, clips[:, 0], frame_qualities(quality, 0))
+        if self._compiled is not None:
+            try:
+                return self._compiled(model, clips, quality, y_i, x_ref, bptt, scale)
+            except Exception as exc:  # any compiler failure: eager from here on
+                self._compiled = None
+                msg = " ".join(str(exc).split())[:200]
+                self.warn(f"torch.compile failed ({type(exc).__name__}: {msg}); training continues without it")
+        return self._loss(model, clips, quality, y_i, x_ref, bptt, scale)
 
 
 # ----------------------------------------------------------------- loop
@@ -297,6 +335,7 @@ class VideoTask(engine.Task):
         from neuralcodec.train.ema import make_ema
         self.opt, self.aux_opt = make_optimizers(self.model, self.cfg.lr)
         self.ema = make_ema(self.model, self.cfg.ema) if self.cfg.ema else None
+        self.loss = FastClipLoss(self.cfg.precision == "bf16", self.cfg.compile, warn)
 
     def optimizers(self):
         return {"main": self.opt, "aux": self.aux_opt}
@@ -318,7 +357,8 @@ class VideoTask(engine.Task):
         cfg = self.cfg
         rate = f"rate warm-up {cfg.rate_warmup} steps, " if cfg.rate_warmup else ""
         return (f"batch {cfg.batch_size} x {info.world_size} process(es) of {cfg.frames} frames, lr {cfg.lr:g}, "
-                f"warm-up {cfg.warmup_steps} steps, {rate}" + (f"EMA {cfg.ema:g}" if cfg.ema else "no EMA"))
+                f"warm-up {cfg.warmup_steps} steps, {rate}{cfg.precision}, compile {'on' if cfg.compile else 'off'}, "
+                + (f"EMA {cfg.ema:g}" if cfg.ema else "no EMA"))
 
     def lr(self, step, progress) -> float:
         cfg = self.cfg
@@ -330,7 +370,7 @@ class VideoTask(engine.Task):
     def step(self, step, lr, info):
         cfg = self.cfg
         clips, quality = self.sampler.batch(cfg.seed, step, cfg.batch_size, info.rank)
-        res = clip_loss(self.model, clips, quality, cfg.bptt, rate_weight(step, cfg.rate_warmup))
+        res = self.loss(self.model, clips, quality, cfg.bptt, rate_weight(step, cfg.rate_warmup))
         optimise(self.model, self.opt, self.aux_opt, res["loss"], lr, cfg.clip,
                  lambda ps: D.average_grads(info, ps))
         if self.ema is not None:
