@@ -65,8 +65,10 @@ def _option_spec(command: str) -> list[dict]:
     return rows
 
 
-# options the engine added: train-video gained EMA, validation and a checkpoint count
-NEW_OPTIONS = {"train": set(), "train-video": {"--ema", "--val", "--val-every", "--val-qualities", "--keep"}}
+# options the engine added: train-video gained EMA, validation and a checkpoint count; later a
+# rate warm-up, bf16 autocast and torch.compile (all off by default)
+NEW_OPTIONS = {"train": set(), "train-video": {"--ema", "--val", "--val-every", "--val-qualities", "--keep",
+                                               "--rate-warmup", "--precision", "--compile"}}
 # choices widened since (every old choice kept): --export-dtype int8 (8-bit weights storage)
 WIDENED_CHOICES = {"train": {"--export-dtype": ["fp16", "bf16", "fp32", "int8"]}, "train-video": {}}
 
