@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from neuralcodec.codecs import registry  # noqa: E402
 from neuralcodec.train.data import ImageBank  # noqa: E402
 from neuralcodec.train.step import Stepper, StepOptions, scaled_lr  # noqa: E402
-from neuralcodec.train.validate import set_tf32  # noqa: E402
+from neuralcodec.train.speedtest import add_timing_options, bench_device  # noqa: E402
 
 CONFIGS = {
     "base": dict(batch=16, bf16=False, channels_last=False, compile=False, fused=False),
@@ -83,20 +83,9 @@ def main() -> int:
     p.add_argument("--codecs", nargs="+", default=["hyperprior", "gmm-ctx"])
     p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--steps", type=int, default=20, help="steps per timed window")
-    p.add_argument("--repeats", type=int, default=3, help="timed windows (median reported)")
-    p.add_argument("--warmup", type=int, default=8, help="untimed steps first (compilation happens here)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_timing_options(p, steps=20, warmup=8)
     args = p.parse_args()
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
-    if device.type == "cuda":
-        set_tf32(True)
-        torch.backends.cudnn.benchmark = True
-        print(f"device: {torch.cuda.get_device_name(device)}, torch {torch.__version__}")
-    else:
-        print(f"device: CPU ({torch.get_num_threads()} threads), torch {torch.__version__}; "
-              "batches are 1/8 of the CUDA ones")
+    device = bench_device(args.device, "batches are 1/8 of the CUDA ones")
     crop = args.crop if device.type == "cuda" else min(args.crop, 128)
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (768, 1024, 3), dtype=np.uint8) for _ in range(8)]

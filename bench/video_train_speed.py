@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from neuralcodec.train.validate import set_tf32  # noqa: E402
+from neuralcodec.train.speedtest import add_timing_options, bench_device  # noqa: E402
 from neuralcodec.video.train import ClipSampler, FastClipLoss, build_model, make_optimizers, optimise  # noqa: E402
 from neuralcodec.video.weights import intra_codec  # noqa: E402
 
@@ -93,20 +93,9 @@ def main() -> int:
     p.add_argument("--config", default='{"warp": true}', help="P-frame model options (JSON; default: the shipped structure)")
     p.add_argument("--frames", type=int, default=7, help="frames per clip, I + P... (default 7, as video.compare)")
     p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--steps", type=int, default=10, help="steps per timed window")
-    p.add_argument("--repeats", type=int, default=3, help="timed windows (median reported)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation happens here)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_timing_options(p, steps=10, warmup=3)
     args = p.parse_args()
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
-    if device.type == "cuda":
-        set_tf32(True)
-        torch.backends.cudnn.benchmark = True
-        print(f"device: {torch.cuda.get_device_name(device)}, torch {torch.__version__}")
-    else:
-        print(f"device: CPU ({torch.get_num_threads()} threads), torch {torch.__version__}; "
-              "batches are 1/8 of the CUDA ones, crops at most 128 px")
+    device = bench_device(args.device, "batches are 1/8 of the CUDA ones, crops at most 128 px")
     crop = args.crop if device.type == "cuda" else min(args.crop, 128)
     config = json.loads(args.config)
     sampler = ClipSampler(moving_textures(4, max(args.frames, 8), crop + 64, crop + 128), [], crop, args.frames,
