@@ -6,7 +6,8 @@ rounds 4-8 trained with (batch 8, fp32 with TF32, eager) as the baseline of the 
     python bench/video_train_speed.py --configs base bf16-b32 compile-b32 --config '{"warp": true, "n": 128, "f": 96}'
 
 Configurations: base, b32 (batch 32), bf16 (autocast of the P-frame networks), bf16-b32,
-compile (bf16 + torch.compile of the unroll), compile-b32. Each step draws its clips from an
+compile (bf16 + torch.compile of the unroll), compile-b32, graphs and graphs-b32 (compile mode
+reduce-overhead: CUDA graphs, for the launch-bound small networks). Each step draws its clips from an
 in-memory set of moving random textures (as training draws from its clips). The rate is the
 median over --repeats windows of --steps steps after --warmup steps (compilation happens there,
 its time reported separately). On the CPU the batches are 1/8 (at least 1) and crops 128 px.
@@ -36,6 +37,8 @@ CONFIGS = {
     "bf16-b32": dict(batch=32, bf16=True, compile=False),
     "compile": dict(batch=8, bf16=True, compile=True),
     "compile-b32": dict(batch=32, bf16=True, compile=True),
+    "graphs": dict(batch=8, bf16=True, compile=True, compile_mode="reduce-overhead"),
+    "graphs-b32": dict(batch=32, bf16=True, compile=True, compile_mode="reduce-overhead"),
 }
 
 
@@ -56,7 +59,7 @@ def measure(cfg: dict, config: dict, sampler, device, frames: int, steps: int, w
     model = build_model("", False, config, device, intra=intra, log=lambda *a, **k: None)
     opt, aux_opt = make_optimizers(model, 2e-4)
     warnings: list[str] = []
-    loss = FastClipLoss(cfg["bf16"], cfg["compile"], warnings.append)
+    loss = FastClipLoss(cfg["bf16"], cfg["compile"], warnings.append, cfg.get("compile_mode", "default"))
     batch = cfg["batch"] if device.type == "cuda" else max(1, cfg["batch"] // 8)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if device.type == "cuda":

@@ -66,9 +66,9 @@ def _option_spec(command: str) -> list[dict]:
 
 
 # options the engine added: train-video gained EMA, validation and a checkpoint count; later a
-# rate warm-up, bf16 autocast and torch.compile (all off by default)
+# rate warm-up, bf16 autocast and torch.compile with its mode (all off by default)
 NEW_OPTIONS = {"train": set(), "train-video": {"--ema", "--val", "--val-every", "--val-qualities", "--keep",
-                                               "--rate-warmup", "--precision", "--compile"}}
+                                               "--rate-warmup", "--precision", "--compile", "--compile-mode"}}
 # choices widened since (every old choice kept): --export-dtype int8 (8-bit weights storage)
 WIDENED_CHOICES = {"train": {"--export-dtype": ["fp16", "bf16", "fp32", "int8"]}, "train-video": {}}
 

@@ -153,3 +153,25 @@ def test_fast_clip_loss_matches_clip_loss():
         assert got == pytest.approx(want, rel=1e-4, abs=1e-4)
         assert torch.allclose(grad, want_grad, rtol=1e-3, atol=1e-5)
     assert fast.compiled and not warnings
+
+
+def test_fast_clip_loss_refuses_an_unknown_compile_mode():
+    from neuralcodec.errors import InputError
+    from neuralcodec.video.train import FastClipLoss
+    with pytest.raises(InputError, match="compile mode must be one of"):
+        FastClipLoss(compile=True, compile_mode="fastest")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_fast_clip_loss_with_cuda_graphs_matches_eager():
+    """reduce-overhead (CUDA graphs) gives the eager loss over steps whose outputs are kept."""
+    from neuralcodec.video.train import FastClipLoss, clip_loss
+    model = load(None, SHIPPED, "cuda").eval()
+    clips = torch.rand(2, 3, 3, 64, 64, device="cuda", generator=torch.Generator("cuda").manual_seed(0))
+    quality = torch.tensor([3.0, 6.0], device="cuda")
+    warnings = []
+    fast = FastClipLoss(compile=True, compile_mode="reduce-overhead", warn=warnings.append)
+    kept = [fast(model, clips, quality, 0, s)["loss"] for s in (0.5, 0.5, 0.5, 1.0)]
+    for s, got in zip((0.5, 0.5, 0.5, 1.0), kept):
+        assert float(got) == pytest.approx(float(clip_loss(model, clips, quality, 0, s)["loss"]), rel=1e-4)
+    assert fast.compiled and not warnings

@@ -159,6 +159,9 @@ class VideoTrainConfig:
     precision: str = _opt("fp32", "P-frame networks under bf16 autocast (likelihoods and loss stay fp32) or "
                                   "fp32 (default; bench/video_train_speed.py measures both)", choices=["fp32", "bf16"])
     compile: bool = _opt(False, "torch.compile the clip unroll (a compile failure falls back with a warning)")
+    compile_mode: str = _opt("default", "torch.compile mode with --compile: default, reduce-overhead (CUDA "
+                                        "graphs: fewer kernel launches for the small P-frame networks), "
+                                        "max-autotune, max-autotune-no-cudagraphs", choices=list(COMPILE_MODES))
     progress: bool = _opt(True, "no progress bar", flag="--no-progress")
     ema: float = _opt(0.0, "keep an exponential moving average of the weights (e.g. 0.999); "
                            "it is validated and exported", metavar="DECAY")

@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 
 from neuralcodec.errors import InputError, NeuralCodecError, one_line_exit
+from neuralcodec.train import COMPILE_MODES
 
 VARIANT_KEYS = {"name", "config", "init", "init_partial", "lr", "frames", "bptt", "clip", "rate_warmup"}
 
@@ -78,7 +79,7 @@ class Runner:
     """One variant: its model, optimisers, clock and running means."""
 
     def __init__(self, v: Variant, max_frames: int, warmup: int, device, intra, log, bf16: bool = False,
-                 compile: bool = False):
+                 compile: bool = False, compile_mode: str = "default"):
         from neuralcodec.train.compare import RunningMeans
         from neuralcodec.video.train import FastClipLoss, build_model, make_optimizers
         if v.frames < 0 or v.frames == 1 or v.frames > max_frames or v.bptt < 0:
@@ -87,7 +88,7 @@ class Runner:
         self.frames = v.frames or max_frames
         self.model = build_model(v.init, v.init_partial, v.config, device, intra=intra, log=log)
         self.opt, self.aux_opt = make_optimizers(self.model, v.lr)
-        self.loss = FastClipLoss(bf16, compile, log)
+        self.loss = FastClipLoss(bf16, compile, log, compile_mode)
         self.steps, self.seconds = 0, 0.0
         self.means = RunningMeans(device)
 
@@ -167,7 +168,7 @@ def run(args) -> dict:
     for v in variants:
         torch.manual_seed(args.seed)           # every variant starts from the same generator state
         runners.append(Runner(v, args.frames, args.warmup_steps, device, intra, say, args.precision == "bf16",
-                              args.compile))
+                              args.compile, args.compile_mode))
     clips = find_clips(args.video, 1.0, args.max_clip_frames) if args.video else []
     stills = [load_image(p) for p in find_images(args.images)] if args.images else []
     sampler = ClipSampler(clips, stills, args.crop, args.frames, args.synthetic, device)
@@ -181,7 +182,7 @@ def run(args) -> dict:
             "frames": args.frames, "synthetic": sampler.synthetic, "reference": args.reference or variants[0].name,
             "data_clips": [n for n, _ in clips], "stills": len(stills), "device": str(device),
             "val_qualities": args.val_qualities, "intra_period": args.intra_period,
-            "precision": args.precision, "compile": args.compile,
+            "precision": args.precision, "compile": args.compile and args.compile_mode,
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else ""}
 
     def save():
@@ -278,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--precision", default="fp32", choices=["fp32", "bf16"], help="P-frame networks under bf16 autocast "
       "(likelihoods and loss fp32) or fp32 (default)")
     a("--compile", action="store_true", help="torch.compile each variant's clip unroll")
+    a("--compile-mode", default="default", choices=list(COMPILE_MODES), help="torch.compile mode with --compile "
+      "(reduce-overhead: CUDA graphs)")
     add_common_options(p)
     return p
 

@@ -210,13 +210,19 @@ def p_frames_loss(model, clips, quality, y_i, x_ref, bptt: int = 0, rate_scale: 
 class FastClipLoss:
     """:func:`clip_loss` set up for speed: the P-frame networks under bf16 autocast (``bf16``;
     likelihoods, distortion and loss stay fp32) and/or the whole unroll under ``torch.compile``
-    (``compile``; a compile failure falls back to eager with one ``warn``). The rate scale is
-    passed as a tensor, so that a rate warm-up does not recompile at every step; the frozen
-    I-frame codec runs eagerly (its decoder caches weights, which a compiled graph guards on)."""
+    (``compile``, in ``compile_mode``: reduce-overhead replays CUDA graphs; a compile failure
+    falls back to eager with one ``warn``). The rate scale is passed as a tensor, so that a
+    rate warm-up does not recompile at every step; the frozen I-frame codec runs eagerly (its
+    decoder caches weights, which a compiled graph guards on)."""
 
-    def __init__(self, bf16: bool = False, compile: bool = False, warn=print):
+    def __init__(self, bf16: bool = False, compile: bool = False, warn=print, compile_mode: str = "default"):
+        from neuralcodec.train import COMPILE_MODES
+        if compile_mode not in COMPILE_MODES:
+            raise InputError(f"compile mode must be one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}")
         self.bf16, self.warn = bf16, warn
-        self._compiled = torch.compile(self._loss) if compile else None
+        self._graphs = compile and compile_mode in ("reduce-overhead", "max-autotune")   # CUDA graphs
+        mode = None if compile_mode == "default" else compile_mode
+        self._compiled = torch.compile(self._loss, mode=mode) if compile else None
 
     @property
     def compiled(self) -> bool:
@@ -231,6 +237,10 @@ class FastClipLoss:
         y_i, x_ref = intra_forward(model.intra, clips[:, 0], frame_qualities(quality, 0))
         if self._compiled is not None:
             try:
+                if self._graphs:  # a replay reuses its output buffers: copy what is returned
+                    torch.compiler.cudagraph_mark_step_begin()
+                    return {k: v.clone() for k, v in self._compiled(model, clips, quality, y_i, x_ref, bptt,
+                                                                    scale).items()}
                 return self._compiled(model, clips, quality, y_i, x_ref, bptt, scale)
             except Exception as exc:  # any compiler failure: eager from here on
                 self._compiled = None
@@ -335,7 +345,7 @@ class VideoTask(engine.Task):
         from neuralcodec.train.ema import make_ema
         self.opt, self.aux_opt = make_optimizers(self.model, self.cfg.lr)
         self.ema = make_ema(self.model, self.cfg.ema) if self.cfg.ema else None
-        self.loss = FastClipLoss(self.cfg.precision == "bf16", self.cfg.compile, warn)
+        self.loss = FastClipLoss(self.cfg.precision == "bf16", self.cfg.compile, warn, self.cfg.compile_mode)
 
     def optimizers(self):
         return {"main": self.opt, "aux": self.aux_opt}
@@ -357,7 +367,8 @@ class VideoTask(engine.Task):
         cfg = self.cfg
         rate = f"rate warm-up {cfg.rate_warmup} steps, " if cfg.rate_warmup else ""
         return (f"batch {cfg.batch_size} x {info.world_size} process(es) of {cfg.frames} frames, lr {cfg.lr:g}, "
-                f"warm-up {cfg.warmup_steps} steps, {rate}{cfg.precision}, compile {'on' if cfg.compile else 'off'}, "
+                f"warm-up {cfg.warmup_steps} steps, {rate}{cfg.precision}, "
+                f"compile {cfg.compile_mode if cfg.compile else 'off'}, "
                 + (f"EMA {cfg.ema:g}" if cfg.ema else "no EMA"))
 
     def lr(self, step, progress) -> float:
