@@ -14,9 +14,7 @@ in the warm-up, reported separately).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from neuralcodec.codecs import registry  # noqa: E402
 from neuralcodec.train.data import ImageBank  # noqa: E402
 from neuralcodec.train.step import Stepper, StepOptions, scaled_lr  # noqa: E402
-from neuralcodec.train.speedtest import add_timing_options, bench_device  # noqa: E402
+from neuralcodec.train.speedtest import add_timing_options, bench_device, time_steps  # noqa: E402
 
 CONFIGS = {
     "base": dict(batch=16, bf16=False, channels_last=False, compile=False, fused=False),
@@ -39,11 +37,6 @@ CONFIGS = {
 }
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def measure(codec: str, cfg: dict, device, crop: int, steps: int, warmup: int, repeats: int, bank) -> dict:
     torch.manual_seed(0)
     model = registry.create(codec)
@@ -52,30 +45,14 @@ def measure(codec: str, cfg: dict, device, crop: int, steps: int, warmup: int, r
                        compile=cfg["compile"], compile_mode=cfg.get("compile_mode", "default"), fused=cfg["fused"])
     warnings = []
     st = Stepper(model, opts, device, warn=warnings.append)
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-    t0 = time.perf_counter()
-    step = 0
-    for _ in range(warmup):
+
+    def one(step: int) -> None:
         b = bank.batch(0, step, batch)
         st.step(b.x, b.quality, opts.lr)
-        step += 1
-    sync(device)
-    warm_s = time.perf_counter() - t0
-    rates = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(steps):
-            b = bank.batch(0, step, batch)
-            st.step(b.x, b.quality, opts.lr)
-            step += 1
-        sync(device)
-        rates.append(steps * batch / (time.perf_counter() - t))
-    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
-    return {"crops_per_s": statistics.median(rates), "spread": (min(rates), max(rates)), "batch": batch,
-            "warmup_s": warm_s, "peak_gib": peak, "compiled": st.compiled if cfg["compile"] else False,
-            "warnings": warnings}
+
+    t = time_steps(one, batch, device, steps, warmup, repeats)
+    return {"crops_per_s": t["rate"], "spread": t["spread"], "batch": batch, "warmup_s": t["warmup_s"],
+            "peak_gib": t["peak_gib"], "compiled": st.compiled if cfg["compile"] else False, "warnings": warnings}
 
 
 def main() -> int:

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from neuralcodec.train.speedtest import add_timing_options, bench_device  # noqa: E402
+from neuralcodec.train.speedtest import add_timing_options, bench_device, time_steps  # noqa: E402
 from neuralcodec.video.train import ClipSampler, FastClipLoss, build_model, make_optimizers, optimise  # noqa: E402
 from neuralcodec.video.weights import intra_codec  # noqa: E402
 
@@ -53,7 +51,7 @@ def moving_textures(n: int, frames: int, h: int, w: int) -> list[tuple[str, list
     return clips
 
 
-def measure(cfg: dict, config: dict, sampler, device, frames: int, steps: int, warmup: int, repeats: int) -> dict:
+def measure(cfg: dict, config: dict, sampler, device, steps: int, warmup: int, repeats: int) -> dict:
     torch.manual_seed(0)
     intra = intra_codec("hyperprior", device)
     model = build_model("", False, config, device, intra=intra, log=lambda *a, **k: None)
@@ -61,33 +59,15 @@ def measure(cfg: dict, config: dict, sampler, device, frames: int, steps: int, w
     warnings: list[str] = []
     loss = FastClipLoss(cfg["bf16"], cfg["compile"], warnings.append, cfg.get("compile_mode", "default"))
     batch = cfg["batch"] if device.type == "cuda" else max(1, cfg["batch"] // 8)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
 
     def one(step: int) -> None:
         clips, quality = sampler.batch(0, step, batch)
         res = loss(model, clips, quality)
         optimise(model, opt, aux_opt, res["loss"], 2e-4, 1.0)
 
-    t0, step = time.perf_counter(), 0
-    for _ in range(warmup):
-        one(step)
-        step += 1
-    sync()
-    warm_s = time.perf_counter() - t0
-    rates = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(steps):
-            one(step)
-            step += 1
-        sync()
-        rates.append(steps * batch / (time.perf_counter() - t))
-    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
-    return {"clips_per_s": statistics.median(rates), "spread": (min(rates), max(rates)), "batch": batch,
-            "warmup_s": warm_s, "peak_gib": peak, "compiled": loss.compiled, "warnings": warnings}
+    t = time_steps(one, batch, device, steps, warmup, repeats)
+    return {"clips_per_s": t["rate"], "spread": t["spread"], "batch": batch, "warmup_s": t["warmup_s"],
+            "peak_gib": t["peak_gib"], "compiled": loss.compiled, "warnings": warnings}
 
 
 def main() -> int:
@@ -108,7 +88,7 @@ def main() -> int:
     rows, base = [], None
     print(f"model {config}, {args.frames}-frame clips at {crop} px")
     for name in configs:
-        r = measure(CONFIGS[name], config, sampler, device, args.frames, args.steps, args.warmup, args.repeats)
+        r = measure(CONFIGS[name], config, sampler, device, args.steps, args.warmup, args.repeats)
         base = r["clips_per_s"] if name == baseline else base
         ratio = r["clips_per_s"] / base
         rows.append((name, r, ratio))

@@ -57,6 +57,39 @@ def _fused_ok(device: torch.device) -> bool:
     return device.type == "cuda"
 
 
+class CompiledOrEager:
+    """``fn`` (returning a dict of tensors) under ``torch.compile`` in ``mode`` when ``enabled``;
+    the first compiler failure is reported once through ``warn`` and ``fn`` runs eagerly from
+    then on. Under CUDA graphs (reduce-overhead, max-autotune) the returned tensors are copied,
+    since a replay reuses its output buffers. An unknown mode is an InputError."""
+
+    def __init__(self, fn, enabled: bool, mode: str = "default", warn: Callable[[str], None] = print):
+        if mode not in COMPILE_MODES:
+            from neuralcodec.errors import InputError
+            raise InputError(f"compile mode must be one of {', '.join(COMPILE_MODES)}, got {mode!r}")
+        self.fn, self.warn = fn, warn
+        self._graphs = mode in ("reduce-overhead", "max-autotune")
+        self._compiled = torch.compile(fn, mode=None if mode == "default" else mode) if enabled else None
+
+    @property
+    def active(self) -> bool:
+        """Whether calls run compiled (False when not asked, or after a compile failure)."""
+        return self._compiled is not None
+
+    def __call__(self, *args) -> dict:
+        if self._compiled is not None:
+            try:
+                if self._graphs:
+                    torch.compiler.cudagraph_mark_step_begin()
+                    return {k: v.clone() for k, v in self._compiled(*args).items()}
+                return self._compiled(*args)
+            except Exception as exc:  # any compiler failure: eager from here on
+                self._compiled = None
+                msg = " ".join(str(exc).split())[:200]
+                self.warn(f"torch.compile failed ({type(exc).__name__}: {msg}); training continues without it")
+        return self.fn(*args)
+
+
 class Stepper:
     """Optimiser steps of one model (see the module docstring). ``warn`` reports a message once."""
 
@@ -81,19 +114,14 @@ class Stepper:
             from neuralcodec.train.ema import make_ema
             self.ema = make_ema(model, opts.ema)
         self.loss_fn = RateDistortionLoss(opts.distortion)
-        if opts.compile_mode not in COMPILE_MODES:
-            from neuralcodec.errors import InputError
-            raise InputError(f"compile mode must be one of {', '.join(COMPILE_MODES)}, got {opts.compile_mode!r}")
-        mode = None if opts.compile_mode == "default" else opts.compile_mode
-        self._graphs = opts.compile_mode in ("reduce-overhead", "max-autotune")  # these use CUDA graphs
-        self._compiled = torch.compile(self._forward_loss, mode=mode) if opts.compile else None
+        self._run = CompiledOrEager(self._forward_loss, opts.compile, opts.compile_mode, warn)
         self.last_aux = None
         self.train_seconds = 0.0   # time spent in training steps (kept by the loop's checkpoints)
 
     @property
     def compiled(self) -> bool:
         """Whether the forward pass runs compiled (False after a compile failure fell back)."""
-        return self._compiled is not None
+        return self._run.active
 
     # -- forward ---------------------------------------------------------------
     def _forward_loss(self, x: torch.Tensor, quality: torch.Tensor, lam: torch.Tensor) -> dict:
@@ -103,18 +131,7 @@ class Stepper:
 
     def forward_loss(self, x: torch.Tensor, quality: torch.Tensor) -> dict:
         """The loss terms of a batch (training mode), compiled when asked and possible."""
-        lam = self.rd_lambda(quality).to(self.device)
-        if self._compiled is not None:
-            try:
-                if self._graphs:  # CUDA-graph replays reuse their output buffers: copy what is returned
-                    torch.compiler.cudagraph_mark_step_begin()
-                    return {k: v.clone() for k, v in self._compiled(x, quality, lam).items()}
-                return self._compiled(x, quality, lam)
-            except Exception as exc:  # any compiler failure: eager from here on
-                self._compiled = None
-                msg = " ".join(str(exc).split())[:200]
-                self.warn(f"torch.compile failed ({type(exc).__name__}: {msg}); training continues without it")
-        return self._forward_loss(x, quality, lam)
+        return self._run(x, quality, self.rd_lambda(quality).to(self.device))
 
     # -- one step --------------------------------------------------------------
     def step(self, x: torch.Tensor, quality: torch.Tensor, lr: float) -> dict:

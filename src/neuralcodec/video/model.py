@@ -84,10 +84,9 @@ def _depth(n: int, blocks: int, stages: int) -> nn.ModuleList:
     return out
 
 
-def _run_with(seq: nn.Sequential, x: torch.Tensor, terms: dict, after: dict | None = None) -> torch.Tensor:
+def _run_with(seq: nn.Sequential, x: torch.Tensor, terms: dict, after: dict) -> torch.Tensor:
     """Run ``seq`` layer by layer, adding ``terms[i]`` to the output of layer ``i`` and then
-    applying ``after[i]`` to it."""
-    after = after or {}
+    applying ``after[i]`` to it (with both empty: ``seq(x)``)."""
     for i, layer in enumerate(seq):
         x = layer(x)
         if i in terms:
@@ -187,7 +186,7 @@ class VideoRT(nn.Module):
             terms = dict(zip((2, 4), self.ms_ctx.analysis_terms(self.ms_ctx.pyramid(ctx))))
         if self.depth_a is not None:    # after the activations at 1/4, 1/8, 1/16
             after = dict(zip((1, 3, 5), self.depth_a))
-        y = _run_with(self.g_a, inp, terms, after) if terms or after else self.g_a(inp)
+        y = _run_with(self.g_a, inp, terms, after)
         return y * self.gain(quality_tensor(quality, x))
 
     def synthesise(self, y_hat, x_ref, ctx, quality):
@@ -201,7 +200,7 @@ class VideoRT(nn.Module):
             terms = {0: pyramid_terms[0]}
         if self.depth_s is not None:    # after the activations at 1/8 and 1/4
             after = dict(zip((3, 5), self.depth_s))
-        feat = _run_with(self.g_s, y, terms, after) if terms or after else self.g_s(y)
+        feat = _run_with(self.g_s, y, terms, after)
         if self.warp is not None:
             flow = self.warp(feat, ctx)
             ctx, x_ref = backward_warp(ctx, flow).to(feat.dtype), backward_warp(x_ref, flow)

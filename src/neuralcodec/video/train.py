@@ -210,23 +210,19 @@ def p_frames_loss(model, clips, quality, y_i, x_ref, bptt: int = 0, rate_scale: 
 class FastClipLoss:
     """:func:`clip_loss` set up for speed: the P-frame networks under bf16 autocast (``bf16``;
     likelihoods, distortion and loss stay fp32) and/or the whole unroll under ``torch.compile``
-    (``compile``, in ``compile_mode``: reduce-overhead replays CUDA graphs; a compile failure
-    falls back to eager with one ``warn``). The rate scale is passed as a tensor, so that a
-    rate warm-up does not recompile at every step; the frozen I-frame codec runs eagerly (its
-    decoder caches weights, which a compiled graph guards on)."""
+    (``compile``, in ``compile_mode``: reduce-overhead replays CUDA graphs; see
+    :class:`~neuralcodec.train.step.CompiledOrEager` for the fallback to eager). The rate scale
+    is passed as a tensor, so that a rate warm-up does not recompile at every step; the frozen
+    I-frame codec runs eagerly (its decoder caches weights, which a compiled graph guards on)."""
 
     def __init__(self, bf16: bool = False, compile: bool = False, warn=print, compile_mode: str = "default"):
-        from neuralcodec.train import COMPILE_MODES
-        if compile_mode not in COMPILE_MODES:
-            raise InputError(f"compile mode must be one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}")
-        self.bf16, self.warn = bf16, warn
-        self._graphs = compile and compile_mode in ("reduce-overhead", "max-autotune")   # CUDA graphs
-        mode = None if compile_mode == "default" else compile_mode
-        self._compiled = torch.compile(self._loss, mode=mode) if compile else None
+        from neuralcodec.train.step import CompiledOrEager
+        self.bf16 = bf16
+        self._run = CompiledOrEager(self._loss, compile, compile_mode, warn)
 
     @property
     def compiled(self) -> bool:
-        return self._compiled is not None
+        return self._run.active
 
     def _loss(self, model, clips, quality, y_i, x_ref, bptt, rate_scale):
         with torch.autocast(clips.device.type, dtype=torch.bfloat16, enabled=self.bf16):
@@ -235,18 +231,7 @@ class FastClipLoss:
     def __call__(self, model, clips, quality, bptt: int = 0, rate_scale: float = 1.0) -> dict:
         scale = torch.tensor(float(rate_scale), device=clips.device)
         y_i, x_ref = intra_forward(model.intra, clips[:, 0], frame_qualities(quality, 0))
-        if self._compiled is not None:
-            try:
-                if self._graphs:  # a replay reuses its output buffers: copy what is returned
-                    torch.compiler.cudagraph_mark_step_begin()
-                    return {k: v.clone() for k, v in self._compiled(model, clips, quality, y_i, x_ref, bptt,
-                                                                    scale).items()}
-                return self._compiled(model, clips, quality, y_i, x_ref, bptt, scale)
-            except Exception as exc:  # any compiler failure: eager from here on
-                self._compiled = None
-                msg = " ".join(str(exc).split())[:200]
-                self.warn(f"torch.compile failed ({type(exc).__name__}: {msg}); training continues without it")
-        return self._loss(model, clips, quality, y_i, x_ref, bptt, scale)
+        return self._run(model, clips, quality, y_i, x_ref, bptt, scale)
 
 
 # ----------------------------------------------------------------- loop
