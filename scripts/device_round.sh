@@ -35,8 +35,9 @@
 #                         transforms, ARGS: its --config variants) on the CUDA device, training
 #                         clips /tmp/video/video-probe/*, ceiling on /tmp/val/val-probe/* ->
 #                         $RUNS/probe/probe.json
-#   video-bench           bench/video.py at 1080p on a held-out DAVIS clip -> $OUT/video_speed.txt
-#                         (the weights of the video-train run if it exported some, else the shipped ones)
+#   video-bench [WEIGHTS] bench/video.py at 1080p on a held-out DAVIS clip -> $OUT/video_speed.txt
+#                         (WEIGHTS, e.g. a video-compare variant's /tmp/runs/video-compare/NAME.safetensors;
+#                         else the video-train run's if it exported some, else the shipped ones)
 #   wait SECONDS          print progress every 60 s for SECONDS (keeps the call busy, not idle)
 #   until SECONDS         the same, until this script has run SECONDS in all
 #   waitfor NAME... SECS  wait (at most SECS) until the named runs' processes have ended
@@ -172,9 +173,10 @@ start_probe() {  # MIN [probe args]
     say "started probe (pid $!)"
 }
 
-do_video_bench() {
-    local weights=""
-    [ -f "$RUNS/video-rt.safetensors" ] && weights=$RUNS/video-rt.safetensors
+do_video_bench() {  # [WEIGHTS]
+    local weights=${1:-}
+    [ -z "$weights" ] && [ -f "$RUNS/video-rt.safetensors" ] && weights=$RUNS/video-rt.safetensors
+    [ -z "$weights" ] || [ -f "$weights" ] || { say "video-bench: no weights file $weights"; return 1; }
     local clip; clip=$(ls -d /tmp/val/val-video-*/davis_* 2>/dev/null | head -n 1)
     python3 bench/video.py --no-cpu ${weights:+--weights "$weights"} ${clip:+--input "$clip"} \
         2>&1 | grep -v Warning | tee "${OUT:-/tmp}/video_speed.txt"
@@ -244,7 +246,7 @@ while [ $# -gt 0 ]; do
                      start_video_train "$minutes" "${STEP_ARGS[@]}" || exit 1 ;;
         probe) minutes=$1; shift; step_args "$@"; shift ${#STEP_ARGS[@]}
                start_probe "$minutes" "${STEP_ARGS[@]}" || exit 1 ;;
-        video-bench) do_video_bench ;;
+        video-bench) step_args "$@"; shift ${#STEP_ARGS[@]}; do_video_bench "${STEP_ARGS[@]}" ;;
         stop) stop_run "$1"; shift ;;
         wait) end=$(( $(date +%s) + $1 )); shift
               while [ "$(date +%s)" -lt "$end" ]; do sleep $(( end - $(date +%s) < 60 ? end - $(date +%s) : 60 )); do_status | tail -n 12; done ;;

@@ -8,8 +8,8 @@ Several variants train side by side on the same batches (each with its own Adam)
 they see equal data: ``--config`` may be given more than once; ``shipped`` starts from the
 shipped weights, a JSON object is a fresh model's options (a ``"lr"`` key overrides ``--lr``,
 ``"clip"`` clips the gradient norm; ``"shipped": true`` starts from the shipped weights, e.g.
-``{"shipped": true, "lr": 1e-4}`` at another rate, ``{"shipped": true, "warp": true, "blocks": 2}``
-with new modules added at their no-op start).
+``{"shipped": true, "lr": 1e-4}`` at another rate, ``{"shipped": true, "blocks": 2}`` with new
+modules added at their no-op start: options go on top of the shipped weights' configuration).
 
     python scripts/video_mse_probe.py --minutes 5 [--shipped | --config '{"m": 192}'] [--lr 3e-4]
     python scripts/video_mse_probe.py --device cuda --minutes 5 --batch-size 16 --crop 256 \\
@@ -77,6 +77,7 @@ class Variant:
     """One structure under test: its model, optimiser and ceiling history."""
 
     def __init__(self, spec: str, intra, lr: float, device):
+        from neuralcodec.codecs.weights import read_metadata
         from neuralcodec.video.train import build_model
         from neuralcodec.video.weights import shipped_weights
         self.spec = spec
@@ -84,6 +85,8 @@ class Variant:
         self.lr = float(config.pop("lr", lr))
         self.clip = float(config.pop("clip", 0))    # gradient-norm clipping (0: none)
         init = str(shipped_weights()) if config.pop("shipped", False) else ""
+        if init and config:     # options on top of the shipped weights' own configuration
+            config = {**json.loads(read_metadata(init)["config"]), **config}
         # the shipped weights as they are, or (with options) loaded into the options' model
         # wherever names and shapes fit, the new modules left at their no-op start
         self.model = build_model(init, bool(init and config), config, device, intra=intra,

@@ -108,7 +108,8 @@ def test_rate_warmup_weights_the_rate_term():
     assert float(runs[1.0]["loss"] - runs[0.0]["loss"]) == pytest.approx(float(runs[1.0]["bpp"]), abs=1e-4)
 
 
-@pytest.mark.parametrize("name", ["video_variants_round1.json", "video_variants_round2.json"])
+@pytest.mark.parametrize("name", ["video_variants_round1.json", "video_variants_round2.json",
+                                  "video_variants_round9.json"])
 def test_shipped_variant_specs_read_and_build(name):
     """The variant files of the GPU rounds parse, and each variant's model builds."""
     from pathlib import Path
