@@ -23,13 +23,13 @@ import math
 
 from neuralcodec.codecs.base import QUALITY_MAX, QUALITY_MIN
 
-# Priors until frames are measured, from video-rt's shipped weights on BasketballPass (16
-# frames, intra period 32): I-frames 0.46 bpp at quality 2.5 and 1.87 at 8.5 (log-rate slope
-# 0.23 per quality step), P-frames about 0.065 and 0.17 bpp at 2 and 8 (slope 0.16): a
-# P-frame costs about a seventh of an I-frame at the same quality.
-P_TO_I = 0.15
-I_BPP_AT_Q2 = 0.4
-SLOPES = {"I": 0.23, "P": 0.16}
+# Priors until frames are measured, from video-rt's shipped (round-9) weights on BasketballPass
+# (16 frames, intra period 32): I-frames 0.41 bpp at quality 2.5 and 1.80 at 8.5 (log-rate
+# slope 0.245 per quality step), P-frames 0.105 and 0.34 bpp on average at 2 and 8 (slope
+# 0.20): a P-frame costs about a quarter of an I-frame at the same quality.
+P_TO_I = 0.25
+I_BPP_AT_Q2 = 0.37
+SLOPES = {"I": 0.245, "P": 0.20}
 
 
 class RateController:
