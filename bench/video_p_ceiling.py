@@ -19,7 +19,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from neuralcodec.video.ceiling import frame_pairs, mean_ceiling  # noqa: E402
+from neuralcodec.video.ceiling import REGION_KEYS, STILL_THRESHOLD, frame_pairs, mean_ceiling  # noqa: E402
 from neuralcodec.video.io import iter_frames  # noqa: E402
 from neuralcodec.video.pack import HELD_OUT_CLIPS  # noqa: E402
 
@@ -43,13 +43,22 @@ def main():
     print("PSNR-RGB (dB), mean over frame pairs; baseline: copy the I-frame; gap: I-frame minus the "
           "unquantised P-frame (what no rate can close)")
     print(f"{'clip':<28} {'q':>4} " + " ".join(f"{k:>11}" for k in KEYS) + f" {'gain/copy':>10} {'gap':>6}")
+    regions = []
     for clip in clips:
         frames = list(iter_frames(clip, max_frames=4 * args.pairs))
         pairs = frame_pairs(frames, args.pairs)
         for q in args.qualities:
             mean = mean_ceiling(model, pairs, q, device)
+            regions.append((clip.name, q, mean))
             print(f"{clip.name[:28]:<28} {q:>4g} " + " ".join(f"{mean[k]:>11.2f}" for k in KEYS)
                   + f" {mean['rounded'] - mean['copy']:>+10.2f} {mean['i_frame'] - mean['unquantised']:>6.2f}")
+    print(f"\nby region (still: no channel of the source pair changes by more than {STILL_THRESHOLD}; "
+          "aligned: the reference after the learned warp alone)")
+    cols = [f"{k}_{r}" for r in ("still", "moving") for k in REGION_KEYS]
+    print(f"{'clip':<28} {'q':>4} {'still %':>8} " + " ".join(f"{c:>18}" for c in cols))
+    for name, q, mean in regions:
+        print(f"{name[:28]:<28} {q:>4g} {100 * mean['still_fraction']:>8.1f} "
+              + " ".join(f"{mean[c]:>18.2f}" for c in cols))
 
 
 if __name__ == "__main__":

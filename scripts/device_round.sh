@@ -30,7 +30,8 @@
 #                         from /tmp/data/part-01 if staged, validation on /tmp/val/val-video-01
 #                         (read at the first validation, so it may be staged while training runs)
 #   video-train MIN [ARGS]  start (or resume) train-video on the staged video parts, from the
-#                         shipped video-rt weights (ARGS: e.g. --config/--init-partial for a variant)
+#                         shipped video-rt weights, at its CUDA defaults (batch 32, bf16, CUDA graphs;
+#                         ARGS: e.g. --config/--init-partial for a variant)
 #   probe MIN [ARGS]      start scripts/video_mse_probe.py (MSE-only capacity probe of the P-frame
 #                         transforms, ARGS: its --config variants) on the CUDA device, training
 #                         clips /tmp/video/video-probe/*, ceiling on /tmp/val/val-probe/* ->
@@ -154,7 +155,7 @@ start_video_train() {  # MIN [extra train-video args]
     [ -f "$init" ] || init=src/neuralcodec/weights/video-rt.safetensors
     setsid nohup python3 -m neuralcodec train-video --out "$RUNS/video-rt" --video "${video_dirs[@]}" \
         "${stills[@]}" --synthetic 0.25 --init "$init" --steps 1000000 \
-        --batch-size 8 --frames 9 --crop 256 --lr 2e-4 --max-minutes "$minutes" --log-every 200 \
+        --frames 9 --crop 256 --lr 2e-4 --max-minutes "$minutes" --log-every 200 \
         --ckpt-every 1000 --resume --no-progress --export "$RUNS/video-rt.safetensors" "$@" \
         >>"$RUNS/video-rt.log" 2>&1 </dev/null &
     echo "$!" >"$RUNS/video-rt.pid"

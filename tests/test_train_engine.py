@@ -66,11 +66,15 @@ def _option_spec(command: str) -> list[dict]:
 
 
 # options the engine added: train-video gained EMA, validation and a checkpoint count; later a
-# rate warm-up, bf16 autocast and torch.compile with its mode (all off by default)
+# rate warm-up, bf16 autocast and torch.compile with its mode (automatic since round 9: on CUDA)
 NEW_OPTIONS = {"train": set(), "train-video": {"--ema", "--val", "--val-every", "--val-qualities", "--keep",
-                                               "--rate-warmup", "--precision", "--compile", "--compile-mode"}}
+                                               "--rate-warmup", "--precision", "--compile", "--no-compile",
+                                               "--compile-mode"}}
 # choices widened since (every old choice kept): --export-dtype int8 (8-bit weights storage)
 WIDENED_CHOICES = {"train": {"--export-dtype": ["fp16", "bf16", "fp32", "int8"]}, "train-video": {}}
+# defaults changed on purpose since: train-video's batch became automatic (0: 32 on CUDA, 8 on the
+# CPU as before) in round 9
+CHANGED_DEFAULTS = {"train": {}, "train-video": {"--batch-size": (8, 0)}}
 
 
 @pytest.mark.parametrize("command", ["train", "train-video"])
@@ -84,6 +88,10 @@ def test_options_unchanged(command):
         if widened:
             assert set(row["choices"]) < set(widened)
             row["choices"] = widened
+        if row["options"][0] in CHANGED_DEFAULTS[command]:
+            was, now = CHANGED_DEFAULTS[command][row["options"][0]]
+            assert row["default"] == was
+            row["default"] = now
     got = json.loads(json.dumps(_option_spec(command)))  # tuples -> lists as in the file
     new = [r for r in got if r["options"][0] in NEW_OPTIONS[command]]
     old = [r for r in got if r not in new]
@@ -109,6 +117,24 @@ def _video_cfg(tmp_path, out="vrun", **kw):
                 log_every=1, ckpt_every=1000, device="cpu", progress=False, warmup_steps=1)
     base.update(kw)
     return VideoTrainConfig(**base)
+
+
+def test_video_defaults_are_the_fast_step_on_cuda_and_plain_on_the_cpu(tmp_path):
+    """train-video's automatic choices: batch 32, bf16, compiled with CUDA graphs on CUDA (the
+    fastest step bench/video_train_speed.py measured), batch 8, fp32, eager on the CPU; explicit
+    options are kept."""
+    import torch
+
+    from neuralcodec.video.train import resolve_auto
+    auto = _video_cfg(tmp_path, batch_size=0)
+    assert (auto.precision, auto.compile, auto.compile_mode) == ("auto", None, "auto")
+    gpu = resolve_auto(auto, torch.device("cuda"))
+    assert (gpu.batch_size, gpu.precision, gpu.compile, gpu.compile_mode) == (32, "bf16", True, "reduce-overhead")
+    cpu = resolve_auto(auto, torch.device("cpu"))
+    assert (cpu.batch_size, cpu.precision, cpu.compile, cpu.compile_mode) == (8, "fp32", False, "default")
+    mine = resolve_auto(_video_cfg(tmp_path, batch_size=4, precision="fp32", compile=False,
+                                   compile_mode="default"), torch.device("cuda"))
+    assert (mine.batch_size, mine.precision, mine.compile, mine.compile_mode) == (4, "fp32", False, "default")
 
 
 def _model_tensors(run: Path) -> dict:

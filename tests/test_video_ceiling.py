@@ -63,3 +63,24 @@ def test_the_ceiling_runs_in_eval_mode_and_leaves_the_modes_as_they_were():
     assert [(x is a, y is b) for x, y in frame_pairs(frames, 3, every=2)] == [(True, True)] * 3
     mean = mean_ceiling(model, frame_pairs(frames, 2, every=2), 5.0)
     assert "quality" not in mean and mean["rounded"] == pytest.approx(plain["rounded"])
+
+
+def test_regions_split_still_from_moving_pixels():
+    """A pair of equal frames is all still (no moving figures); a pan has both; without a warp
+    the aligned reference is the copy, and a region's PSNR is that of its pixels alone."""
+    from neuralcodec.video.ceiling import region_psnr
+    model = _model()
+    a, b = _pair()
+    same = p_frame_ceiling(model, a, a, 5.0)
+    assert same["still_fraction"] == 1.0 and np.isnan(same["unquantised_moving"])
+    assert same["copy_still"] == pytest.approx(same["copy"]) and same["unquantised_still"] == pytest.approx(same["unquantised"])
+    pan = p_frame_ceiling(model, a, b, 5.0)
+    assert 0 < pan["still_fraction"] < 1 and pan["aligned_moving"] > 0
+    model.warp = None
+    plain = p_frame_ceiling(model, a, b, 5.0)
+    assert plain["aligned_still"] == plain["copy_still"] and plain["aligned_moving"] == plain["copy_moving"]
+    x, ref = np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2, 3), np.uint8)
+    ref[0, 0] = 10
+    mask = np.array([[True, False], [False, False]])
+    assert region_psnr(x, ref, mask) == pytest.approx(10 * np.log10(255 ** 2 / 100))
+    assert np.isnan(region_psnr(x, ref, np.zeros((2, 2), bool)))

@@ -21,6 +21,8 @@ def run(args) -> int:
         raise InputError("--config with --init needs --init-partial (the weights file holds its own configuration)")
     if cfg.bptt < 0:
         raise InputError("--bptt must be >= 0")
+    if cfg.batch_size < 0:
+        raise InputError("--batch-size must be >= 1 (0: automatic)")
     if cfg.frames < 2:
         raise InputError("--frames must be at least 2 (an I-frame and a P-frame)")
     if cfg.crop % 64:

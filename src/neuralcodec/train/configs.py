@@ -130,7 +130,7 @@ class VideoTrainConfig:
     images: list[str] = _opt([], "still images for synthetic camera motion", nargs="*", metavar="DIR")
     synthetic: float = _opt(0.5, "fraction of synthetic clips (default 0.5)")
     steps: int = _opt(20000, "optimizer steps (default 20000)")
-    batch_size: int = _opt(8, "clips per step and per process (default 8)")
+    batch_size: int = _opt(0, "clips per step and per process (default: 32 on CUDA, 8 on the CPU)")
     frames: int = _opt(4, "frames per training clip: I + P... (default 4)")
     crop: int = _opt(256, "crop size, a multiple of 64 (default 256)")
     lr: float = _opt(2e-4, "learning rate (default 2e-4)")
@@ -156,12 +156,14 @@ class VideoTrainConfig:
                      metavar="N")
     rate_warmup: int = _opt(0, "ramp the rate term's weight from 0 to 1 over the first N steps: distortion "
                                "first, so that the transforms learn to carry detail (0: off)", metavar="N")
-    precision: str = _opt("fp32", "P-frame networks under bf16 autocast (likelihoods and loss stay fp32) or "
-                                  "fp32 (default; bench/video_train_speed.py measures both)", choices=["fp32", "bf16"])
-    compile: bool = _opt(False, "torch.compile the clip unroll (a compile failure falls back with a warning)")
-    compile_mode: str = _opt("default", "torch.compile mode with --compile: default, reduce-overhead (CUDA "
-                                        "graphs: fewer kernel launches for the small P-frame networks), "
-                                        "max-autotune, max-autotune-no-cudagraphs", choices=list(COMPILE_MODES))
+    precision: str = _opt("auto", "P-frame networks under bf16 autocast (likelihoods and loss stay fp32) or "
+                                  "fp32; auto (default): bf16 on CUDA", choices=["auto", "bf16", "fp32"])
+    compile: bool | None = _opt(None, "torch.compile the clip unroll (default on CUDA; a compile failure falls "
+                                      "back with a warning)")
+    compile_mode: str = _opt("auto", "torch.compile mode with --compile: reduce-overhead (CUDA graphs: fewer "
+                                     "kernel launches for the small P-frame networks; auto, the default, on "
+                                     "CUDA), default, max-autotune, max-autotune-no-cudagraphs",
+                             choices=["auto", *COMPILE_MODES])
     progress: bool = _opt(True, "no progress bar", flag="--no-progress")
     ema: float = _opt(0.0, "keep an exponential moving average of the weights (e.g. 0.999); "
                            "it is validated and exported", metavar="DECAY")

@@ -191,6 +191,25 @@ class VideoRT(nn.Module):
 
     def synthesise(self, y_hat, x_ref, ctx, quality):
         """(x_hat, next context features)."""
+        feat = self._synthesis_features(y_hat, ctx, quality)
+        if self.warp is not None:
+            flow = self.warp(feat, ctx)
+            ctx, x_ref = backward_warp(ctx, flow).to(feat.dtype), backward_warp(x_ref, flow)
+        new_ctx = self.g_s_ctx(torch.cat([feat, ctx], 1))
+        x_hat = x_ref + self.g_s_out(new_ctx)
+        if self.refine is not None:
+            x_hat = x_hat + self.refine(torch.cat([x_hat, x_ref], 1))
+        return x_hat, new_ctx
+
+    def aligned_reference(self, y_hat, x_ref, ctx, quality):
+        """The reference frame as the synthesis adds its residual to it: after the learned warp
+        (``warp``), else as it is (a diagnostic: what the motion compensation alone gives)."""
+        if self.warp is None:
+            return x_ref
+        return backward_warp(x_ref, self.warp(self._synthesis_features(y_hat, ctx, quality), ctx))
+
+    def _synthesis_features(self, y_hat, ctx, quality):
+        """The synthesis up to 1/4 resolution (before the context fusion)."""
         y = y_hat * self.inv_gain(quality_tensor(quality, y_hat))
         terms, after = {}, {}
         if self.ms_ctx is not None:     # 1/16 context added to the latent, 1/8 after the first upsampling (layer 0)
@@ -200,15 +219,7 @@ class VideoRT(nn.Module):
             terms = {0: pyramid_terms[0]}
         if self.depth_s is not None:    # after the activations at 1/8 and 1/4
             after = dict(zip((3, 5), self.depth_s))
-        feat = _run_with(self.g_s, y, terms, after)
-        if self.warp is not None:
-            flow = self.warp(feat, ctx)
-            ctx, x_ref = backward_warp(ctx, flow).to(feat.dtype), backward_warp(x_ref, flow)
-        new_ctx = self.g_s_ctx(torch.cat([feat, ctx], 1))
-        x_hat = x_ref + self.g_s_out(new_ctx)
-        if self.refine is not None:
-            x_hat = x_hat + self.refine(torch.cat([x_hat, x_ref], 1))
-        return x_hat, new_ctx
+        return _run_with(self.g_s, y, terms, after)
 
     # -- training ---------------------------------------------------------------
     def forward_p(self, x, x_ref, ctx, buf, quality) -> dict:
