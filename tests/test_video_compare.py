@@ -109,7 +109,7 @@ def test_rate_warmup_weights_the_rate_term():
 
 
 @pytest.mark.parametrize("name", ["video_variants_round1.json", "video_variants_round2.json",
-                                  "video_variants_round9.json"])
+                                  "video_variants_round9.json", "video_variants_round10.json"])
 def test_shipped_variant_specs_read_and_build(name):
     """The variant files of the GPU rounds parse, and each variant's model builds."""
     from pathlib import Path

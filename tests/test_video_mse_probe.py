@@ -39,12 +39,13 @@ def test_probe_trains_variants_side_by_side(tmp_path):
     shipped, deeper = result["variants"][2:]
     assert deeper["params"] > shipped["params"]
     first = [{k: v for k, v in run["history"][0].items() if k != "seconds"} for run in (shipped, deeper)]
-    assert first[0] == first[1]      # the added blocks start as no-ops
+    assert json.dumps(first[0]) == json.dumps(first[1])     # the added blocks start as no-ops (NaN-safe)
     for v in result["variants"]:
         first, last = v["history"][0], v["history"][-1]
         assert first["step"] == 0 and last["step"] >= 1          # trained at least one step
         assert last["step"] == result["variants"][0]["history"][-1]["step"]   # equal data
         assert 0 < last["unquantised"] < 99
+        assert 0 < last["unquantised_moving"] < 99 and "aligned_still" in last     # the region split
 
 
 def test_probe_refuses_a_crop_larger_than_the_frames(tmp_path):

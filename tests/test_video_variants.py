@@ -19,8 +19,9 @@ from neuralcodec.video.train import clip_loss  # noqa: E402
 from neuralcodec.video.weights import create, load, save_weights, shipped_weights  # noqa: E402
 
 VARIANTS = [{"ctx_scales": 2}, {"ctx_scales": 3}, {"warp": True}, {"ctx_scales": 3, "warp": True, "m": 80, "f": 56},
-            {"refine": 16}, {"warp": True, "blocks": 2}, {"warp": True, "n": 128, "f": 96, "m": 128}]
-NEW_MODULES = ("ms_ctx.", "warp.", "refine.", "depth_a.", "depth_s.")
+            {"refine": 16}, {"warp": True, "blocks": 2}, {"warp": True, "n": 128, "f": 96, "m": 128},
+            {"warp": True, "warp_gate": True}]
+NEW_MODULES = ("ms_ctx.", "warp.", "warp_gate.", "refine.", "depth_a.", "depth_s.")
 
 
 def _frames(n, w, h, seed=0):
@@ -112,3 +113,20 @@ def test_variants_code_exactly_and_train(kwargs, tmp_path):
     out1 = list(decode_frames(loaded, io.BytesIO(buf.getvalue())))
     out2 = list(decode_frames(loaded, io.BytesIO(buf.getvalue())))
     assert len(out1) == 4 and all(np.array_equal(a, b) for a, b in zip(out1, out2))
+
+
+def test_the_warp_gate_needs_the_warp_and_blends_warped_and_plain_references():
+    """warp_gate without warp is refused; at gate 0 the reference is kept exactly whatever the
+    flow, at gate 1 (its start) it is the warped one."""
+    with pytest.raises(ValueError, match="warp_gate needs warp"):
+        VideoRT(warp_gate=True)
+    torch.manual_seed(0)
+    model = VideoRT(warp=True, warp_gate=True).eval()
+    with torch.no_grad():
+        model.warp.head.bias.fill_(1.5)             # a flow of 1.5 px (1/4 resolution) everywhere
+    y, x_ref, ctx = torch.randn(1, 64, 4, 4), torch.rand(1, 3, 64, 64), torch.randn(1, 48, 16, 16)
+    with torch.no_grad():
+        warped = model.aligned_reference(y, x_ref, ctx, 4.0)
+        assert not torch.allclose(warped, x_ref, atol=1e-3)
+        model.warp_gate.head.bias.fill_(-1.0)       # gate 0
+        assert torch.equal(model.aligned_reference(y, x_ref, ctx, 4.0), x_ref)

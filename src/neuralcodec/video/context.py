@@ -7,6 +7,8 @@
 * :class:`LearnedWarp`: a displacement field at 1/4 resolution decoded from the latent's
   features and the context, which warps the context and the reference frame (bilinear) before
   they are fused: motion compensation learned end to end, with no flow sent separately.
+* :class:`WarpGate` (with the warp): a per-position blend of the warped and the unwarped
+  reference, so that still regions can keep the reference exactly.
 
 Both start as no-ops (zero-initialised output layers), so a model with them begins exactly
 where one without them does, and both act only on the float reconstruction: the entropy path
@@ -79,3 +81,16 @@ class LearnedWarp(nn.Module):
 
     def forward(self, feat: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
         return self.head(torch.cat([feat, ctx.to(feat.dtype)], 1))
+
+
+class WarpGate(nn.Module):
+    """How much of the warped reference (and context) to take, per 1/4-resolution position, in
+    [0, 1], the rest from the reference as it is: a way back to an exact copy where the warp's
+    sub-pixel resampling only blurs. Starts at 1 (the plain learned warp)."""
+
+    def __init__(self, n: int, f: int):
+        super().__init__()
+        self.head = _zero(conv(n + f, 1, 3, 1))
+
+    def forward(self, feat: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        return (1 + self.head(torch.cat([feat, ctx.to(feat.dtype)], 1))).clamp(0, 1)

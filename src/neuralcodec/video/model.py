@@ -12,7 +12,8 @@
   per-frame quality offsets in a hierarchical pattern (see :func:`frame_quality`).
 * Options for larger variants: the widths (``m`` latent, ``f`` pixel context, ``n`` hidden,
   ``nz`` hyper-latent, ``buf`` latent buffer), ``ctx_scales`` (2, 3: multi-scale temporal
-  context), ``warp`` (a learned warp of context and reference), see video/context.py, and
+  context), ``warp`` (a learned warp of context and reference; ``warp_gate``: blended per position
+  with the unwarped ones), see video/context.py, and
   ``refine`` (channels of a full-resolution refinement of the reconstruction; 0: none) and
   ``blocks`` (residual bottleneck blocks after each stage of the analysis, at 1/4, 1/8 and 1/16,
   and of the synthesis, at 1/8 and 1/4; 0: none). The defaults are the shipped configuration.
@@ -34,7 +35,7 @@ from neuralcodec.latent.checkerboard import Checkerboard
 from neuralcodec.latent.conditional import GaussianConditional
 from neuralcodec.latent.factorized import Factorized
 from neuralcodec.latent.hyperprior import Hyperprior
-from neuralcodec.video.context import LearnedWarp, MultiScaleContext, backward_warp
+from neuralcodec.video.context import LearnedWarp, MultiScaleContext, WarpGate, backward_warp
 
 NAME = "video-rt"
 STRIDE = 64            # frames are padded to a multiple of this (latent /16, hyper-latent /64)
@@ -110,7 +111,7 @@ class VideoRT(nn.Module):
 
     def __init__(self, m: int = 64, f: int = 48, n: int = 64, nz: int = 48, buf: int = 32,
                  intra_m: int = 192, intra: str = "hyperprior", ctx_scales: int = 1, warp: bool = False,
-                 refine: int = 0, blocks: int = 0):
+                 refine: int = 0, blocks: int = 0, warp_gate: bool = False):
         super().__init__()
         self.config = {"m": m, "f": f, "n": n, "nz": nz, "buf": buf, "intra_m": intra_m, "intra": intra}
         # structural options (video/context.py); recorded only when on, so the shipped
@@ -119,6 +120,10 @@ class VideoRT(nn.Module):
             self.config["ctx_scales"] = ctx_scales
         if warp:
             self.config["warp"] = True
+        if warp_gate and not warp:
+            raise ValueError("warp_gate needs warp")
+        if warp_gate:
+            self.config["warp_gate"] = True
         if refine:
             self.config["refine"] = refine
         if blocks:
@@ -156,6 +161,7 @@ class VideoRT(nn.Module):
         StoredLayout(LATENT_LAYOUT).install(self)
         self.ms_ctx = MultiScaleContext(f, n, m, ctx_scales) if ctx_scales != 1 else None
         self.warp = LearnedWarp(n, f) if warp else None
+        self.warp_gate = WarpGate(n, f) if warp_gate else None
         self.refine = _full_res_refine(refine) if refine else None
         # depth: after the activations of g_a at 1/4, 1/8, 1/16 and of g_s at 1/8, 1/4
         self.depth_a = _depth(n, blocks, 3) if blocks else None
@@ -192,9 +198,7 @@ class VideoRT(nn.Module):
     def synthesise(self, y_hat, x_ref, ctx, quality):
         """(x_hat, next context features)."""
         feat = self._synthesis_features(y_hat, ctx, quality)
-        if self.warp is not None:
-            flow = self.warp(feat, ctx)
-            ctx, x_ref = backward_warp(ctx, flow).to(feat.dtype), backward_warp(x_ref, flow)
+        ctx, x_ref = self._align(feat, ctx, x_ref)
         new_ctx = self.g_s_ctx(torch.cat([feat, ctx], 1))
         x_hat = x_ref + self.g_s_out(new_ctx)
         if self.refine is not None:
@@ -206,7 +210,19 @@ class VideoRT(nn.Module):
         (``warp``), else as it is (a diagnostic: what the motion compensation alone gives)."""
         if self.warp is None:
             return x_ref
-        return backward_warp(x_ref, self.warp(self._synthesis_features(y_hat, ctx, quality), ctx))
+        return self._align(self._synthesis_features(y_hat, ctx, quality), ctx, x_ref)[1]
+
+    def _align(self, feat, ctx, x_ref):
+        """(context, reference) after the learned warp and its gate (as they are without them)."""
+        if self.warp is None:
+            return ctx, x_ref
+        flow = self.warp(feat, ctx)
+        ctx_w, ref_w = backward_warp(ctx, flow).to(feat.dtype), backward_warp(x_ref, flow)
+        if self.warp_gate is None:
+            return ctx_w, ref_w
+        gate = self.warp_gate(feat, ctx)
+        gate_full = F.interpolate(gate, size=x_ref.shape[-2:], mode="bilinear", align_corners=False)
+        return ctx + gate * (ctx_w - ctx), x_ref + gate_full.to(x_ref.dtype) * (ref_w - x_ref)
 
     def _synthesis_features(self, y_hat, ctx, quality):
         """The synthesis up to 1/4 resolution (before the context fusion)."""
