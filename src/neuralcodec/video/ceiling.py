@@ -52,8 +52,9 @@ def p_frame_ceiling(model, first: np.ndarray, second: np.ndarray, quality: float
     """PSNR-RGB (dB) of the I-frame and of the P-frame after it: ``copy`` (the decoded
     I-frame as the P-frame), ``rounded``, ``finer`` (latent steps 4x smaller) and
     ``unquantised``; ``still_fraction`` and, over the still and the moving pixels,
-    ``copy_*``, ``aligned_*`` (the warped reference) and ``unquantised_*``. ``model``: a VideoRT with its image codec attached (``video.weights.load``);
-    both run in eval mode (the I-frame rounded, as coded) and are left in the mode they had."""
+    ``copy_*``, ``aligned_*`` (the warped reference) and ``unquantised_*``. ``model``: a
+    VideoRT with its image codec attached (``video.weights.load``); both run in eval mode (the
+    I-frame rounded, as coded) and are left in the mode they had."""
     a, b = _cropped(first), _cropped(second)
     modes = [(net, net.training) for net in (model, model.intra)]
     for net, _ in modes:
