@@ -33,16 +33,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from neuralcodec.video.ceiling import frame_pairs, mean_ceiling  # noqa: E402
-
-# the ceiling's figures followed (the region split says which half of the frame a variant helps)
-ROW_KEYS = ("i_frame", "copy", "rounded", "unquantised", "unquantised_still", "unquantised_moving",
-            "aligned_still", "aligned_moving")
 from neuralcodec.video.io import iter_frames  # noqa: E402
 from neuralcodec.video.model import STRIDE  # noqa: E402
 from neuralcodec.video.pack import HELD_OUT_DAVIS  # noqa: E402
 
 VIDEO = ROOT.parent / "shared" / "data" / "video"
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+# the ceiling's figures followed (the region split says which half of the frame a variant helps)
+ROW_KEYS = ("i_frame", "copy", "rounded", "unquantised", "unquantised_still", "unquantised_moving",
+            "aligned_still", "aligned_moving")
 
 
 def davis_training_clips() -> list[Path]:

@@ -17,7 +17,7 @@ from neuralcodec.train import engine
 from neuralcodec.train.configs import TrainConfig
 from neuralcodec.train.data import build_bank, find_images, load_image
 from neuralcodec.train.loss import lr_at
-from neuralcodec.train.step import LR_SCALINGS, Stepper, StepOptions, auto_warmup, scaled_lr
+from neuralcodec.train.step import LR_SCALINGS, Stepper, StepOptions, auto_warmup, fast_defaults, scaled_lr
 from neuralcodec.train.validate import set_tf32, validate
 
 __all__ = ["TrainConfig", "ImageTask", "train", "export_weights", "load_init", "registry_factory",
@@ -88,10 +88,8 @@ def resolve_auto(cfg: TrainConfig, device: torch.device, world_size: int = 1) ->
     """``cfg`` with every automatic choice made for ``device``: the fast configuration on CUDA
     (batch 64, bf16, channels-last, torch.compile), the plain one on the CPU; warm-up steps."""
     cuda = device.type == "cuda"
-    cfg = replace(cfg, batch_size=cfg.batch_size or (64 if cuda else 8),
-                  precision=cfg.precision if cfg.precision != "auto" else ("bf16" if cuda else "fp32"),
-                  channels_last=cuda if cfg.channels_last is None else cfg.channels_last,
-                  compile=cuda if cfg.compile is None else cfg.compile)
+    cfg = replace(fast_defaults(cfg, device, cuda_batch=64),
+                  channels_last=cuda if cfg.channels_last is None else cfg.channels_last)
     if cfg.warmup_steps < 0:
         cfg = replace(cfg, warmup_steps=auto_warmup(cfg.steps, cfg.batch_size * world_size))
     return cfg

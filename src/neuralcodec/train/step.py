@@ -10,7 +10,7 @@ average of the weights. The training loop and the equal-compute comparison tool
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -37,6 +37,16 @@ def auto_warmup(steps: int, global_batch: int, reference: int = LR_REFERENCE_BAT
     """Warm-up steps when none are given: 2 % of the run (at most 1000) for batches above the
     reference, none otherwise."""
     return min(1000, max(1, steps // 50)) if global_batch > reference else 0
+
+
+def fast_defaults(cfg, device: torch.device, cuda_batch: int, cpu_batch: int = 8):
+    """``cfg`` (a training config with ``batch_size``, ``precision`` and ``compile``) with the
+    automatic ones chosen for ``device``: batch 0 -> ``cuda_batch`` on CUDA, ``cpu_batch``
+    elsewhere; precision auto -> bf16 on CUDA, fp32 elsewhere; compile None -> on CUDA only."""
+    cuda = device.type == "cuda"
+    return replace(cfg, batch_size=cfg.batch_size or (cuda_batch if cuda else cpu_batch),
+                   precision=cfg.precision if cfg.precision != "auto" else ("bf16" if cuda else "fp32"),
+                   compile=cuda if cfg.compile is None else cfg.compile)
 
 
 @dataclass

@@ -296,12 +296,11 @@ def resolve_auto(cfg, device: torch.device):
     (round 9, ``bench/video_train_speed.py``: batch 32, bf16, the unroll compiled with CUDA
     graphs, 12.5x the eager fp32 batch-8 step), on the CPU batch 8, fp32, eager."""
     from dataclasses import replace
-    cuda = device.type == "cuda"
-    return replace(cfg, batch_size=cfg.batch_size or (32 if cuda else 8),
-                   precision=cfg.precision if cfg.precision != "auto" else ("bf16" if cuda else "fp32"),
-                   compile=cuda if cfg.compile is None else cfg.compile,
-                   compile_mode=cfg.compile_mode if cfg.compile_mode != "auto" else
-                   ("reduce-overhead" if cuda else "default"))
+
+    from neuralcodec.train.step import fast_defaults
+    mode = cfg.compile_mode if cfg.compile_mode != "auto" else (
+        "reduce-overhead" if device.type == "cuda" else "default")
+    return replace(fast_defaults(cfg, device, cuda_batch=32), compile_mode=mode)
 
 
 class VideoTask(engine.Task):
