@@ -13,15 +13,15 @@ import torch
 warnings.filterwarnings("ignore")
 
 from neuralcodec.video.codec import decode_frames, encode_frames  # noqa: E402
-from neuralcodec.video.context import backward_warp  # noqa: E402
+from neuralcodec.video.context import backward_warp, motion_search  # noqa: E402
 from neuralcodec.video.model import VideoRT  # noqa: E402
-from neuralcodec.video.train import clip_loss  # noqa: E402
+from neuralcodec.video.train import clip_loss, guide_weight  # noqa: E402
 from neuralcodec.video.weights import create, load, save_weights, shipped_weights  # noqa: E402
 
 VARIANTS = [{"ctx_scales": 2}, {"ctx_scales": 3}, {"warp": True}, {"ctx_scales": 3, "warp": True, "m": 80, "f": 56},
             {"refine": 16}, {"warp": True, "blocks": 2}, {"warp": True, "n": 128, "f": 96, "m": 128},
-            {"warp": True, "warp_gate": True}]
-NEW_MODULES = ("ms_ctx.", "warp.", "warp_gate.", "refine.", "depth_a.", "depth_s.")
+            {"warp": True, "warp_gate": True}, {"warp": True, "motion": 4}]
+NEW_MODULES = ("ms_ctx.", "warp.", "warp_gate.", "refine.", "depth_a.", "depth_s.", "motion_")
 
 
 def _frames(n, w, h, seed=0):
@@ -130,3 +130,41 @@ def test_the_warp_gate_needs_the_warp_and_blends_warped_and_plain_references():
         assert not torch.allclose(warped, x_ref, atol=1e-3)
         model.warp_gate.head.bias.fill_(-1.0)       # gate 0
         assert torch.equal(model.aligned_reference(y, x_ref, ctx, 4.0), x_ref)
+
+
+def test_motion_search_finds_a_known_shift_and_keeps_still_content_still():
+    """Content moved by (+3, -2) 1/4-resolution pixels between the frames is found (the
+    warp by the found motion matches the frame far better than the reference as it is); an
+    unchanged frame gives zero motion everywhere."""
+    torch.manual_seed(3)
+    ref = torch.nn.functional.interpolate(torch.rand(1, 3, 24, 32), size=(96, 128), mode="bilinear")
+    x = torch.roll(ref, shifts=(8, -12), dims=(2, 3))       # x[p] = ref[p + (-8, +12)] (full res)
+    flow = motion_search(x, ref, radius=5)
+    inner = flow[..., 4:-4, 4:-4]
+    assert torch.allclose(inner[:, 0], torch.full_like(inner[:, 0], 3.0), atol=0.3)
+    assert torch.allclose(inner[:, 1], torch.full_like(inner[:, 1], -2.0), atol=0.3)
+    err = lambda a: (a - x)[..., 16:-16, 16:-16].abs().mean()  # noqa: E731
+    assert err(backward_warp(ref, flow)) < 0.3 * err(ref)
+    assert torch.equal(motion_search(ref, ref, radius=5), torch.zeros(1, 2, 24, 32))
+
+
+def test_motion_needs_the_warp_and_the_guide_pulls_the_warp_toward_the_search():
+    """motion without warp (or out of range) is refused; with it forward_p reports the warp's
+    distance from the searched motion, and the guide's gradient reaches the warp's head; the
+    guide weight decays linearly to zero over its steps."""
+    with pytest.raises(ValueError):
+        VideoRT(motion=4)
+    with pytest.raises(ValueError):
+        VideoRT(warp=True, motion=40)
+    torch.manual_seed(4)
+    model = create(warp=True, motion=4)
+    model.train()
+    clips = torch.rand(2, 2, 3, 64, 64)
+    clips[:, 1] = torch.roll(clips[:, 0], 8, -1)
+    res = clip_loss(model, clips, torch.tensor([3.0, 6.0]), guide_scale=1.0)
+    plain = clip_loss(model, clips, torch.tensor([3.0, 6.0]), guide_scale=0.0)
+    assert res["loss"] > plain["loss"]         # the zero-initialised warp is 2 px from the motion
+    res["loss"].backward()
+    assert model.warp.head.weight.grad.abs().sum() > 0
+    assert [guide_weight(s, 0.5, 100) for s in (0, 50, 100, 200)] == [0.5, 0.25, 0.0, 0.0]
+    assert guide_weight(10**6, 0.5, 0) == 0.5

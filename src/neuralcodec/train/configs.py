@@ -156,6 +156,10 @@ class VideoTrainConfig:
                      metavar="N")
     rate_warmup: int = _opt(0, "ramp the rate term's weight from 0 to 1 over the first N steps: distortion "
                                "first, so that the transforms learn to carry detail (0: off)", metavar="N")
+    flow_guide: float = _opt(0.0, "with a 'motion' model: weight of a loss pulling the warp's displacement "
+                                  "toward the encoder's searched motion (0: off)", metavar="W")
+    flow_guide_steps: int = _opt(0, "decay --flow-guide linearly to 0 over the first N steps (0: constant)",
+                                 metavar="N")
     precision: str = _opt("auto", "P-frame networks under bf16 autocast (likelihoods and loss stay fp32) or "
                                   "fp32; auto (default): bf16 on CUDA", choices=["auto", "bf16", "fp32"])
     compile: bool | None = _opt(None, "torch.compile the clip unroll (default on CUDA; a compile failure falls "

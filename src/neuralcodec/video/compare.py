@@ -20,7 +20,9 @@ with SPEC.json a list of variants, e.g.::
 
 Variant keys: ``name``, ``config`` (VideoRT options), ``init`` (weights file), ``init_partial``,
 ``lr``, ``frames`` (unroll length, at most ``--frames``; 0: all), ``bptt``, ``clip``,
-``rate_warmup`` (steps over which the rate term's weight ramps from 0 to 1).
+``rate_warmup`` (steps over which the rate term's weight ramps from 0 to 1), ``flow_guide`` and
+``flow_guide_steps`` (weight of the loss pulling a ``motion`` model's warp toward the searched
+motion, and the steps over which it decays to 0).
 """
 from __future__ import annotations
 
@@ -38,7 +40,8 @@ import torch
 from neuralcodec.errors import InputError, NeuralCodecError, one_line_exit
 from neuralcodec.train import COMPILE_MODES
 
-VARIANT_KEYS = {"name", "config", "init", "init_partial", "lr", "frames", "bptt", "clip", "rate_warmup"}
+VARIANT_KEYS = {"name", "config", "init", "init_partial", "lr", "frames", "bptt", "clip", "rate_warmup",
+                "flow_guide", "flow_guide_steps"}
 
 
 @dataclass
@@ -52,6 +55,8 @@ class Variant:
     bptt: int = 0
     clip: float = 1.0
     rate_warmup: int = 0            # steps over which the rate term's weight ramps 0 -> 1
+    flow_guide: float = 0.0         # weight of the warp's distance from the searched motion
+    flow_guide_steps: int = 0       # steps over which it decays to 0 (0: constant)
 
 
 def read_spec(path: str) -> list[Variant]:
@@ -94,12 +99,13 @@ class Runner:
 
     def step(self, clips: torch.Tensor, quality: torch.Tensor, progress: float) -> None:
         from neuralcodec.train.compare import cosine_lr
-        from neuralcodec.video.train import optimise, rate_weight
+        from neuralcodec.video.train import guide_weight, optimise, rate_weight
         sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
         sync()
         t0 = time.perf_counter()
         res = self.loss(self.model, clips[:, :self.frames], quality, self.v.bptt,
-                        rate_weight(self.steps, self.v.rate_warmup))
+                        rate_weight(self.steps, self.v.rate_warmup),
+                        guide_weight(self.steps, self.v.flow_guide, self.v.flow_guide_steps))
         lr = cosine_lr(self.v.lr, progress, self.steps, self.warmup, final=0.05)
         optimise(self.model, self.opt, self.aux_opt, res["loss"], lr, self.v.clip)
         sync()

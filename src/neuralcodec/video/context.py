@@ -94,3 +94,36 @@ class WarpGate(nn.Module):
 
     def forward(self, feat: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
         return (1 + self.head(torch.cat([feat, ctx.to(feat.dtype)], 1))).clamp(0, 1)
+
+
+def motion_search(x: torch.Tensor, x_ref: torch.Tensor, radius: int, scale: int = 4,
+                  penalty: float = 0.002) -> torch.Tensor:
+    """Encoder-side motion: for each position of the 1/``scale`` grid, the displacement
+    (B, 2, h, w; x then y, in pixels of that grid, as :func:`backward_warp` takes it) within
+    ``radius`` that best matches ``x`` in ``x_ref`` (sum of absolute differences of the
+    average-pooled frames over a 3x3 window, plus ``penalty`` per pixel of displacement so that
+    flat regions keep zero), refined to sub-pixel by a parabola through the neighbouring costs
+    where the match is not already exact.
+    Parameter-free and without gradient; only the encoder runs it (the decoder never needs it)."""
+    with torch.no_grad():
+        a = F.avg_pool2d(x.float(), scale)
+        r = F.avg_pool2d(x_ref.float(), scale)
+        b, c, h, w = a.shape
+        k = 2 * radius + 1
+        cand = F.unfold(F.pad(r, (radius,) * 4, mode="replicate"), k).view(b, c, k * k, h, w)
+        cost = (cand - a.unsqueeze(2)).abs().sum(1)
+        cost = F.avg_pool2d(cost, 3, 1, 1, count_include_pad=False)
+        d = torch.arange(k, device=x.device, dtype=torch.float32) - radius
+        dy, dx = d.repeat_interleave(k), d.repeat(k)          # candidate kk = ky * k + kx
+        best = (cost + penalty * (dx.abs() + dy.abs()).view(1, -1, 1, 1)).argmin(1, keepdim=True)
+        flow = torch.cat([dx[best], dy[best]], 1)
+        c0 = cost.gather(1, best)                              # (b, 1, h, w)
+        for axis, step in ((0, 1), (1, k)):                   # x neighbours: kk -+ 1, y: kk -+ k
+            pos = (best % k) if axis == 0 else (best // k)
+            lo = cost.gather(1, (best - step).clamp(0, k * k - 1))
+            hi = cost.gather(1, (best + step).clamp(0, k * k - 1))
+            curv = lo - 2 * c0 + hi
+            usable = (pos > 0) & (pos < k - 1) & (c0 > 0.05 * torch.minimum(lo, hi)) & (curv > 1e-6)
+            sub = torch.where(usable, (lo - hi) / (2 * curv.clamp_min(1e-6)), torch.zeros_like(c0))
+            flow[:, axis:axis + 1] += sub.clamp(-0.5, 0.5)
+        return flow

@@ -13,7 +13,10 @@
 * Options for larger variants: the widths (``m`` latent, ``f`` pixel context, ``n`` hidden,
   ``nz`` hyper-latent, ``buf`` latent buffer), ``ctx_scales`` (2, 3: multi-scale temporal
   context), ``warp`` (a learned warp of context and reference; ``warp_gate``: blended per position
-  with the unwarped ones), see video/context.py, and
+  with the unwarped ones), ``motion`` (with the warp: a search radius; the encoder finds the motion
+  by block matching, gives it with the reference moved by it to the analysis, and writes it,
+  averaged to 1/16, into the latent, from which the decoder reads it back into the warp; training
+  may pull the warp toward it, see :meth:`VideoRT.forward_p`), see video/context.py, and
   ``refine`` (channels of a full-resolution refinement of the reconstruction; 0: none) and
   ``blocks`` (residual bottleneck blocks after each stage of the analysis, at 1/4, 1/8 and 1/16,
   and of the synthesis, at 1/8 and 1/4; 0: none). The defaults are the shipped configuration.
@@ -35,7 +38,7 @@ from neuralcodec.latent.checkerboard import Checkerboard
 from neuralcodec.latent.conditional import GaussianConditional
 from neuralcodec.latent.factorized import Factorized
 from neuralcodec.latent.hyperprior import Hyperprior
-from neuralcodec.video.context import LearnedWarp, MultiScaleContext, WarpGate, backward_warp
+from neuralcodec.video.context import LearnedWarp, MultiScaleContext, WarpGate, backward_warp, motion_search
 
 NAME = "video-rt"
 STRIDE = 64            # frames are padded to a multiple of this (latent /16, hyper-latent /64)
@@ -70,6 +73,32 @@ def _full_res_refine(c: int) -> nn.Sequential:
         net[-1].weight.zero_()
         net[-1].bias.zero_()
     return net
+
+
+def _zero_conv(cin: int, cout: int) -> nn.Conv2d:
+    """A 3x3 convolution whose output starts at zero (a new input that begins as a no-op)."""
+    layer = conv(cin, cout, 3, 1)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+MOTION_STEP = 4.0     # latent units per 1/4-resolution pixel of motion (quantised to 1/4 px)
+
+
+def _motion_pair(m: int) -> tuple[nn.Conv2d, nn.Conv2d]:
+    """1x1 maps of the searched motion (at 1/16) into the latent and of the decoded latent back
+    to a displacement, starting as a pair that writes the motion into the last two latent
+    channels and reads it back (so that the warp starts from the motion, not from zero)."""
+    enc, dec = nn.Conv2d(2, m, 1), nn.Conv2d(m, 2, 1)
+    with torch.no_grad():
+        for layer in (enc, dec):
+            layer.weight.zero_()
+            layer.bias.zero_()
+        for i in range(2):
+            enc.weight[m - 2 + i, i] = MOTION_STEP
+            dec.weight[i, m - 2 + i] = 1 / MOTION_STEP
+    return enc, dec
 
 
 def _depth(n: int, blocks: int, stages: int) -> nn.ModuleList:
@@ -111,7 +140,7 @@ class VideoRT(nn.Module):
 
     def __init__(self, m: int = 64, f: int = 48, n: int = 64, nz: int = 48, buf: int = 32,
                  intra_m: int = 192, intra: str = "hyperprior", ctx_scales: int = 1, warp: bool = False,
-                 refine: int = 0, blocks: int = 0, warp_gate: bool = False):
+                 refine: int = 0, blocks: int = 0, warp_gate: bool = False, motion: int = 0):
         super().__init__()
         self.config = {"m": m, "f": f, "n": n, "nz": nz, "buf": buf, "intra_m": intra_m, "intra": intra}
         # structural options (video/context.py); recorded only when on, so the shipped
@@ -124,6 +153,12 @@ class VideoRT(nn.Module):
             raise ValueError("warp_gate needs warp")
         if warp_gate:
             self.config["warp_gate"] = True
+        if motion and not warp:
+            raise ValueError("motion needs warp")
+        if not 0 <= motion <= 16:
+            raise ValueError("motion (the search radius) must be in [0, 16]")
+        if motion:
+            self.config["motion"] = motion
         if refine:
             self.config["refine"] = refine
         if blocks:
@@ -162,6 +197,10 @@ class VideoRT(nn.Module):
         self.ms_ctx = MultiScaleContext(f, n, m, ctx_scales) if ctx_scales != 1 else None
         self.warp = LearnedWarp(n, f) if warp else None
         self.warp_gate = WarpGate(n, f) if warp_gate else None
+        # the searched motion and the reference moved by it, into the analysis at 1/4 (no-op start)
+        self.motion_a = _zero_conv(u + 2, n) if motion else None
+        self.motion_e, self.motion_s = _motion_pair(m) if motion else (None, None)
+        self.motion_radius = motion
         self.refine = _full_res_refine(refine) if refine else None
         # depth: after the activations of g_a at 1/4, 1/8, 1/16 and of g_s at 1/8, 1/4
         self.depth_a = _depth(n, blocks, 3) if blocks else None
@@ -186,43 +225,61 @@ class VideoRT(nn.Module):
         return self.extract(x_hat)
 
     def analyse(self, x, x_ref, ctx, quality):
+        return self._analyse(x, x_ref, ctx, quality)[0]
+
+    def _analyse(self, x, x_ref, ctx, quality):
+        """(latent, the searched motion at 1/4 resolution or None)."""
         inp = torch.cat([F.pixel_unshuffle(x, 4), F.pixel_unshuffle(x_ref, 4), ctx], 1)
-        terms, after = {}, {}
+        terms, after, hint = {}, {}, None
         if self.ms_ctx is not None:     # context added after each stride-2 conv (layers 2: 1/8 and 4: 1/16)
             terms = dict(zip((2, 4), self.ms_ctx.analysis_terms(self.ms_ctx.pyramid(ctx))))
+        if self.motion_a is not None:   # added to the first layer's output (1/4)
+            hint = motion_search(x, x_ref, self.motion_radius)
+            moved = F.pixel_unshuffle(backward_warp(x_ref.float(), hint), 4)
+            terms[0] = self.motion_a(torch.cat([moved, hint / self.motion_radius], 1).to(inp.dtype))
         if self.depth_a is not None:    # after the activations at 1/4, 1/8, 1/16
             after = dict(zip((1, 3, 5), self.depth_a))
-        y = _run_with(self.g_a, inp, terms, after)
-        return y * self.gain(quality_tensor(quality, x))
+        y = _run_with(self.g_a, inp, terms, after) * self.gain(quality_tensor(quality, x))
+        if hint is not None:
+            y = y + self.motion_e(F.avg_pool2d(hint, 4).to(y.dtype))
+        return y, hint
 
     def synthesise(self, y_hat, x_ref, ctx, quality):
         """(x_hat, next context features)."""
+        return self._synthesise(y_hat, x_ref, ctx, quality)[:2]
+
+    def _synthesise(self, y_hat, x_ref, ctx, quality):
+        """(x_hat, next context features, the warp's displacement at 1/4 or None)."""
         feat = self._synthesis_features(y_hat, ctx, quality)
-        ctx, x_ref = self._align(feat, ctx, x_ref)
+        ctx, x_ref, flow = self._align(feat, ctx, x_ref, y_hat)
         new_ctx = self.g_s_ctx(torch.cat([feat, ctx], 1))
         x_hat = x_ref + self.g_s_out(new_ctx)
         if self.refine is not None:
             x_hat = x_hat + self.refine(torch.cat([x_hat, x_ref], 1))
-        return x_hat, new_ctx
+        return x_hat, new_ctx, flow
 
     def aligned_reference(self, y_hat, x_ref, ctx, quality):
         """The reference frame as the synthesis adds its residual to it: after the learned warp
         (``warp``), else as it is (a diagnostic: what the motion compensation alone gives)."""
         if self.warp is None:
             return x_ref
-        return self._align(self._synthesis_features(y_hat, ctx, quality), ctx, x_ref)[1]
+        return self._align(self._synthesis_features(y_hat, ctx, quality), ctx, x_ref, y_hat)[1]
 
-    def _align(self, feat, ctx, x_ref):
-        """(context, reference) after the learned warp and its gate (as they are without them)."""
+    def _align(self, feat, ctx, x_ref, y_hat):
+        """(context, reference, displacement) after the learned warp and its gate (as they are,
+        and None, without them); with ``motion`` the displacement read from the latent is added."""
         if self.warp is None:
-            return ctx, x_ref
+            return ctx, x_ref, None
         flow = self.warp(feat, ctx)
+        if self.motion_s is not None:
+            flow = flow + F.interpolate(self.motion_s(y_hat.to(flow.dtype)), size=flow.shape[-2:],
+                                        mode="bilinear", align_corners=False)
         ctx_w, ref_w = backward_warp(ctx, flow).to(feat.dtype), backward_warp(x_ref, flow)
         if self.warp_gate is None:
-            return ctx_w, ref_w
+            return ctx_w, ref_w, flow
         gate = self.warp_gate(feat, ctx)
         gate_full = F.interpolate(gate, size=x_ref.shape[-2:], mode="bilinear", align_corners=False)
-        return ctx + gate * (ctx_w - ctx), x_ref + gate_full.to(x_ref.dtype) * (ref_w - x_ref)
+        return ctx + gate * (ctx_w - ctx), x_ref + gate_full.to(x_ref.dtype) * (ref_w - x_ref), flow
 
     def _synthesis_features(self, y_hat, ctx, quality):
         """The synthesis up to 1/4 resolution (before the context fusion)."""
@@ -239,12 +296,17 @@ class VideoRT(nn.Module):
 
     # -- training ---------------------------------------------------------------
     def forward_p(self, x, x_ref, ctx, buf, quality) -> dict:
-        """One P-frame (training/float path). ``buf``: latent feature buffer (float)."""
-        y = self.analyse(x, x_ref, ctx, quality)
+        """One P-frame (training/float path). ``buf``: latent feature buffer (float). With
+        ``motion``, ``flow_gap`` is the per-sample mean smooth-L1 distance (1/4-resolution
+        pixels) of the warp's displacement from the encoder's searched motion, for a loss
+        that guides the warp there (see video/train.py); else zero."""
+        y, hint = self._analyse(x, x_ref, ctx, quality)
         y_hat, likelihoods = self.latent(y, buf)
-        x_hat, new_ctx = self.synthesise(y_hat, x_ref, ctx, quality)
+        x_hat, new_ctx, flow = self._synthesise(y_hat, x_ref, ctx, quality)
         new_buf = self.buf_update(torch.cat([y_hat, buf], 1))
-        return {"x_hat": x_hat, "ctx": new_ctx, "buf": new_buf,
+        gap = (F.smooth_l1_loss(flow.float(), hint, reduction="none").flatten(1).mean(1)
+               if hint is not None else x.new_zeros(x.shape[0]))
+        return {"x_hat": x_hat, "ctx": new_ctx, "buf": new_buf, "flow_gap": gap,
                 "likelihoods": {"y": likelihoods["y"], "z": likelihoods["z"]}}
 
     def aux_loss(self) -> torch.Tensor:

@@ -173,17 +173,28 @@ def rate_weight(step: int, warmup: int) -> float:
     return min(1.0, step / warmup) if warmup > 0 else 1.0
 
 
-def clip_loss(model, clips: torch.Tensor, quality: torch.Tensor, bptt: int = 0, rate_scale: float = 1.0) -> dict:
+def guide_weight(step: int, weight: float, steps: int) -> float:
+    """Weight of the flow-guide loss at ``step``: ``weight``, decaying linearly to 0 over
+    ``steps`` steps (0: constant), so that the rate-distortion loss alone shapes the warp at the end."""
+    if steps <= 0:
+        return weight
+    return weight * max(0.0, 1.0 - step / steps)
+
+
+def clip_loss(model, clips: torch.Tensor, quality: torch.Tensor, bptt: int = 0, rate_scale: float = 1.0,
+              guide_scale: float = 0.0) -> dict:
     """RD loss of I P P ... over a batch of clips (B, T, 3, H, W). Each P-frame is coded from
     the previous reconstruction, so errors propagate as in a GOP; with ``bptt`` the gradient
     through the propagated reference, context and buffer is cut every ``bptt`` P-frames (long
     unrolls in bounded memory; the forward pass still propagates). ``rate_scale`` weights the
-    rate term of the loss (the reported bpp is the rate itself)."""
+    rate term of the loss (the reported bpp is the rate itself); ``guide_scale`` the distance
+    of the warp from the searched motion (models with ``motion``, see VideoRT.forward_p)."""
     y_i, x_ref = intra_forward(model.intra, clips[:, 0], frame_qualities(quality, 0))
-    return p_frames_loss(model, clips, quality, y_i, x_ref, bptt, rate_scale)
+    return p_frames_loss(model, clips, quality, y_i, x_ref, bptt, rate_scale, guide_scale)
 
 
-def p_frames_loss(model, clips, quality, y_i, x_ref, bptt: int = 0, rate_scale: float = 1.0) -> dict:
+def p_frames_loss(model, clips, quality, y_i, x_ref, bptt: int = 0, rate_scale: float = 1.0,
+                  guide_scale: float = 0.0) -> dict:
     """The P-frame part of :func:`clip_loss`, from the I-frame's decoded latent ``y_i`` and
     reconstruction ``x_ref`` (the frozen image codec stays out of it, and out of a compile)."""
     b, t_len, _, h, w = clips.shape
@@ -197,7 +208,8 @@ def p_frames_loss(model, clips, quality, y_i, x_ref, bptt: int = 0, rate_scale: 
         x_hat = out["x_hat"].float()
         bpp = bits_per_pixel(out["likelihoods"], h * w)
         mse = (x_hat - x).pow(2).flatten(1).mean(1)
-        loss = loss + (rd_lambda(q).to(x.device) * 255.0 ** 2 * mse + rate_scale * bpp).mean()
+        loss = loss + (rd_lambda(q).to(x.device) * 255.0 ** 2 * mse + rate_scale * bpp
+                       + guide_scale * out["flow_gap"]).mean()
         bpp_sum = bpp_sum + bpp.mean().detach()
         mse_sum = mse_sum + mse.mean().detach()
         x_ref, ctx, buf = x_hat.clamp(0, 1), out["ctx"], out["buf"]
@@ -212,7 +224,7 @@ class FastClipLoss:
     likelihoods, distortion and loss stay fp32) and/or the whole unroll under ``torch.compile``
     (``compile``, in ``compile_mode``: reduce-overhead replays CUDA graphs; see
     :class:`~neuralcodec.train.step.CompiledOrEager` for the fallback to eager). The rate scale
-    is passed as a tensor, so that a rate warm-up does not recompile at every step; the frozen
+    and the flow guide's weight are passed as tensors, so that their schedules do not recompile; the frozen
     I-frame codec runs eagerly (its decoder caches weights, which a compiled graph guards on)."""
 
     def __init__(self, bf16: bool = False, compile: bool = False, warn=print, compile_mode: str = "default"):
@@ -224,14 +236,16 @@ class FastClipLoss:
     def compiled(self) -> bool:
         return self._run.active
 
-    def _loss(self, model, clips, quality, y_i, x_ref, bptt, rate_scale):
+    def _loss(self, model, clips, quality, y_i, x_ref, bptt, rate_scale, guide_scale):
         with torch.autocast(clips.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            return p_frames_loss(model, clips, quality, y_i, x_ref, bptt, rate_scale)
+            return p_frames_loss(model, clips, quality, y_i, x_ref, bptt, rate_scale, guide_scale)
 
-    def __call__(self, model, clips, quality, bptt: int = 0, rate_scale: float = 1.0) -> dict:
+    def __call__(self, model, clips, quality, bptt: int = 0, rate_scale: float = 1.0,
+                 guide_scale: float = 0.0) -> dict:
         scale = torch.tensor(float(rate_scale), device=clips.device)
+        guide = torch.tensor(float(guide_scale), device=clips.device)
         y_i, x_ref = intra_forward(model.intra, clips[:, 0], frame_qualities(quality, 0))
-        return self._run(model, clips, quality, y_i, x_ref, bptt, scale)
+        return self._run(model, clips, quality, y_i, x_ref, bptt, scale, guide)
 
 
 # ----------------------------------------------------------------- loop
@@ -366,6 +380,8 @@ class VideoTask(engine.Task):
     def describe(self, info) -> str:
         cfg = self.cfg
         rate = f"rate warm-up {cfg.rate_warmup} steps, " if cfg.rate_warmup else ""
+        if cfg.flow_guide:
+            rate += f"flow guide {cfg.flow_guide:g}" + (f" over {cfg.flow_guide_steps} steps, " if cfg.flow_guide_steps else ", ")
         return (f"batch {cfg.batch_size} x {info.world_size} process(es) of {cfg.frames} frames, lr {cfg.lr:g}, "
                 f"warm-up {cfg.warmup_steps} steps, {rate}{cfg.precision}, "
                 f"compile {cfg.compile_mode if cfg.compile else 'off'}, "
@@ -381,7 +397,8 @@ class VideoTask(engine.Task):
     def step(self, step, lr, info):
         cfg = self.cfg
         clips, quality = self.sampler.batch(cfg.seed, step, cfg.batch_size, info.rank)
-        res = self.loss(self.model, clips, quality, cfg.bptt, rate_weight(step, cfg.rate_warmup))
+        res = self.loss(self.model, clips, quality, cfg.bptt, rate_weight(step, cfg.rate_warmup),
+                        guide_weight(step, cfg.flow_guide, cfg.flow_guide_steps))
         optimise(self.model, self.opt, self.aux_opt, res["loss"], lr, cfg.clip,
                  lambda ps: D.average_grads(info, ps))
         if self.ema is not None:
