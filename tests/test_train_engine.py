@@ -69,7 +69,7 @@ def _option_spec(command: str) -> list[dict]:
 # rate warm-up, bf16 autocast and torch.compile with its mode (automatic since round 9: on CUDA)
 NEW_OPTIONS = {"train": set(), "train-video": {"--ema", "--val", "--val-every", "--val-qualities", "--keep",
                                                "--rate-warmup", "--precision", "--compile", "--no-compile",
-                                               "--compile-mode"}}
+                                               "--compile-mode", "--flow-guide", "--flow-guide-steps"}}
 # choices widened since (every old choice kept): --export-dtype int8 (8-bit weights storage)
 WIDENED_CHOICES = {"train": {"--export-dtype": ["fp16", "bf16", "fp32", "int8"]}, "train-video": {}}
 # defaults changed on purpose since: train-video's batch became automatic (0: 32 on CUDA, 8 on the
