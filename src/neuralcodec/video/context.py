@@ -23,7 +23,8 @@ from torch.nn import functional as F
 from neuralcodec.codecs.transforms import conv
 
 
-def _zero(layer: nn.Conv2d) -> nn.Conv2d:
+def zero_init(layer: nn.Conv2d) -> nn.Conv2d:
+    """``layer`` with weight and bias zero: an added term that starts as a no-op."""
     nn.init.zeros_(layer.weight)
     nn.init.zeros_(layer.bias)
     return layer
@@ -38,9 +39,9 @@ class MultiScaleContext(nn.Module):
         if scales not in (2, 3):
             raise ValueError("ctx_scales must be 1, 2 or 3")
         self.down = nn.ModuleList(nn.Sequential(conv(f, f, 3, 2), nn.LeakyReLU(0.1)) for _ in range(scales - 1))
-        self.fuse_a = nn.ModuleList(_zero(nn.Conv2d(f, n, 1)) for _ in range(scales - 1))
+        self.fuse_a = nn.ModuleList(zero_init(nn.Conv2d(f, n, 1)) for _ in range(scales - 1))
         # synthesis: 1/8 is added after the first upsampling (n channels), 1/16 to the latent (m)
-        self.fuse_s = nn.ModuleList(_zero(nn.Conv2d(f, c, 1)) for c in (n, m)[:scales - 1])
+        self.fuse_s = nn.ModuleList(zero_init(nn.Conv2d(f, c, 1)) for c in (n, m)[:scales - 1])
 
     def pyramid(self, ctx: torch.Tensor) -> list[torch.Tensor]:
         """[context at 1/8, at 1/16 (scales = 3)]."""
@@ -77,7 +78,7 @@ class LearnedWarp(nn.Module):
 
     def __init__(self, n: int, f: int):
         super().__init__()
-        self.head = _zero(conv(n + f, 2, 3, 1))
+        self.head = zero_init(conv(n + f, 2, 3, 1))
 
     def forward(self, feat: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
         return self.head(torch.cat([feat, ctx.to(feat.dtype)], 1))
@@ -90,7 +91,7 @@ class WarpGate(nn.Module):
 
     def __init__(self, n: int, f: int):
         super().__init__()
-        self.head = _zero(conv(n + f, 1, 3, 1))
+        self.head = zero_init(conv(n + f, 1, 3, 1))
 
     def forward(self, feat: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
         return (1 + self.head(torch.cat([feat, ctx.to(feat.dtype)], 1))).clamp(0, 1)

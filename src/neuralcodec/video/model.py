@@ -38,7 +38,8 @@ from neuralcodec.latent.checkerboard import Checkerboard
 from neuralcodec.latent.conditional import GaussianConditional
 from neuralcodec.latent.factorized import Factorized
 from neuralcodec.latent.hyperprior import Hyperprior
-from neuralcodec.video.context import LearnedWarp, MultiScaleContext, WarpGate, backward_warp, motion_search
+from neuralcodec.video.context import (LearnedWarp, MultiScaleContext, WarpGate, backward_warp, motion_search,
+                                      zero_init)
 
 NAME = "video-rt"
 STRIDE = 64            # frames are padded to a multiple of this (latent /16, hyper-latent /64)
@@ -73,14 +74,6 @@ def _full_res_refine(c: int) -> nn.Sequential:
         net[-1].weight.zero_()
         net[-1].bias.zero_()
     return net
-
-
-def _zero_conv(cin: int, cout: int) -> nn.Conv2d:
-    """A 3x3 convolution whose output starts at zero (a new input that begins as a no-op)."""
-    layer = conv(cin, cout, 3, 1)
-    nn.init.zeros_(layer.weight)
-    nn.init.zeros_(layer.bias)
-    return layer
 
 
 MOTION_STEP = 4.0     # latent units per 1/4-resolution pixel of motion (quantised to 1/4 px)
@@ -198,7 +191,7 @@ class VideoRT(nn.Module):
         self.warp = LearnedWarp(n, f) if warp else None
         self.warp_gate = WarpGate(n, f) if warp_gate else None
         # the searched motion and the reference moved by it, into the analysis at 1/4 (no-op start)
-        self.motion_a = _zero_conv(u + 2, n) if motion else None
+        self.motion_a = zero_init(conv(u + 2, n, 3, 1)) if motion else None
         self.motion_e, self.motion_s = _motion_pair(m) if motion else (None, None)
         self.motion_radius = motion
         self.refine = _full_res_refine(refine) if refine else None

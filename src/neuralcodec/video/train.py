@@ -380,10 +380,10 @@ class VideoTask(engine.Task):
     def describe(self, info) -> str:
         cfg = self.cfg
         rate = f"rate warm-up {cfg.rate_warmup} steps, " if cfg.rate_warmup else ""
-        if cfg.flow_guide:
-            rate += f"flow guide {cfg.flow_guide:g}" + (f" over {cfg.flow_guide_steps} steps, " if cfg.flow_guide_steps else ", ")
+        steps = f" over {cfg.flow_guide_steps} steps" if cfg.flow_guide_steps else ""
+        guide = f"flow guide {cfg.flow_guide:g}{steps}, " if cfg.flow_guide else ""
         return (f"batch {cfg.batch_size} x {info.world_size} process(es) of {cfg.frames} frames, lr {cfg.lr:g}, "
-                f"warm-up {cfg.warmup_steps} steps, {rate}{cfg.precision}, "
+                f"warm-up {cfg.warmup_steps} steps, {rate}{guide}{cfg.precision}, "
                 f"compile {cfg.compile_mode if cfg.compile else 'off'}, "
                 + (f"EMA {cfg.ema:g}" if cfg.ema else "no EMA"))
 
